@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Types and constants shared by the BPF fast path and userspace. Include
+ * nothing else here: both sides must see exactly the same layout.
+ */
+#ifndef IMAPGUARD_COMMON_H
+#define IMAPGUARD_COMMON_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define IG_MAX_PORTS	16	/* protected ports in one policy */
+#define IG_REASON_LEN	40	/* ban reason text, NUL included */
+#define IG_IFNAME_LEN	16	/* IFNAMSIZ */
+
+/*
+ * Every address is kept as 16 bytes. IPv4 is stored IPv4-mapped
+ * (::ffff:a.b.c.d), so an IPv4 /24 is prefix length 96 + 24 = 120. One key
+ * layout serves both families and every map.
+ */
+#define IG_V4_PLEN_OFF	96
+
+/* Per-port action, ig_port_cfg.action. IG_ACT_NONE = port not protected. */
+enum ig_action {
+	IG_ACT_NONE = 0,
+	IG_ACT_PASS,
+	IG_ACT_DROP,
+	IG_ACT_REJECT,
+	IG_ACT_REDIRECT,
+};
+
+/*
+ * Verdict reasons: the index into ig_counters and ig_event.reason. Values are
+ * ours, never XDP_* or TC_ACT_* codes: the entry points translate.
+ */
+enum ig_reason {
+	IG_R_PASS = 0,		/* protected port, action pass, within budget */
+	IG_R_ALLOW,		/* allow-listed source, all checks bypassed */
+	IG_R_DROP,		/* port action drop */
+	IG_R_REJECT,		/* SYN answered with RST */
+	IG_R_REJECT_DROP,	/* non-SYN packet to a reject port, dropped */
+	IG_R_REDIRECT,		/* sent out of the policy's redirect interface */
+	IG_R_DENY,		/* source in the deny list */
+	IG_R_BAN,		/* source (or its IPv6 /64) banned */
+	IG_R_SYN_RATE,		/* per-source SYN budget exhausted */
+	IG_R_SUBNET_RATE,	/* per-subnet SYN budget exhausted */
+	IG_R_BAD_FRAG,		/* TCP first fragment too short to hold the header (RFC 1858) */
+	IG_R_MAX,
+};
+
+/* Counters that are not verdicts live after the reasons in ig_counters. */
+enum ig_counter_extra {
+	IG_C_EVENTS_LOST = IG_R_MAX,	/* ring buffer full: event not delivered */
+	IG_C_EVENTS_SAMPLED,		/* event suppressed by per-source sampling */
+	IG_C_REDIRECT_ERR,		/* redirect interface missing */
+	IG_C_MAP_FULL,			/* userspace insert refused: map full */
+	IG_C_MAX,
+};
+
+enum ig_ban_scope {
+	IG_SCOPE_PROTECTED = 0,	/* allow/deny/ban only on protected ports */
+	IG_SCOPE_ALL,		/* ... on every IPv4/IPv6 packet */
+};
+
+struct ig_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* ig_ports value, indexed by TCP destination port (host order). */
+struct ig_port_cfg {
+	__u8 action;		/* enum ig_action */
+	__u8 slot;		/* index in ig_cfg.ports, for allow masks */
+	__u8 src_plen4;		/* per-source bucket prefix, IPv4 (0..32) */
+	__u8 src_plen6;		/* per-source bucket prefix, IPv6 (0..128) */
+	__u8 sub_plen4;		/* per-subnet bucket prefix, IPv4 */
+	__u8 sub_plen6;		/* per-subnet bucket prefix, IPv6 */
+	__u16 pad;
+	__u32 redirect_ifindex;	/* action redirect: egress interface */
+	__u32 pad2;
+	/*
+	 * GCRA token buckets: one token every interval_ns, up to burst tokens
+	 * banked; tol_ns = (burst - 1) * interval_ns. interval 0 = no bucket.
+	 */
+	__u64 src_interval_ns;
+	__u64 src_tol_ns;
+	__u64 sub_interval_ns;
+	__u64 sub_tol_ns;
+};
+
+/* ig_cfg value (single entry): global knobs that change at run time. */
+struct ig_cfg {
+	__u32 ban_scope;	/* enum ig_ban_scope */
+	__u32 nports;
+	__u16 ports[IG_MAX_PORTS];	/* protected ports, slot order */
+	__u64 ban_ttl_ns;	/* default TTL for `ban add` without --ttl */
+	__u64 policy_hash;	/* FNV-1a of the applied policy file, for status */
+};
+
+/* ig_allow / ig_deny key (LPM trie). */
+struct ig_lpm_key {
+	__u32 prefixlen;	/* 0..128, IPv4 mapped: 96 + len */
+	__u8 addr[16];
+};
+
+/*
+ * ig_allow value. The trie returns only the longest match, so userspace
+ * stores in port_mask the union of the masks of every entry that contains
+ * this one; the BPF side then needs a single lookup.
+ */
+struct ig_allow_val {
+	__u32 port_mask;	/* effective: bit i = allowed on ig_cfg.ports[i] */
+	__u32 policy_mask;	/* this entry's own ports from the policy file */
+	__u8 origin;		/* IG_ORIGIN_* bits; CLI entries cover every port */
+	__u8 pad[7];
+};
+
+/* ig_deny value. */
+struct ig_deny_val {
+	__u8 origin;		/* IG_ORIGIN_* bits */
+	__u8 pad[7];
+};
+
+/* Who wrote a list entry (bits), so `policy apply` replaces only its own. */
+enum ig_origin {
+	IG_ORIGIN_POLICY = 1,
+	IG_ORIGIN_CLI = 2,
+	IG_ORIGIN_DAEMON = 4,
+};
+
+#define IG_ALL_PORTS	0xffffffffU	/* port_mask of an entry for every port */
+
+/* ig_bans key: an exact address (plen 128) or an IPv6 /64 (plen 64). */
+struct ig_ban_key {
+	__u32 plen;
+	__u8 addr[16];
+};
+
+struct ig_ban_val {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns); 0 = permanent */
+	__u64 created;		/* wall clock seconds, for listing */
+	__u64 packets;		/* packets dropped by this ban (atomic add) */
+	char reason[IG_REASON_LEN];
+};
+
+/* ig_throttle key: bucket of a source prefix (level 0) or subnet (level 1). */
+struct ig_thr_key {
+	__u8 addr[16];		/* masked to the level's prefix */
+	__u16 port;
+	__u8 level;
+	__u8 pad;
+};
+
+struct ig_thr_val {
+	__u64 tat_ns;		/* GCRA theoretical arrival time */
+};
+
+/* ig_ifaces value: registry of attachments, keyed by ifindex (userspace only). */
+enum ig_attach_mode {
+	IG_MODE_NATIVE = 1,
+	IG_MODE_GENERIC,
+	IG_MODE_TC,
+};
+
+struct ig_iface {
+	char name[IG_IFNAME_LEN];
+	__u32 mode;		/* enum ig_attach_mode */
+	__u32 prog_id;
+	__u32 tc_created_hook;	/* 1: we created clsact, destroy it on detach */
+	__u32 pad;
+};
+
+/* Ring buffer record. */
+struct ig_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u8 reason;		/* enum ig_reason */
+	__u8 family;		/* 4 or 6 */
+	__u16 dport;		/* host order */
+	__u8 addr[16];		/* source, IPv4 mapped */
+};
+
+#endif

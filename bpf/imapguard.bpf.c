@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * imapguard fast path: one classifier behind an XDP and a tc entry point.
+ * Only TCP to a protected port (or, with ban_scope = all, any IP packet)
+ * touches a map; everything else passes after parsing alone.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "common.h"
+#include "parse.bpf.h"
+
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT	7
+
+#define NSEC_PER_SEC	1000000000ULL
+#define SAMPLE_SLOTS	16384	/* power of two: event sampling table */
+#define CAS_TRIES	4
+
+/* Bucket state is shared by all CPUs: read it once per decision. */
+#define READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+
+/* Port (host order) -> its action and throttle settings; action 0 = unprotected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ig_port_cfg);
+} ig_ports SEC(".maps");
+
+/* Key 0 -> global run-time knobs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ig_cfg);
+} ig_cfg SEC(".maps");
+
+/* Source CIDR -> ports on which it bypasses every check. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_lpm_key);
+	__type(value, struct ig_allow_val);
+} ig_allow SEC(".maps");
+
+/* Source CIDR -> dropped on every protected port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1048576);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_lpm_key);
+	__type(value, struct ig_deny_val);
+} ig_deny SEC(".maps");
+
+/* Exact address (plen 128) or IPv6 /64 -> ban with expiry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1048576);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_ban_key);
+	__type(value, struct ig_ban_val);
+} ig_bans SEC(".maps");
+
+/* Any other banned CIDR (e.g. a subnet the detector banned) -> ban. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_lpm_key);
+	__type(value, struct ig_ban_val);
+} ig_banpfx SEC(".maps");
+
+/* (masked source or subnet, port, level) -> GCRA bucket state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1048576);
+	__type(key, struct ig_thr_key);
+	__type(value, struct ig_thr_val);
+} ig_throttle SEC(".maps");
+
+/* enum ig_reason / ig_counter_extra -> packets and bytes, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IG_C_MAX);
+	__type(key, __u32);
+	__type(value, struct ig_counter);
+} ig_counters SEC(".maps");
+
+/* struct ig_event records for the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} ig_events SEC(".maps");
+
+/* hash(source, reason) -> time of the last event sent for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SAMPLE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} ig_sample SEC(".maps");
+
+/* ifindex -> attachment record. Written and read by userspace only; it lives
+ * here so the registry is pinned and dies together with the maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct ig_iface);
+} ig_ifaces SEC(".maps");
+
+enum verdict { V_PASS, V_DROP, V_REJECT, V_REDIRECT };
+
+struct ctx_info {
+	void *data, *data_end;
+	__u32 ifindex;
+	__u32 len;
+	__u32 redirect_ifindex;	/* out: V_REDIRECT target */
+};
+
+static __always_inline void count(__u32 idx, __u32 bytes)
+{
+	struct ig_counter *c = bpf_map_lookup_elem(&ig_counters, &idx);
+
+	if (c) {	/* per-CPU slot: no atomics needed */
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline __u32 addr_hash(const __u8 a[16], __u32 seed)
+{
+	__u32 h = seed * 0x9e3779b1, w;
+
+#pragma unroll
+	for (int i = 0; i < 16; i += 4) {
+		__builtin_memcpy(&w, a + i, 4);
+		h ^= w;
+		h *= 0x85ebca6b;
+		h ^= h >> 13;
+	}
+	return h;
+}
+
+/*
+ * At most one event per (source, reason) per second, so a flood cannot flood
+ * userspace. The table is hashed, not keyed: a collision can only suppress an
+ * event, never add one, and it needs no inserts on the hot path.
+ */
+static __always_inline void report(struct pkt *p, struct ctx_info *ci,
+				   __u32 reason, __u64 now)
+{
+	__u32 slot = addr_hash(p->saddr, reason) & (SAMPLE_SLOTS - 1);
+	__u64 *last = bpf_map_lookup_elem(&ig_sample, &slot);
+	struct ig_event *e;
+
+	if (!last)
+		return;
+	if (*last && now - *last < NSEC_PER_SEC) {
+		count(IG_C_EVENTS_SAMPLED, 0);
+		return;
+	}
+	*last = now;
+	e = bpf_ringbuf_reserve(&ig_events, sizeof(*e), 0);
+	if (!e) {
+		count(IG_C_EVENTS_LOST, 0);
+		return;
+	}
+	e->ts_ns = now;
+	e->ifindex = ci->ifindex;
+	e->reason = reason;
+	e->family = p->family;
+	e->dport = p->dport;
+	__builtin_memcpy(e->addr, p->saddr, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline bool ban_live(struct ig_ban_val *b, __u64 now)
+{
+	if (!b || (b->expires_ns && b->expires_ns <= now))
+		return false;	/* expired bans stop matching even with no daemon */
+	__sync_fetch_and_add(&b->packets, 1);
+	return true;
+}
+
+static __always_inline bool is_banned(struct pkt *p, __u64 now)
+{
+	struct ig_ban_key bk = { .plen = 128 };
+	struct ig_lpm_key lk = { .prefixlen = 128 };
+
+	__builtin_memcpy(bk.addr, p->saddr, 16);
+	if (ban_live(bpf_map_lookup_elem(&ig_bans, &bk), now))
+		return true;
+	if (p->family == 6) {
+		/* IPv6 hosts own a whole /64: ban it as one. */
+		bk.plen = 64;
+		__builtin_memset(bk.addr + 8, 0, 8);
+		if (ban_live(bpf_map_lookup_elem(&ig_bans, &bk), now))
+			return true;
+	}
+	__builtin_memcpy(lk.addr, p->saddr, 16);
+	return ban_live(bpf_map_lookup_elem(&ig_banpfx, &lk), now);
+}
+
+static __always_inline bool is_allowed(struct pkt *p, __u32 slot_bit)
+{
+	struct ig_lpm_key k = { .prefixlen = 128 };
+	struct ig_allow_val *v;
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	v = bpf_map_lookup_elem(&ig_allow, &k);
+	return v && (v->port_mask & slot_bit);
+}
+
+static __always_inline bool is_denied(struct pkt *p)
+{
+	struct ig_lpm_key k = { .prefixlen = 128 };
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	return bpf_map_lookup_elem(&ig_deny, &k) != NULL;
+}
+
+/*
+ * GCRA: a bucket is its theoretical arrival time. Take a token if the bucket
+ * is less than tol ahead of now. compare-and-swap keeps concurrent CPUs from
+ * spending the same token; after CAS_TRIES lost races on one bucket the SYN
+ * counts as over budget (only a flood on one source can lose that often).
+ */
+static __always_inline bool gcra_take(struct ig_thr_val *v, __u64 now,
+				      __u64 interval, __u64 tol)
+{
+	for (int i = 0; i < CAS_TRIES; i++) {
+		__u64 old = READ_ONCE(v->tat_ns);
+		__u64 t = old > now ? old : now;
+
+		if (t - now > tol)
+			return false;
+		if (__sync_val_compare_and_swap(&v->tat_ns, old, t + interval) == old)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
+				    __u32 plen4, __u32 plen6, __u8 level)
+{
+	__u32 plen = p->family == 4 ? IG_V4_PLEN_OFF + plen4 : plen6;
+
+	__builtin_memcpy(k->addr, p->saddr, 16);
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		if (plen < (i + 1) * 8)
+			k->addr[i] &= plen <= i * 8 ? 0 : (__u8)(0xff00 >> (plen - i * 8));
+	}
+	k->port = p->dport;
+	k->level = level;
+}
+
+/* Take a token from the bucket of key k, creating the bucket full. */
+static __always_inline bool bucket_take(struct ig_thr_key *k, __u64 now,
+					__u64 interval, __u64 tol)
+{
+	struct ig_thr_val *v = bpf_map_lookup_elem(&ig_throttle, k);
+	struct ig_thr_val init = { .tat_ns = now + interval };
+
+	if (v)
+		return gcra_take(v, now, interval, tol);
+	if (!bpf_map_update_elem(&ig_throttle, k, &init, BPF_NOEXIST))
+		return true;
+	v = bpf_map_lookup_elem(&ig_throttle, k);	/* another CPU created it */
+	return v ? gcra_take(v, now, interval, tol) : true;
+}
+
+/*
+ * The source bucket is looked up first, so a source already over budget costs
+ * one hash hit and spends no subnet token. A new source is inserted only after
+ * its subnet granted a token: a spoofed flood inside one subnet cannot churn
+ * the LRU faster than the subnet rate.
+ */
+static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
+{
+	struct ig_thr_key sk = {}, nk = {};
+	struct ig_thr_val *sv = NULL;
+
+	if (pc->src_interval_ns) {
+		thr_key(&sk, p, pc->src_plen4, pc->src_plen6, 0);
+		sv = bpf_map_lookup_elem(&ig_throttle, &sk);
+		if (sv && READ_ONCE(sv->tat_ns) > now + pc->src_tol_ns)
+			return IG_R_SYN_RATE;
+	}
+	if (pc->sub_interval_ns) {
+		thr_key(&nk, p, pc->sub_plen4, pc->sub_plen6, 1);
+		if (!bucket_take(&nk, now, pc->sub_interval_ns, pc->sub_tol_ns))
+			return IG_R_SUBNET_RATE;
+	}
+	if (!pc->src_interval_ns)
+		return IG_R_PASS;
+	if (sv)
+		return gcra_take(sv, now, pc->src_interval_ns, pc->src_tol_ns) ?
+		       IG_R_PASS : IG_R_SYN_RATE;
+	return bucket_take(&sk, now, pc->src_interval_ns, pc->src_tol_ns) ?
+	       IG_R_PASS : IG_R_SYN_RATE;
+}
+
+/* Port action for a packet that passed the lists. */
+static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
+					 struct ctx_info *ci, __u64 now)
+{
+	bool syn = (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+
+	switch (pc->action) {
+	case IG_ACT_DROP:
+		return IG_R_DROP;
+	case IG_ACT_REJECT:
+		/* A fragment cannot be answered: the RST needs the whole header. */
+		return syn && p->frag == FRAG_NONE ? IG_R_REJECT : IG_R_REJECT_DROP;
+	case IG_ACT_REDIRECT:
+		ci->redirect_ifindex = pc->redirect_ifindex;
+		return IG_R_REDIRECT;
+	default:
+		return syn ? throttle(p, pc, now) : IG_R_PASS;
+	}
+}
+
+/* Returns an enum ig_reason, or -1 when the packet is none of our business. */
+static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *now)
+{
+	struct ig_port_cfg *pc = NULL;
+	struct ig_cfg *cfg;
+	__u32 zero = 0, port, slot_bit = 0;
+	int proto;
+
+	proto = parse_eth(ci->data, ci->data_end, &p->l3_off);
+	if (proto == ETH_P_IP)
+		proto = parse_ipv4(ci->data, ci->data_end, p);
+	else if (proto == ETH_P_IPV6)
+		proto = parse_ipv6(ci->data, ci->data_end, p);
+	else
+		return -1;
+	if (proto < 0)
+		return -1;
+	if (proto == IPPROTO_TCP && p->frag != FRAG_LATER) {
+		if (parse_tcp(ci->data, ci->data_end, p) < 0)
+			/* RFC 1858: a first fragment too short for the TCP header
+			 * is an evasion attempt, never legitimate. */
+			return p->frag == FRAG_FIRST ? IG_R_BAD_FRAG : -1;
+		port = p->dport;
+		pc = bpf_map_lookup_elem(&ig_ports, &port);
+		if (pc && pc->action == IG_ACT_NONE)
+			pc = NULL;
+	}
+	cfg = bpf_map_lookup_elem(&ig_cfg, &zero);
+	if (!cfg)
+		return -1;
+	if (!pc && cfg->ban_scope != IG_SCOPE_ALL)
+		return -1;
+	if (pc)
+		slot_bit = 1U << (pc->slot & 31);
+	else
+		slot_bit = 0x80000000U;	/* ban_scope = all: only "all ports" allows */
+
+	*now = bpf_ktime_get_coarse_ns();
+	if (is_allowed(p, slot_bit))
+		return IG_R_ALLOW;
+	if (is_banned(p, *now))
+		return IG_R_BAN;
+	if (is_denied(p))
+		return IG_R_DENY;
+	if (!pc)
+		return -1;
+	return port_action(p, pc, ci, *now);
+}
+
+static __always_inline enum verdict verdict_of(__u32 reason)
+{
+	switch (reason) {
+	case IG_R_PASS:
+	case IG_R_ALLOW:
+		return V_PASS;
+	case IG_R_REJECT:
+		return V_REJECT;
+	case IG_R_REDIRECT:
+		return V_REDIRECT;
+	default:
+		return V_DROP;
+	}
+}
+
+/* Classify, count and report one packet. */
+static __always_inline enum verdict process(struct ctx_info *ci, struct pkt *p)
+{
+	__u64 now = 0;
+	int reason = classify(p, ci, &now);
+
+	if (reason < 0)
+		return V_PASS;
+	if (reason == IG_R_REDIRECT && !ci->redirect_ifindex) {
+		count(IG_C_REDIRECT_ERR, ci->len);	/* interface gone: fail closed */
+		reason = IG_R_DROP;
+	}
+	count(reason, ci->len);
+	if (reason != IG_R_PASS && reason != IG_R_ALLOW) {
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
+		report(p, ci, reason, now);
+	}
+	return verdict_of(reason);
+}
+
+static __always_inline __u32 csum_words(const void *buf, int nwords, __u32 sum)
+{
+	const __u16 *w = buf;
+
+#pragma unroll
+	for (int i = 0; i < nwords; i++)
+		sum += w[i];
+	return sum;
+}
+
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/* The RST answering the SYN in p (RFC 9293 3.10.7.1: seq 0, ack = SEG.SEQ + SEG.LEN). */
+static __always_inline void fill_rst(struct tcphdr *t, struct pkt *p)
+{
+	/* SEG.LEN: payload (TCP Fast Open may carry some) plus one for the SYN. */
+	__u32 seglen = (p->l4_len > p->doff ? p->l4_len - p->doff : 0) + 1;
+
+	__builtin_memset(t, 0, sizeof(*t));
+	t->source = bpf_htons(p->dport);
+	t->dest = bpf_htons(p->sport);
+	t->ack_seq = bpf_htonl(p->seq + seglen + (p->tcp_flags & TCP_FIN ? 1 : 0));
+	((__u8 *)t)[12] = 5 << 4;	/* doff = 5, no options */
+	((__u8 *)t)[13] = TCP_RST | TCP_ACK;
+}
+
+/* Rewrite a (trimmed) frame into the RST reply, in place. 0 or -1. */
+static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
+{
+	__u32 l3 = p->l3_off;
+	struct ethhdr *eth = data;
+	struct tcphdr tcp;
+	__u8 mac[6];
+	__u32 sum;
+
+	if (l3 > sizeof(*eth) + MAX_VLANS * sizeof(struct vlan_hdr) ||
+	    (void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_dest, 6);
+	__builtin_memcpy(eth->h_dest, eth->h_source, 6);
+	__builtin_memcpy(eth->h_source, mac, 6);
+	fill_rst(&tcp, p);
+	/* Headers are built on the stack and copied in whole: checksumming
+	 * packet memory loses the verifier's range after the memset. */
+	if (p->family == 4) {
+		struct iphdr *ip = data + l3, iph = {};
+		struct tcphdr *t = (void *)(ip + 1);
+
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		iph.version = 4;
+		iph.ihl = 5;
+		iph.tot_len = bpf_htons(sizeof(iph) + sizeof(tcp));
+		iph.frag_off = bpf_htons(0x4000);	/* DF */
+		iph.ttl = 64;
+		iph.protocol = IPPROTO_TCP;
+		__builtin_memcpy(&iph.saddr, p->daddr + 12, 4);
+		__builtin_memcpy(&iph.daddr, p->saddr + 12, 4);
+		iph.check = csum_fold(csum_words(&iph, sizeof(iph) / 2, 0));
+		sum = csum_words(p->saddr + 12, 2, 0);
+		sum = csum_words(p->daddr + 12, 2, sum);
+		sum += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(tcp));
+		tcp.check = csum_fold(csum_words(&tcp, sizeof(tcp) / 2, sum));
+		*ip = iph;
+		*t = tcp;
+	} else {
+		struct ipv6hdr *ip6 = data + l3, ip6h = {};
+		struct tcphdr *t = (void *)(ip6 + 1);
+
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		ip6h.version = 6;
+		ip6h.payload_len = bpf_htons(sizeof(tcp));
+		ip6h.nexthdr = IPPROTO_TCP;
+		ip6h.hop_limit = 64;
+		__builtin_memcpy(&ip6h.saddr, p->daddr, 16);
+		__builtin_memcpy(&ip6h.daddr, p->saddr, 16);
+		sum = csum_words(p->saddr, 8, 0);
+		sum = csum_words(p->daddr, 8, sum);
+		sum += bpf_htons(sizeof(tcp)) + bpf_htons(IPPROTO_TCP);
+		tcp.check = csum_fold(csum_words(&tcp, sizeof(tcp) / 2, sum));
+		*ip6 = ip6h;
+		*t = tcp;
+	}
+	return 0;
+}
+
+static __always_inline __u32 rst_len(struct pkt *p)
+{
+	return p->l3_off + (p->family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) +
+	       sizeof(struct tcphdr);
+}
+
+SEC("xdp")
+int ig_xdp(struct xdp_md *ctx)
+{
+	struct ctx_info ci = {
+		.data = (void *)(long)ctx->data,
+		.data_end = (void *)(long)ctx->data_end,
+		.ifindex = ctx->ingress_ifindex,
+	};
+	struct pkt p = {};
+	enum verdict v;
+
+	ci.len = ci.data_end - ci.data;
+	v = process(&ci, &p);
+	if (v == V_PASS)
+		return XDP_PASS;
+	if (v == V_REDIRECT)
+		return bpf_redirect(ci.redirect_ifindex, 0);
+	if (v == V_DROP)
+		return XDP_DROP;
+	if (bpf_xdp_adjust_tail(ctx, (int)rst_len(&p) - (int)ci.len))
+		return XDP_DROP;
+	if (build_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
+SEC("tc")
+int ig_tc(struct __sk_buff *skb)
+{
+	struct ctx_info ci = {
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.ifindex = skb->ifindex,
+		.len = skb->len,
+	};
+	struct pkt p = {};
+	enum verdict v;
+
+	v = process(&ci, &p);
+	if (v == V_PASS)
+		return TC_ACT_OK;
+	if (v == V_REDIRECT)
+		return bpf_redirect(ci.redirect_ifindex, 0);
+	if (v == V_DROP)
+		return TC_ACT_SHOT;
+	/* The RST goes back out of the interface it came in on. */
+	if (bpf_skb_change_tail(skb, rst_len(&p), 0))
+		return TC_ACT_SHOT;
+	if (build_rst((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
+		return TC_ACT_SHOT;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install, idempotently, every Debian package imapguard's build, tests and demo need.
+# Only what is missing is installed, so a second run is a no-op and needs no network.
+set -euo pipefail
+
+PKGS=(
+	make gcc clang llvm pkg-config
+	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev
+	bpftool iproute2 nftables iptables
+	python3 util-linux procps kmod
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: must run as root (apt-get install)" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "deps.sh: all ${#PKGS[@]} packages present"
+else
+	echo "deps.sh: installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# bpffs is needed for pinning; mount it if the host did not.
+if ! mount | grep -q ' /sys/fs/bpf type bpf '; then
+	mount -t bpf bpf /sys/fs/bpf
+fi

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef IMAPGUARD_LOG_H
+#define IMAPGUARD_LOG_H
+
+enum log_level { LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_LIBBPF_DEBUG };
+
+/* Set from the number of -v flags: 0 warnings+info, 1 debug, 2 libbpf debug. */
+void log_set_level(enum log_level lvl);
+enum log_level log_get_level(void);
+/* json=1 prints one JSON object per line (for the daemon's --log-format json). */
+void log_set_json(int json);
+void log_init_libbpf(void);
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define pr_warn(fmt, ...) log_msg(LOG_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...) log_msg(LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) log_msg(LOG_DEBUG, fmt, ##__VA_ARGS__)
+
+#endif
