@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared by the command handlers: global options and small output helpers. */
+#ifndef IMAPGUARD_CLI_H
+#define IMAPGUARD_CLI_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "fastpath.h"
+
+struct policy;
+
+struct cli_env {
+	const char *pin_dir;
+	const char *prog;	/* "imapguard" */
+};
+
+extern struct cli_env env;
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+/* Options every command accepts besides its own. */
+#define COMMON_LONGOPTS							\
+	{ "pin-dir", required_argument, NULL, 'P' },			\
+	{ "verbose", no_argument, NULL, 'v' },				\
+	{ "help", no_argument, NULL, 'h' }
+
+/* Handle a COMMON_LONGOPTS option; returns 1 if handled, -1 for help. */
+int common_opt(int opt);
+int require_root(void);
+/* Load FILE, or the installed/built-in default when FILE is NULL. Prints the error. */
+int load_policy(const char *file, struct policy *pol);
+/* Lock the pin dir and open the maps; returns the lock fd or -errno. */
+int open_state(struct ig_maps *m);
+void close_state(struct ig_maps *m, int lock_fd);
+void json_str(FILE *f, const char *s);
+void fmt_duration(uint64_t ns, char *buf, size_t len);
+void usage_cmd(const char *name, const char *args, const char *help, const char *opts);
+
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_ban(int argc, char **argv);
+int cmd_allow(int argc, char **argv);
+int cmd_deny(int argc, char **argv);
+
+extern const char *const reason_names[];
+
+#endif

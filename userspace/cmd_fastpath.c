@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0
+/* attach, detach, status, stats and policy commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cli.h"
+#include "lists.h"
+#include "log.h"
+#include "policy.h"
+
+static int parse_mode(const char *s, int *mode)
+{
+	static const char *const names[] = { "auto", "native", "generic", "tc" };
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*mode = i;	/* 0 auto, then IG_MODE_* in order */
+			return 0;
+		}
+	pr_warn("invalid --mode '%s' (auto|native|generic|tc)", s);
+	return -EINVAL;
+}
+
+/* Load the object on first use and apply pol; later calls only apply. */
+static int ensure_loaded(const struct policy *pol, bool *fresh)
+{
+	int err;
+
+	*fresh = !fastpath_loaded(env.pin_dir);
+	if (!*fresh)
+		return 0;
+	err = fastpath_load(env.pin_dir, pol);
+	return err;
+}
+
+static int apply(struct ig_maps *m, const struct policy *pol)
+{
+	char err[POL_ERR_LEN];
+	int ret = apply_policy(m, pol, err, sizeof(err));
+
+	if (ret)
+		pr_warn("Couldn't apply policy: %s", err);
+	return ret;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "iface", required_argument, NULL, 'i' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "replace", no_argument, NULL, 'r' },
+		COMMON_LONGOPTS, {}
+	};
+	const char *iface = NULL, *file = NULL;
+	struct ig_maps m;
+	struct policy pol;
+	int opt, mode = 0, used = 0, lock_fd, err, c;
+	bool replace = false, fresh = false;
+
+	while ((opt = getopt_long(argc, argv, "i:m:p:rP:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)))
+			goto help_or_next;
+		switch (opt) {
+		case 'i': iface = optarg; break;
+		case 'm': if (parse_mode(optarg, &mode)) return -EINVAL; break;
+		case 'p': file = optarg; break;
+		case 'r': replace = true; break;
+		default: return -EINVAL;
+		}
+		continue;
+help_or_next:
+		if (c < 0) {
+			usage_cmd("attach", "--iface IF [options]",
+				  "Load the fast path (once), pin it under the pin directory and attach it\n"
+				  "to IF. Enforcement stays in place after this command exits.",
+				  "  -i, --iface IF      interface to protect\n"
+				  "  -m, --mode MODE     auto|native|generic|tc (auto: native XDP, then\n"
+				  "                      generic XDP, then tc ingress)\n"
+				  "  -p, --policy FILE   policy to apply (default: the one in force, else\n"
+				  "                      " "/etc/imapguard/imapguard.conf, else built-in)\n"
+				  "  -r, --replace       re-attach atomically if already attached\n");
+			return 0;
+		}
+	}
+	if (!iface) {
+		pr_warn("attach: --iface is required");
+		return -EINVAL;
+	}
+	if ((err = require_root()))
+		return err;
+	/* Validate before touching anything. */
+	if ((file || !fastpath_loaded(env.pin_dir)) && (err = load_policy(file, &pol)))
+		return err;
+	if (!file && fastpath_loaded(env.pin_dir))
+		policy_init(&pol);
+	if ((err = fastpath_prepare_dir(env.pin_dir)))
+		goto out_pol;
+	lock_fd = fastpath_lock(env.pin_dir);
+	if (lock_fd < 0) {
+		err = lock_fd;
+		goto out_pol;
+	}
+	err = ensure_loaded(&pol, &fresh);
+	if (!err)
+		err = fastpath_open_maps(env.pin_dir, &m);
+	if (err)
+		goto out_lock;
+	/* Policy first: the program must never run with empty maps. */
+	if (fresh || file)
+		err = apply(&m, &pol);
+	if (!err)
+		err = fastpath_attach(env.pin_dir, &m, iface, mode, replace, &used);
+	if (!err)
+		printf("attached to %s in %s mode%s\n", iface, fastpath_mode_name(used),
+		       mode == 0 ? " (auto)" : "");
+	if (err && fresh && map_count(m.ifaces) == 0) {
+		fastpath_close_maps(&m);
+		fastpath_unpin_all(env.pin_dir);
+		close(lock_fd);
+		goto out_pol;
+	}
+	fastpath_close_maps(&m);
+out_lock:
+	close(lock_fd);
+out_pol:
+	policy_free(&pol);
+	return err;
+}
+
+static int detach_all(struct ig_maps *m)
+{
+	__u32 key, next, *prev = NULL;
+	int err = 0, ret;
+
+	while (!bpf_map_get_next_key(m->ifaces, prev, &next)) {
+		key = next;
+		ret = fastpath_detach(env.pin_dir, m, key);
+		if (ret && !err)
+			err = ret;
+		prev = NULL;	/* the entry is gone: restart the walk */
+	}
+	return err;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "iface", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		COMMON_LONGOPTS, {}
+	};
+	const char *iface = NULL;
+	bool all = false;
+	struct ig_maps m;
+	int opt, c, lock_fd, err;
+	unsigned int ifindex = 0;
+
+	while ((opt = getopt_long(argc, argv, "i:aP:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)) < 0) {
+			usage_cmd("detach", "--iface IF | --all",
+				  "Remove the fast path from IF (or all interfaces). When the last\n"
+				  "interface goes, the pinned maps go too.",
+				  "  -i, --iface IF      interface to release\n"
+				  "  -a, --all           every attached interface\n");
+			return 0;
+		} else if (c) {
+			continue;
+		}
+		switch (opt) {
+		case 'i': iface = optarg; break;
+		case 'a': all = true; break;
+		default: return -EINVAL;
+		}
+	}
+	if (!iface == !all) {
+		pr_warn("detach: give exactly one of --iface IF or --all");
+		return -EINVAL;
+	}
+	if ((err = require_root()))
+		return err;
+	lock_fd = open_state(&m);
+	if (lock_fd < 0)
+		return lock_fd;
+	if (all) {
+		err = detach_all(&m);
+	} else {
+		ifindex = if_nametoindex(iface);
+		err = ifindex ? fastpath_detach(env.pin_dir, &m, ifindex) : -ENOENT;
+		if (err == -ENOENT)
+			pr_warn("Couldn't detach: not attached to iface '%s'", iface);
+	}
+	if (!err)
+		printf("detached from %s\n", all ? "all interfaces" : iface);
+	if (map_count(m.ifaces) == 0) {
+		fastpath_close_maps(&m);
+		if (fastpath_unpin_all(env.pin_dir))
+			pr_warn("Couldn't remove every pin under '%s'", env.pin_dir);
+	}
+	close_state(&m, lock_fd);
+	return err;
+}
+
+static int parse_json_flag(int argc, char **argv, const char *name, const char *help, bool *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' }, COMMON_LONGOPTS, {}
+	};
+	int opt, c;
+
+	while ((opt = getopt_long(argc, argv, "jP:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)) < 0) {
+			usage_cmd(name, "[--json]", help, "  -j, --json          machine-readable output\n");
+			return 1;
+		} else if (c) {
+			continue;
+		}
+		if (opt != 'j')
+			return -EINVAL;
+		*json = true;
+	}
+	return 0;
+}
+
+static int read_counters(struct ig_maps *m, struct ig_counter *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter *v;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (__u32 i = 0; i < IG_C_MAX; i++) {
+		sum[i].packets = sum[i].bytes = 0;
+		if (bpf_map_lookup_elem(m->counters, &i, v))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			sum[i].packets += v[c].packets;
+			sum[i].bytes += v[c].bytes;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	struct ig_counter sum[IG_C_MAX];
+	struct ig_maps m;
+	bool json = false;
+	int lock_fd, err;
+
+	err = parse_json_flag(argc, argv, "stats",
+			      "Packets and bytes per verdict reason, summed over CPUs.", &json);
+	if (err)
+		return err < 0 ? err : 0;
+	if ((err = require_root()))
+		return err;
+	lock_fd = open_state(&m);
+	if (lock_fd < 0)
+		return lock_fd;
+	err = read_counters(&m, sum);
+	close_state(&m, lock_fd);
+	if (err)
+		return err;
+	if (json) {
+		printf("{\"reasons\":{");
+		for (int i = 0; i < IG_C_MAX; i++)
+			printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
+			       reason_names[i], (unsigned long long)sum[i].packets,
+			       (unsigned long long)sum[i].bytes);
+		printf("}}\n");
+		return 0;
+	}
+	printf("%-16s %14s %16s\n", "reason", "packets", "bytes");
+	for (int i = 0; i < IG_C_MAX; i++)
+		printf("%-16s %14llu %16llu\n", reason_names[i],
+		       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
+	return 0;
+}
+
+static void status_ifaces(struct ig_maps *m, bool json)
+{
+	__u32 key, *prev = NULL;
+	struct ig_iface ifc;
+	char name[IF_NAMESIZE];
+	int n = 0;
+
+	if (!json)
+		printf("interfaces:\n");
+	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
+		static __u32 cur;
+
+		cur = key;
+		prev = &cur;
+		if (bpf_map_lookup_elem(m->ifaces, &key, &ifc))
+			continue;
+		bool gone = !if_indextoname(key, name);
+
+		if (json) {
+			printf("%s{\"name\":", n++ ? "," : "");
+			json_str(stdout, ifc.name);
+			printf(",\"ifindex\":%u,\"mode\":\"%s\",\"prog_id\":%u,\"present\":%s}",
+			       key, fastpath_mode_name(ifc.mode), ifc.prog_id, gone ? "false" : "true");
+		} else {
+			printf("  %-16s ifindex %-4u %-8s prog id %u%s\n", ifc.name, key,
+			       fastpath_mode_name(ifc.mode), ifc.prog_id,
+			       gone ? "  (interface gone)" : "");
+		}
+	}
+}
+
+static void status_ports(struct ig_maps *m, const struct ig_cfg *cfg, bool json)
+{
+	struct ig_port_cfg pc;
+	int n = 0;
+
+	if (!json)
+		printf("ports:\n");
+	for (__u32 i = 0; i < cfg->nports && i < IG_MAX_PORTS; i++) {
+		__u32 port = cfg->ports[i];
+
+		if (!port || bpf_map_lookup_elem(m->ports, &port, &pc) || !pc.action)
+			continue;
+		if (json)
+			printf("%s{\"port\":%u,\"action\":\"%s\",\"syn_rate_interval_ns\":%llu,"
+			       "\"subnet_rate_interval_ns\":%llu}", n++ ? "," : "", port,
+			       action_name(pc.action), (unsigned long long)pc.src_interval_ns,
+			       (unsigned long long)pc.sub_interval_ns);
+		else
+			printf("  %-5u %-8s%s%s\n", port, action_name(pc.action),
+			       pc.src_interval_ns ? "  syn throttle" : "",
+			       pc.sub_interval_ns ? "  subnet throttle" : "");
+	}
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const char *const shown[] = { "allow", "deny", "bans", "banpfx", "throttle" };
+	struct ig_cfg cfg = {};
+	struct ig_maps m;
+	bool json = false;
+	int lock_fd, err, fds[5];
+	__u32 zero = 0;
+
+	err = parse_json_flag(argc, argv, "status",
+			      "Attached interfaces with mode and program id, protected ports and their\n"
+			      "actions, and every map's entries and capacity.", &json);
+	if (err)
+		return err < 0 ? err : 0;
+	if ((err = require_root()))
+		return err;
+	lock_fd = open_state(&m);
+	if (lock_fd < 0)
+		return lock_fd;
+	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
+	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
+	if (json) {
+		printf("{\"pin_dir\":");
+		json_str(stdout, env.pin_dir);
+		printf(",\"policy_hash\":\"%016llx\",\"ban_scope\":\"%s\",\"interfaces\":[",
+		       (unsigned long long)cfg.policy_hash,
+		       cfg.ban_scope == IG_SCOPE_ALL ? "all" : "protected");
+		status_ifaces(&m, true);
+		printf("],\"ports\":[");
+		status_ports(&m, &cfg, true);
+		printf("],\"maps\":{");
+		for (int i = 0; i < 5; i++)
+			printf("%s\"%s\":{\"entries\":%ld,\"capacity\":%u}", i ? "," : "", shown[i],
+			       map_count(fds[i]), map_capacity(fds[i]));
+		printf("}}\n");
+	} else {
+		printf("pin dir: %s\npolicy hash: %016llx\nban scope: %s\n", env.pin_dir,
+		       (unsigned long long)cfg.policy_hash,
+		       cfg.ban_scope == IG_SCOPE_ALL ? "all" : "protected");
+		status_ifaces(&m, false);
+		status_ports(&m, &cfg, false);
+		printf("maps:\n");
+		for (int i = 0; i < 5; i++)
+			printf("  %-10s %8ld / %u\n", shown[i], map_count(fds[i]), map_capacity(fds[i]));
+	}
+	close_state(&m, lock_fd);
+	return 0;
+}
+
+int cmd_policy(int argc, char **argv)
+{
+	struct ig_maps m;
+	struct policy pol;
+	int lock_fd, err;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage_cmd("policy", "check FILE | apply FILE",
+			  "check: validate FILE and report the first error as FILE:LINE.\n"
+			  "apply: validate, then update the pinned maps in place; the fast path\n"
+			  "stays attached throughout, and a bad file changes nothing.", "");
+		return argc < 2 ? -EINVAL : 0;
+	}
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			env.pin_dir = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], (argc - i - 2) * sizeof(*argv));
+			argc -= 2;
+		}
+	if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "apply"))) {
+		pr_warn("usage: %s policy check|apply FILE", env.prog);
+		return -EINVAL;
+	}
+	err = load_policy(argv[2], &pol);
+	if (err)
+		return err;
+	if (!strcmp(argv[1], "check")) {
+		printf("%s: OK (%d port%s, %zu allow, %zu deny)\n", argv[2], pol.nports,
+		       pol.nports == 1 ? "" : "s", pol.allow.n, pol.deny.n);
+		policy_free(&pol);
+		return 0;
+	}
+	if ((err = require_root()))
+		goto out;
+	lock_fd = open_state(&m);
+	if (lock_fd < 0) {
+		err = lock_fd;
+		goto out;
+	}
+	err = apply(&m, &pol);
+	if (!err)
+		printf("applied %s\n", argv[2]);
+	close_state(&m, lock_fd);
+out:
+	policy_free(&pol);
+	return err;
+}

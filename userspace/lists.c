@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "lists.h"
+#include "log.h"
+#include "policy.h"
+
+uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	/* The BPF side compares against bpf_ktime_get_coarse_ns(): same clock. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+uint32_t map_capacity(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+long map_count(int fd)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/* Userspace-only counters (e.g. map full) live on CPU 0's slot, which the
+ * BPF side never writes for these indexes. */
+void count_extra(struct ig_maps *m, uint32_t idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter *v;
+
+	if (ncpu <= 0 || !(v = calloc(ncpu, sizeof(*v))))
+		return;
+	if (!bpf_map_lookup_elem(m->counters, &idx, v)) {
+		v[0].packets++;
+		bpf_map_update_elem(m->counters, &idx, v, BPF_ANY);
+	}
+	free(v);
+}
+
+static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = { .prefixlen = p->plen };
+
+	memcpy(k.addr, p->addr, 16);
+	return k;
+}
+
+/* ---- allow list: effective masks -------------------------------------- */
+
+struct allow_ent {
+	struct ig_lpm_key k;
+	struct ig_allow_val v;
+	bool keep;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ig_lpm_key *x = a, *y = b;
+
+	if (x->prefixlen != y->prefixlen)
+		return x->prefixlen < y->prefixlen ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+static uint32_t own_mask(const struct ig_allow_val *v)
+{
+	return (v->origin & ~IG_ORIGIN_POLICY ? IG_ALL_PORTS : 0) |
+	       (v->origin & IG_ORIGIN_POLICY ? v->policy_mask : 0);
+}
+
+/* Read the whole trie, sorted by (plen, addr). */
+static int allow_read(int fd, struct allow_ent **out, size_t *n)
+{
+	struct ig_lpm_key k, *prev = NULL;
+	struct allow_ent *v = NULL, *tmp;
+	size_t cap = 0;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = tmp;
+		}
+		v[*n].k = k;
+		v[*n].keep = true;
+		if (bpf_map_lookup_elem(fd, &k, &v[*n].v))
+			continue;	/* deleted under us */
+		prev = &v[*n].k;
+		(*n)++;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), ent_cmp);
+	*out = v;
+	return 0;
+}
+
+/*
+ * The trie answers with the longest match only, so each entry carries the
+ * union of its own ports and those of every shorter entry containing it.
+ * Entries are written first and stale ones deleted last: at no moment is a
+ * source that stays allowed seen as not allowed.
+ */
+static int allow_write(int fd, struct allow_ent *v, size_t n)
+{
+	bool plens[129] = {};
+	int err = 0;
+
+	qsort(v, n, sizeof(*v), ent_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].keep)
+			plens[v[i].k.prefixlen] = true;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t mask = own_mask(&v[i].v);
+
+		if (!v[i].keep)
+			continue;
+		for (unsigned int q = 0; q < v[i].k.prefixlen; q++) {
+			struct allow_ent probe = { .k = v[i].k }, *c;
+
+			if (!plens[q])
+				continue;
+			probe.k.prefixlen = q;
+			addr_mask(probe.k.addr, q);
+			c = bsearch(&probe, v, n, sizeof(*v), ent_cmp);
+			if (c && c->keep)
+				mask |= own_mask(&c->v);
+		}
+		v[i].v.port_mask = mask;
+		if (bpf_map_update_elem(fd, &v[i].k, &v[i].v, BPF_ANY) && !err)
+			err = -errno;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].keep)
+			bpf_map_delete_elem(fd, &v[i].k);
+	return err;
+}
+
+static struct allow_ent *allow_find_or_add(struct allow_ent **v, size_t *n, size_t *cap,
+					   const struct ig_lpm_key *k)
+{
+	struct allow_ent *tmp;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!ent_cmp(&(*v)[i].k, k))
+			return &(*v)[i];
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		tmp = realloc(*v, *cap * sizeof(**v));
+		if (!tmp)
+			return NULL;
+		*v = tmp;
+	}
+	tmp = &(*v)[(*n)++];
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->k = *k;
+	tmp->keep = true;
+	return tmp;
+}
+
+/* ---- policy ----------------------------------------------------------- */
+
+static int add_policy_allow(struct allow_ent **v, size_t *n, size_t *cap,
+			    const struct pol_list *l, uint32_t mask)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct ig_lpm_key k = lpm_key(&l->v[i]);
+		struct allow_ent *e = allow_find_or_add(v, n, cap, &k);
+
+		if (!e)
+			return -ENOMEM;
+		if (!(e->v.origin & IG_ORIGIN_POLICY))
+			e->v.policy_mask = 0;
+		e->v.origin |= IG_ORIGIN_POLICY;
+		e->v.policy_mask |= mask;
+		e->keep = true;
+	}
+	return 0;
+}
+
+static int apply_allow(int fd, const struct policy *pol, const uint8_t *slots)
+{
+	struct allow_ent *v;
+	size_t n, cap;
+	int err;
+
+	err = allow_read(fd, &v, &n);
+	if (err)
+		return err;
+	cap = n;
+	/* Forget what the previous policy said; CLI/daemon entries stay. */
+	for (size_t i = 0; i < n; i++) {
+		v[i].v.origin &= ~IG_ORIGIN_POLICY;
+		v[i].v.policy_mask = 0;
+		v[i].keep = v[i].v.origin != 0;
+	}
+	err = add_policy_allow(&v, &n, &cap, &pol->allow, IG_ALL_PORTS);
+	for (int i = 0; !err && i < pol->nports; i++)
+		err = add_policy_allow(&v, &n, &cap, &pol->ports[i].allow, 1U << slots[i]);
+	if (!err)
+		err = allow_write(fd, v, n);
+	free(v);
+	return err;
+}
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	const struct ig_prefix *x = a, *y = b;
+
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+static int apply_deny(int fd, const struct policy *pol)
+{
+	struct ig_prefix *want = NULL, probe;
+	struct ig_lpm_key k, next, *prev = NULL, *stale = NULL;
+	struct ig_deny_val v;
+	size_t n = pol->deny.n, nstale = 0, stale_cap = 0;
+	int err = 0;
+
+	if (n) {
+		want = malloc(n * sizeof(*want));
+		if (!want)
+			return -ENOMEM;
+		memcpy(want, pol->deny.v, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), prefix_cmp);
+	}
+	/* Add (or mark) the policy's entries first, then drop stale ones. */
+	for (size_t i = 0; i < n; i++) {
+		k = lpm_key(&want[i]);
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			memset(&v, 0, sizeof(v));
+		if (v.origin & IG_ORIGIN_POLICY)
+			continue;
+		v.origin |= IG_ORIGIN_POLICY;
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	/* Collect stale policy entries first: deleting while walking the keys
+	 * would restart the walk. */
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v) || !(v.origin & IG_ORIGIN_POLICY))
+			continue;
+		probe.plen = k.prefixlen;
+		memcpy(probe.addr, k.addr, 16);
+		if (n && bsearch(&probe, want, n, sizeof(*want), prefix_cmp))
+			continue;
+		if (nstale == stale_cap) {
+			struct ig_lpm_key *tmp;
+
+			stale_cap = stale_cap ? stale_cap * 2 : 256;
+			tmp = realloc(stale, stale_cap * sizeof(*stale));
+			if (!tmp) {
+				err = -ENOMEM;
+				goto out;
+			}
+			stale = tmp;
+		}
+		stale[nstale++] = k;
+	}
+	for (size_t i = 0; i < nstale; i++) {
+		if (bpf_map_lookup_elem(fd, &stale[i], &v))
+			continue;
+		v.origin &= ~IG_ORIGIN_POLICY;
+		if (v.origin)
+			bpf_map_update_elem(fd, &stale[i], &v, BPF_ANY);
+		else
+			bpf_map_delete_elem(fd, &stale[i]);
+	}
+out:
+	free(stale);
+	free(want);
+	return err;
+}
+
+/* Keep the slot of every port that stays, so allow masks stay valid while
+ * the ports are rewritten one by one. */
+static void assign_slots(const struct ig_cfg *old, const struct policy *pol, uint8_t *slots)
+{
+	uint32_t used = 0;
+
+	for (int i = 0; i < pol->nports; i++) {
+		slots[i] = 0xff;
+		for (uint32_t j = 0; j < old->nports && j < IG_MAX_PORTS; j++)
+			if (old->ports[j] == pol->ports[i].port) {
+				slots[i] = j;
+				used |= 1U << j;
+			}
+	}
+	for (int i = 0; i < pol->nports; i++) {
+		if (slots[i] != 0xff)
+			continue;
+		for (uint8_t j = 0; j < IG_MAX_PORTS; j++)
+			if (!(used & (1U << j))) {
+				slots[i] = j;
+				used |= 1U << j;
+				break;
+			}
+	}
+}
+
+static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifindex,
+		     struct ig_port_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->action = pp->action;
+	pc->slot = slot;
+	pc->redirect_ifindex = ifindex;
+	pc->src_plen4 = pp->src_plen4;
+	pc->src_plen6 = pp->src_plen6;
+	pc->sub_plen4 = pp->sub_plen4;
+	pc->sub_plen6 = pp->sub_plen6;
+	pc->src_interval_ns = pp->syn_interval_ns;
+	if (pp->syn_interval_ns)
+		pc->src_tol_ns = (uint64_t)(pp->syn_burst - 1) * pp->syn_interval_ns;
+	pc->sub_interval_ns = pp->subnet_interval_ns;
+	if (pp->subnet_interval_ns)
+		pc->sub_tol_ns = (uint64_t)(pp->subnet_burst - 1) * pp->subnet_interval_ns;
+}
+
+int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen)
+{
+	unsigned int ifindex[IG_MAX_PORTS] = {};
+	struct ig_cfg old = {}, cfg = {};
+	struct ig_port_cfg pc;
+	uint8_t slots[IG_MAX_PORTS];
+	__u32 zero = 0, key;
+	int ret;
+
+	for (int i = 0; i < pol->nports; i++) {
+		if (pol->ports[i].action != IG_ACT_REDIRECT)
+			continue;
+		ifindex[i] = if_nametoindex(pol->ports[i].redirect_to);
+		if (!ifindex[i]) {
+			snprintf(err, errlen, "%s: [port %u] redirect_to: no interface '%s'",
+				 pol->file, pol->ports[i].port, pol->ports[i].redirect_to);
+			return -ENODEV;
+		}
+	}
+	bpf_map_lookup_elem(m->cfg, &zero, &old);
+	assign_slots(&old, pol, slots);
+
+	/* Order matters: lists first, then ports, then retire old ports, so a
+	 * policy change never opens a port that either policy closes. */
+	ret = apply_allow(m->allow, pol, slots);
+	if (!ret)
+		ret = apply_deny(m->deny, pol);
+	for (int i = 0; !ret && i < pol->nports; i++) {
+		port_cfg(&pol->ports[i], slots[i], ifindex[i], &pc);
+		key = pol->ports[i].port;
+		if (bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY))
+			ret = -errno;
+		cfg.ports[slots[i]] = pol->ports[i].port;
+		if (slots[i] + 1u > cfg.nports)
+			cfg.nports = slots[i] + 1;
+	}
+	if (ret) {
+		snprintf(err, errlen, "Couldn't update maps: %s", strerror(-ret));
+		return ret;
+	}
+	cfg.ban_scope = pol->ban_scope;
+	cfg.ban_ttl_ns = pol->ban_ttl_ns;
+	cfg.policy_hash = pol->hash;
+	if (bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY)) {
+		ret = -errno;
+		snprintf(err, errlen, "Couldn't update config map: %s", strerror(-ret));
+		return ret;
+	}
+	memset(&pc, 0, sizeof(pc));
+	for (uint32_t j = 0; j < old.nports && j < IG_MAX_PORTS; j++) {
+		bool kept = false;
+
+		for (int i = 0; i < pol->nports; i++)
+			kept |= pol->ports[i].port == old.ports[j];
+		key = old.ports[j];
+		if (!kept && key)
+			bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY);
+	}
+	return 0;
+}
+
+/* ---- CLI list operations ---------------------------------------------- */
+
+int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	int err;
+
+	if (l == LIST_DENY) {
+		struct ig_deny_val v = {};
+
+		bpf_map_lookup_elem(m->deny, &k, &v);
+		v.origin |= origin;
+		err = bpf_map_update_elem(m->deny, &k, &v, BPF_ANY) ? -errno : 0;
+	} else {
+		struct allow_ent *v;
+		size_t n, cap;
+
+		err = allow_read(m->allow, &v, &n);
+		if (err)
+			return err;
+		cap = n;
+		struct allow_ent *e = allow_find_or_add(&v, &n, &cap, &k);
+
+		if (e) {
+			e->v.origin |= origin;
+			err = allow_write(m->allow, v, n);
+		} else {
+			err = -ENOMEM;
+		}
+		free(v);
+	}
+	if (err == -E2BIG || err == -ENOSPC) {
+		count_extra(m, IG_C_MAP_FULL);
+		err = -E2BIG;
+	}
+	return err;
+}
+
+int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct allow_ent *v, *e;
+	struct ig_deny_val dv;
+	size_t n;
+	int err;
+
+	*was_policy = false;
+	if (l == LIST_DENY) {
+		if (bpf_map_lookup_elem(m->deny, &k, &dv))
+			return -ENOENT;
+		*was_policy = dv.origin & IG_ORIGIN_POLICY;
+		return bpf_map_delete_elem(m->deny, &k) ? -errno : 0;
+	}
+	err = allow_read(m->allow, &v, &n);
+	if (err)
+		return err;
+	e = n ? bsearch(&k, v, n, sizeof(*v), ent_cmp) : NULL;
+	if (!e) {
+		err = -ENOENT;
+	} else {
+		*was_policy = e->v.origin & IG_ORIGIN_POLICY;
+		e->keep = false;
+		err = allow_write(m->allow, v, n);
+	}
+	free(v);
+	return err;
+}
+
+/* ---- bans ------------------------------------------------------------- */
+
+/* Exact addresses and IPv6 /64s go to the hash (one lookup each in BPF);
+ * any other prefix to the LPM trie. */
+static int ban_map(struct ig_maps *m, const struct ig_prefix *p)
+{
+	return p->plen == 128 || (p->plen == 64 && !addr_is_v4(p->addr)) ? m->bans : m->banpfx;
+}
+
+int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_ban_val v = {};
+	int fd = ban_map(m, p);
+
+	/* Re-banning keeps the drop count, refreshes expiry and reason. */
+	bpf_map_lookup_elem(fd, &k, &v);
+	v.expires_ns = ttl_ns ? mono_ns() + ttl_ns : 0;
+	v.created = time(NULL);
+	snprintf(v.reason, sizeof(v.reason), "%s", reason ? reason : "");
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
+		int err = -errno;
+
+		if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
+			count_extra(m, IG_C_MAP_FULL);
+			return -E2BIG;
+		}
+		return err;
+	}
+	return 0;
+}
+
+int ban_del(struct ig_maps *m, const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = lpm_key(p);
+
+	return bpf_map_delete_elem(ban_map(m, p), &k) ? -errno : 0;
+}
+
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap)
+{
+	struct ig_lpm_key k, *prev = NULL, cur;
+	struct ban_info *tmp;
+
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			tmp = realloc(*out, *cap * sizeof(**out));
+			if (!tmp)
+				return -ENOMEM;
+			*out = tmp;
+		}
+		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val))
+			continue;
+		memcpy((*out)[*n].pfx.addr, k.addr, 16);
+		(*out)[*n].pfx.plen = k.prefixlen;
+		(*n)++;
+	}
+	return 0;
+}
+
+int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)
+{
+	size_t cap = 0;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = ban_collect(m->bans, out, n, &cap);
+	if (!err)
+		err = ban_collect(m->banpfx, out, n, &cap);
+	if (err) {
+		free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+int ban_sweep(struct ig_maps *m)
+{
+	uint64_t now = mono_ns();
+	struct ban_info *v;
+	size_t n;
+	int swept = 0;
+
+	if (ban_list(m, &v, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].val.expires_ns && v[i].val.expires_ns <= now &&
+		    !ban_del(m, &v[i].pfx))
+			swept++;
+	free(v);
+	return swept;
+}

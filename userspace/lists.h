@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Policy and list operations on the pinned maps: applying a policy, the
+ * allow/deny lists and bans. Callers hold the pin-directory lock.
+ */
+#ifndef IMAPGUARD_LISTS_H
+#define IMAPGUARD_LISTS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "addr.h"
+#include "fastpath.h"
+
+struct policy;
+
+enum ig_list { LIST_ALLOW, LIST_DENY };
+
+/* Validate against the system (interfaces exist), then update every map in
+ * place. On a validation error nothing is changed. */
+int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen);
+
+int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin);
+/* Removes the entry whatever wrote it; *was_policy tells if the policy had it. */
+int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy);
+
+struct ban_info {
+	struct ig_prefix pfx;
+	struct ig_ban_val val;
+};
+
+/* ttl_ns 0 = permanent. -E2BIG when the map is full (also counted). */
+int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+	    const char *reason);
+int ban_del(struct ig_maps *m, const struct ig_prefix *p);
+/* All bans (expired ones included, with expires in the past); caller frees. */
+int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
+/* Delete bans that expired; returns how many. */
+int ban_sweep(struct ig_maps *m);
+
+/* Number of entries in a map (walks the keys). */
+long map_count(int fd);
+uint32_t map_capacity(int fd);
+uint64_t mono_ns(void);
+void count_extra(struct ig_maps *m, uint32_t idx);
+
+#endif
