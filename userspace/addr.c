@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ int addr_parse(const char *s, struct ig_prefix *out, bool allow_host_bits)
 		out->plen = 128;
 		return 0;
 	}
-	if (!slash[1] || slash[1] == '-' || slash[1] == '+')
+	/* strtoul alone would also take " 24", "+24" and "-8". */
+	if (!isdigit((unsigned char)slash[1]))
 		return -EINVAL;
 	errno = 0;
 	plen = strtoul(slash + 1, &end, 10);

@@ -50,6 +50,5 @@ int cmd_ban(int argc, char **argv);
 int cmd_allow(int argc, char **argv);
 int cmd_deny(int argc, char **argv);
 
-extern const char *const reason_names[];
 
 #endif

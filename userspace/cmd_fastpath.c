@@ -275,14 +275,14 @@ int cmd_stats(int argc, char **argv)
 		printf("{\"reasons\":{");
 		for (int i = 0; i < IG_C_MAX; i++)
 			printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
-			       reason_names[i], (unsigned long long)sum[i].packets,
+			       reason_name(i), (unsigned long long)sum[i].packets,
 			       (unsigned long long)sum[i].bytes);
 		printf("}}\n");
 		return 0;
 	}
 	printf("%-16s %14s %16s\n", "reason", "packets", "bytes");
 	for (int i = 0; i < IG_C_MAX; i++)
-		printf("%-16s %14llu %16llu\n", reason_names[i],
+		printf("%-16s %14llu %16llu\n", reason_name(i),
 		       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
 	return 0;
 }

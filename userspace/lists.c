@@ -574,3 +574,26 @@ int ban_sweep(struct ig_maps *m)
 	free(v);
 	return swept;
 }
+
+static const char *const reason_names[IG_C_MAX] = {
+	[IG_R_PASS] = "pass",
+	[IG_R_ALLOW] = "allow",
+	[IG_R_DROP] = "drop",
+	[IG_R_REJECT] = "reject",
+	[IG_R_REJECT_DROP] = "reject_drop",
+	[IG_R_REDIRECT] = "redirect",
+	[IG_R_DENY] = "deny",
+	[IG_R_BAN] = "ban",
+	[IG_R_SYN_RATE] = "syn_rate",
+	[IG_R_SUBNET_RATE] = "subnet_rate",
+	[IG_R_BAD_FRAG] = "bad_fragment",
+	[IG_C_EVENTS_LOST] = "events_lost",
+	[IG_C_EVENTS_SAMPLED] = "events_sampled",
+	[IG_C_REDIRECT_ERR] = "redirect_error",
+	[IG_C_MAP_FULL] = "map_full",
+};
+
+const char *reason_name(int idx)
+{
+	return idx >= 0 && idx < IG_C_MAX && reason_names[idx] ? reason_names[idx] : "?";
+}

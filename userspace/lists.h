@@ -41,5 +41,7 @@ long map_count(int fd);
 uint32_t map_capacity(int fd);
 uint64_t mono_ns(void);
 void count_extra(struct ig_maps *m, uint32_t idx);
+/* Stable name of a counter index (stats output, JSON keys). */
+const char *reason_name(int idx);
 
 #endif

@@ -26,23 +26,6 @@ __asm__(".section .rodata\n"
 	".previous\n");
 extern const char ig_default_policy[];
 
-const char *const reason_names[IG_C_MAX] = {
-	[IG_R_PASS] = "pass",
-	[IG_R_ALLOW] = "allow",
-	[IG_R_DROP] = "drop",
-	[IG_R_REJECT] = "reject",
-	[IG_R_REJECT_DROP] = "reject_drop",
-	[IG_R_REDIRECT] = "redirect",
-	[IG_R_DENY] = "deny",
-	[IG_R_BAN] = "ban",
-	[IG_R_SYN_RATE] = "syn_rate",
-	[IG_R_SUBNET_RATE] = "subnet_rate",
-	[IG_R_BAD_FRAG] = "bad_fragment",
-	[IG_C_EVENTS_LOST] = "events_lost",
-	[IG_C_EVENTS_SAMPLED] = "events_sampled",
-	[IG_C_REDIRECT_ERR] = "redirect_error",
-	[IG_C_MAP_FULL] = "map_full",
-};
 
 int common_opt(int opt)
 {

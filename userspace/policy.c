@@ -247,7 +247,7 @@ const char *mode_name(int mode)
 
 static bool ifname_ok(const char *s, size_t n)
 {
-	if (!n || n >= IG_IFNAME_LEN || !strncmp(s, ".", n) || !strncmp(s, "..", n))
+	if (!n || n >= IG_IFNAME_LEN || (n == 1 && s[0] == '.') || (n == 2 && !memcmp(s, "..", 2)))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!isgraph((unsigned char)s[i]) || strchr("/:,", s[i]))
@@ -627,7 +627,7 @@ static int port_close(struct ctx *c)
 static int lists_key(struct ctx *c, const char *k, const char *v)
 {
 	struct policy *pol = c->pol;
-	int i, err;
+	int i = 0, err;
 
 	if (!strcmp(k, "allow"))
 		return get_cidrs(c, v, &pol->allow);
@@ -640,7 +640,7 @@ static int lists_key(struct ctx *c, const char *k, const char *v)
 	if (strcmp(k, "ban_scope"))
 		return -ENOENT;
 	err = get_choice(c, v, scope_names, &i);
-	pol->ban_scope = i;
+	pol->ban_scope = (uint32_t)i;
 	return err;
 }
 
@@ -747,14 +747,19 @@ static int detect_close(struct ctx *c)
 	return 0;
 }
 
-static int authlog_open(struct ctx *c, const char *arg)
+static bool name_ok(const char *s, size_t max)
 {
-	size_t n = strlen(arg);
+	size_t n = strlen(s);
 
 	for (size_t i = 0; i < n; i++)
-		if (!isgraph((unsigned char)arg[i]))
-			n = 0;
-	if (!n || n >= sizeof(c->alog->name))
+		if (!isgraph((unsigned char)s[i]))
+			return false;
+	return n && n < max;
+}
+
+static int authlog_open(struct ctx *c, const char *arg)
+{
+	if (!name_ok(arg, sizeof(c->alog->name)))
 		return fail(c, c->line, "invalid authlog name '%s' (1..%zu characters, no blanks)",
 			    arg, sizeof(c->alog->name) - 1);
 	if (c->pol->nauthlogs == POL_MAX_AUTHLOG)
@@ -918,14 +923,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return !fail(c, c->line, "key '%s' outside any section", name);
 	first = key_line(c, name);
 	/* Lists may continue over several lines; everything else is set once. */
-	if (first && strcmp(name, "allow") && strcmp(name, "deny"))
-		return !fail(c, c->line, "duplicate key '%s' in [%s] (first at line %d)",
-			     name, c->sect_name, first);
 	c->key = name;
-	err = c->sect->key(c, name, value);
+	if (first && strcmp(name, "allow") && strcmp(name, "deny"))
+		err = fail(c, c->line, "duplicate key, first at line %d", first);
+	else
+		err = c->sect->key(c, name, value);
 	c->key = NULL;
 	if (err == -ENOENT)
-		return !fail(c, c->line, "unknown key '%s' in [%s]", name, c->sect_name);
+		return !fail(c, c->line, "unknown key '%s'", name);
 	if (!err && !first && c->nkeys < MAX_KEYS) {
 		snprintf(c->keys[c->nkeys].name, NAME_LEN, "%s", name);
 		c->keys[c->nkeys++].line = c->line;
@@ -976,6 +981,7 @@ static int parse(struct ctx *c)
 	/* inih's own error (a line with no '=') wins if it came first. */
 	if (ret > 0 && (!c->failed || ret < c->err_at)) {
 		c->failed = false;
+		c->ret = 0;
 		c->sect = NULL;
 		return fail(c, ret, "expected '[section]' or 'key = value'");
 	}
