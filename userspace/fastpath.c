@@ -138,6 +138,10 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		goto cleanup;
 	}
 	bpf_object__for_each_map(map, skel->obj) {
+		/* .rodata and friends: frozen, nothing to share, and bpffs
+		 * reserves names with dots. */
+		if (bpf_map__is_internal(map))
+			continue;
 		pin_path(path, sizeof(path), dir, bpf_map__name(map));
 		err = bpf_map__pin(map, path);
 		if (err) {
@@ -344,6 +348,24 @@ static int do_attach(const char *dir, unsigned int ifindex, int mode,
 	return err;
 }
 
+/* Native <-> generic: the kernel runs one XDP mode per device, so bridge
+ * the switch through tc and the interface is never unprotected. */
+static int switch_xdp_mode(const char *dir, unsigned int ifindex, const struct ig_iface *old,
+			   int mode, struct ig_iface *ifc)
+{
+	struct ig_iface bridge = *ifc;
+	int err;
+
+	err = do_attach(dir, ifindex, IG_MODE_TC, false, &bridge);
+	if (!err)
+		err = detach_one(dir, old, ifindex);
+	if (!err)
+		err = do_attach(dir, ifindex, mode, false, ifc);
+	if (!bridge.mode || detach_one(dir, &bridge, ifindex))
+		pr_debug("tc bridge on ifindex %u not removed", ifindex);
+	return err;
+}
+
 int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 		    int mode, bool replace, int *used)
 {
@@ -368,18 +390,24 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	ifc = old;
 	snprintf(ifc.name, sizeof(ifc.name), "%s", ifname);
 	/*
-	 * --replace in the same hook swaps atomically. Into another hook, the
+	 * --replace in the same hook swaps atomically; between XDP and tc the
 	 * new attachment goes in before the old one comes out: for a moment
 	 * both run (verdicts are idempotent), never neither.
 	 */
-	for (size_t i = 0; i < 3; i++) {
-		if (mode && order[i] != mode)
-			continue;
-		err = do_attach(dir, ifindex, order[i], had && old.mode == (__u32)order[i], &ifc);
-		if (!err)
-			break;
-		pr_debug("attach to '%s' in %s mode failed: %s", ifname,
-			 fastpath_mode_name(order[i]), strerror(-err));
+	if (had && old.mode != IG_MODE_TC && mode != IG_MODE_TC && (__u32)mode != old.mode) {
+		err = switch_xdp_mode(dir, ifindex, &old, mode, &ifc);
+		had = false;
+	} else {
+		for (size_t i = 0; i < 3; i++) {
+			if (mode && order[i] != mode)
+				continue;
+			err = do_attach(dir, ifindex, order[i],
+					had && old.mode == (__u32)order[i], &ifc);
+			if (!err)
+				break;
+			pr_debug("attach to '%s' in %s mode failed: %s", ifname,
+				 fastpath_mode_name(order[i]), strerror(-err));
+		}
 	}
 	if (err) {
 		pr_warn("Couldn't attach to iface '%s' in %s mode: %s", ifname,

@@ -1,0 +1,699 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Policy parser and address helper tests. No root, no BPF.
+ * Usage: test_policy [REPO_ROOT]   (default ".", to find policies/*.conf)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <ftw.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "policy.h"
+#include "test.h"
+
+TEST_DEFINE_GLOBALS;
+
+#define NS	1000000000ULL
+#define A16	"aaaaaaaaaaaaaaaa"
+
+static char tmpdir[] = "/tmp/test_policy.XXXXXX";
+static const char *root = ".";
+static struct policy pol;	/* ~50 KB: keep it off the stack */
+static char err[POL_ERR_LEN];
+
+static const char *tmp_path(const char *name)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return path;
+}
+
+/* Write a temp file and return its path (valid until the next call). */
+static const char *write_tmp(const char *name, const char *text, size_t len)
+{
+	const char *path = tmp_path(name);
+	FILE *f = fopen(path, "w");
+
+	if (!f || fwrite(text, 1, len, f) != len || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+	return path;
+}
+
+static int load_text(const char *text)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", write_tmp("p.conf", text, strlen(text)));
+	return policy_load(path, &pol, err, sizeof(err));
+}
+
+/* The error must start with "FILE:LINE: " and contain msg. */
+static void expect_error_in(const char *file, int ret, int line, const char *msg)
+{
+	char prefix[PATH_MAX + 16];
+
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+	ASSERT_EQ(ret, -EINVAL, "policy_load fails");
+	if (!ASSERT_TRUE(!strncmp(err, prefix, strlen(prefix)) && strstr(err, msg), "message"))
+		fprintf(stderr, "  got  \"%s\"\n  want \"%s...%s...\"\n", err, prefix, msg);
+	policy_free(&pol);
+}
+
+static void expect_error(const char *text, int line, const char *msg)
+{
+	int ret = load_text(text);
+
+	expect_error_in(tmp_path("p.conf"), ret, line, msg);
+}
+
+struct err_case {
+	const char *name, *text;
+	int line;
+	const char *msg;
+};
+
+static const struct err_case err_cases[] = {
+	/* structure */
+	{ "key outside section", "action = pass\n", 1, "key 'action' outside any section" },
+	{ "key after comments", "# c\n\nfoo = 1\n[lists]\n", 3, "outside any section" },
+	{ "unknown section", "[lists]\n[bogus]\n", 2, "unknown section [bogus]" },
+	{ "section takes no arg", "[lists extra]\n", 1, "unknown section [lists extra]" },
+	{ "missing ]", "[lists]\n[detect\n", 2, "missing ']'" },
+	{ "text after header", "[lists] x\n", 1, "unexpected text after section header" },
+	{ "no equals", "[lists]\nban_ttl 1h\n", 2, "expected '[section]' or 'key = value'" },
+	{ "syntax error first", "[lists]\nbogus\nfoo = 1\n", 2, "expected '[section]'" },
+	{ "unknown key", "[lists]\n\nfoo = 1\n", 3, "unknown key 'foo' (in [lists])" },
+	{ "key of other section", "[limits]\nban_ttl = 1h\n", 2, "unknown key 'ban_ttl'" },
+	{ "duplicate key", "[lists]\nban_ttl = 1h\n; c\nban_ttl = 2h\n", 4,
+	  "duplicate key, first at line 2 (key 'ban_ttl' in [lists])" },
+	{ "duplicate key indented", "[port 1]\n  action = pass\n  action = drop\n", 3, "duplicate key" },
+	{ "duplicate section", "[lists]\n[detect]\n[lists]\n", 3,
+	  "duplicate section [lists] (first at line 1)" },
+	{ "duplicate port", "[port 143]\naction = pass\n[port 0143]\naction = drop\n", 3,
+	  "duplicate section [port 143]" },
+	{ "duplicate authlog", "[authlog a]\njournal = x.service\n[authlog a]\n", 3,
+	  "duplicate section [authlog a]" },
+	{ "hash is no inline comment", "[port 1]\naction = pass # no\n", 2, "invalid action 'pass # no'" },
+	/* [port N] */
+	{ "port 0", "[port 0]\n", 1, "invalid port '0'" },
+	{ "port 65536", "[port 65536]\n", 1, "invalid port '65536'" },
+	{ "port not a number", "[port imap]\n", 1, "invalid port 'imap'" },
+	{ "port missing", "[port]\n", 1, "invalid port ''" },
+	{ "missing action", "[port 143]\nallow = 10.0.0.0/8\n", 1, "missing 'action" },
+	{ "empty port section", "[lists]\n[port 143]\n[detect]\n", 2, "missing 'action = pass|drop|reject|redirect' (in [port 143])" },
+	{ "empty port at eof", "\n[port 25]\n# c\n", 2, "missing 'action" },
+	{ "bad action", "[port 143]\naction = allow\n", 2, "invalid action 'allow' (expected pass|drop|reject|redirect) (key 'action' in [port 143])" },
+	{ "action none", "[port 143]\naction = none\n", 2, "invalid action 'none'" },
+	{ "redirect without iface", "[port 143]\n\naction = redirect\n", 3, "needs 'redirect_to = IFNAME' (key 'action' in [port 143])" },
+	{ "redirect_to without redirect", "[port 143]\nredirect_to = eth1\naction = pass\n", 2,
+	  "only valid with action = redirect (key 'redirect_to'" },
+	{ "redirect_to too long", "[port 143]\naction = redirect\nredirect_to = abcdefghijklmnop\n", 3,
+	  "invalid interface name 'abcdefghijklmnop'" },
+	{ "redirect_to slash", "[port 143]\naction = redirect\nredirect_to = eth0/1\n", 3, "invalid interface name" },
+	{ "redirect_to dotdot", "[port 143]\naction = redirect\nredirect_to = ..\n", 3, "invalid interface name" },
+	{ "rate 0", "[port 1]\naction = pass\nsyn_rate = 0/s\n", 3, "invalid rate '0/s'" },
+	{ "rate negative", "[port 1]\naction = pass\nsyn_rate = -1/s\n", 3, "invalid rate" },
+	{ "rate unit", "[port 1]\naction = pass\nsyn_rate = 20/x\n", 3, "invalid rate" },
+	{ "rate long unit", "[port 1]\naction = pass\nsyn_rate = 20/sec\n", 3, "invalid rate" },
+	{ "rate no unit", "[port 1]\naction = pass\nsyn_rate = 20\n", 3, "invalid rate" },
+	{ "rate garbage", "[port 1]\naction = pass\nsyn_rate = abc\n", 3, "invalid rate" },
+	{ "rate no number", "[port 1]\naction = pass\nsyn_rate = /s\n", 3, "invalid rate" },
+	{ "rate double slash", "[port 1]\naction = pass\nsyn_rate = 20/s/s\n", 3, "invalid rate" },
+	{ "rate overflow", "[port 1]\naction = pass\nsyn_rate = 99999999999999999999/s\n", 3, "invalid rate" },
+	{ "rate too high", "[port 1]\naction = pass\nsyn_rate = 1000000001/s\n", 3, "above one per nanosecond" },
+	{ "subnet rate bad", "[port 1]\naction = pass\nsubnet_rate = 1.5/s\n", 3, "invalid rate (key 'subnet_rate'" },
+	{ "burst without rate", "[port 1]\naction = pass\nsyn_burst = 5\n", 3, "needs syn_rate (key 'syn_burst'" },
+	{ "subnet burst without rate", "[port 1]\nsubnet_burst = 5\naction = pass\nsyn_rate = 1/s\n", 2,
+	  "needs subnet_rate" },
+	{ "burst 0", "[port 1]\naction = pass\nsyn_rate = 1/s\nsyn_burst = 0\n", 4, "from 1 to 1000000, got '0'" },
+	{ "burst too big", "[port 1]\naction = pass\nsyn_rate = 1/s\nsyn_burst = 1000001\n", 4, "from 1 to 1000000" },
+	{ "burst hex", "[port 1]\naction = pass\nsyn_rate = 1/s\nsyn_burst = 0x10\n", 4, "got '0x10'" },
+	{ "source_prefix v4 33", "[port 1]\naction = pass\nsource_prefix = 33, 64\n", 3, "expected 'V4, V6' prefix lengths" },
+	{ "source_prefix one value", "[port 1]\naction = pass\nsource_prefix = 32\n", 3, "prefix lengths" },
+	{ "source_prefix three values", "[port 1]\naction = pass\nsource_prefix = 32, 64, 1\n", 3, "prefix lengths" },
+	{ "source_prefix zero", "[port 1]\naction = pass\nsource_prefix = 0, 64\n", 3, "prefix lengths" },
+	{ "source_prefix v6 129", "[port 1]\naction = pass\nsource_prefix = 32, 129\n", 3, "prefix lengths" },
+	{ "subnet longer than source", "[port 1]\naction = pass\nsource_prefix = 32, 64\nsubnet_prefix = 24, 96\n", 4,
+	  "longer than source_prefix (key 'subnet_prefix'" },
+	{ "source shorter than default subnet", "[port 1]\naction = pass\nsource_prefix = 16, 64\nsubnet_rate = 10/s\n", 3,
+	  "subnet_prefix 24, 48 is longer than source_prefix 16, 64 (key 'source_prefix'" },
+	{ "allow host bits", "[port 1]\naction = pass\nallow = 10.0.0.0/8 198.18.0.1/24\n", 3,
+	  "198.18.0.1/24: host bits set (key 'allow' in [port 1])" },
+	{ "allow bad address", "[port 1]\naction = pass\nallow = 10.0.0.0/8\nallow = 300.1.1.1\n", 4,
+	  "300.1.1.1: invalid address or prefix" },
+	{ "allow prefix too long", "[port 1]\naction = pass\nallow = 10.0.0.0/33\n", 3, "10.0.0.0/33: invalid" },
+	/* [lists] */
+	{ "deny v6 host bits", "[lists]\ndeny = 2001:db8::1/64\n", 2, "2001:db8::1/64: host bits set (key 'deny' in [lists])" },
+	{ "deny semicolon glued", "[lists]\ndeny = 192.0.2.0/24;x\n", 2, "192.0.2.0/24;x: invalid" },
+	{ "ban_scope", "[lists]\nban_scope = everything\n", 2, "invalid value 'everything' (expected protected|all)" },
+	{ "ban_ttl negative", "[lists]\nban_ttl = -1h\n", 2, "invalid duration '-1h'" },
+	{ "ban_ttl unit", "[lists]\nban_ttl = 10x\n", 2, "invalid duration" },
+	{ "ban_ttl empty", "[lists]\nban_ttl =\n", 2, "invalid duration ''" },
+	{ "ban_ttl trailing number", "[lists]\nban_ttl = 1h30\n", 2, "invalid duration" },
+	{ "ban_ttl overflow", "[lists]\nban_ttl = 99999999999w\n", 2, "invalid duration" },
+	{ "deny_file empty", "[lists]\ndeny_file =\n", 2, "empty path" },
+	/* [limits] */
+	{ "max_bans 0", "[limits]\nmax_bans = 0\n", 2, "expected an integer from 1 to 16777216, got '0'" },
+	{ "max_sources big", "[limits]\nmax_sources = 16777217\n", 2, "from 1 to 16777216" },
+	{ "max_deny negative", "[limits]\nmax_deny = -5\n", 2, "got '-5'" },
+	{ "max_allow exponent", "[limits]\nmax_allow = 1e6\n", 2, "got '1e6'" },
+	/* [interface] */
+	{ "iface duplicate", "[interface]\nnames = eth0, eth1 eth0\n", 2, "interface 'eth0' listed twice" },
+	{ "iface too long", "[interface]\nnames = eth0,abcdefghijklmnop\n", 2, "invalid interface name 'abcdefghijklmnop'" },
+	{ "iface too many", "[interface]\nnames = e0 e1 e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16\n", 2,
+	  "too many interfaces (max 16)" },
+	{ "mode", "[interface]\nmode = xdp\n", 2, "expected auto|native|generic|tc" },
+	/* [daemon] */
+	{ "state_file relative", "[daemon]\nstate_file = var/state\n", 2, "'var/state' is not an absolute path" },
+	{ "control_socket too long", "[daemon]\ncontrol_socket = /" A16 A16 A16 A16 A16 A16 A16 "\n", 2,
+	  "path too long (max 107 characters)" },
+	{ "control_group", "[daemon]\ncontrol_group = -wheel\n", 2, "invalid group name '-wheel'" },
+	{ "control_group blank", "[daemon]\ncontrol_group = mail adm\n", 2, "invalid group name" },
+	/* [detect] */
+	{ "max_failures 0", "[detect]\nmax_failures = 0\n", 2, "from 1 to 1000000" },
+	{ "max_users big", "[detect]\nmax_users = 1000001\n", 2, "from 0 to 1000000" },
+	{ "window 0", "[detect]\nwindow = 0\n", 2, "duration must be greater than 0" },
+	{ "ban_time unit", "[detect]\nban_time = 10 m\n", 2, "invalid duration '10 m'" },
+	{ "v6_prefix 129", "[detect]\nv6_prefix = 129\n", 2, "from 1 to 128" },
+	{ "v6_prefix 0", "[detect]\nv6_prefix = 0\n", 2, "from 1 to 128" },
+	{ "detect subnet_prefix", "[detect]\nsubnet_prefix = 24\n", 2, "prefix lengths (key 'subnet_prefix' in [detect])" },
+	{ "ban_factor below 1", "[detect]\nban_factor = 0.5\n", 2, "must be from 1 to 1000" },
+	{ "ban_factor above 1000", "[detect]\nban_factor = 1000.5\n", 2, "must be from 1 to 1000" },
+	{ "ban_factor inf", "[detect]\nban_factor = inf\n", 2, "expected a decimal number, got 'inf'" },
+	{ "ban_factor exponent", "[detect]\nban_factor = 1e2\n", 2, "expected a decimal number" },
+	{ "ban_factor trailing dot", "[detect]\nban_factor = 2.\n", 2, "expected a decimal number" },
+	{ "ban_factor comma", "[detect]\nban_factor = 1,5\n", 2, "expected a decimal number" },
+	{ "dry_run", "[detect]\ndry_run = maybe\n", 2, "expected yes|no" },
+	{ "ban_max below ban_time", "[detect]\nban_time = 2h\nban_max = 1h\n", 3, "ban_max is shorter than ban_time (key 'ban_max'" },
+	{ "ban_time above default max", "[detect]\n\nban_time = 8d\n", 3, "(key 'ban_time' in [detect])" },
+	/* [authlog NAME] */
+	{ "authlog no source", "[authlog a]\nformat = dovecot\n", 1, "missing 'path = FILE' or 'journal = UNIT' (in [authlog a])" },
+	{ "authlog both", "[authlog a]\npath = /var/log/mail.log\njournal = dovecot\n", 3, "either path or journal, not both" },
+	{ "authlog relative path", "[authlog a]\npath = mail.log\n", 2, "not an absolute path" },
+	{ "authlog bad unit", "[authlog a]\njournal = dovecot service\n", 2, "invalid systemd unit name" },
+	{ "authlog format", "[authlog a]\njournal = x\nformat = postfix\n", 3, "expected auto|dovecot|cyrus|courier|uwimap" },
+	{ "authlog no name", "[authlog]\n", 1, "invalid authlog name ''" },
+	{ "authlog name blank", "[authlog a b]\n", 1, "invalid authlog name 'a b'" },
+	{ "authlog name 64", "[authlog " A16 A16 A16 A16 "]\n", 1, "invalid authlog name" },
+	{ "authlog unknown key", "[authlog a]\njournal = x\nunit = y\n", 3, "unknown key 'unit' (in [authlog a])" },
+};
+
+static void test_error_table(void)
+{
+	for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
+		const struct err_case *tc = &err_cases[i];
+		char name[128];
+
+		snprintf(name, sizeof(name), "error: %s", tc->name);
+		RUN_CASE(name, expect_error(tc->text, tc->line, tc->msg));
+	}
+}
+
+/* Repeat "fmt" (one %d) n times, then expect an error on line err_line. */
+static void expect_repeat_error(const char *head, const char *fmt, int n, int err_line, const char *msg)
+{
+	char *text = malloc(64 * (n + 1)), *p = text;
+
+	p += sprintf(p, "%s", head);
+	for (int i = 1; i <= n; i++)
+		p += sprintf(p, fmt, i);
+	expect_error(text, err_line, msg);
+	free(text);
+}
+
+static void test_counts(void)
+{
+	RUN_CASE("error: too many ports",
+		 expect_repeat_error("", "[port %d]\naction = pass\n", IG_MAX_PORTS + 1,
+				     2 * IG_MAX_PORTS + 1, "too many [port] sections (max 16)"));
+	RUN_CASE("error: too many authlogs",
+		 expect_repeat_error("", "[authlog a%d]\njournal = x\n", POL_MAX_AUTHLOG + 1,
+				     2 * POL_MAX_AUTHLOG + 1, "too many [authlog] sections"));
+	RUN_CASE("max ports ok", {
+		char *text = malloc(64 * IG_MAX_PORTS), *p = text;
+
+		for (int i = 1; i <= IG_MAX_PORTS; i++)
+			p += sprintf(p, "[port %d]\naction = drop\n", i);
+		ASSERT_OK(load_text(text), "16 ports");
+		ASSERT_EQ(pol.nports, IG_MAX_PORTS, "nports");
+		policy_free(&pol);
+		free(text);
+	});
+}
+
+/* inih's buffer is INI_MAX_LINE bytes with room for "\n" and NUL. */
+static void test_line_length(void)
+{
+	char text[2 * INI_MAX_LINE];
+	int max = INI_MAX_LINE - 2;
+
+	snprintf(text, sizeof(text), "[lists]\n#%0*d\nban_ttl = 2h\n", max - 1, 0);
+	ASSERT_OK(load_text(text), "longest line");
+	ASSERT_EQ(pol.ban_ttl_ns, 7200 * NS, "key after long line");
+	policy_free(&pol);
+	snprintf(text, sizeof(text), "[lists]\n#%0*d\nban_ttl = 2h\n", max, 0);
+	expect_error(text, 2, "line too long");
+	snprintf(text, sizeof(text), "[lists]\nallow = 10.0.0.0/8\n#%0*d", 3 * INI_MAX_LINE / 2, 0);
+	expect_error(text, 3, "line too long");
+}
+
+static void test_nul_byte(void)
+{
+	static const char text[] = "[lists]\nban_ttl = 1h\0x\n";
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", write_tmp("p.conf", text, sizeof(text) - 1));
+	expect_error_in(path, policy_load(path, &pol, err, sizeof(err)), 2, "NUL byte");
+}
+
+static void test_missing_file(void)
+{
+	char want[PATH_MAX + 64];
+	const char *path = tmp_path("nonexistent.conf");
+
+	ASSERT_EQ(policy_load(path, &pol, err, sizeof(err)), -ENOENT, "ENOENT");
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	ASSERT_STREQ(err, want, "message");
+	ASSERT_EQ(policy_load(tmpdir, &pol, err, sizeof(err)), -EISDIR, "directory");
+	ASSERT_EQ(pol.allow.v == NULL && pol.nports == 0, 1, "pol left empty");
+	policy_free(&pol);
+}
+
+static void check_defaults(const struct policy *p)
+{
+	ASSERT_EQ(p->nports, 0, "nports");
+	ASSERT_EQ(p->allow.n + p->deny.n, 0, "lists empty");
+	ASSERT_EQ(p->ban_scope, IG_SCOPE_PROTECTED, "ban_scope");
+	ASSERT_EQ(p->ban_ttl_ns, 3600 * NS, "ban_ttl");
+	ASSERT_EQ(p->max_bans, 1048576, "max_bans");
+	ASSERT_EQ(p->max_sources, 1048576, "max_sources");
+	ASSERT_EQ(p->max_deny, 1048576, "max_deny");
+	ASSERT_EQ(p->max_allow, 65536, "max_allow");
+	ASSERT_EQ(p->nifaces + p->iface_mode + p->nauthlogs, 0, "no ifaces/authlogs, mode auto");
+	ASSERT_STREQ(p->state_file, "/var/lib/imapguard/state", "state_file");
+	ASSERT_STREQ(p->control_socket, "/run/imapguard/control.sock", "control_socket");
+	ASSERT_STREQ(p->control_group, "", "control_group");
+	ASSERT_EQ(p->detect.max_failures, 5, "max_failures");
+	ASSERT_EQ(p->detect.window_ns, 600 * NS, "window");
+	ASSERT_EQ(p->detect.ban_time_ns, 600 * NS, "ban_time");
+	ASSERT_EQ(p->detect.max_users, 4, "max_users");
+	ASSERT_EQ(p->detect.v6_plen, 64, "v6_plen");
+	ASSERT_EQ(p->detect.max_sources, 8, "detect max_sources");
+	ASSERT_EQ(p->detect.subnet_plen4 * 1000 + p->detect.subnet_plen6, 24048, "subnet plens");
+	ASSERT_EQ(p->detect.account_max_sources, 10, "account_max_sources");
+	ASSERT_TRUE(p->detect.ban_factor == 2.0, "ban_factor");
+	ASSERT_EQ(p->detect.ban_max_ns, 7 * 86400 * NS, "ban_max");
+	ASSERT_TRUE(p->detect.reset_on_success && !p->detect.dry_run, "bools");
+}
+
+static uint64_t ref_fnv(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void test_defaults(void)
+{
+	static struct policy init;
+	const char *text = "; nothing here\n\n[lists]\n";
+
+	policy_init(&init);
+	check_defaults(&init);
+	ASSERT_OK(load_text(""), "empty file");
+	check_defaults(&pol);
+	ASSERT_EQ(pol.hash, 0xcbf29ce484222325ULL, "FNV-1a of nothing");
+	ASSERT_OK(load_text(text), "comment and empty section");
+	check_defaults(&pol);
+	ASSERT_EQ(pol.hash, ref_fnv(text), "hash");
+	ASSERT_STREQ(pol.file, tmp_path("p.conf"), "file");
+	ASSERT_STREQ(err, "", "no error");
+	policy_free(&pol);
+	policy_free(&pol);	/* twice is harmless */
+}
+
+static void test_port_defaults(void)
+{
+	ASSERT_OK(load_text("[port 143]\naction = reject\n[port 4190]\naction = redirect\nredirect_to = veth-x.1\n"), "load");
+	ASSERT_EQ(pol.nports, 2, "nports");
+	ASSERT_EQ(pol.ports[0].port, 143, "port");
+	ASSERT_EQ(pol.ports[0].action, IG_ACT_REJECT, "action");
+	ASSERT_EQ(pol.ports[0].syn_interval_ns + pol.ports[0].subnet_interval_ns, 0, "no throttle");
+	ASSERT_EQ(pol.ports[0].syn_burst + pol.ports[0].subnet_burst, 0, "no burst");
+	ASSERT_EQ(pol.ports[0].src_plen4, 32, "src_plen4");
+	ASSERT_EQ(pol.ports[0].src_plen6, 64, "src_plen6");
+	ASSERT_EQ(pol.ports[0].sub_plen4, 24, "sub_plen4");
+	ASSERT_EQ(pol.ports[0].sub_plen6, 48, "sub_plen6");
+	ASSERT_EQ(pol.ports[1].action, IG_ACT_REDIRECT, "redirect");
+	ASSERT_STREQ(pol.ports[1].redirect_to, "veth-x.1", "redirect_to");
+	policy_free(&pol);
+}
+
+static void test_rates(void)
+{
+	static const struct { const char *rate; uint64_t interval; uint32_t burst; } cases[] = {
+		{ "20/s", 50000000ULL, 40 },
+		{ "1/s", NS, 2 },
+		{ "3/s", 333333333ULL, 6 },
+		{ "30/m", 2 * NS, 1 },
+		{ "100/m", 600000000ULL, 4 },
+		{ "1/h", 3600 * NS, 1 },
+		{ "7200/h", NS / 2, 4 },
+		{ "1000000000/s", 1, 1000000 },
+	};
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[port 1]\naction = pass\nsyn_rate = %s\nsubnet_rate = %s ; c\n",
+			 cases[i].rate, cases[i].rate);
+		if (!ASSERT_OK(load_text(text), cases[i].rate))
+			continue;
+		ASSERT_EQ(pol.ports[0].syn_interval_ns, cases[i].interval, cases[i].rate);
+		ASSERT_EQ(pol.ports[0].syn_burst, cases[i].burst, cases[i].rate);
+		ASSERT_EQ(pol.ports[0].subnet_interval_ns, cases[i].interval, cases[i].rate);
+		ASSERT_EQ(pol.ports[0].subnet_burst, cases[i].burst, cases[i].rate);
+		policy_free(&pol);
+	}
+	/* An explicit burst wins whatever the key order. */
+	ASSERT_OK(load_text("[port 1]\nsyn_burst = 7\naction = pass\nsyn_rate = 20/s\n"
+			    "subnet_rate = 20/s\nsubnet_burst = 9\n"), "burst first");
+	ASSERT_EQ(pol.ports[0].syn_burst, 7, "syn_burst kept");
+	ASSERT_EQ(pol.ports[0].subnet_burst, 9, "subnet_burst");
+	policy_free(&pol);
+}
+
+static void test_durations(void)
+{
+	static const struct { const char *s; uint64_t ns; } good[] = {
+		{ "0", 0 }, { "90", 90 * NS }, { "500ms", NS / 2 }, { "30s", 30 * NS },
+		{ "10m", 600 * NS }, { "2h", 7200 * NS }, { "7d", 7 * 86400 * NS },
+		{ "1w", 7 * 86400 * NS }, { "1h30m", 5400 * NS }, { "1m1s500ms", 61 * NS + NS / 2 },
+		{ "007s", 7 * NS }, { "18446744073s", 18446744073 * NS },
+	};
+	static const char *const bad[] = {
+		"", "-1", "-5m", "+5m", "1.5h", "10x", "h", "1h30", "30 s", " 30s", "30s ",
+		"1H", "1y", "18446744074s", "99999999999999999999", "30w30w99999999999w", "1e3",
+	};
+	uint64_t ns;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ns = 1;
+		ASSERT_OK(parse_duration_ns(good[i].s, &ns), good[i].s);
+		ASSERT_EQ(ns, good[i].ns, good[i].s);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ASSERT_EQ(parse_duration_ns(bad[i], &ns), -EINVAL, bad[i]);
+}
+
+static void test_names(void)
+{
+	uint8_t a = 0;
+
+	ASSERT_OK(parse_action("redirect", &a), "parse redirect");
+	ASSERT_EQ(a, IG_ACT_REDIRECT, "redirect");
+	ASSERT_EQ(parse_action("none", &a), -EINVAL, "none");
+	ASSERT_EQ(parse_action("PASS", &a), -EINVAL, "case");
+	for (a = IG_ACT_PASS; a <= IG_ACT_REDIRECT; a++) {
+		uint8_t b = 0;
+
+		ASSERT_OK(parse_action(action_name(a), &b), action_name(a));
+		ASSERT_EQ(b, a, "round trip");
+	}
+	ASSERT_STREQ(mode_name(0), "auto", "auto");
+	ASSERT_STREQ(mode_name(IG_MODE_NATIVE), "native", "native");
+	ASSERT_STREQ(mode_name(IG_MODE_GENERIC), "generic", "generic");
+	ASSERT_STREQ(mode_name(IG_MODE_TC), "tc", "tc");
+	ASSERT_STREQ(mode_name(99), "?", "unknown mode");
+	ASSERT_STREQ(action_name(99), "?", "unknown action");
+}
+
+static void expect_list(const struct pol_list *l, const char *const *want, size_t n)
+{
+	char buf[ADDR_STRLEN];
+
+	if (!ASSERT_EQ(l->n, n, "list length"))
+		return;
+	for (size_t i = 0; i < n; i++)
+		ASSERT_STREQ(addr_format(&l->v[i], buf), want[i], "entry");
+}
+
+static void test_lists(void)
+{
+	/* Sorted by address bytes: IPv4-mapped (::ffff:...) after 2001:db8::. */
+	static const char *const allow[] = {
+		"2001:db8::/32", "2001:db8::1", "192.0.2.0/24", "198.51.100.7",
+	};
+	static const char *const deny[] = { "::/0", "0.0.0.0/0", "203.0.113.0/24" };
+	static const char *const port_allow[] = { "fd00::/8", "10.0.0.0/8" };
+
+	ASSERT_OK(load_text("[lists]\n"
+			    "allow = 192.0.2.0/24, 2001:db8::/32\n"
+			    "allow=198.51.100.7 [2001:db8::1],,192.0.2.0/24\n"
+			    "allow = ::ffff:192.0.2.0/120 ; same as the first, dropped\n"
+			    "allow =\n"
+			    "deny = 203.0.113.0/24\t::/0 0.0.0.0/0\n"
+			    "[port 993]\naction = pass\nallow = 10.0.0.0/8, fd00::/8, 10.0.0.0/8\n"), "load");
+	expect_list(&pol.allow, allow, 4);
+	expect_list(&pol.deny, deny, 3);
+	expect_list(&pol.ports[0].allow, port_allow, 2);
+	policy_free(&pol);
+}
+
+/* Indentation, CRLF, BOM, "key: value", comments: all accepted. */
+static void test_syntax(void)
+{
+	ASSERT_OK(load_text("\xef\xbb\xbf[port 143]\r\n"
+			    "  action = pass   ; trailing comment\r\n"
+			    "\tallow = 10.0.0.0/8\r\n"
+			    "    allow: 192.168.0.0/16\r\n"
+			    "# comment\r\n; comment\r\n  # indented comment\r\n"
+			    "[ lists ]  ; comment\r\n"
+			    "[authlog   x.y-z@1 ]\njournal = dovecot@main.service\n"), "load");
+	ASSERT_EQ(pol.ports[0].action, IG_ACT_PASS, "action");
+	ASSERT_EQ(pol.ports[0].allow.n, 2, "indented allow lines are keys, not continuations");
+	ASSERT_STREQ(pol.authlogs[0].name, "x.y-z@1", "authlog name");
+	ASSERT_STREQ(pol.authlogs[0].journal, "dovecot@main.service", "journal");
+	policy_free(&pol);
+	ASSERT_OK(load_text("[authlog " A16 A16 A16 "aaaaaaaaaaaaaaa]\npath = /var/log/mail.log\n"), "63-char name");
+	ASSERT_EQ(strlen(pol.authlogs[0].name), 63, "name kept whole");
+	policy_free(&pol);
+}
+
+static void test_shipped(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/policies/%s", root, name);
+	if (!ASSERT_OK(policy_load(path, &pol, err, sizeof(err)), path))
+		fprintf(stderr, "  %s\n", err);
+}
+
+static void test_default_conf(void)
+{
+	test_shipped("default.conf");
+	ASSERT_EQ(pol.nports, 2, "two ports");
+	ASSERT_EQ(pol.ports[0].port * 10 + pol.ports[0].action, 1430 + IG_ACT_REJECT, "143 reject");
+	ASSERT_EQ(pol.ports[0].allow.n, 0, "143 allow empty");
+	ASSERT_EQ(pol.ports[1].port * 10 + pol.ports[1].action, 9930 + IG_ACT_PASS, "993 pass");
+	ASSERT_EQ(pol.ports[1].syn_interval_ns, 50000000, "20/s");
+	ASSERT_EQ(pol.ports[1].syn_burst, 40, "syn_burst");
+	ASSERT_EQ(pol.ports[1].subnet_interval_ns, 5000000, "200/s");
+	ASSERT_EQ(pol.ports[1].subnet_burst, 400, "subnet_burst");
+	ASSERT_EQ(pol.detect.ban_max_ns, 7 * 86400 * NS, "ban_max");
+	ASSERT_EQ(pol.nauthlogs, 0, "authlog commented out");
+	policy_free(&pol);
+}
+
+static void test_example_conf(void)
+{
+	test_shipped("example-full.conf");
+	ASSERT_EQ(pol.nifaces, 2, "ifaces");
+	ASSERT_STREQ(pol.ifaces[1], "eth1", "eth1");
+	ASSERT_EQ(pol.iface_mode, IG_MODE_NATIVE, "mode");
+	ASSERT_EQ(pol.nports, 4, "ports");
+	ASSERT_STREQ(pol.ports[0].redirect_to, "eth2", "redirect_to");
+	ASSERT_EQ(pol.ports[1].allow.n, 3, "993 allow");
+	ASSERT_EQ(pol.ports[1].syn_interval_ns, 100000000, "600/m");
+	ASSERT_EQ(pol.ports[1].src_plen6, 56, "src_plen6");
+	ASSERT_EQ(pol.ports[1].sub_plen4, 22, "sub_plen4");
+	ASSERT_EQ(pol.allow.n * 10 + pol.deny.n, 22, "lists");
+	ASSERT_EQ(pol.ban_scope, IG_SCOPE_ALL, "ban_scope");
+	ASSERT_EQ(pol.ban_ttl_ns, 86400 * NS, "ban_ttl");
+	ASSERT_EQ(pol.max_allow, 4096, "max_allow");
+	ASSERT_STREQ(pol.control_group, "mailadm", "control_group");
+	ASSERT_EQ(pol.detect.window_ns, 900 * NS, "window");
+	ASSERT_TRUE(pol.detect.ban_factor == 1.5, "ban_factor");
+	ASSERT_TRUE(pol.detect.dry_run && !pol.detect.reset_on_success, "bools");
+	ASSERT_EQ(pol.nauthlogs, 2, "authlogs");
+	ASSERT_EQ(pol.authlogs[0].format, AUTHLOG_DOVECOT, "format");
+	ASSERT_STREQ(pol.authlogs[1].path, "/var/log/mail.log", "path");
+	policy_free(&pol);
+}
+
+static void test_deny_file(void)
+{
+	const char *deny = "10.0.0.0/8\n# comment\n\n  192.0.2.0/24   # office\n2001:db8::/32\n10.0.0.0/8";
+	char path[PATH_MAX];
+
+	write_tmp("deny.txt", deny, strlen(deny));
+	ASSERT_OK(load_text("[lists]\ndeny = 203.0.113.0/24\ndeny_file = deny.txt\n"), "relative deny_file");
+	ASSERT_EQ(pol.deny.n, 4, "entries, duplicate dropped");
+	policy_free(&pol);
+	snprintf(path, sizeof(path), "[lists]\ndeny_file = %s\n", tmp_path("deny.txt"));
+	ASSERT_OK(load_text(path), "absolute deny_file");
+	policy_free(&pol);
+
+	snprintf(path, sizeof(path), "%s", write_tmp("deny.txt", "10.0.0.0/8\n# c\n\n198.18.0.1/24\n", 29));
+	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 4, "198.18.0.1/24: host bits set");
+	write_tmp("deny.txt", "10.0.0.0/8 10.1.0.0/16\n", 23);
+	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 1, "one address or prefix per line");
+	write_tmp("deny.txt", "\n\n2001:db8::/129", 17);
+	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 3, "2001:db8::/129: invalid");
+
+	ASSERT_EQ(load_text("[lists]\n\ndeny_file = missing.txt\n"), -ENOENT, "missing deny_file");
+	snprintf(path, sizeof(path), "%s:3: cannot read '%s': No such file or directory", tmp_path("p.conf"),
+		 tmp_path("missing.txt"));
+	ASSERT_TRUE(!strncmp(err, path, strlen(path)), "missing deny_file message");
+	policy_free(&pol);
+}
+
+static void test_big_deny_file(void)
+{
+	const int n = 100000;
+	size_t len = 0;
+	char *text = malloc((size_t)n * 32);
+
+	for (int i = 0; i < n; i++) {
+		if (i % 1000 == 0)
+			len += sprintf(text + len, "# block %d\n", i / 1000);
+		if (i % 2)
+			len += sprintf(text + len, "10.%d.%d.%d\n", i >> 16, (i >> 8) & 255, i & 255);
+		else
+			len += sprintf(text + len, "2001:db8:%x::/48\n", i);
+	}
+	len += sprintf(text + len, "10.0.0.1\n");	/* a duplicate */
+	write_tmp("big.txt", text, len);
+	free(text);
+	ASSERT_OK(load_text("[lists]\ndeny_file = big.txt\n"), "100k lines");
+	ASSERT_EQ(pol.deny.n, n, "entries");
+	policy_free(&pol);
+}
+
+static void test_addr_roundtrip(void)
+{
+	static const struct { const char *in, *out; bool v4; } cases[] = {
+		{ "198.51.100.7", "198.51.100.7", true },
+		{ "198.51.100.0/24", "198.51.100.0/24", true },
+		{ "1.2.3.4/32", "1.2.3.4", true },
+		{ "0.0.0.0/0", "0.0.0.0/0", true },
+		{ "::ffff:1.2.3.4", "1.2.3.4", true },
+		{ "::ffff:198.51.100.0/120", "198.51.100.0/24", true },
+		{ "[::ffff:1.2.3.4]", "1.2.3.4", true },
+		{ "2001:db8::1", "2001:db8::1", false },
+		{ "2001:DB8::A", "2001:db8::a", false },
+		{ "2001:db8::/32", "2001:db8::/32", false },
+		{ "[2001:db8::1]", "2001:db8::1", false },
+		{ "[2001:db8::]/48", "2001:db8::/48", false },
+		{ "::/0", "::/0", false },
+		{ "::1", "::1", false },
+	};
+	struct ig_prefix p, q;
+	char buf[ADDR_STRLEN];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!ASSERT_OK(addr_parse(cases[i].in, &p, false), cases[i].in))
+			continue;
+		ASSERT_EQ(addr_is_v4(p.addr), cases[i].v4, cases[i].in);
+		ASSERT_STREQ(addr_format(&p, buf), cases[i].out, cases[i].in);
+		ASSERT_OK(addr_parse(buf, &q, false), buf);
+		ASSERT_TRUE(!memcmp(&p, &q, sizeof(p)), "round trip");
+	}
+	ASSERT_OK(addr_parse("1.2.3.4/24", &p, false) == -EINVAL ? 0 : 1, "host bits refused");
+	ASSERT_OK(addr_parse("10.1.2.3/8", &p, true), "host bits allowed");
+	ASSERT_STREQ(addr_format(&p, buf), "10.0.0.0/8", "host bits cleared");
+	ASSERT_EQ(p.plen, IG_V4_PLEN_OFF + 8, "v4 plen stored +96");
+}
+
+static void test_addr_bad(void)
+{
+	static const char *const bad[] = {
+		"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4 ", " 1.2.3.4",
+		"1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/+8", "1.2.3.4/ 8", "1.2.3.4/8/8",
+		"1.2.3.4/x", "10.0.0.0/99999999999999999999", "::/129", "2001:db8::/32x",
+		"fe80::1%eth0", "::ffff:1.2.3.4/64", "[1.2.3.4", "1.2.3.4]", "[]", "/8",
+		"2001:db8::1/64", "10.0.0.1/8", "host.example",
+	};
+	struct ig_prefix p;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ASSERT_EQ(addr_parse(bad[i], &p, false), -EINVAL, bad[i]);
+}
+
+static void test_addr_misc(void)
+{
+	struct ig_prefix a, b;
+	uint8_t h[16];
+	char buf[ADDR_STRLEN];
+
+	ASSERT_OK(addr_parse_host("192.0.2.9 port 993", 9, h), "host with length");
+	ASSERT_STREQ(addr_format_host(h, buf), "192.0.2.9", "host");
+	ASSERT_OK(addr_parse_host("[2001:db8::9]:993", 13, h), "bracketed host");
+	ASSERT_STREQ(addr_format_host(h, buf), "2001:db8::9", "v6 host");
+	ASSERT_EQ(addr_parse_host("", 0, h), -EINVAL, "empty host");
+	addr_parse("10.0.0.0/8", &a, false);
+	addr_parse("10.1.0.0/16", &b, false);
+	ASSERT_TRUE(addr_contains(&a, &b) && !addr_contains(&b, &a), "10/8 contains 10.1/16");
+	addr_parse("11.0.0.0/16", &b, false);
+	ASSERT_TRUE(!addr_contains(&a, &b), "10/8 lacks 11/16");
+	addr_parse("2001:db8::/32", &a, false);
+	addr_parse("2001:db8:ffff::1", &b, false);
+	ASSERT_TRUE(addr_contains(&a, &b), "v6 contains");
+	memset(h, 0xff, 16);
+	addr_mask(h, 13);
+	ASSERT_EQ(h[0] * 1000 + h[1] * 10 + h[2], 255 * 1000 + 248 * 10, "mask 13");
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		root = argv[1];
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN_CASE("default.conf", test_default_conf());
+	RUN_CASE("example-full.conf", test_example_conf());
+	RUN_CASE("defaults", test_defaults());
+	RUN_CASE("port defaults", test_port_defaults());
+	RUN_CASE("rates", test_rates());
+	RUN_CASE("durations", test_durations());
+	RUN_CASE("action and mode names", test_names());
+	RUN_CASE("cidr lists", test_lists());
+	RUN_CASE("syntax", test_syntax());
+	test_error_table();
+	test_counts();
+	RUN_CASE("line length", test_line_length());
+	RUN_CASE("NUL byte", test_nul_byte());
+	RUN_CASE("missing file", test_missing_file());
+	RUN_CASE("deny_file", test_deny_file());
+	RUN_CASE("deny_file 100k lines", test_big_deny_file());
+	RUN_CASE("addr round trip", test_addr_roundtrip());
+	RUN_CASE("addr bad input", test_addr_bad());
+	RUN_CASE("addr misc", test_addr_misc());
+	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	return test_cases_failed != 0;
+}
