@@ -31,6 +31,7 @@ IF_CLI=igc$LAB_ID	# client end
 IF_RDR=igr$LAB_ID	# server end of the sink link (the redirect target)
 IF_SNK=igk$LAB_ID	# sink end
 PIN=/sys/fs/bpf/igtest-$LAB_ID
+PIN_PEER=/sys/fs/bpf/igtest-$LAB_ID-peer	# see peer_xdp
 
 SRV4=198.18.0.1 SRV6=2001:db8::1
 CLI4=198.18.0.2 CLI6=2001:db8::2
@@ -164,11 +165,12 @@ while True:
         open(path, "w").write("%d\n" % n)
 '
 
-# gro IFNAME on|off: toggle GRO with the SIOCETHTOOL ioctl (ethtool itself is
-# not installed here). See lab_up for why veth needs it.
-_PY_GRO='
+# ethtool_set IFNAME gro|txcsum on|off: the SIOCETHTOOL ioctl (ethtool
+# itself is not installed here). See lab_sink for why.
+_PY_ETHTOOL='
 import array, fcntl, socket, struct, sys
-val = array.array("I", [0x2c, 1 if sys.argv[2] == "on" else 0])  # ETHTOOL_SGRO
+cmd = {"gro": 0x2c, "txcsum": 0x17}[sys.argv[2]]  # ETHTOOL_SGRO, ETHTOOL_STXCSUM
+val = array.array("I", [cmd, 1 if sys.argv[3] == "on" else 0])
 ifr = struct.pack("16sP", sys.argv[1].encode(), val.buffer_info()[0])
 fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)  # SIOCETHTOOL
 '
@@ -193,10 +195,10 @@ lab_bg()
 	LAB_PIDS+=($!)
 }
 
-# gro NS IFNAME on|off
-gro()
+# ethtool_set NS IFNAME gro|txcsum on|off
+ethtool_set()
 {
-	ip netns exec "$1" "$PY" -c "$_PY_GRO" "$2" "$3"
+	ip netns exec "$1" "$PY" -c "$_PY_ETHTOOL" "$2" "$3" "$4"
 }
 
 # wait_listen NS PORT: up to 5 s for a TCP listener on PORT.
@@ -238,10 +240,6 @@ lab_up()
 	ip -n "$NS_CLI" addr add $CLI4B/24 dev "$IF_CLI"
 	ip -n "$NS_CLI" addr add $CLI6/64 dev "$IF_CLI" nodad
 	ip -n "$NS_CLI" addr add $CLI6B/64 dev "$IF_CLI" nodad
-	# Native XDP on veth: XDP_TX (our RST) is delivered by the peer's NAPI,
-	# which a veth only runs when it has an XDP program or GRO enabled.
-	# Without it the kernel drops the RST and "reject" looks like "drop".
-	gro "$NS_CLI" "$IF_CLI" on || return 1
 	ip -n "$NS_SRV" link set "$IF_SRV" up && ip -n "$NS_CLI" link set "$IF_CLI" up || return 1
 	listen "$NS_SRV" 143 993
 }
@@ -263,9 +261,13 @@ lab_sink()
 	ip -n "$NS_SNK" link set "$IF_SNK" address "$mac"
 	ip -n "$NS_SNK" addr add $SRV4/24 dev "$IF_SNK"
 	ip -n "$NS_SNK" addr add $SRV6/64 dev "$IF_SNK" nodad
-	# Same reason as in lab_up: native XDP redirect into a veth needs the
-	# receiving end's NAPI.
-	gro "$NS_SNK" "$IF_SNK" on || return 1
+	# Native XDP redirect into a veth queues the frame on the far end's XDP
+	# ring, which only exists while that end runs NAPI: an XDP program or GRO.
+	ethtool_set "$NS_SNK" "$IF_SNK" gro on || return 1
+	# A redirected frame leaves the skb behind, and with it the "checksum
+	# still to do" mark of locally sent veth traffic: the sink would drop the
+	# SYN as corrupt. Full checksums from the client, as on a real wire.
+	ethtool_set "$NS_CLI" "$IF_CLI" txcsum off || return 1
 	ip -n "$NS_SRV" link set "$IF_RDR" up && ip -n "$NS_SNK" link set "$IF_SNK" up || return 1
 	listen "$NS_SNK" 143 || return 1
 	lab_bg "$NS_SNK" "$PY" -c "$_PY_SNIFF" "$IF_SNK" 143 "$LAB_TMP/sink143"
@@ -276,6 +278,30 @@ lab_sink()
 	done
 	echo "lab: sniffer did not start" >&2
 	return 1
+}
+
+# peer_xdp: attach a pass-only imapguard to the client end of the veth pair,
+# with its own pin dir. Native XDP_TX on a veth (our RST) is queued to the
+# peer's XDP ring, and veth only kicks the peer's NAPI to drain it when the
+# peer itself has an XDP program (veth_xdp_flush checks rq->xdp_prog; GRO
+# alone gives the peer a NAPI but the frame then waits for unrelated traffic).
+# Without this, "reject" in native mode looks like "drop".
+peer_xdp()
+{
+	local pol
+
+	pol=$(policy_file peer <<-EOF
+	[port 9]
+	action = pass
+	[limits]
+	max_bans = 16
+	max_sources = 16
+	max_deny = 16
+	max_allow = 16
+	EOF
+	) || return 1
+	nsenter --net="/run/netns/$NS_CLI" "$IG_BIN" --pin-dir "$PIN_PEER" \
+		attach --iface "$IF_CLI" --mode native --policy "$pol" </dev/null >/dev/null
 }
 
 # sink_count: SYNs to 143 that reached the sink so far.
@@ -293,8 +319,12 @@ lab_down()
 {
 	local p ns
 
-	if [ -d "$PIN" ] && ip netns pids "$NS_SRV" >/dev/null 2>&1; then
+	if [ -d "$PIN" ] && [ -e "/run/netns/$NS_SRV" ]; then
 		ig detach --all >/dev/null 2>&1
+	fi
+	if [ -d "$PIN_PEER" ] && [ -e "/run/netns/$NS_CLI" ]; then
+		nsenter --net="/run/netns/$NS_CLI" "$IG_BIN" --pin-dir "$PIN_PEER" \
+			detach --all </dev/null >/dev/null 2>&1
 	fi
 	for p in "${LAB_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
@@ -308,7 +338,7 @@ lab_down()
 	done
 	LAB_NETNS=()
 	# bpffs: plain unlink/rmdir removes pins.
-	[ -d "$PIN" ] && rm -rf "$PIN"
+	rm -rf "$PIN" "$PIN_PEER"
 	[ -n "$LAB_TMP" ] && rm -rf "$LAB_TMP"
 	LAB_TMP=
 	return 0
@@ -317,9 +347,13 @@ lab_down()
 # ---- running things --------------------------------------------------------
 
 # ig ARGS...: the binary, in the server namespace, on this lab's pin dir.
+# nsenter, not `ip netns exec`: the latter gives the command a private mount
+# namespace with a fresh /sys, which hides the host's bpffs at /sys/fs/bpf.
+# The binary would then mount a private bpffs whose pins (maps and XDP links)
+# die with the process, so nothing would stay attached.
 ig()
 {
-	ip netns exec "$NS_SRV" "$IG_BIN" --pin-dir "$PIN" "$@" </dev/null
+	nsenter --net="/run/netns/$NS_SRV" "$IG_BIN" --pin-dir "$PIN" "$@" </dev/null
 }
 
 # probe ADDR PORT [SRC] [TIMEOUT]: from the client namespace.

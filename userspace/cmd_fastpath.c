@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "ctl.h"
 #include "lists.h"
 #include "log.h"
 #include "policy.h"
@@ -207,25 +208,89 @@ int cmd_detach(int argc, char **argv)
 	return err;
 }
 
+static const char *ctl_path = IG_DEFAULT_CTL_SOCK;
+
 static int parse_json_flag(int argc, char **argv, const char *name, const char *help, bool *json)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, COMMON_LONGOPTS, {}
+		{ "json", no_argument, NULL, 'j' },
+		{ "control-socket", required_argument, NULL, 'c' },
+		COMMON_LONGOPTS, {}
 	};
 	int opt, c;
 
-	while ((opt = getopt_long(argc, argv, "jP:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jc:P:vh", opts, NULL)) != -1) {
 		if ((c = common_opt(opt)) < 0) {
-			usage_cmd(name, "[--json]", help, "  -j, --json          machine-readable output\n");
+			usage_cmd(name, "[--json]", help, "  -j, --json          machine-readable output\n"
+				  "  -c, --control-socket PATH  daemon socket (status; default "
+				  IG_DEFAULT_CTL_SOCK ")\n");
 			return 1;
 		} else if (c) {
 			continue;
 		}
-		if (opt != 'j')
+		if (opt == 'c')
+			ctl_path = optarg;
+		else if (opt == 'j')
+			*json = true;
+		else
 			return -EINVAL;
-		*json = true;
 	}
 	return 0;
+}
+
+struct daemon_reply {
+	char line[8192];
+	bool got;
+};
+
+static int keep_line(void *ctx, const char *line)
+{
+	struct daemon_reply *r = ctx;
+
+	snprintf(r->line, sizeof(r->line), "%s", line);
+	r->got = true;
+	return 1;
+}
+
+/* Pick a number or string field out of the daemon's one-line JSON. */
+static const char *jfield(const char *json, const char *key, char out[256])
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (!p)
+		return "?";
+	p += strlen(pat);
+	if (*p == '"')
+		sscanf(p + 1, "%255[^\"]", out);
+	else
+		sscanf(p, "%255[^,}]", out);
+	return out;
+}
+
+static void status_daemon(bool json)
+{
+	struct daemon_reply r = {};
+	char a[256], b[256], c[256], e[256], f[256];
+
+	ctl_request(ctl_path, "status", 2000, keep_line, &r);
+	if (json) {
+		printf(",\"daemon\":%s", r.got ? r.line : "{\"running\":false}");
+		return;
+	}
+	if (!r.got) {
+		printf("daemon: not running (no answer on %s)\n", ctl_path);
+		return;
+	}
+	printf("daemon: running, pid %s, up %ss, policy %s (hash %s)\n", jfield(r.line, "pid", a),
+	       jfield(r.line, "uptime_s", b), jfield(r.line, "policy_file", c),
+	       jfield(r.line, "policy_hash", e));
+	printf("  last reload: %s, %s\n", strstr(r.line, "\"last_reload\":{\"ok\":true") ? "ok" : "FAILED",
+	       jfield(r.line, "message", f));
+	printf("  events seen %s, lost %s\n", jfield(r.line, "events_seen", a),
+	       jfield(r.line, "events_lost", b));
 }
 
 static int read_counters(struct ig_maps *m, struct ig_counter *sum)
@@ -376,7 +441,9 @@ int cmd_status(int argc, char **argv)
 		for (int i = 0; i < 5; i++)
 			printf("%s\"%s\":{\"entries\":%ld,\"capacity\":%u}", i ? "," : "", shown[i],
 			       map_count(fds[i]), map_capacity(fds[i]));
-		printf("}}\n");
+		printf("}");
+		status_daemon(true);
+		printf("}\n");
 	} else {
 		printf("pin dir: %s\npolicy hash: %016llx\nban scope: %s\n", env.pin_dir,
 		       (unsigned long long)cfg.policy_hash,
@@ -386,6 +453,7 @@ int cmd_status(int argc, char **argv)
 		printf("maps:\n");
 		for (int i = 0; i < 5; i++)
 			printf("  %-10s %8ld / %u\n", shown[i], map_count(fds[i]), map_capacity(fds[i]));
+		status_daemon(false);
 	}
 	close_state(&m, lock_fd);
 	return 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "policy.h"
 
@@ -160,6 +161,10 @@ static const struct cmd cmds[] = {
 	{ "ban", cmd_ban, "add|del|list ...", "manage bans (with expiry)" },
 	{ "allow", cmd_allow, "add|del|list ...", "manage the allow list" },
 	{ "deny", cmd_deny, "add|del|list ...", "manage the deny list" },
+	{ "run", cmd_run, "--policy FILE [--iface IF ...]", "run the daemon (foreground)" },
+	{ "reload", cmd_reload, "", "make the daemon re-read its policy" },
+	{ "events", cmd_events, "[--json] [--follow]", "the daemon's drop and ban events" },
+	{ "why", cmd_why, "ADDR", "explain the state of one address" },
 	{ "help", cmd_help, "[COMMAND]", "show help" },
 };
 

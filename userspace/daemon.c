@@ -1,0 +1,1035 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * imapguard run: the daemon. One epoll loop over the ring buffer, the
+ * control socket, signals, a 1 s timer and the auth-log sources. Enforcement
+ * lives in pinned maps and links, so the daemon can die or restart without a
+ * moment where a port or a ban is not enforced.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
+#include "authwatch.h"
+#include "cli.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "lists.h"
+#include "log.h"
+#include "policy.h"
+#include "state.h"
+
+#define RECENT_EVENTS	256
+#define CLIENT_OUT_MAX	(256 * 1024)	/* per follower; beyond it events are dropped */
+#define MAX_CLIENTS	64
+#define LOG_EVENTS_PER_S 50		/* event log lines per second, the rest summarised */
+#define SOURCES		4096		/* per-source aggregate slots */
+
+struct client {
+	struct ep_src src;
+	int fd;
+	bool follow;
+	char in[CTL_MAX_REQ];
+	size_t inlen;
+	char *out;
+	size_t outlen;
+	uint64_t dropped;
+	struct client *next;
+};
+
+struct source_agg {
+	uint8_t addr[16];
+	uint64_t drops[IG_R_MAX];
+	uint64_t total;
+};
+
+struct daemon {
+	struct policy pol;
+	const char *policy_path;
+	const char *state_path;
+	const char *ctl_path;
+	const char *ifaces[POL_MAX_IFACES];
+	int nifaces, mode;
+	bool detach_on_exit;
+	struct ig_maps m;
+	int lock_fd, epfd, sigfd, timerfd, listenfd;
+	struct ep_src sig_src, timer_src, rb_src, listen_src;
+	struct ring_buffer *rb;
+	struct client *clients;
+	int nclients;
+	struct authwatch *aw;
+	uint64_t start_mono;
+	uint64_t events_seen, events_dropped_clients, log_suppressed;
+	uint64_t per_reason[IG_R_MAX];
+	uint64_t log_window, log_count;
+	struct source_agg *sources;
+	uint64_t source_evictions;
+	char *recent[RECENT_EVENTS];
+	unsigned int recent_next;
+	bool last_reload_ok;
+	time_t last_reload_time;
+	char last_reload_msg[POL_ERR_LEN];
+	bool dirty, stop;
+	gid_t ctl_gid;
+};
+
+/* ---- output to clients ------------------------------------------------- */
+
+static void client_close(struct daemon *d, struct client *c)
+{
+	struct client **pp;
+
+	for (pp = &d->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->out);
+	free(c);
+	d->nclients--;
+}
+
+static void client_flush(struct daemon *d, struct client *c)
+{
+	struct epoll_event ev = { .data.ptr = &c->src };
+	ssize_t n;
+
+	while (c->outlen) {
+		n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			c->outlen = 0;
+			return;
+		}
+		memmove(c->out, c->out + n, c->outlen - n);
+		c->outlen -= n;
+	}
+	ev.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0);
+	epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Queue a line; a slow reader loses lines (counted), never the daemon's time. */
+static void client_send(struct daemon *d, struct client *c, const char *line)
+{
+	size_t n = strlen(line);
+	char *tmp;
+
+	if (c->outlen + n + 1 > CLIENT_OUT_MAX) {
+		c->dropped++;
+		d->events_dropped_clients++;
+		return;
+	}
+	tmp = realloc(c->out, c->outlen + n + 1);
+	if (!tmp)
+		return;
+	c->out = tmp;
+	memcpy(c->out + c->outlen, line, n);
+	c->out[c->outlen + n] = '\n';
+	c->outlen += n + 1;
+	client_flush(d, c);
+}
+
+void daemon_emit(struct daemon *d, const char *json)
+{
+	free(d->recent[d->recent_next]);
+	d->recent[d->recent_next] = strdup(json);
+	d->recent_next = (d->recent_next + 1) % RECENT_EVENTS;
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->follow)
+			client_send(d, c, json);
+}
+
+void daemon_mark_dirty(struct daemon *d)
+{
+	d->dirty = true;
+}
+
+static double wall_of_mono(uint64_t mono)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9 - (double)(mono_ns() - mono) / 1e9;
+}
+
+bool daemon_is_allowed(struct daemon *d, const uint8_t addr[16])
+{
+	struct ig_lpm_key k = { .prefixlen = 128 };
+	struct ig_allow_val v;
+
+	memcpy(k.addr, addr, 16);
+	return !bpf_map_lookup_elem(d->m.allow, &k, &v);
+}
+
+int daemon_ban(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
+	       const char *reason)
+{
+	char a[ADDR_STRLEN];
+	int err = ban_add(&d->m, p, duration_ns, reason);
+
+	addr_format(p, a);
+	if (err)
+		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
+	d->dirty = true;
+	return err;
+}
+
+/* ---- ring buffer events ------------------------------------------------ */
+
+static void aggregate(struct daemon *d, const struct ig_event *e)
+{
+	uint32_t h = 2166136261u;
+	struct source_agg *s, *victim = NULL;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ e->addr[i]) * 16777619u;
+	/* Open addressing, 8 probes; when all are taken the quietest source
+	 * goes, so memory stays fixed however many sources a flood uses. */
+	for (int i = 0; i < 8; i++) {
+		s = &d->sources[(h + i) % SOURCES];
+		if (!s->total || !memcmp(s->addr, e->addr, 16)) {
+			victim = s;
+			break;
+		}
+		if (!victim || s->total < victim->total)
+			victim = s;
+	}
+	if (victim->total && memcmp(victim->addr, e->addr, 16)) {
+		memset(victim, 0, sizeof(*victim));
+		d->source_evictions++;
+	}
+	memcpy(victim->addr, e->addr, 16);
+	victim->drops[e->reason % IG_R_MAX]++;
+	victim->total++;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct daemon *d = ctx;
+	const struct ig_event *e = data;
+	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", json[512];
+	uint64_t now = mono_ns();
+
+	if (len < sizeof(*e))
+		return 0;
+	d->events_seen++;
+	d->per_reason[e->reason % IG_R_MAX]++;
+	aggregate(d, e);
+	addr_format_host(e->addr, a);
+	if_indextoname(e->ifindex, ifname);
+	snprintf(json, sizeof(json),
+		 "{\"ts\":%.3f,\"type\":\"drop\",\"reason\":\"%s\",\"addr\":\"%s\",\"port\":%u,"
+		 "\"iface\":\"%s\"}", wall_of_mono(e->ts_ns), reason_name(e->reason), a,
+		 e->dport, ifname);
+	daemon_emit(d, json);
+	if (now / 1000000000ULL != d->log_window) {
+		if (d->log_suppressed)
+			pr_info("%llu more events not logged (rate limit)",
+				(unsigned long long)d->log_suppressed);
+		d->log_window = now / 1000000000ULL;
+		d->log_count = d->log_suppressed = 0;
+	}
+	if (d->log_count++ < LOG_EVENTS_PER_S)
+		pr_info("event %s src=%s dport=%u iface=%s", reason_name(e->reason), a, e->dport,
+			ifname);
+	else
+		d->log_suppressed++;
+	return 0;
+}
+
+static uint64_t events_lost(struct daemon *d)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter v[ncpu > 0 ? ncpu : 1];
+	__u32 idx = IG_C_EVENTS_LOST;
+	uint64_t sum = 0;
+
+	if (ncpu > 0 && !bpf_map_lookup_elem(d->m.counters, &idx, v))
+		for (int i = 0; i < ncpu; i++)
+			sum += v[i].packets;
+	return sum;
+}
+
+/* ---- state file -------------------------------------------------------- */
+
+static int write_state(void *ctx, FILE *f)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns();
+	time_t wall = time(NULL);
+	struct ban_info *b;
+	char a[ADDR_STRLEN];
+	size_t n;
+	int err = ban_list(&d->m, &b, &n);
+
+	if (err)
+		return err;
+	/* Expiry as wall-clock time: CLOCK_MONOTONIC restarts with the host. */
+	for (size_t i = 0; !err && i < n; i++) {
+		if (b[i].val.expires_ns && b[i].val.expires_ns <= now)
+			continue;
+		err = state_put(f, "ban %s %lld %llu %s", addr_format(&b[i].pfx, a),
+				b[i].val.expires_ns ?
+				(long long)(wall + (b[i].val.expires_ns - now) / 1000000000ULL + 1) : 0LL,
+				(unsigned long long)b[i].val.created, b[i].val.reason);
+	}
+	free(b);
+	if (!err && d->aw)
+		err = authwatch_save(d->aw, f);
+	return err;
+}
+
+static int read_state_line(void *ctx, char *line)
+{
+	struct daemon *d = ctx;
+	char addr[ADDR_STRLEN + 8];
+	long long expires;
+	unsigned long long created;
+	struct ig_prefix p;
+	int off = 0;
+	time_t now = time(NULL);
+
+	if (!strncmp(line, "ban ", 4)) {
+		if (sscanf(line, "ban %70s %lld %llu %n", addr, &expires, &created, &off) < 3 ||
+		    !off || addr_parse(addr, &p, false))
+			return -EINVAL;
+		if (expires && expires <= now)
+			return 0;	/* expired while we were down */
+		return ban_add(&d->m, &p, expires ? (uint64_t)(expires - now) * 1000000000ULL : 0,
+			       line + off);
+	}
+	return d->aw ? authwatch_load_line(d->aw, line) : 0;
+}
+
+static void save_state(struct daemon *d)
+{
+	int err = state_save(d->state_path, write_state, d);
+
+	if (err)
+		pr_warn("Couldn't save state to '%s': %s", d->state_path, strerror(-err));
+	else
+		d->dirty = false;
+}
+
+/* ---- control socket ---------------------------------------------------- */
+
+static void reply_status(struct daemon *d, struct client *c)
+{
+	char buf[4096];
+	int n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "{\"ok\":true,\"running\":true,\"pid\":%d,\"uptime_s\":%.0f,\"policy_file\":",
+		     getpid(), (mono_ns() - d->start_mono) / 1e9);
+	FILE *f = fmemopen(buf + n, sizeof(buf) - n, "w");
+
+	if (!f)
+		return;
+	json_str(f, d->pol.file);
+	fprintf(f, ",\"policy_hash\":\"%016llx\",\"last_reload\":{\"ok\":%s,\"time\":%lld,\"message\":",
+		(unsigned long long)d->pol.hash, d->last_reload_ok ? "true" : "false",
+		(long long)d->last_reload_time);
+	json_str(f, d->last_reload_msg);
+	fprintf(f, "},\"events_seen\":%llu,\"events_lost\":%llu,\"events_dropped_clients\":%llu,"
+		"\"source_evictions\":%llu,\"followers\":%d,\"drops\":{",
+		(unsigned long long)d->events_seen, (unsigned long long)events_lost(d),
+		(unsigned long long)d->events_dropped_clients,
+		(unsigned long long)d->source_evictions, d->nclients);
+	for (int i = 0; i < IG_R_MAX; i++)
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "", reason_name(i),
+			(unsigned long long)d->per_reason[i]);
+	fprintf(f, "}");
+	if (d->aw)
+		authwatch_status_json(d->aw, f);
+	fprintf(f, "}");
+	fclose(f);
+	client_send(d, c, buf);
+}
+
+static int do_reload(struct daemon *d);
+
+static void reply_why(struct daemon *d, struct client *c, const char *arg)
+{
+	char buf[4096], a[ADDR_STRLEN];
+	struct ig_prefix p;
+
+	if (addr_parse(arg, &p, false) || p.plen != 128) {
+		client_send(d, c, "{\"ok\":false,\"error\":\"why: expected one address\"}");
+		return;
+	}
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	if (!f)
+		return;
+	fprintf(f, "{\"ok\":true,\"addr\":\"%s\"", addr_format(&p, a));
+	if (d->aw)
+		authwatch_why_json(d->aw, p.addr, f);
+	fprintf(f, "}");
+	fclose(f);
+	client_send(d, c, buf);
+}
+
+static void handle_request(struct daemon *d, struct client *c, char *req)
+{
+	char buf[POL_ERR_LEN + 64];
+
+	if (!strcmp(req, "status")) {
+		reply_status(d, c);
+	} else if (!strcmp(req, "reload")) {
+		do_reload(d);
+		snprintf(buf, sizeof(buf), "{\"ok\":%s,\"message\":", d->last_reload_ok ? "true" : "false");
+		FILE *f = fmemopen(buf + strlen(buf), sizeof(buf) - strlen(buf), "w");
+
+		if (f) {
+			json_str(f, d->last_reload_msg);
+			fputc('}', f);
+			fclose(f);
+		}
+		client_send(d, c, buf);
+	} else if (!strcmp(req, "events")) {
+		c->follow = true;
+		client_send(d, c, "{\"ok\":true,\"stream\":true}");
+		return;
+	} else if (!strcmp(req, "recent")) {
+		for (unsigned int i = 0; i < RECENT_EVENTS; i++) {
+			char *e = d->recent[(d->recent_next + i) % RECENT_EVENTS];
+
+			if (e)
+				client_send(d, c, e);
+		}
+	} else if (!strncmp(req, "why ", 4)) {
+		reply_why(d, c, req + 4);
+	} else {
+		client_send(d, c, "{\"ok\":false,\"error\":\"unknown request\"}");
+	}
+	c->inlen = SIZE_MAX;	/* one request per connection: close once flushed */
+}
+
+static bool peer_allowed(struct daemon *d, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	gid_t groups[256];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return false;
+	if (cr.uid == 0)
+		return true;
+	if (d->ctl_gid == (gid_t)-1)
+		return false;
+	if (cr.gid == d->ctl_gid)
+		return true;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == d->ctl_gid)
+			return true;
+	return false;
+}
+
+static void on_accept(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct client *c;
+	int fd = accept4(d->listenfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (!peer_allowed(d, fd)) {
+		send(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41, MSG_NOSIGNAL | MSG_DONTWAIT);
+		pr_warn("control socket: refused a peer that is neither root nor in the control group");
+		close(fd);
+		return;
+	}
+	if (d->nclients >= MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+		send(fd, "{\"ok\":false,\"error\":\"too many clients\"}\n", 40, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->src = (struct ep_src){ SRC_CLIENT, c };
+	ev.data.ptr = &c->src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	c->next = d->clients;
+	d->clients = c;
+	d->nclients++;
+}
+
+static void on_client(struct daemon *d, struct client *c, uint32_t events)
+{
+	char *nl;
+	ssize_t n;
+
+	if (events & EPOLLOUT)
+		client_flush(d, c);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (c->inlen == SIZE_MAX || c->follow) {
+			char junk[256];	/* done with requests: just notice the close */
+
+			n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				goto close;
+			return;
+		}
+		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			goto close;
+		if (n < 0)
+			return;
+		c->inlen += n;
+		c->in[c->inlen] = '\0';
+		nl = memchr(c->in, '\n', c->inlen);
+		if (!nl && c->inlen == sizeof(c->in) - 1) {
+			client_send(d, c, "{\"ok\":false,\"error\":\"request too long\"}");
+			c->inlen = SIZE_MAX;
+		} else if (nl) {
+			*nl = '\0';
+			if (strlen(c->in) != (size_t)(nl - c->in)) {
+				client_send(d, c, "{\"ok\":false,\"error\":\"malformed request\"}");
+				c->inlen = SIZE_MAX;
+			} else {
+				handle_request(d, c, c->in);
+			}
+		}
+	}
+	if (c->inlen == SIZE_MAX && !c->outlen && !c->follow)
+		goto close;
+	return;
+close:
+	client_close(d, c);
+}
+
+static int listen_ctl(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->listen_src };
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd, err;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->ctl_path);
+	snprintf(dir, sizeof(dir), "%s", d->ctl_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0750);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(d->ctl_path);	/* a stale socket from a crashed daemon */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(d->ctl_path, d->ctl_gid == (gid_t)-1 ? 0600 : 0660) ||
+	    (d->ctl_gid != (gid_t)-1 && chown(d->ctl_path, 0, d->ctl_gid)) ||
+	    listen(fd, 16)) {
+		err = -errno;
+		pr_warn("Couldn't listen on control socket '%s': %s", d->ctl_path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->listenfd = fd;
+	d->listen_src = (struct ep_src){ SRC_LISTEN, d };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void set_reload_result(struct daemon *d, bool ok, const char *msg)
+{
+	d->last_reload_ok = ok;
+	d->last_reload_time = time(NULL);
+	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
+}
+
+/* Re-read the policy: a bad file is reported and the old one stays. */
+static int do_reload(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	struct policy np;
+	int ret;
+
+	sd_notify(0, "RELOADING=1");
+	ret = policy_load(d->policy_path, &np, err, sizeof(err));
+	if (!ret) {
+		ret = apply_policy(&d->m, &np, err, sizeof(err));
+		if (ret)
+			policy_free(&np);
+	}
+	if (ret) {
+		pr_warn("reload failed, previous policy stays in force: %s", err);
+		set_reload_result(d, false, err);
+	} else {
+		policy_free(&d->pol);
+		d->pol = np;
+		if (d->aw)
+			authwatch_reconfigure(d->aw, &d->pol);
+		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
+			 (unsigned long long)d->pol.hash);
+		pr_info("reload: %s", err);
+		set_reload_result(d, true, err);
+	}
+	sd_notify(0, "READY=1");
+	return ret;
+}
+
+/* Load or adopt the pinned fast path, apply the policy, attach interfaces.
+ * Adopting existing pins means a restart never opens a gap. */
+static int setup_fastpath(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	bool fresh;
+	int ret, used;
+
+	ret = fastpath_prepare_dir(env.pin_dir);
+	if (ret)
+		return ret;
+	d->lock_fd = fastpath_lock(env.pin_dir);
+	if (d->lock_fd < 0)
+		return d->lock_fd;
+	fresh = !fastpath_loaded(env.pin_dir);
+	if (fresh && (ret = fastpath_load(env.pin_dir, &d->pol)))
+		goto unlock;
+	if ((ret = fastpath_open_maps(env.pin_dir, &d->m)))
+		goto unlock;
+	ret = apply_policy(&d->m, &d->pol, err, sizeof(err));
+	if (ret) {
+		pr_warn("Couldn't apply policy: %s", err);
+		goto unlock;
+	}
+	pr_info("%s fast path under %s", fresh ? "loaded" : "adopted pinned", env.pin_dir);
+	for (int i = 0; i < d->nifaces; i++) {
+		unsigned int ifindex = if_nametoindex(d->ifaces[i]);
+		struct ig_iface ifc;
+
+		if (ifindex && !bpf_map_lookup_elem(d->m.ifaces, &ifindex, &ifc)) {
+			pr_info("iface %s: already attached (%s), adopted", d->ifaces[i],
+				fastpath_mode_name(ifc.mode));
+			continue;
+		}
+		ret = fastpath_attach(env.pin_dir, &d->m, d->ifaces[i], d->mode, false, &used);
+		if (ret)
+			goto unlock;
+		pr_info("iface %s: attached in %s mode", d->ifaces[i], fastpath_mode_name(used));
+	}
+unlock:
+	/* The lock serialises setup with CLIs; the running daemon's later map
+	 * writes are single updates that need no lock. */
+	close(d->lock_fd);
+	d->lock_fd = -1;
+	return ret;
+}
+
+static void detach_ours(struct daemon *d)
+{
+	int lock_fd = fastpath_lock(env.pin_dir);
+
+	for (int i = 0; i < d->nifaces; i++) {
+		unsigned int ifindex = if_nametoindex(d->ifaces[i]);
+
+		if (ifindex && !fastpath_detach(env.pin_dir, &d->m, ifindex))
+			pr_info("iface %s: detached", d->ifaces[i]);
+	}
+	if (map_count(d->m.ifaces) == 0) {
+		fastpath_close_maps(&d->m);
+		fastpath_unpin_all(env.pin_dir);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+}
+
+static int setup_loop(struct daemon *d)
+{
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->sigfd < 0 || d->timerfd < 0 ||
+	    timerfd_settime(d->timerfd, 0, &its, NULL))
+		return -errno;
+	d->sig_src = (struct ep_src){ SRC_SIGNAL, d };
+	d->timer_src = (struct ep_src){ SRC_TIMER, d };
+	d->rb_src = (struct ep_src){ SRC_RINGBUF, d };
+	ev.data.ptr = &d->sig_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.ptr = &d->timer_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	d->rb = ring_buffer__new(d->m.events, on_event, d, NULL);
+	if (!d->rb)
+		return -errno;
+	ev.data.ptr = &d->rb_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev);
+	return listen_ctl(d);
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			pr_info("SIGHUP: reloading %s", d->policy_path);
+			do_reload(d);
+		} else {
+			pr_info("%s: exiting", strsignal(si.ssi_signo));
+			d->stop = true;
+		}
+	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t ticks;
+	int swept;
+
+	if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
+		return;
+	/* Expired bans already stop matching in BPF; this frees their slots. */
+	swept = ban_sweep(&d->m);
+	if (swept) {
+		pr_info("swept %d expired ban%s", swept, swept == 1 ? "" : "s");
+		d->dirty = true;
+	}
+	if (d->aw)
+		authwatch_tick(d->aw);
+	if (d->dirty)
+		save_state(d);
+}
+
+static int loop(struct daemon *d)
+{
+	struct epoll_event evs[32];
+	int n;
+
+	while (!d->stop) {
+		n = epoll_wait(d->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n && !d->stop; i++) {
+			struct ep_src *s = evs[i].data.ptr;
+
+			switch (s->type) {
+			case SRC_SIGNAL: on_signal(d); break;
+			case SRC_TIMER: on_timer(d); break;
+			case SRC_RINGBUF: ring_buffer__consume(d->rb); break;
+			case SRC_LISTEN: on_accept(d); break;
+			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
+			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- imapguard run ----------------------------------------------------- */
+
+static const char run_doc[] =
+	"Run the imapguard daemon in the foreground (for systemd).\n"
+	"\n"
+	"Loads or adopts the pinned fast path, applies the policy, attaches the\n"
+	"interfaces, then follows ring-buffer events and the auth logs, expires\n"
+	"bans and keeps the state file. SIGHUP reloads the policy atomically (a bad\n"
+	"file keeps the old one); SIGTERM/SIGINT exit and leave enforcement pinned.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  imapguard run --policy /etc/imapguard/imapguard.conf --iface eth0\n"
+	"  imapguard run --policy p.conf --iface eth0 --mode tc --log-format json\n"
+	"  imapguard run --policy p.conf --detach-on-exit   # interfaces from [interface]";
+
+static const struct argp_option run_opts[] = {
+	{ "policy", 'p', "FILE", 0, "Policy file (required)", 0 },
+	{ "iface", 'i', "IF", 0, "Interface to protect (repeatable; default: the policy's [interface] names)", 0 },
+	{ "mode", 'm', "MODE", 0, "auto|native|generic|tc (default: policy, else auto)", 0 },
+	{ "log-format", 'L', "FMT", 0, "text (default) or json, one object per line", 0 },
+	{ "detach-on-exit", 'D', NULL, 0, "Remove the attachments on exit instead of leaving them pinned", 0 },
+	{ "state-file", 's', "PATH", 0, "State file (default: policy's, /var/lib/imapguard/state)", 0 },
+	{ "control-socket", 'c', "PATH", 0, "Control socket (default: policy's, " IG_DEFAULT_CTL_SOCK ")", 0 },
+	{ "pin-dir", 'P', "DIR", 0, "Pinned state directory (default " IG_DEFAULT_PIN_DIR ")", 0 },
+	{ "verbose", 'v', NULL, 0, "More output (-vv: libbpf debug)", 0 },
+	{},
+};
+
+static error_t run_parse(int key, char *arg, struct argp_state *st)
+{
+	struct daemon *d = st->input;
+
+	switch (key) {
+	case 'p': d->policy_path = arg; break;
+	case 'i':
+		if (d->nifaces == POL_MAX_IFACES)
+			argp_error(st, "at most %d interfaces", POL_MAX_IFACES);
+		d->ifaces[d->nifaces++] = arg;
+		break;
+	case 'm':
+		if (!strcmp(arg, "auto")) d->mode = 0;
+		else if (!strcmp(arg, "native")) d->mode = IG_MODE_NATIVE;
+		else if (!strcmp(arg, "generic")) d->mode = IG_MODE_GENERIC;
+		else if (!strcmp(arg, "tc")) d->mode = IG_MODE_TC;
+		else argp_error(st, "invalid --mode '%s'", arg);
+		break;
+	case 'L':
+		if (strcmp(arg, "json") && strcmp(arg, "text"))
+			argp_error(st, "invalid --log-format '%s' (text|json)", arg);
+		log_set_json(!strcmp(arg, "json"));
+		break;
+	case 'D': d->detach_on_exit = true; break;
+	case 's': d->state_path = arg; break;
+	case 'c': d->ctl_path = arg; break;
+	case 'P': env.pin_dir = arg; break;
+	case 'v': log_set_level(log_get_level() + (log_get_level() < LOG_LIBBPF_DEBUG)); break;
+	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
+	case ARGP_KEY_END:
+		if (!d->policy_path)
+			argp_error(st, "--policy FILE is required");
+		break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static int daemon_init(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	struct group *g;
+	int ret;
+
+	ret = policy_load(d->policy_path, &d->pol, err, sizeof(err));
+	if (ret) {
+		pr_warn("%s", err);
+		return ret;
+	}
+	set_reload_result(d, true, "initial load");
+	if (!d->nifaces)
+		for (int i = 0; i < d->pol.nifaces; i++)
+			d->ifaces[d->nifaces++] = d->pol.ifaces[i];
+	if (!d->mode)
+		d->mode = d->pol.iface_mode;
+	if (!d->state_path)
+		d->state_path = d->pol.state_file;
+	if (!d->ctl_path)
+		d->ctl_path = d->pol.control_socket;
+	d->ctl_gid = (gid_t)-1;
+	if (d->pol.control_group[0]) {
+		g = getgrnam(d->pol.control_group);
+		if (!g) {
+			pr_warn("control_group '%s': no such group", d->pol.control_group);
+			return -ENOENT;
+		}
+		d->ctl_gid = g->gr_gid;
+	}
+	d->sources = calloc(SOURCES, sizeof(*d->sources));
+	return d->sources ? 0 : -ENOMEM;
+}
+
+static void daemon_fini(struct daemon *d)
+{
+	while (d->clients)
+		client_close(d, d->clients);
+	if (d->aw)
+		authwatch_close(d->aw);
+	ring_buffer__free(d->rb);
+	if (d->listenfd > 0) {
+		close(d->listenfd);
+		unlink(d->ctl_path);
+	}
+	for (int i = 0; i < RECENT_EVENTS; i++)
+		free(d->recent[i]);
+	free(d->sources);
+	fastpath_close_maps(&d->m);
+	policy_free(&d->pol);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct argp argp = { run_opts, run_parse, NULL, run_doc, NULL, NULL, NULL };
+	struct daemon d = { .lock_fd = -1, .listenfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
+	int err;
+
+	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
+		return -EINVAL;
+	if ((err = require_root()))
+		return err;
+	d.start_mono = mono_ns();
+	if ((err = daemon_init(&d)))
+		goto out;
+	if ((err = setup_fastpath(&d)) || (err = setup_loop(&d)))
+		goto out;
+	if ((err = authwatch_open(&d.aw, &d, &d.pol, d.epfd)))
+		goto out;
+	err = state_load(d.state_path, read_state_line, &d);
+	if (err && err != -ENOENT)
+		d.dirty = true;	/* set aside: write a fresh one */
+	else if (!err)
+		pr_info("restored state from %s", d.state_path);
+	if ((err = authwatch_start(d.aw)))
+		goto out;
+	sd_notify(0, "READY=1");
+	pr_info("imapguard %s running (pid %d, policy %s, control %s)", IG_VERSION, getpid(),
+		d.pol.file, d.ctl_path);
+	err = loop(&d);
+	sd_notify(0, "STOPPING=1");
+	save_state(&d);
+	if (d.detach_on_exit)
+		detach_ours(&d);
+out:
+	daemon_fini(&d);
+	return err;
+}
+
+/* ---- CLI side ---------------------------------------------------------- */
+
+static const char *ctl_path_opt(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--control-socket") || !strcmp(argv[i], "-c"))
+			return argv[i + 1];
+	return IG_DEFAULT_CTL_SOCK;
+}
+
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], flag))
+			return true;
+	return false;
+}
+
+static int print_line(void *ctx, const char *line)
+{
+	int *ok = ctx;
+
+	if (ok && strstr(line, "\"ok\":false"))
+		*ok = 0;
+	printf("%s\n", line);
+	fflush(stdout);
+	return 0;
+}
+
+static int ctl_fail(const char *path, int err)
+{
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		pr_warn("the daemon is not running (no control socket at '%s')", path);
+	else
+		pr_warn("control socket '%s': %s", path, strerror(-err));
+	return err;
+}
+
+int cmd_reload(int argc, char **argv)
+{
+	const char *path = ctl_path_opt(argc, argv);
+	int ok = 1, err;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		usage_cmd("reload", "[--control-socket PATH]",
+			  "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
+			  "policy in force stays. Exit status 1 if the reload failed.",
+			  "  -c, --control-socket PATH  (default " IG_DEFAULT_CTL_SOCK ")\n");
+		return 0;
+	}
+	err = ctl_request(path, "reload", 10000, print_line, &ok);
+	if (err)
+		return ctl_fail(path, err);
+	return ok ? 0 : -EINVAL;
+}
+
+/* Human form of a JSON event line: pick a few fields out. */
+static int print_event(void *ctx, const char *line)
+{
+	bool json = *(bool *)ctx;
+
+	if (strstr(line, "\"stream\":true"))
+		return 0;
+	if (json || line[0] != '{') {
+		printf("%s\n", line);
+	} else {
+		char type[32] = "?", reason[32] = "", addr[64] = "?";
+		const char *p;
+
+		if ((p = strstr(line, "\"type\":\"")))
+			sscanf(p + 8, "%31[^\"]", type);
+		if ((p = strstr(line, "\"reason\":\"")) || (p = strstr(line, "\"rule\":\"")))
+			sscanf(strchr(p, ':') + 2, "%31[^\"]", reason);
+		if ((p = strstr(line, "\"addr\":\"")))
+			sscanf(p + 8, "%63[^\"]", addr);
+		printf("%-6s %-14s %-40s %s\n", type, reason, addr, line);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	const char *path = ctl_path_opt(argc, argv);
+	bool json = has_flag(argc, argv, "--json"), follow = has_flag(argc, argv, "--follow") ||
+		    has_flag(argc, argv, "-f");
+	int err;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		usage_cmd("events", "[--json] [--follow] [--control-socket PATH]",
+			  "Show the daemon's recent events (drops reported by the fast path, bans\n"
+			  "decided from the auth log); --follow streams them as they happen.",
+			  "  -j, --json          one JSON object per line\n"
+			  "  -f, --follow        keep streaming\n"
+			  "  -c, --control-socket PATH  (default " IG_DEFAULT_CTL_SOCK ")\n");
+		return 0;
+	}
+	err = ctl_request(path, follow ? "events" : "recent", follow ? -1 : 5000, print_event, &json);
+	return err ? ctl_fail(path, err) : 0;
+}
+
+int cmd_why(int argc, char **argv)
+{
+	const char *path = ctl_path_opt(argc, argv), *addr = NULL;
+	char req[128];
+	int ok = 1, err;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h") || argc < 2) {
+		usage_cmd("why", "ADDR [--control-socket PATH]",
+			  "Explain one address: auth failures in the window, users tried, ban\n"
+			  "history and the current ban.", "  -c, --control-socket PATH\n");
+		return argc < 2 ? -EINVAL : 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--control-socket") || !strcmp(argv[i], "-c"))
+			i++;
+		else
+			addr = argv[i];
+	}
+	if (!addr)
+		return -EINVAL;
+	snprintf(req, sizeof(req), "why %s", addr);
+	err = ctl_request(path, req, 5000, print_line, &ok);
+	if (err)
+		return ctl_fail(path, err);
+	return ok ? 0 : -EINVAL;
+}
