@@ -9,6 +9,7 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev
 	bpftool iproute2 nftables iptables
 	python3 util-linux procps kmod
+	openssl dovecot-core dovecot-imapd systemd
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -27,6 +28,16 @@ if [ "${#missing[@]}" -eq 0 ]; then
 else
 	echo "deps.sh: installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Packages like dovecot start their service on install; the lab runs
+	# its own private instance, so forbid service starts during install.
+	policy_rc=/usr/sbin/policy-rc.d
+	own_policy=0
+	if [ ! -e "$policy_rc" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+		chmod +x "$policy_rc"
+		own_policy=1
+	fi
+	trap 'if [ "$own_policy" = 1 ]; then rm -f "$policy_rc"; fi' EXIT
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi

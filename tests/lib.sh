@@ -192,7 +192,7 @@ lab_bg()
 	local ns=$1
 	shift
 	ip netns exec "$ns" "$@" </dev/null &
-	LAB_PIDS+=($!)
+	LAB_PIDS+=("$!")
 }
 
 # ethtool_set NS IFNAME gro|txcsum on|off
@@ -252,7 +252,7 @@ lab_up()
 # proof of arrival).
 lab_sink()
 {
-	local mac
+	local mac i
 
 	lab_netns "$NS_SNK" || return 1
 	ip link add "$IF_RDR" netns "$NS_SRV" type veth peer name "$IF_SNK" netns "$NS_SNK" ||
@@ -271,7 +271,6 @@ lab_sink()
 	ip -n "$NS_SRV" link set "$IF_RDR" up && ip -n "$NS_SNK" link set "$IF_SNK" up || return 1
 	listen "$NS_SNK" 143 || return 1
 	lab_bg "$NS_SNK" "$PY" -c "$_PY_SNIFF" "$IF_SNK" 143 "$LAB_TMP/sink143"
-	local i
 	for ((i = 0; i < 50; i++)); do
 		[ -s "$LAB_TMP/sink143" ] && return 0
 		sleep 0.1

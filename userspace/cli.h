@@ -49,6 +49,7 @@ int cmd_policy(int argc, char **argv);
 int cmd_ban(int argc, char **argv);
 int cmd_allow(int argc, char **argv);
 int cmd_deny(int argc, char **argv);
+int cmd_authlog(int argc, char **argv);
 
 
 #endif

@@ -170,12 +170,13 @@ static double wall_of_mono(uint64_t mono)
 	return ts.tv_sec + ts.tv_nsec / 1e9 - (double)(mono_ns() - mono) / 1e9;
 }
 
-bool daemon_is_allowed(struct daemon *d, const uint8_t addr[16])
+bool daemon_is_allowed(struct daemon *d, const struct ig_prefix *p)
 {
-	struct ig_lpm_key k = { .prefixlen = 128 };
+	struct ig_lpm_key k = { .prefixlen = p->plen };
 	struct ig_allow_val v;
 
-	memcpy(k.addr, addr, 16);
+	/* Longest match at or above p's length: p lies inside an allowed net. */
+	memcpy(k.addr, p->addr, 16);
 	return !bpf_map_lookup_elem(d->m.allow, &k, &v);
 }
 
@@ -806,7 +807,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *st)
 	case 's': d->state_path = arg; break;
 	case 'c': d->ctl_path = arg; break;
 	case 'P': env.pin_dir = arg; break;
-	case 'v': log_set_level(log_get_level() + (log_get_level() < LOG_LIBBPF_DEBUG)); break;
+	case 'v': log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF)); break;
 	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
 		if (!d->policy_path)

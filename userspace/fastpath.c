@@ -49,15 +49,31 @@ static void pin_path(char *buf, size_t len, const char *dir, const char *name)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
+static bool private_mount_ns(void)
+{
+	struct stat self, init;
+
+	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
+		return false;
+	return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
+}
+
 int fastpath_prepare_dir(const char *dir)
 {
 	struct statfs st;
 	char parent[PATH_MAX], *slash;
 	int err;
 
-	/* Most hosts mount bpffs; minimal ones (and fresh namespaces) do not. */
+	/* Most hosts mount bpffs; minimal ones do not. But a private mount
+	 * namespace (ip netns exec remounts /sys) would get a private bpffs
+	 * whose pins, and so enforcement, vanish when we exit. */
 	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type != BPF_FS_MAGIC &&
 	    !strncmp(dir, "/sys/fs/bpf/", 12)) {
+		if (private_mount_ns()) {
+			pr_warn("bpffs is not mounted in this mount namespace (under 'ip netns exec'?): "
+				"pins made here would vanish; use 'nsenter --net=/run/netns/NAME' instead");
+			return -ENOTSUP;
+		}
 		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
 			err = -errno;
 			pr_warn("Couldn't mount bpffs on /sys/fs/bpf: %s", strerror(-err));

@@ -8,7 +8,8 @@
  * follow_process() when it is readable AND on the periodic tick. One call does
  * bounded work (FOLLOW_BATCH_BYTES / FOLLOW_BATCH_LINES); when more input is
  * pending, follow_fd() stays readable, so the loop comes back after serving
- * its other fds.
+ * its other fds. Lines already there at open or set_pos raise no event: the
+ * first tick (or an explicit call) delivers them.
  */
 #ifndef IMAPGUARD_FOLLOW_H
 #define IMAPGUARD_FOLLOW_H

@@ -6,7 +6,7 @@
 #include <bpf/libbpf.h>
 #include "log.h"
 
-static enum log_level cur_level = LOG_INFO;
+static enum log_level cur_level = LL_INFO;
 static int log_json;
 
 void log_set_level(enum log_level lvl) { cur_level = lvl; }
@@ -48,7 +48,7 @@ static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 			(long long)ts.tv_sec, ts.tv_nsec / 1000000, names[lvl]);
 		json_escape(stderr, buf);
 		fputs("\"}\n", stderr);
-	} else if (lvl == LOG_WARN) {
+	} else if (lvl == LL_WARN) {
 		fprintf(stderr, "imapguard: %s\n", buf);
 	} else {
 		fprintf(stderr, "%s\n", buf);
@@ -66,8 +66,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level lvl = level == LIBBPF_WARN ? LOG_WARN :
-			     level == LIBBPF_INFO ? LOG_DEBUG : LOG_LIBBPF_DEBUG;
+	enum log_level lvl = level == LIBBPF_WARN ? LL_WARN :
+			     level == LIBBPF_INFO ? LL_DEBUG : LL_LIBBPF;
 
 	vlog(lvl, fmt, ap);
 	return 0;

@@ -2,7 +2,8 @@
 #ifndef IMAPGUARD_LOG_H
 #define IMAPGUARD_LOG_H
 
-enum log_level { LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_LIBBPF_DEBUG };
+/* LL_*, not LOG_*: <syslog.h> (pulled in by sd-journal.h) owns those names. */
+enum log_level { LL_WARN, LL_INFO, LL_DEBUG, LL_LIBBPF };
 
 /* Set from the number of -v flags: 0 warnings+info, 1 debug, 2 libbpf debug. */
 void log_set_level(enum log_level lvl);
@@ -14,8 +15,8 @@ void log_init_libbpf(void);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define pr_warn(fmt, ...) log_msg(LOG_WARN, fmt, ##__VA_ARGS__)
-#define pr_info(fmt, ...) log_msg(LOG_INFO, fmt, ##__VA_ARGS__)
-#define pr_debug(fmt, ...) log_msg(LOG_DEBUG, fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...) log_msg(LL_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...) log_msg(LL_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) log_msg(LL_DEBUG, fmt, ##__VA_ARGS__)
 
 #endif

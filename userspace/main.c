@@ -35,7 +35,7 @@ int common_opt(int opt)
 		env.pin_dir = optarg;
 		return 1;
 	case 'v':
-		log_set_level(log_get_level() + (log_get_level() < LOG_LIBBPF_DEBUG));
+		log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF));
 		return 1;
 	case 'h':
 		return -1;
@@ -165,6 +165,7 @@ static const struct cmd cmds[] = {
 	{ "reload", cmd_reload, "", "make the daemon re-read its policy" },
 	{ "events", cmd_events, "[--json] [--follow]", "the daemon's drop and ban events" },
 	{ "why", cmd_why, "ADDR", "explain the state of one address" },
+	{ "authlog", cmd_authlog, "test FILE|- [--json]", "check what the log parser sees" },
 	{ "help", cmd_help, "[COMMAND]", "show help" },
 };
 
@@ -216,9 +217,9 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
-			log_set_level(log_get_level() + (log_get_level() < LOG_LIBBPF_DEBUG));
+			log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF));
 		} else if (!strcmp(argv[i], "-vv")) {
-			log_set_level(LOG_LIBBPF_DEBUG);
+			log_set_level(LL_LIBBPF);
 		} else if ((!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "-P")) && i + 1 < argc) {
 			env.pin_dir = argv[++i];
 		} else if (!strncmp(argv[i], "--pin-dir=", 10)) {

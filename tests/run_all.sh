@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make test` driver: every unit test binary that was built (build/test_*),
+# then the netns integration suite. Each prints PASS/FAIL/SKIP lines; this
+# script echoes every line as it comes, counts them, and ends with exactly one
+# line "N passed, N failed, N skipped". Exit 1 if anything failed.
+#
+# A program that exits non-zero without printing a FAIL line (a crash, a
+# missing library) counts as one failure named after it, so a broken test can
+# never pass by printing nothing. Needs no terminal: CI runs it with no stdin.
+set -u
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+SKIP_RC=249
+NPASS=0 NFAIL=0 NSKIP=0
+WORK=$(mktemp -d /tmp/igtest-run.XXXXXX) || exit 1
+trap 'rm -rf "$WORK"' EXIT
+
+# run NAME CMD...: run CMD, echo and count its result lines.
+run()
+{
+	local name=$1 line rc fails=0
+
+	shift
+	while IFS= read -r line || [ -n "$line" ]; do
+		echo "$line"
+		case $line in
+		"PASS "*) NPASS=$((NPASS + 1)) ;;
+		"FAIL "*) NFAIL=$((NFAIL + 1)) fails=$((fails + 1)) ;;
+		"SKIP "*) NSKIP=$((NSKIP + 1)) ;;
+		esac
+	done < <("$@" </dev/null; echo $? >"$WORK/rc")
+	rc=$(cat "$WORK/rc")
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne $SKIP_RC ] && [ "$fails" -eq 0 ]; then
+		echo "FAIL $name: exited with status $rc and no FAIL line"
+		NFAIL=$((NFAIL + 1))
+	fi
+}
+
+for t in build/test_*; do
+	[ -x "$t" ] && [ -f "$t" ] || continue
+	run "$(basename "$t")" "$t"
+done
+
+# Each integration lab logs its id here, so leftovers can be told apart from
+# the labs of another run going on at the same time.
+export IG_LAB_LOG=$WORK/labs
+: >"$IG_LAB_LOG"
+run integration bash tests/integration.sh
+
+# Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*.
+left=()
+while read -r id; do
+	[ -n "$id" ] || continue
+	for ns in igt-srv-$id igt-cli-$id igt-snk-$id; do
+		[ -e "/run/netns/$ns" ] && left+=("netns $ns")
+	done
+	for pin in /sys/fs/bpf/igtest-"$id" /sys/fs/bpf/igtest-"$id"-*; do
+		[ -e "$pin" ] && left+=("pin $pin")
+	done
+done <"$IG_LAB_LOG"
+if [ ${#left[@]} -gt 0 ]; then
+	echo "FAIL leftovers: ${left[*]}"
+	NFAIL=$((NFAIL + 1))
+else
+	echo "PASS leftovers"
+	NPASS=$((NPASS + 1))
+fi
+# Anyone else's (a concurrent run, an older crash): worth a note, not ours to fail on.
+others=$( (ip netns list 2>/dev/null | awk '{print $1}' | grep '^igt-'; \
+	ls -d /sys/fs/bpf/igtest-* 2>/dev/null) | tr '\n' ' ')
+[ -n "$others" ] && echo "# note: not from this run, still present: $others"
+
+echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
+[ "$NFAIL" -eq 0 ]
