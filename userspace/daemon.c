@@ -687,7 +687,7 @@ static int setup_loop(struct daemon *d)
 		return -errno;
 	ev.data.ptr = &d->rb_src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev);
-	return listen_ctl(d);
+	return 0;
 }
 
 static void on_signal(struct daemon *d)
@@ -894,6 +894,9 @@ int cmd_run(int argc, char **argv)
 		pr_info("restored state from %s", d.state_path);
 	if ((err = authwatch_start(d.aw)))
 		goto out;
+	/* Last: a client that can connect sees a daemon that is fully up. */
+	if ((err = listen_ctl(&d)))
+		goto out;
 	sd_notify(0, "READY=1");
 	pr_info("imapguard %s running (pid %d, policy %s, control %s)", IG_VERSION, getpid(),
 		d.pol.file, d.ctl_path);
@@ -1008,29 +1011,95 @@ int cmd_events(int argc, char **argv)
 	return err ? ctl_fail(path, err) : 0;
 }
 
+/* Human form of the daemon's "why" reply: the detector's own lines. */
+static int print_why(void *ctx, const char *line)
+{
+	bool json = *(bool *)ctx;
+	const char *p = strstr(line, "\"detector\":\"");
+
+	if (json || !p) {
+		printf("%s\n", line);
+		return 0;
+	}
+	for (p += 12; *p && *p != '"'; p++) {
+		if (*p != '\\') {
+			putchar(*p);
+		} else if (!strncmp(p, "\\u000a", 6)) {
+			putchar('\n');
+			p += 5;
+		} else if (p[1]) {
+			putchar(*++p);
+		}
+	}
+	return 0;
+}
+
+static void why_ban(const struct ig_prefix *p, bool json)
+{
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	struct ig_maps m;
+	char a[ADDR_STRLEN];
+	size_t n;
+	int lock_fd = open_state(&m), hits = 0;
+
+	if (lock_fd < 0 || ban_list(&m, &b, &n)) {
+		if (lock_fd >= 0)
+			close_state(&m, lock_fd);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!addr_contains(&b[i].pfx, p) ||
+		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
+			continue;
+		addr_format(&b[i].pfx, a);
+		if (json)
+			printf("{\"ban\":\"%s\",\"expires_in_s\":%.1f,\"packets\":%llu}\n", a,
+			       b[i].val.expires_ns ? (b[i].val.expires_ns - now) / 1e9 : 0.0,
+			       (unsigned long long)b[i].val.packets);
+		else
+			printf("banned now by %s (%s), %llu packets dropped, %s\n", a, b[i].val.reason,
+			       (unsigned long long)b[i].val.packets,
+			       b[i].val.expires_ns ? "expires" : "permanent");
+		hits++;
+	}
+	if (!hits && !json)
+		printf("not banned now\n");
+	free(b);
+	close_state(&m, lock_fd);
+}
+
 int cmd_why(int argc, char **argv)
 {
 	const char *path = ctl_path_opt(argc, argv), *addr = NULL;
+	bool json = has_flag(argc, argv, "--json");
+	struct ig_prefix p;
 	char req[128];
-	int ok = 1, err;
+	int err;
 
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h") || argc < 2) {
-		usage_cmd("why", "ADDR [--control-socket PATH]",
-			  "Explain one address: auth failures in the window, users tried, ban\n"
-			  "history and the current ban.", "  -c, --control-socket PATH\n");
+		usage_cmd("why", "ADDR [--json] [--control-socket PATH]",
+			  "Explain one address: the current ban (from the pinned maps, daemon or\n"
+			  "not), and from the daemon: auth failures in the window, users tried and\n"
+			  "the ban history.", "  -j, --json          JSON lines\n"
+			  "  -c, --control-socket PATH\n");
 		return argc < 2 ? -EINVAL : 0;
 	}
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--control-socket") || !strcmp(argv[i], "-c"))
 			i++;
-		else
+		else if (argv[i][0] != '-')
 			addr = argv[i];
 	}
-	if (!addr)
+	if (!addr || addr_parse(addr, &p, false) || p.plen != 128) {
+		pr_warn("why: expected one address, got '%s'", addr ? addr : "");
 		return -EINVAL;
+	}
+	if (!require_root())
+		why_ban(&p, json);
 	snprintf(req, sizeof(req), "why %s", addr);
-	err = ctl_request(path, req, 5000, print_line, &ok);
-	if (err)
-		return ctl_fail(path, err);
-	return ok ? 0 : -EINVAL;
+	err = ctl_request(path, req, 5000, print_why, &json);
+	if (err && !json)
+		printf("daemon not running: no auth-log history for %s\n", addr);
+	return 0;
 }
