@@ -9,18 +9,29 @@
 # reaches the server through ONE interface, srv0 in the server namespace, which
 # is where imapguard attaches:
 #
-#   cli ns  ig-ID-cli  cli0 198.18.1.10/24  2001:db8:1::10/64
-#     |  veth                                           (legitimate client)
-#   rtr ns  ig-ID-rtr  r-cli / r-atk / r-srv, forwarding, no NAT
-#     |  veth
-#   atk ns  ig-ID-atk  atk0 198.18.2.2/24  2001:db8:2::2/64 (transit)
-#     |                owns ALL of 198.19.0.0/16 and 2001:db8:666::/64 (AnyIP)
-#   srv ns  ig-ID-srv  srv0 198.18.0.1/24  2001:db8:0:1::1/64   Dovecot 143, 993
-#           (r-srv, its veth peer in the rtr ns: 198.18.0.254, 2001:db8:0:1::fe)
+#   ig-ID-cli  cli0 198.18.1.10/24 2001:db8:1::10/64        legitimate client
+#                |
+#                | veth (peer r-cli: 198.18.1.1, 2001:db8:1::1)
+#                |
+#   ig-ID-rtr  router: r-cli, r-atk, r-srv; forwarding, no NAT
+#                |                      \
+#                | veth                  \ veth (peer r-atk: 198.18.2.1, 2001:db8:2::1)
+#                |                       ig-ID-atk  atk0 198.18.2.2, 2001:db8:2::2
+#                |                         attacker: owns all of 198.19.0.0/16 and
+#                |                         2001:db8:666::/64 (any address bindable)
+#                | (peer r-srv: 198.18.0.254, 2001:db8:0:1::fe)
+#   ig-ID-srv  srv0 198.18.0.1/24 2001:db8:0:1::1/64        Dovecot on 143, 993
 #
-# The router does plain forwarding, so Dovecot logs rip= the real source.
+# Attach imapguard from the server namespace, e.g.
+#   nsenter --net=/run/netns/ig-ID-srv imapguard attach --iface srv0 ...
+# (nsenter, not `ip netns exec`, keeps the host's /sys/fs/bpf; see
+# tests/lib.sh). Native XDP_TX on a veth needs an XDP program on the peer,
+# here r-srv in the router namespace (see peer_xdp in tests/lib.sh).
+#
+# The router only forwards, so Dovecot logs rip= the real source address.
 # Addresses come only from 198.18.0.0/15 (RFC 2544) and 2001:db8::/32
-# (RFC 3849), so nothing can leak off the machine.
+# (RFC 3849), so nothing can leak off the machine. Dovecot logs only to
+# $LAB_DIR/dovecot.log: no syslog, no journald (no systemd runs here).
 #
 # Environment:
 #   LAB_ID        name of this lab (default "lab"); every name derives from it,
@@ -47,6 +58,7 @@ if [[ ! $LAB_ID =~ ^[A-Za-z0-9_-]{1,32}$ ]]; then
 	exit 2
 fi
 LAB_DIR=${LAB_DIR:-/tmp/imapguard-$LAB_ID}
+[[ $LAB_DIR == /* ]] || LAB_DIR=$PWD/$LAB_DIR	# Dovecot wants absolute paths
 LAB_PLAINTEXT=${LAB_PLAINTEXT:-yes}
 LAB_AUTH_DELAY=${LAB_AUTH_DELAY:-fast}
 
@@ -82,9 +94,9 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # ---- network ---------------------------------------------------------------
 
-# mk_ns NS: the namespace with lo up. Optimistic DAD off before any interface
-# exists, so IPv6 addresses (link-local ones too) are usable at once instead
-# of after a 1-2 s DAD wait.
+# mk_ns NS: the namespace with lo up. IPv6 duplicate address detection off
+# before any interface exists, so addresses (link-local ones too) are usable
+# at once instead of after a 1-2 s DAD wait.
 mk_ns()
 {
 	have_ns "$1" || ip netns add "$1" || return 1
@@ -133,6 +145,8 @@ net_up()
 	addr "$NS_RTR" r-cli $RTR_CLI4/24 && addr "$NS_RTR" r-cli $RTR_CLI6/64 &&
 	addr "$NS_ATK" "$IF_ATK" $ATK_T4/24 && addr "$NS_ATK" "$IF_ATK" $ATK_T6/64 &&
 	addr "$NS_RTR" r-atk $RTR_ATK4/24 && addr "$NS_RTR" r-atk $RTR_ATK6/64 &&
+	# The attacker's default sources, as real addresses: a route's "src"
+	# must be one (for IPv6, an AnyIP route is not enough).
 	addr "$NS_ATK" lo $ATK4/32 && addr "$NS_ATK" lo $ATK6/128 || return 1
 
 	# The attacker owns whole prefixes ("AnyIP"): a local route makes every

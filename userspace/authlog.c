@@ -8,9 +8,6 @@
  * All scans are forward or backward passes over the line with short fixed
  * needles, so the cost is linear in the line length.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem; the Makefile defines it too */
-#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

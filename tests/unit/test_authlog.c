@@ -4,7 +4,6 @@
  * authlog-README.md), hostile lines, input limits, de-dup and log prefixes.
  * Usage: test_authlog [authlog.tsv]
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,9 +3,6 @@
  * Policy parser and address helper tests. No root, no BPF.
  * Usage: test_policy [REPO_ROOT]   (default ".", to find the shipped policies)
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* nftw */
-#endif
 #include <errno.h>
 #include <ftw.h>
 #include <ini.h>
