@@ -47,7 +47,11 @@ struct authwatch {
 	struct aw_saved_pos saved[POL_MAX_AUTHLOG];
 	int nsaved;
 	uint64_t lines, fails, successes, skipped, bans, dry_bans, account_events;
+	uint64_t fails_by_parser[AL_P_PERDITION + 1];
+	uint64_t bans_by_rule[4];	/* rule_names order */
 };
+
+static const char *const rule_names[] = { "brute", "spray", "subnet", "v6prefix" };
 
 /* The detector's clock is wall time, so its ban history stays meaningful in
  * the state file across reboots. */
@@ -98,8 +102,12 @@ static void on_det_event(const struct det_event *ev, void *ctx)
 		return;
 	}
 	snprintf(reason, sizeof(reason), "authlog %s f=%u u=%u", ev->rule, ev->failures, ev->users);
-	if (!daemon_ban(aw->d, &ev->prefix, ev->duration_ns, reason))
-		aw->bans++;
+	if (daemon_ban(aw->d, &ev->prefix, ev->duration_ns, reason))
+		return;
+	aw->bans++;
+	for (size_t i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++)
+		if (!strcmp(ev->rule, rule_names[i]))
+			aw->bans_by_rule[i]++;
 }
 
 static bool is_allowed(const struct ig_prefix *p, void *ctx)
@@ -125,6 +133,7 @@ static void on_line(void *ctx, const char *line, size_t len)
 		n = al_dedup_count(aw->dedup, &r);
 		if (n) {
 			aw->fails += n;
+			aw->fails_by_parser[r.parser <= AL_P_PERDITION ? r.parser : 0] += n;
 			detector_fail(aw->det, r.addr, r.user, n, wall_ns());
 		}
 	} else if (r.kind == AL_SUCCESS) {
@@ -349,6 +358,32 @@ void authwatch_status_json(struct authwatch *aw, FILE *f)
 			(unsigned long long)fs.truncations, (unsigned long long)fs.skipped_long);
 	}
 	fprintf(f, "]}");
+}
+
+void authwatch_metrics(struct authwatch *aw, FILE *f)
+{
+	static const char *const parsers[] = { "none", "dovecot", "dovecot_auth", "pam", "cyrus",
+					       "courier", "uwimap", "perdition" };
+
+	fprintf(f, "# HELP imapguard_authlog_lines_total Auth-log lines read.\n"
+		"# TYPE imapguard_authlog_lines_total counter\nimapguard_authlog_lines_total %llu\n",
+		(unsigned long long)aw->lines);
+	fprintf(f, "# HELP imapguard_authlog_failures_total Failed logins counted, per parser.\n"
+		"# TYPE imapguard_authlog_failures_total counter\n");
+	for (int i = 1; i <= AL_P_PERDITION; i++)
+		fprintf(f, "imapguard_authlog_failures_total{format=\"%s\"} %llu\n", parsers[i],
+			(unsigned long long)aw->fails_by_parser[i]);
+	fprintf(f, "# HELP imapguard_authlog_successes_total Successful logins seen.\n"
+		"# TYPE imapguard_authlog_successes_total counter\n"
+		"imapguard_authlog_successes_total %llu\n", (unsigned long long)aw->successes);
+	fprintf(f, "# HELP imapguard_bans_issued_total Bans issued by the detector, per rule.\n"
+		"# TYPE imapguard_bans_issued_total counter\n");
+	for (int i = 0; i < 4; i++)
+		fprintf(f, "imapguard_bans_issued_total{rule=\"%s\"} %llu\n", rule_names[i],
+			(unsigned long long)aw->bans_by_rule[i]);
+	fprintf(f, "# HELP imapguard_account_events_total Accounts failing from many sources.\n"
+		"# TYPE imapguard_account_events_total counter\n"
+		"imapguard_account_events_total %llu\n", (unsigned long long)aw->account_events);
 }
 
 void authwatch_why_json(struct authwatch *aw, const uint8_t addr[16], FILE *f)

@@ -22,6 +22,8 @@ void authwatch_tick(struct authwatch *aw);		/* once a second */
 int authwatch_save(struct authwatch *aw, FILE *f);
 int authwatch_load_line(struct authwatch *aw, char *line);
 void authwatch_status_json(struct authwatch *aw, FILE *f);	/* ,"authlog":{...} */
+/* Prometheus lines: lines, failures per format, bans per rule. */
+void authwatch_metrics(struct authwatch *aw, FILE *f);
 void authwatch_why_json(struct authwatch *aw, const uint8_t addr[16], FILE *f);
 void authwatch_close(struct authwatch *aw);
 

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
 #include "ctl.h"
 #include "lists.h"
+#include "metrics.h"
 #include "log.h"
 #include "policy.h"
 
@@ -316,40 +318,133 @@ static int read_counters(struct ig_maps *m, struct ig_counter *sum)
 	return 0;
 }
 
+static int keep_daemon_lines(void *ctx, const char *line)
+{
+	*(bool *)ctx = true;
+	printf("%s\n", line);
+	return 0;
+}
+
+static int stats_prometheus(struct ig_maps *m)
+{
+	bool daemon = false;
+	int err = metrics_write(stdout, m);
+
+	/* Daemon-only metrics (auth log, reloads) come from the daemon. */
+	if (!err && ctl_request(ctl_path, "metrics", 2000, keep_daemon_lines, &daemon) == 0 && daemon)
+		return 0;
+	printf("# HELP imapguard_daemon_up The daemon is running.\n"
+	       "# TYPE imapguard_daemon_up gauge\nimapguard_daemon_up 0\n");
+	return err;
+}
+
+static void stats_table(const struct ig_counter *sum, const struct ig_counter *prev, double dt)
+{
+	if (prev)
+		printf("%-16s %14s %14s %16s\n", "reason", "packets", "pkts/s", "bytes/s");
+	else
+		printf("%-16s %14s %16s\n", "reason", "packets", "bytes");
+	for (int i = 0; i < IG_C_MAX; i++) {
+		if (prev)
+			printf("%-16s %14llu %14.1f %16.1f\n", reason_name(i),
+			       (unsigned long long)sum[i].packets,
+			       (sum[i].packets - prev[i].packets) / dt,
+			       (sum[i].bytes - prev[i].bytes) / dt);
+		else
+			printf("%-16s %14llu %16llu\n", reason_name(i),
+			       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
+	}
+}
+
+static void stats_json(const struct ig_counter *sum)
+{
+	printf("{\"reasons\":{");
+	for (int i = 0; i < IG_C_MAX; i++)
+		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "", reason_name(i),
+		       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
+	printf("}}\n");
+}
+
+/* --watch: rates computed between samples, redrawn like watch(1). */
+static int stats_watch(struct ig_maps *m, double secs)
+{
+	struct ig_counter prev[IG_C_MAX], cur[IG_C_MAX];
+	struct timespec ts = { (time_t)secs, (long)((secs - (time_t)secs) * 1e9) };
+	int err = read_counters(m, prev);
+
+	while (!err) {
+		nanosleep(&ts, NULL);
+		if ((err = read_counters(m, cur)))
+			break;
+		if (isatty(STDOUT_FILENO))
+			printf("\033[H\033[2J");
+		printf("imapguard stats, every %.1fs (Ctrl-C to stop)\n\n", secs);
+		stats_table(cur, prev, secs);
+		fflush(stdout);
+		memcpy(prev, cur, sizeof(prev));
+	}
+	return err;
+}
+
 int cmd_stats(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "control-socket", required_argument, NULL, 'c' },
+		COMMON_LONGOPTS, {}
+	};
 	struct ig_counter sum[IG_C_MAX];
+	bool json = false, prom = false;
+	double watch = 0;
 	struct ig_maps m;
-	bool json = false;
-	int lock_fd, err;
+	int opt, c, lock_fd, err;
+	char *end;
 
-	err = parse_json_flag(argc, argv, "stats",
-			      "Packets and bytes per verdict reason, summed over CPUs.", &json);
-	if (err)
-		return err < 0 ? err : 0;
+	while ((opt = getopt_long(argc, argv, "jpw:c:P:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)) < 0) {
+			usage_cmd("stats", "[--json | --prometheus | --watch SECONDS]",
+				  "Packets and bytes per verdict reason, summed over CPUs.",
+				  "  -j, --json          machine-readable output\n"
+				  "  -p, --prometheus    Prometheus text format (adds the daemon's metrics)\n"
+				  "  -w, --watch SECONDS redraw every SECONDS with rates per second\n"
+				  "  -c, --control-socket PATH  daemon socket (default "
+				  IG_DEFAULT_CTL_SOCK ")\n");
+			return 0;
+		} else if (c) {
+			continue;
+		}
+		switch (opt) {
+		case 'j': json = true; break;
+		case 'p': prom = true; break;
+		case 'c': ctl_path = optarg; break;
+		case 'w':
+			errno = 0;
+			watch = strtod(optarg, &end);
+			if (errno || *end || watch < 0.1 || watch > 3600) {
+				pr_warn("invalid --watch '%s' (0.1 .. 3600 seconds)", optarg);
+				return -EINVAL;
+			}
+			break;
+		default: return -EINVAL;
+		}
+	}
 	if ((err = require_root()))
 		return err;
 	lock_fd = open_state(&m);
 	if (lock_fd < 0)
 		return lock_fd;
-	err = read_counters(&m, sum);
-	close_state(&m, lock_fd);
-	if (err)
-		return err;
-	if (json) {
-		printf("{\"reasons\":{");
-		for (int i = 0; i < IG_C_MAX; i++)
-			printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
-			       reason_name(i), (unsigned long long)sum[i].packets,
-			       (unsigned long long)sum[i].bytes);
-		printf("}}\n");
-		return 0;
-	}
-	printf("%-16s %14s %16s\n", "reason", "packets", "bytes");
-	for (int i = 0; i < IG_C_MAX; i++)
-		printf("%-16s %14llu %16llu\n", reason_name(i),
-		       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
-	return 0;
+	/* Reading needs no lock: don't hold writers off while we watch. */
+	close(lock_fd);
+	if (prom)
+		err = stats_prometheus(&m);
+	else if (watch)
+		err = stats_watch(&m, watch);
+	else if (!(err = read_counters(&m, sum)))
+		json ? stats_json(sum) : stats_table(sum, NULL, 0);
+	fastpath_close_maps(&m);
+	return err;
 }
 
 static void status_ifaces(struct ig_maps *m, bool json)

@@ -31,6 +31,7 @@
 #include "daemon.h"
 #include "lists.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "state.h"
 
@@ -44,6 +45,7 @@ struct client {
 	struct ep_src src;
 	int fd;
 	bool follow;
+	bool http;		/* a metrics scrape, not a control client */
 	char in[CTL_MAX_REQ];
 	size_t inlen;
 	char *out;
@@ -67,8 +69,8 @@ struct daemon {
 	int nifaces, mode;
 	bool detach_on_exit;
 	struct ig_maps m;
-	int lock_fd, epfd, sigfd, timerfd, listenfd;
-	struct ep_src sig_src, timer_src, rb_src, listen_src;
+	int lock_fd, epfd, sigfd, timerfd, listenfd, metricsfd;
+	struct ep_src sig_src, timer_src, rb_src, listen_src, metrics_src;
 	struct ring_buffer *rb;
 	struct client *clients;
 	int nclients;
@@ -126,10 +128,10 @@ static void client_flush(struct daemon *d, struct client *c)
 	epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-/* Queue a line; a slow reader loses lines (counted), never the daemon's time. */
-static void client_send(struct daemon *d, struct client *c, const char *line)
+/* Queue bytes; a slow reader loses them (counted), never the daemon's time. */
+static void client_queue(struct daemon *d, struct client *c, const char *buf, size_t n,
+			 bool newline)
 {
-	size_t n = strlen(line);
 	char *tmp;
 
 	if (c->outlen + n + 1 > CLIENT_OUT_MAX) {
@@ -141,10 +143,16 @@ static void client_send(struct daemon *d, struct client *c, const char *line)
 	if (!tmp)
 		return;
 	c->out = tmp;
-	memcpy(c->out + c->outlen, line, n);
-	c->out[c->outlen + n] = '\n';
-	c->outlen += n + 1;
+	memcpy(c->out + c->outlen, buf, n);
+	c->outlen += n;
+	if (newline)
+		c->out[c->outlen++] = '\n';
 	client_flush(d, c);
+}
+
+static void client_send(struct daemon *d, struct client *c, const char *line)
+{
+	client_queue(d, c, line, strlen(line), true);
 }
 
 void daemon_emit(struct daemon *d, const char *json)
@@ -367,6 +375,89 @@ static void reply_status(struct daemon *d, struct client *c)
 
 static int do_reload(struct daemon *d);
 
+/* What only the daemon knows, after the map metrics. */
+static void daemon_metrics(FILE *f, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	fprintf(f, "# HELP imapguard_daemon_up The daemon is running.\n"
+		"# TYPE imapguard_daemon_up gauge\nimapguard_daemon_up 1\n"
+		"# HELP imapguard_reload_success Whether the last policy (re)load worked.\n"
+		"# TYPE imapguard_reload_success gauge\nimapguard_reload_success %d\n"
+		"# HELP imapguard_events_seen_total Ring-buffer events read by the daemon.\n"
+		"# TYPE imapguard_events_seen_total counter\nimapguard_events_seen_total %llu\n",
+		d->last_reload_ok, (unsigned long long)d->events_seen);
+	if (d->aw)
+		authwatch_metrics(d->aw, f);
+}
+
+static int agg_cmp(const void *a, const void *b)
+{
+	const struct source_agg *x = *(const struct source_agg *const *)a;
+	const struct source_agg *y = *(const struct source_agg *const *)b;
+
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : 0;
+}
+
+/* Sources with the most drop events (each event stands for up to one
+ * second of drops of one reason, by the BPF sampling). */
+static void reply_top(struct daemon *d, struct client *c, const char *arg)
+{
+	struct source_agg **v = calloc(SOURCES, sizeof(*v));
+	char line[512], a[ADDR_STRLEN];
+	long want = arg ? strtol(arg, NULL, 10) : 10;
+	size_t n = 0;
+
+	if (!v)
+		return;
+	for (int i = 0; i < SOURCES; i++)
+		if (d->sources[i].total)
+			v[n++] = &d->sources[i];
+	qsort(v, n, sizeof(*v), agg_cmp);
+	for (size_t i = 0; i < n && (long)i < (want > 0 ? want : 10); i++) {
+		int off = snprintf(line, sizeof(line), "{\"addr\":\"%s\",\"events\":%llu",
+				   addr_format_host(v[i]->addr, a), (unsigned long long)v[i]->total);
+
+		for (int r = 0; r < IG_R_MAX && off < (int)sizeof(line) - 40; r++)
+			if (v[i]->drops[r])
+				off += snprintf(line + off, sizeof(line) - off, ",\"%s\":%llu",
+						reason_name(r), (unsigned long long)v[i]->drops[r]);
+		snprintf(line + off, sizeof(line) - off, "}");
+		client_send(d, c, line);
+	}
+	free(v);
+}
+
+static void reply_metrics(struct daemon *d, struct client *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	/* The CLI reads the map metrics itself: only the daemon's part. */
+	daemon_metrics(f, d);
+	fclose(f);
+	client_queue(d, c, buf, len, false);
+	free(buf);
+}
+
+/* One HTTP request per connection: answer once the header is complete. */
+static void on_http(struct daemon *d, struct client *c)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+
+	if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n") &&
+	    c->inlen < sizeof(c->in) - 1)
+		return;
+	if (!metrics_http_reply(c->in, c->inlen, &d->m, daemon_metrics, d, &out, &outlen))
+		client_queue(d, c, out, outlen, false);
+	free(out);
+	c->inlen = SIZE_MAX;
+}
+
 static void reply_why(struct daemon *d, struct client *c, const char *arg)
 {
 	char buf[4096], a[ADDR_STRLEN];
@@ -418,6 +509,10 @@ static void handle_request(struct daemon *d, struct client *c, char *req)
 		}
 	} else if (!strncmp(req, "why ", 4)) {
 		reply_why(d, c, req + 4);
+	} else if (!strcmp(req, "top") || !strncmp(req, "top ", 4)) {
+		reply_top(d, c, req[3] ? req + 4 : NULL);
+	} else if (!strcmp(req, "metrics")) {
+		reply_metrics(d, c);
 	} else {
 		client_send(d, c, "{\"ok\":false,\"error\":\"unknown request\"}");
 	}
@@ -447,15 +542,17 @@ static bool peer_allowed(struct daemon *d, int fd)
 	return false;
 }
 
-static void on_accept(struct daemon *d)
+static void on_accept(struct daemon *d, bool http)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct client *c;
-	int fd = accept4(d->listenfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(http ? d->metricsfd : d->listenfd, NULL, NULL,
+			 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (!peer_allowed(d, fd)) {
+	/* Metrics are read-only counters on an address the admin chose. */
+	if (!http && !peer_allowed(d, fd)) {
 		send(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41, MSG_NOSIGNAL | MSG_DONTWAIT);
 		pr_warn("control socket: refused a peer that is neither root nor in the control group");
 		close(fd);
@@ -467,6 +564,7 @@ static void on_accept(struct daemon *d)
 		return;
 	}
 	c->fd = fd;
+	c->http = http;
 	c->src = (struct ep_src){ SRC_CLIENT, c };
 	ev.data.ptr = &c->src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -498,6 +596,10 @@ static void on_client(struct daemon *d, struct client *c, uint32_t events)
 			return;
 		c->inlen += n;
 		c->in[c->inlen] = '\0';
+		if (c->http) {
+			on_http(d, c);
+			goto done;
+		}
 		nl = memchr(c->in, '\n', c->inlen);
 		if (!nl && c->inlen == sizeof(c->in) - 1) {
 			client_send(d, c, "{\"ok\":false,\"error\":\"request too long\"}");
@@ -512,6 +614,7 @@ static void on_client(struct daemon *d, struct client *c, uint32_t events)
 			}
 		}
 	}
+done:
 	if (c->inlen == SIZE_MAX && !c->outlen && !c->follow)
 		goto close;
 	return;
@@ -549,6 +652,31 @@ static int listen_ctl(struct daemon *d)
 	d->listenfd = fd;
 	d->listen_src = (struct ep_src){ SRC_LISTEN, d };
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int listen_metrics(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->metrics_src };
+	struct sockaddr_storage ss;
+	int fd, one = 1, err;
+
+	if (!d->pol.metrics_listen[0] || parse_hostport(d->pol.metrics_listen, &ss))
+		return 0;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) || listen(fd, 16)) {
+		err = -errno;
+		pr_warn("Couldn't serve metrics on %s: %s", d->pol.metrics_listen, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->metricsfd = fd;
+	d->metrics_src = (struct ep_src){ SRC_METRICS, d };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	pr_info("serving metrics on http://%s/metrics", d->pol.metrics_listen);
 	return 0;
 }
 
@@ -743,7 +871,8 @@ static int loop(struct daemon *d)
 			case SRC_SIGNAL: on_signal(d); break;
 			case SRC_TIMER: on_timer(d); break;
 			case SRC_RINGBUF: ring_buffer__consume(d->rb); break;
-			case SRC_LISTEN: on_accept(d); break;
+			case SRC_LISTEN: on_accept(d, false); break;
+			case SRC_METRICS: on_accept(d, true); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
 			}
@@ -859,10 +988,12 @@ static void daemon_fini(struct daemon *d)
 	if (d->aw)
 		authwatch_close(d->aw);
 	ring_buffer__free(d->rb);
-	if (d->listenfd > 0) {
+	if (d->listenfd >= 0) {
 		close(d->listenfd);
 		unlink(d->ctl_path);
 	}
+	if (d->metricsfd >= 0)
+		close(d->metricsfd);
 	for (int i = 0; i < RECENT_EVENTS; i++)
 		free(d->recent[i]);
 	free(d->sources);
@@ -873,7 +1004,7 @@ static void daemon_fini(struct daemon *d)
 int cmd_run(int argc, char **argv)
 {
 	static const struct argp argp = { run_opts, run_parse, NULL, run_doc, NULL, NULL, NULL };
-	struct daemon d = { .lock_fd = -1, .listenfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
+	struct daemon d = { .lock_fd = -1, .listenfd = -1, .metricsfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
 	int err;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
@@ -895,7 +1026,7 @@ int cmd_run(int argc, char **argv)
 	if ((err = authwatch_start(d.aw)))
 		goto out;
 	/* Last: a client that can connect sees a daemon that is fully up. */
-	if ((err = listen_ctl(&d)))
+	if ((err = listen_metrics(&d)) || (err = listen_ctl(&d)))
 		goto out;
 	sd_notify(0, "READY=1");
 	pr_info("imapguard %s running (pid %d, policy %s, control %s)", IG_VERSION, getpid(),
@@ -1102,4 +1233,48 @@ int cmd_why(int argc, char **argv)
 	if (err && !json)
 		printf("daemon not running: no auth-log history for %s\n", addr);
 	return 0;
+}
+
+static int print_top(void *ctx, const char *line)
+{
+	bool json = *(bool *)ctx;
+	char addr[64] = "?";
+	unsigned long long ev = 0;
+	const char *p = strstr(line, "\"events\":");
+
+	if (json || line[0] != '{' || !p) {
+		printf("%s\n", line);
+		return 0;
+	}
+	sscanf(line, "{\"addr\":\"%63[^\"]", addr);
+	sscanf(p + 9, "%llu", &ev);
+	p = strchr(p + 9, ',');
+	printf("%-40s %8llu  %s\n", addr, ev, p ? p + 1 : "");
+	return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	const char *path = ctl_path_opt(argc, argv);
+	bool json = has_flag(argc, argv, "--json");
+	char req[32] = "top";
+	int err;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		usage_cmd("top", "[-n N] [--json] [--control-socket PATH]",
+			  "The sources with the most drops since the daemon started: drop events per\n"
+			  "source, split by reason (an event stands for up to one second of drops\n"
+			  "of one reason from one source). Needs the daemon.",
+			  "  -n N                how many (default 10)\n"
+			  "  -j, --json          one JSON object per source\n"
+			  "  -c, --control-socket PATH\n");
+		return 0;
+	}
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "-n"))
+			snprintf(req, sizeof(req), "top %d", atoi(argv[i + 1]));
+	if (!json)
+		printf("%-40s %8s  %s\n", "source", "events", "by reason");
+	err = ctl_request(path, req, 5000, print_top, &json);
+	return err ? ctl_fail(path, err) : 0;
 }

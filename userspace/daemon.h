@@ -8,7 +8,7 @@
 struct daemon;
 
 /* What an epoll event's data.ptr points at. */
-enum src_type { SRC_SIGNAL, SRC_TIMER, SRC_RINGBUF, SRC_LISTEN, SRC_CLIENT, SRC_AUTHLOG };
+enum src_type { SRC_SIGNAL, SRC_TIMER, SRC_RINGBUF, SRC_LISTEN, SRC_METRICS, SRC_CLIENT, SRC_AUTHLOG };
 
 struct ep_src {
 	enum src_type type;
@@ -31,5 +31,6 @@ int cmd_run(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_why(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

@@ -156,7 +156,7 @@ static const struct cmd cmds[] = {
 	  "attach the fast path to an interface" },
 	{ "detach", cmd_detach, "--iface IF | --all", "remove the fast path from interfaces" },
 	{ "status", cmd_status, "[--json]", "attachments, ports, lists and map fill" },
-	{ "stats", cmd_stats, "[--json]", "packets and bytes per verdict reason" },
+	{ "stats", cmd_stats, "[--json|--prometheus|--watch S]", "packets and bytes per verdict reason" },
 	{ "policy", cmd_policy, "check|apply FILE", "validate or apply a policy file" },
 	{ "ban", cmd_ban, "add|del|list ...", "manage bans (with expiry)" },
 	{ "allow", cmd_allow, "add|del|list ...", "manage the allow list" },
@@ -165,6 +165,7 @@ static const struct cmd cmds[] = {
 	{ "reload", cmd_reload, "", "make the daemon re-read its policy" },
 	{ "events", cmd_events, "[--json] [--follow]", "the daemon's drop and ban events" },
 	{ "why", cmd_why, "ADDR", "explain the state of one address" },
+	{ "top", cmd_top, "[-n N] [--json]", "sources with the most drops (daemon)" },
 	{ "authlog", cmd_authlog, "test FILE|- [--json]", "check what the log parser sees" },
 	{ "help", cmd_help, "[COMMAND]", "show help" },
 };

@@ -7,6 +7,7 @@
  * says nothing about a section without keys: the reader sees every line first.
  */
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -688,6 +689,37 @@ static int iface_key(struct ctx *c, const char *k, const char *v)
 	return -ENOENT;
 }
 
+int parse_hostport(const char *s, struct sockaddr_storage *ss)
+{
+	const char *colon = strrchr(s, ':');
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t hl;
+	char *end;
+	long port;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return -EINVAL;
+	hl = colon - s;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		return inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
+	}
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(port);
+	return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
 static int daemon_key(struct ctx *c, const char *k, const char *v)
 {
 	struct policy *pol = c->pol;
@@ -697,6 +729,14 @@ static int daemon_key(struct ctx *c, const char *k, const char *v)
 		return get_abspath(c, v, pol->state_file, sizeof(pol->state_file));
 	if (!strcmp(k, "control_socket"))	/* bind() limit, not PATH_MAX */
 		return get_abspath(c, v, pol->control_socket, sizeof(((struct sockaddr_un *)0)->sun_path));
+	if (!strcmp(k, "metrics_listen")) {
+		struct sockaddr_storage ss;
+
+		if (n >= sizeof(pol->metrics_listen) || parse_hostport(v, &ss))
+			return fail(c, c->line, "invalid metrics_listen '%s' (ADDR:PORT, [IPv6]:PORT)", v);
+		strcpy(pol->metrics_listen, v);
+		return 0;
+	}
 	if (strcmp(k, "control_group"))
 		return -ENOENT;
 	if (!n || n >= sizeof(pol->control_group) || v[0] == '-' ||

@@ -92,6 +92,7 @@ struct policy {
 	struct pol_detect detect;
 	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
 	int nauthlogs;
+	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
 };
 
 /* Parse and validate FILE into *pol (initialised here). On error returns
@@ -105,5 +106,8 @@ int parse_duration_ns(const char *s, uint64_t *out);	/* "90", "10m", "1h30m", "2
 int parse_action(const char *s, uint8_t *action);
 const char *action_name(uint8_t action);
 const char *mode_name(int mode);
+struct sockaddr_storage;
+/* "127.0.0.1:9687" or "[::1]:9687" -> socket address. 0 or -EINVAL. */
+int parse_hostport(const char *s, struct sockaddr_storage *ss);
 
 #endif
