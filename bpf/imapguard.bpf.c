@@ -186,7 +186,7 @@ static __always_inline bool ban_live(struct ig_ban_val *b, __u64 now)
 	return true;
 }
 
-static __always_inline bool is_banned(struct pkt *p, __u64 now)
+static __always_inline bool is_banned(struct pkt *p, __u64 now, bool prefixes)
 {
 	struct ig_ban_key bk = { .plen = 128 };
 	struct ig_lpm_key lk = { .prefixlen = 128 };
@@ -201,6 +201,8 @@ static __always_inline bool is_banned(struct pkt *p, __u64 now)
 		if (ban_live(bpf_map_lookup_elem(&ig_bans, &bk), now))
 			return true;
 	}
+	if (!prefixes)
+		return false;
 	__builtin_memcpy(lk.addr, p->saddr, 16);
 	return ban_live(bpf_map_lookup_elem(&ig_banpfx, &lk), now);
 }
@@ -363,11 +365,11 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 		slot_bit = 0x80000000U;	/* ban_scope = all: only "all ports" allows */
 
 	*now = bpf_ktime_get_coarse_ns();
-	if (is_allowed(p, slot_bit))
+	if ((cfg->flags & IG_F_ALLOW) && is_allowed(p, slot_bit))
 		return IG_R_ALLOW;
-	if (is_banned(p, *now))
+	if (is_banned(p, *now, cfg->flags & IG_F_BANPFX))
 		return IG_R_BAN;
-	if (is_denied(p))
+	if ((cfg->flags & IG_F_DENY) && is_denied(p))
 		return IG_R_DENY;
 	if (!pc)
 		return -1;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,7 +70,7 @@ struct daemon {
 	int nifaces, mode;
 	bool detach_on_exit;
 	struct ig_maps m;
-	int lock_fd, epfd, sigfd, timerfd, listenfd, metricsfd;
+	int lock_fd, pin_fd, epfd, sigfd, timerfd, listenfd, metricsfd;
 	struct ep_src sig_src, timer_src, rb_src, listen_src, metrics_src;
 	struct ring_buffer *rb;
 	struct client *clients;
@@ -188,11 +189,23 @@ bool daemon_is_allowed(struct daemon *d, const struct ig_prefix *p)
 	return !bpf_map_lookup_elem(d->m.allow, &k, &v);
 }
 
+/* Map writes take the pin-dir lock like any CLI: see lists.h. Held for one
+ * write at a time, so a CLI never waits long. */
+static void map_lock(struct daemon *d, bool on)
+{
+	if (d->pin_fd >= 0 && flock(d->pin_fd, on ? LOCK_EX : LOCK_UN))
+		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", env.pin_dir, strerror(errno));
+}
+
 int daemon_ban(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
 	       const char *reason)
 {
 	char a[ADDR_STRLEN];
-	int err = ban_add(&d->m, p, duration_ns, reason);
+	int err;
+
+	map_lock(d, true);
+	err = ban_add(&d->m, p, duration_ns, reason);
+	map_lock(d, false);
 
 	addr_format(p, a);
 	if (err)
@@ -322,8 +335,8 @@ static int read_state_line(void *ctx, char *line)
 			return -EINVAL;
 		if (expires && expires <= now)
 			return 0;	/* expired while we were down */
-		return ban_add(&d->m, &p, expires ? (uint64_t)(expires - now) * 1000000000ULL : 0,
-			       line + off);
+		return daemon_ban(d, &p, expires ? (uint64_t)(expires - now) * 1000000000ULL : 0,
+				  line + off);
 	}
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
@@ -699,7 +712,9 @@ static int do_reload(struct daemon *d)
 	sd_notify(0, "RELOADING=1");
 	ret = policy_load(d->policy_path, &np, err, sizeof(err));
 	if (!ret) {
+		map_lock(d, true);
 		ret = apply_policy(&d->m, &np, err, sizeof(err));
+		map_lock(d, false);
 		if (ret)
 			policy_free(&np);
 	}
@@ -739,6 +754,7 @@ static int setup_fastpath(struct daemon *d)
 		goto unlock;
 	if ((ret = fastpath_open_maps(env.pin_dir, &d->m)))
 		goto unlock;
+	d->pin_fd = open(env.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ret = apply_policy(&d->m, &d->pol, err, sizeof(err));
 	if (ret) {
 		pr_warn("Couldn't apply policy: %s", err);
@@ -841,7 +857,9 @@ static void on_timer(struct daemon *d)
 	if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
 	/* Expired bans already stop matching in BPF; this frees their slots. */
+	map_lock(d, true);
 	swept = ban_sweep(&d->m);
+	map_lock(d, false);
 	if (swept) {
 		pr_info("swept %d expired ban%s", swept, swept == 1 ? "" : "s");
 		d->dirty = true;
@@ -997,6 +1015,8 @@ static void daemon_fini(struct daemon *d)
 	for (int i = 0; i < RECENT_EVENTS; i++)
 		free(d->recent[i]);
 	free(d->sources);
+	if (d->pin_fd >= 0)
+		close(d->pin_fd);
 	fastpath_close_maps(&d->m);
 	policy_free(&d->pol);
 }
@@ -1004,7 +1024,7 @@ static void daemon_fini(struct daemon *d)
 int cmd_run(int argc, char **argv)
 {
 	static const struct argp argp = { run_opts, run_parse, NULL, run_doc, NULL, NULL, NULL };
-	struct daemon d = { .lock_fd = -1, .listenfd = -1, .metricsfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
+	struct daemon d = { .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
 	int err;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d))

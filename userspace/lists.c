@@ -58,6 +58,35 @@ void count_extra(struct ig_maps *m, uint32_t idx)
 	free(v);
 }
 
+static bool map_empty(int fd)
+{
+	char key[64];
+
+	return bpf_map_get_next_key(fd, NULL, key) != 0;
+}
+
+static __u32 list_flags(struct ig_maps *m)
+{
+	return (map_empty(m->allow) ? 0 : IG_F_ALLOW) | (map_empty(m->deny) ? 0 : IG_F_DENY) |
+	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX);
+}
+
+/* After any list change (callers hold the pin-dir lock): look up only the
+ * tries that hold something. */
+static int refresh_flags(struct ig_maps *m)
+{
+	struct ig_cfg cfg;
+	__u32 zero = 0, flags;
+
+	if (bpf_map_lookup_elem(m->cfg, &zero, &cfg))
+		return -errno;
+	flags = list_flags(m);
+	if (flags == cfg.flags)
+		return 0;
+	cfg.flags = flags;
+	return bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
+}
+
 static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
 {
 	struct ig_lpm_key k = { .prefixlen = p->plen };
@@ -390,6 +419,7 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 		return ret;
 	}
 	cfg.ban_scope = pol->ban_scope;
+	cfg.flags = list_flags(m);
 	cfg.ban_ttl_ns = pol->ban_ttl_ns;
 	cfg.policy_hash = pol->hash;
 	if (bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY)) {
@@ -445,7 +475,7 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 		count_extra(m, IG_C_MAP_FULL);
 		err = -E2BIG;
 	}
-	return err;
+	return err ? err : refresh_flags(m);
 }
 
 int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy)
@@ -461,7 +491,9 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 		if (bpf_map_lookup_elem(m->deny, &k, &dv))
 			return -ENOENT;
 		*was_policy = dv.origin & IG_ORIGIN_POLICY;
-		return bpf_map_delete_elem(m->deny, &k) ? -errno : 0;
+		if (bpf_map_delete_elem(m->deny, &k))
+			return -errno;
+		return refresh_flags(m);
 	}
 	err = allow_read(m->allow, &v, &n);
 	if (err)
@@ -475,7 +507,7 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 		err = allow_write(m->allow, v, n);
 	}
 	free(v);
-	return err;
+	return err ? err : refresh_flags(m);
 }
 
 /* ---- bans ------------------------------------------------------------- */
@@ -507,14 +539,17 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 		}
 		return err;
 	}
-	return 0;
+	return fd == m->banpfx ? refresh_flags(m) : 0;
 }
 
 int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 {
 	struct ig_lpm_key k = lpm_key(p);
+	int fd = ban_map(m, p);
 
-	return bpf_map_delete_elem(ban_map(m, p), &k) ? -errno : 0;
+	if (bpf_map_delete_elem(fd, &k))
+		return -errno;
+	return fd == m->banpfx ? refresh_flags(m) : 0;
 }
 
 static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap)

@@ -14,6 +14,12 @@ struct policy;
 
 enum ig_list { LIST_ALLOW, LIST_DENY };
 
+/*
+ * Every function that writes a map must run under the pin-directory lock
+ * (fastpath_lock): ig_cfg.flags, which tells BPF which tries to look up, is
+ * recomputed after each change and must not race another writer.
+ */
+
 /* Validate against the system (interfaces exist), then update every map in
  * place. On a validation error nothing is changed. */
 int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen);

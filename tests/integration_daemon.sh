@@ -1,0 +1,1490 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# imapguard daemon integration suite: `imapguard run` in a test namespace
+# (tests/lib.sh lab), driven through its control socket, signals, state file
+# and auth-log sources (a plain file, and a private systemd-journald), with
+# real TCP through the lab wherever something is said to be refused or
+# dropped. Each test_* function in ALL_TESTS runs in its own child process
+# with a fresh lab, its own pin dir (/sys/fs/bpf/igtest-ID), its own control
+# socket and state file under the lab's temp dir, and a time limit. It prints
+# one PASS/FAIL line per check; a test that exits 249 is SKIP (with a reason).
+# Independent tests run in parallel (IG_JOBS at a time); their results are
+# printed whole, in ALL_TESTS order.
+#
+#   bash tests/integration_daemon.sh                     # every test
+#   bash tests/integration_daemon.sh test_daemon_reload  # just these
+#
+# Environment: IG_BIN (binary, default build/imapguard), TEST_TIMEOUT
+# (seconds per test, default 60), IG_JOBS (tests at once, default 3),
+# IG_LAB_LOG (file to append each lab id to, see tests/run_all.sh).
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
+SKIP_RC=249
+TEST_TIMEOUT=${TEST_TIMEOUT:-60}
+JOBS=${IG_JOBS:-3}
+
+ALL_TESTS=(
+	test_daemon_start
+	test_daemon_reload
+	test_daemon_kill9_restart
+	test_daemon_state
+	test_daemon_events_follow
+	test_daemon_ctl_perms
+	test_daemon_ctl_garbage
+	test_daemon_authlog_brute
+	test_daemon_authlog_spray
+	test_daemon_authlog_v6
+	test_daemon_authlog_rotate
+	test_daemon_authlog_restart
+	test_daemon_hostile_allow
+	test_daemon_dry_run
+	test_daemon_reset_on_success
+	test_daemon_escalation
+	test_daemon_journald
+	test_authlog_cli
+)
+
+# ---- assertions (child side), as in tests/integration.sh --------------------
+
+FAILED=0
+T=		# the running test's name without "test_", prefixes every check
+
+ok() { echo "PASS $T.$1"; }
+bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
+skip() { echo "SKIP $T: $1"; exit $SKIP_RC; }
+
+# check NAME WANT GOT
+check()
+{
+	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+
+# check_ge NAME MIN VALUE: integer VALUE >= MIN.
+check_ge()
+{
+	if [[ $3 =~ ^[0-9]+$ ]] && [ "$3" -ge "$2" ]; then
+		ok "$1"
+	else
+		bad "$1" "expected >= $2, got '$3'"
+	fi
+}
+
+# check_range NAME LO HI VALUE: LO <= integer VALUE <= HI.
+check_range()
+{
+	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
+		ok "$1"
+	else
+		bad "$1" "expected $2..$3, got '$4'"
+	fi
+}
+
+# check_match NAME GLOB VALUE
+check_match()
+{
+	# shellcheck disable=SC2053 # unquoted: a glob on purpose
+	if [[ $3 == $2 ]]; then ok "$1"; else bad "$1" "expected to match '$2', got '${3//$'\n'/ | }'"; fi
+}
+
+# check_probe NAME WANT ADDR PORT [SRC] [TIMEOUT]
+check_probe()
+{
+	local name=$1 want=$2
+
+	shift 2
+	check "$name" "$want" "$(probe "$@")"
+}
+
+# check_cmd NAME WANT_RC OUT_PATTERN CMD...: CMD's exit status, and its
+# stdout+stderr matching the glob OUT_PATTERN.
+check_cmd()
+{
+	local name=$1 want=$2 pat=$3 out rc
+
+	shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	# shellcheck disable=SC2053 # unquoted: PAT is a glob on purpose
+	if [ "$rc" != "$want" ]; then
+		bad "$name" "exit $rc, expected $want: ${out//$'\n'/ | }"
+	elif [[ $out != $pat ]]; then
+		bad "$name" "output does not match '$pat': ${out//$'\n'/ | }"
+	else
+		ok "$name"
+	fi
+}
+
+# Probe timeouts: a connect that should succeed gets plenty of time (it
+# returns at once when it does), one that should be dropped gets a little
+# more than a round trip would ever take here.
+OKT=2
+DROPT=0.7
+
+# ---- fixtures --------------------------------------------------------------
+
+# Small maps: the default capacities preallocate about 100 MB per load.
+LIMITS='[limits]
+max_bans = 1024
+max_sources = 1024
+max_deny = 1024
+max_allow = 1024'
+
+# pol_daemon NAME ACTION_143 <<EOF: 143 with ACTION, 993 pass, small maps,
+# then whatever stdin adds ([detect], [authlog ...], ...). Prints the path.
+pol_daemon()
+{
+	local extra
+
+	extra=$(cat)
+	policy_file "$1" <<-EOF
+	[port 143]
+	action = $2
+	[port 993]
+	action = pass
+	$LIMITS
+	$extra
+	EOF
+}
+
+# Per-lab paths, set once the lab is up.
+CTL='' STATE='' LOGD='' ALOG='' DLOG=''
+DPID=		# the running daemon
+DMODE=tc	# attach mode for daemon_start
+SEQ=0		# makes Dovecot session ids unique
+
+lab_paths()
+{
+	CTL=$LAB_TMP/ctl.sock
+	STATE=$LAB_TMP/state
+	LOGD=$LAB_TMP/log
+	ALOG=$LOGD/auth.log
+	DLOG=$LAB_TMP/daemon.log
+	mkdir -p "$LOGD"
+}
+
+# alive PID: the process exists and is not a zombie (an exited child of
+# ours stays one until waited for, and kill -0 still succeeds on it).
+alive()
+{
+	local st
+
+	st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]
+}
+
+# forget_pid PID: take a reaped PID off the cleanup list, so lab_down can
+# never signal whatever process gets that number next.
+forget_pid()
+{
+	local p keep=()
+
+	for p in "${LAB_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	LAB_PIDS=("${keep[@]}")
+}
+
+# igc ARGS...: a CLI command that talks to this lab's daemon.
+igc()
+{
+	ig "$@" -c "$CTL"
+}
+
+# daemon_start POLICY [RUN_ARGS...]: start the daemon in the server namespace
+# (nsenter, as ig(): the host bpffs must stay visible), wait (bounded) for its
+# control socket to answer. Its output goes to DLOG. Returns 1 if it did not
+# come up, with the reason on stderr.
+daemon_start()
+{
+	local pol=$1 i
+
+	shift
+	# A kill -9'd daemon leaves its socket behind: only a new one counts.
+	rm -f "$CTL"
+	echo "--- daemon start $(date +%T.%N)" >>"$DLOG"
+	nsenter --net="/run/netns/$NS_SRV" "$IG_BIN" --pin-dir "$PIN" run --policy "$pol" \
+		--iface "$IF_SRV" --mode "$DMODE" --state-file "$STATE" --control-socket "$CTL" \
+		"$@" </dev/null >>"$DLOG" 2>&1 &
+	DPID=$!
+	LAB_PIDS+=("$DPID")
+	# Loading the BPF object takes ~2 s of verifier time, more when other
+	# tests load theirs at the same time.
+	for ((i = 0; i < 200; i++)); do
+		if [ -S "$CTL" ] && igc events >/dev/null 2>&1; then
+			return 0
+		fi
+		alive "$DPID" || break
+		sleep 0.1
+	done
+	echo "daemon $DPID did not come up (alive: $(alive "$DPID" && echo yes || echo no))" >&2
+	return 1
+}
+
+# daemon_stop [SIGNAL]: signal the daemon (default TERM), wait up to 10 s
+# for it, reap it. Returns its exit status (KILL: 137).
+daemon_stop()
+{
+	local sig=${1:-TERM} i rc
+
+	[ -n "$DPID" ] || return 0
+	kill -"$sig" "$DPID" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		alive "$DPID" || break
+		sleep 0.1
+	done
+	if alive "$DPID"; then
+		echo "daemon $DPID ignored SIG$sig for 10 s, killing it" >&2
+		kill -KILL "$DPID"
+	fi
+	wait "$DPID"
+	rc=$?
+	forget_pid "$DPID"
+	DPID=
+	return $rc
+}
+
+# last_dlog: the daemon log since the last daemon_start.
+last_dlog()
+{
+	awk '/^--- daemon start/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$DLOG"
+}
+
+# dget EXPR: EXPR over `status --json`, with j the whole document and d its
+# "daemon" object.
+dget()
+{
+	igc status --json | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)
+d = j.get("daemon", {})
+print(eval(sys.argv[1]))' "$1"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for()
+{
+	local i n=$(($1 * 10))
+
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ms_since T0: milliseconds since the $EPOCHREALTIME value T0.
+ms_since()
+{
+	local t1=$EPOCHREALTIME
+
+	echo $(((10#${t1//[.,]/} - 10#${1//[.,]/}) / 1000))
+}
+
+# bans: live (unexpired) ban addresses, sorted, blank separated.
+bans()
+{
+	ig ban list --json | json_get '" ".join(sorted(b["addr"] for b in j if not b["expired"]))'
+}
+
+# is_banned ADDR|CIDR: a live ban for exactly that entry.
+is_banned()
+{
+	[ "$(ig ban list --json |
+		json_get "any(b['addr'] == '$1' and not b['expired'] for b in j)")" = True ]
+}
+
+# ban_field ADDR KEY: one field of ADDR's ban entry ("" if none).
+ban_field()
+{
+	ig ban list --json | json_get "next((b['$2'] for b in j if b['addr'] == '$1'), '')"
+}
+
+# wait_ban ADDR [SECONDS]: poll for ADDR's ban; prints milliseconds taken.
+wait_ban()
+{
+	local t0=$EPOCHREALTIME
+
+	wait_for "${2:-3}" is_banned "$1" || { echo timeout; return 1; }
+	ms_since "$t0"
+}
+
+# Count JSON event lines on stdin for which the python expression FILTER is
+# true, with the event as e.
+_PY_EVCOUNT='
+import json, sys
+n = 0
+for l in sys.stdin:
+    try:
+        e = json.loads(l)
+    except ValueError:
+        continue
+    if isinstance(e, dict) and eval(sys.argv[1]):
+        n += 1
+print(n)
+'
+
+# ev_count FILTER: recent daemon events matching FILTER.
+ev_count()
+{
+	igc events --json | "$PY" -c "$_PY_EVCOUNT" "$1"
+}
+
+# ev_first FILTER EXPR: EXPR (over e) of the first recent event matching FILTER.
+ev_first()
+{
+	igc events --json | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    try:
+        e = json.loads(l)
+    except ValueError:
+        continue
+    if isinstance(e, dict) and eval(sys.argv[1]):
+        print(eval(sys.argv[2]))
+        break' "$1" "$2"
+}
+
+# ---- auth-log lines ----------------------------------------------------------
+
+# Syslog prefix of file lines; journald lines carry none (the identifier is
+# a field there).
+LINE_PREFIX='Nov 23 04:30:01 mx dovecot: '
+
+# session: a Dovecot session id unique within the run.
+session()
+{
+	SEQ=$((SEQ + 1))
+	echo "t${EPOCHREALTIME//[.,]/}n$SEQ"
+}
+
+# fail_lines ADDR USER N: N Dovecot login-failure summaries (1 attempt each),
+# each with its own session=<...>, as Dovecot 2.2-2.3.14 logs them.
+fail_lines()
+{
+	local i
+
+	for ((i = 0; i < $3; i++)); do
+		printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<%s>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s%d>\n' \
+			"$LINE_PREFIX" "$2" "$1" "$(session)" "$i"
+	done
+}
+
+# ok_line ADDR USER: a successful login.
+ok_line()
+{
+	printf '%simap-login: Login: user=<%s>, method=PLAIN, rip=%s, lip=198.18.0.1, mpid=%d, TLS, session=<%s>\n' \
+		"$LINE_PREFIX" "$2" "$1" $RANDOM "$(session)"
+}
+
+# authlog_lines: the daemon's count of auth-log lines read so far.
+authlog_lines()
+{
+	dget 'd["authlog"]["lines"]'
+}
+
+# lines_are N: the daemon has read exactly N auth-log lines.
+lines_are()
+{
+	[ "$(authlog_lines)" = "$1" ]
+}
+
+# pol_authlog NAME [DETECT_LINES...] <<EOF: reject 143, a file source on
+# ALOG, a [detect] section with the given key = value lines.
+pol_authlog()
+{
+	local name=$1 extra
+
+	shift
+	extra=$(cat)
+	pol_daemon "$name" reject <<-EOF
+	[detect]
+	$(printf '%s\n' "$@")
+	[authlog f]
+	path = $ALOG
+	$extra
+	EOF
+}
+
+# ---- tests: lifecycle -------------------------------------------------------
+
+# Start attaches and enforces; status shows the daemon; SIGTERM leaves
+# enforcement pinned; a second start adopts it; --detach-on-exit removes it.
+test_daemon_start()
+{
+	local pol hash prog mode
+
+	pol=$(pol_daemon start reject </dev/null)
+	DMODE=native
+	# Native XDP_TX (reject's RST) needs a program on the peer (peer_xdp).
+	peer_xdp || { bad peer_xdp "couldn't attach the pass-only program to the client veth"; return; }
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	ok start
+	check_probe v4_143_refused refused $SRV4 143 $CLI4 $OKT
+	check_probe v6_143_refused refused $SRV6 143 $CLI6 $OKT
+	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe v6_993_connected connected $SRV6 993 $CLI6 $OKT
+	check status_running True "$(dget 'd["running"]')"
+	check status_pid "$DPID" "$(dget 'd["pid"]')"
+	check status_policy_file "$pol" "$(dget 'd["policy_file"]')"
+	hash=$(dget 'j["policy_hash"]')
+	check_match status_pinned_hash '[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*' "$hash"
+	check status_policy_hash "$hash" "$(dget 'd["policy_hash"]')"
+	check status_last_reload_ok True "$(dget 'd["last_reload"]["ok"]')"
+	check_ge status_uptime 0 "$(dget 'd["uptime_s"]')"
+	check status_iface "$IF_SRV native" \
+		"$(dget 'j["interfaces"][0]["name"] + " " + j["interfaces"][0]["mode"]')"
+	check_cmd status_text 0 "*daemon: running, pid $DPID*" igc status
+	check socket_mode "600 root" "$(stat -c '%a %U' "$CTL")"
+	prog=$(dget 'j["interfaces"][0]["prog_id"]')
+
+	daemon_stop TERM
+	check sigterm_exit 0 $?
+	[ -e "$CTL" ]
+	check socket_removed 1 $?
+	check status_not_running False "$(dget 'd["running"]')"
+	check_probe v4_143_refused_after_exit refused $SRV4 143 $CLI4 $OKT
+	check still_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
+
+	# Adopt what is pinned: no reload of the object, same program.
+	daemon_start "$pol" --detach-on-exit || { bad restart "daemon did not come up"; return; }
+	check_match adopted_logged "*adopted pinned fast path*" "$(last_dlog)"
+	check adopted_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
+	check_probe v4_143_refused_adopted refused $SRV4 143 $CLI4 $OKT
+	mode=$(dget 'j["interfaces"][0]["mode"]')
+	check adopted_mode native "$mode"
+	daemon_stop TERM
+	check detach_on_exit_exit 0 $?
+	check_probe v4_143_served_after_detach connected $SRV4 143 $CLI4 $OKT
+	[ -e "$PIN" ]
+	check pins_gone_after_detach 1 $?
+}
+
+# write_policy FILE ACTION_143 | bad: replace the policy file in place
+# (atomically, as an editor or config manager would).
+write_policy()
+{
+	local f=$1
+
+	if [ "$2" = bad ]; then
+		printf '[port 143]\naction = bogus\n[port 993]\naction = pass\n' >"$f.new"
+	else
+		pol_daemon reload-tmp "$2" </dev/null >/dev/null && mv "$LAB_TMP/reload-tmp.conf" "$f.new"
+	fi
+	mv "$f.new" "$f"
+}
+
+test_daemon_reload()
+{
+	local pol hash0 hash1 msg
+
+	pol=$(pol_daemon reload reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_probe v4_143_refused refused $SRV4 143 $CLI4 $OKT
+	hash0=$(dget 'd["policy_hash"]')
+
+	# SIGHUP, good and changed: 143 reject -> drop.
+	write_policy "$pol" drop
+	kill -HUP "$DPID"
+	if wait_for 5 eval '[ "$(dget "d[\"policy_hash\"]")" != "$hash0" ]'; then
+		ok sighup_good_applied
+	else
+		bad sighup_good_applied "policy hash still $hash0 after 5 s"
+	fi
+	hash1=$(dget 'd["policy_hash"]')
+	check sighup_good_reload_ok True "$(dget 'd["last_reload"]["ok"]')"
+	check sighup_pinned_hash "$hash1" "$(dget 'j["policy_hash"]')"
+	check_probe v4_143_dropped timeout $SRV4 143 $CLI4 $DROPT
+	check_probe v6_143_dropped timeout $SRV6 143 $CLI6 $DROPT
+	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	check alive_after_sighup 0 "$(alive "$DPID"; echo $?)"
+
+	# SIGHUP, bad: the old policy stays, status says why, with file:line.
+	write_policy "$pol" bad
+	kill -HUP "$DPID"
+	if wait_for 5 eval '[ "$(dget "d[\"last_reload\"][\"ok\"]")" = False ]'; then
+		ok sighup_bad_reported
+	else
+		bad sighup_bad_reported "last_reload.ok still true after 5 s"
+	fi
+	msg=$(dget 'd["last_reload"]["message"]')
+	check_match sighup_bad_file_line "*$pol:2:*" "$msg"
+	check sighup_bad_hash_kept "$hash1" "$(dget 'd["policy_hash"]')"
+	check sighup_bad_pinned_kept "$hash1" "$(dget 'j["policy_hash"]')"
+	check_probe v4_143_still_dropped timeout $SRV4 143 $CLI4 $DROPT
+	check_probe v4_993_still_connected connected $SRV4 993 $CLI4 $OKT
+	check_cmd status_text_failed 0 "*last reload: FAILED*" igc status
+	check alive_after_bad_sighup 0 "$(alive "$DPID"; echo $?)"
+
+	# imapguard reload: exit 1 with the reason for a bad file, 0 for a good one.
+	check_cmd reload_bad_exit1 1 "*$pol:2:*" igc reload
+	check_probe v4_143_dropped_after_bad_reload timeout $SRV4 143 $CLI4 $DROPT
+	write_policy "$pol" reject
+	check_cmd reload_good_exit0 0 '*"ok":true*' igc reload
+	check reload_good_status True "$(dget 'd["last_reload"]["ok"]')"
+	check reload_good_hash "$hash0" "$(dget 'd["policy_hash"]')"
+	check_probe v4_143_refused_again refused $SRV4 143 $CLI4 $OKT
+	check_probe v6_143_refused_again refused $SRV6 143 $CLI6 $OKT
+	# No daemon: reload says so, exit 1.
+	daemon_stop TERM
+	check_cmd reload_no_daemon 1 "*not running*" igc reload
+}
+
+# The prober: connect to ADDR PORT from SRC over and over (0.5 s timeout,
+# 20 ms apart) until STOPFILE exists or SECONDS have passed; print the counts.
+_PY_PROBER='
+import os, socket, sys, time
+addr, port, src, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+deadline = time.monotonic() + float(sys.argv[5])
+res = {"connected": 0, "refused": 0, "timeout": 0}
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(0.5)
+    try:
+        s.connect((addr, port))
+        r = "connected"
+    except ConnectionRefusedError:
+        r = "refused"
+    except OSError:
+        r = "timeout"
+    s.close()
+    res[r] += 1
+    time.sleep(0.02)
+print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
+'
+
+# prober_start NAME ADDR PORT SRC: a background prober from the client
+# namespace; its PID goes into PROBER_PIDS[NAME].
+declare -A PROBER_PIDS
+prober_start()
+{
+	ip netns exec "$NS_CLI" "$PY" -c "$_PY_PROBER" "$2" "$3" "$4" "$LAB_TMP/stop-probers" 30 \
+		</dev/null >"$LAB_TMP/prober-$1" 2>&1 &
+	PROBER_PIDS[$1]=$!
+	LAB_PIDS+=("$!")
+}
+
+# probers_stop: stop every prober (the stop file, bounded by their 30 s),
+# reap them.
+probers_stop()
+{
+	local n
+
+	touch "$LAB_TMP/stop-probers"
+	for n in "${!PROBER_PIDS[@]}"; do
+		wait "${PROBER_PIDS[$n]}"
+		forget_pid "${PROBER_PIDS[$n]}"
+	done
+	PROBER_PIDS=()
+}
+
+# kill -9: enforcement carries on; a restart adopts with no gap.
+test_daemon_kill9_restart()
+{
+	local pol prog out
+
+	pol=$(pol_daemon kill9 reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_cmd ban_add 0 "*" ig ban add $CLI4B --ttl 10m --reason kill9test
+	check_probe banned_993_dropped timeout $SRV4 993 $CLI4B $DROPT
+	prog=$(dget 'j["interfaces"][0]["prog_id"]')
+	# Probers run across the kill, the gap and the restart.
+	prober_start p143 $SRV4 143 $CLI4
+	prober_start p143v6 $SRV6 143 $CLI6
+	prober_start ban993 $SRV4 993 $CLI4B
+	sleep 0.5
+	daemon_stop KILL
+	check kill9_status 137 $?
+	check_probe v4_143_refused_no_daemon refused $SRV4 143 $CLI4 $OKT
+	check_probe ban_drops_no_daemon timeout $SRV4 993 $CLI4B $DROPT
+	check_probe v4_993_served_no_daemon connected $SRV4 993 $CLI4 $OKT
+	check status_no_daemon False "$(dget 'd["running"]')"
+	daemon_start "$pol" || { bad restart "daemon did not come up"; probers_stop; return; }
+	ok restart
+	sleep 0.5
+	probers_stop
+	out=$(cat "$LAB_TMP/prober-p143")
+	echo "# prober 143 v4: $out" >&2
+	check_match prober_143_never_connected "connected=0 refused=[1-9]* timeout=0" "$out"
+	out=$(cat "$LAB_TMP/prober-p143v6")
+	echo "# prober 143 v6: $out" >&2
+	check_match prober_143v6_never_connected "connected=0 refused=[1-9]* timeout=0" "$out"
+	out=$(cat "$LAB_TMP/prober-ban993")
+	echo "# prober banned 993: $out" >&2
+	check_match prober_ban_never_connected "connected=0 refused=0 timeout=[1-9]*" "$out"
+	check_match restart_adopted "*adopted pinned fast path*" "$(last_dlog)"
+	check restart_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
+	check restart_status_pid "$DPID" "$(dget 'd["pid"]')"
+	check restart_ban_kept "kill9test" "$(ban_field $CLI4B reason)"
+	check_probe v4_143_refused_after refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_993_after connected $SRV4 993 $CLI4 $OKT
+	check one_prog "1" "$(nsenter --net="/run/netns/$NS_SRV" bpftool -j net show dev "$IF_SRV" |
+		json_get 'len(j[0]["tc"]) + len(j[0]["xdp"])')"
+}
+
+# corrupt_files: the set-aside state files, one per line.
+corrupt_files()
+{
+	ls -1 "$STATE".corrupt-* 2>/dev/null
+}
+
+# A ban from the auth log survives a restart and a detach --all + fresh
+# start; a bad state file is set aside and the daemon starts anyway.
+test_daemon_state()
+{
+	local pol left n0 newest
+
+	: >"$ALOG"
+	pol=$(pol_authlog state "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $CLI4 bob 3 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban for $CLI4 after 3 failures"
+	daemon_stop TERM
+	check stop_exit 0 $?
+	check_match state_has_ban "*ban $CLI4 *authlog*" "$(grep "^ban " "$STATE")"
+
+	# Plain restart: the pinned ban is there anyway.
+	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
+	check_probe restart_ban_drops timeout $SRV4 993 $CLI4 $DROPT
+	daemon_stop TERM
+
+	# Detach everything: pins and the ban map go; only the state file knows.
+	check_cmd detach_all 0 "detached*" ig detach --all
+	[ -e "$PIN" ]
+	check pins_gone 1 $?
+	check_probe unenforced_993 connected $SRV4 993 $CLI4 $OKT
+	check_probe unenforced_143 connected $SRV4 143 $CLI4 $OKT
+	daemon_start "$pol" || { bad fresh_start "daemon did not come up"; return; }
+	check_match fresh_loaded "*loaded fast path*" "$(last_dlog)"
+	check_match fresh_restored "*restored state from $STATE*" "$(last_dlog)"
+	check restored_reason "authlog brute f=3 u=1" "$(ban_field $CLI4 reason)"
+	left=$(ban_field $CLI4 expires_in_s)
+	check_range restored_expiry 500 600 "${left%.*}"
+	check_probe restored_ban_drops timeout $SRV4 993 $CLI4 $DROPT
+	check_probe restored_other_993 connected $SRV4 993 $CLI4B $OKT
+	check_probe restored_143_refused refused $SRV4 143 $CLI4B $OKT
+	check_match restored_history "*banned 1 time*" "$(igc why $CLI4)"
+
+	# Corrupt, truncated and empty state files: set aside, fresh start.
+	local kind
+	for kind in garbage truncated empty; do
+		daemon_stop TERM
+		n0=$(corrupt_files | wc -l)
+		case $kind in
+		garbage) printf 'imapguard-state 1\nban not-an-address\n\377\000\001 junk\n' >"$STATE" ;;
+		truncated)
+			# Half of a good file: magic and records, no end line.
+			head -c $(($(stat -c %s "$STATE") / 2)) "$STATE" >"$LAB_TMP/half" &&
+				cp "$LAB_TMP/half" "$STATE" ;;
+		empty) : >"$STATE" ;;
+		esac
+		cp "$STATE" "$LAB_TMP/bad-$kind"
+		# Set-aside names carry the time in seconds: one per second.
+		sleep 1
+		daemon_start "$pol" || { bad "${kind}_start" "daemon did not come up"; return; }
+		ok "${kind}_start"
+		check_match "${kind}_warned" "*$STATE*moved to*$STATE.corrupt-*" "$(last_dlog)"
+		check "${kind}_set_aside" $((n0 + 1)) "$(corrupt_files | wc -l)"
+		newest=$(ls -1t "$STATE".corrupt-* 2>/dev/null | head -n 1)
+		if [ -n "$newest" ] && cmp -s "$newest" "$LAB_TMP/bad-$kind"; then
+			ok "${kind}_content_kept"
+		else
+			bad "${kind}_content_kept" "no set-aside file with the bad content (newest '$newest')"
+		fi
+		# A fresh, valid file replaces it within a tick or two.
+		if wait_for 3 eval 'head -n 1 "$STATE" 2>/dev/null | grep -q "^imapguard-state" &&
+			tail -n 1 "$STATE" | grep -q "^end "'; then
+			ok "${kind}_fresh_state_written"
+		else
+			bad "${kind}_fresh_state_written" "$(head -c 200 "$STATE" 2>&1 | tr '\n' '|')"
+		fi
+		check "${kind}_status" True "$(dget 'd["running"]')"
+		check_probe "${kind}_ban_still_drops" timeout $SRV4 993 $CLI4 $DROPT
+	done
+}
+
+# events --follow sees the ban decision and the drop of real traffic.
+test_daemon_events_follow()
+{
+	local pol fpid out i
+
+	: >"$ALOG"
+	pol=$(pol_authlog events "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	"$IG_BIN" --pin-dir "$PIN" events --json --follow -c "$CTL" </dev/null \
+		>"$LAB_TMP/follow" 2>>"$DLOG" &
+	fpid=$!
+	LAB_PIDS+=("$fpid")
+	wait_for 5 eval '[ "$(dget "d[\"followers\"]")" -ge 2 ]' ||
+		bad follower_connected "the follower did not show up in status"
+	fail_lines $CLI4 carol 3 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban after 3 failures"
+	check_probe banned_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe other_143_refused refused $SRV4 143 $CLI4B $OKT
+	for ((i = 0; i < 30; i++)); do
+		out=$("$PY" -c "$_PY_EVCOUNT" \
+			'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'$CLI4'" and e.get("port") == 993' \
+			<"$LAB_TMP/follow")
+		[ "$out" -ge 1 ] && break
+		sleep 0.1
+	done
+	check_ge follow_drop_ban_event 1 "$out"
+	check follow_ban_iface "$IF_SRV" "$("$PY" -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("reason") == "ban":
+        print(e.get("iface")); break' <"$LAB_TMP/follow" 2>/dev/null)"
+	check_ge follow_ban_decision 1 "$("$PY" -c "$_PY_EVCOUNT" \
+		'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'$CLI4'"' <"$LAB_TMP/follow")"
+	check_ge follow_reject_event 1 "$("$PY" -c "$_PY_EVCOUNT" \
+		'e.get("type") == "drop" and e.get("reason") == "reject" and e.get("addr") == "'$CLI4B'" and e.get("port") == 143' \
+		<"$LAB_TMP/follow")"
+	check_ge status_events_seen 2 "$(dget 'd["events_seen"]')"
+	check_ge recent_drop_ban 1 "$(ev_count 'e.get("type") == "drop" and e.get("reason") == "ban"')"
+	check_cmd events_text 0 "*ban*$CLI4*" igc events
+	# The stream ends when the daemon does, and the follower exits.
+	daemon_stop TERM
+	for ((i = 0; i < 50; i++)); do
+		alive "$fpid" || break
+		sleep 0.1
+	done
+	if alive "$fpid"; then
+		bad follower_exits "events --follow still running 5 s after the daemon stopped"
+		kill "$fpid"
+	else
+		ok follower_exits
+	fi
+	wait "$fpid"
+	forget_pid "$fpid"
+}
+
+# as_nobody CMD...: run CMD as nobody:nogroup with no supplementary groups.
+as_nobody()
+{
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+# One request as raw bytes over the control socket; prints the reply.
+_PY_REQ='
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(sys.argv[2].encode() + b"\n")
+    b = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        b += d
+    print(b.decode(errors="replace").strip())
+except OSError as e:
+    print("error: %s" % e)
+'
+
+# The control socket is for root (and control_group) only.
+test_daemon_ctl_perms()
+{
+	local pol pol2
+
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	pol=$(pol_daemon perms reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check socket_mode "600 root" "$(stat -c '%a %U' "$CTL")"
+	# As installed: the kernel refuses the connect (socket mode 0600).
+	check_cmd nobody_refused_by_mode 1 "*ermission denied*" as_nobody "$IG_BIN" reload -c "$CTL"
+	# With the file permissions opened up, the daemon's own check (peer
+	# credentials) still refuses, with a reply.
+	chmod 0711 "$LAB_TMP"
+	chmod 0666 "$CTL"
+	check_cmd nobody_refused_by_daemon 1 '*"ok":false,"error":"permission denied"*' \
+		as_nobody "$IG_BIN" reload -c "$CTL"
+	check nobody_raw_reply '{"ok":false,"error":"permission denied"}' \
+		"$(as_nobody "$PY" -c "$_PY_REQ" "$CTL" status)"
+	check_match refusal_logged "*refused a peer*" "$(cat "$DLOG")"
+	check no_reload_happened "initial load" "$(dget 'd["last_reload"]["message"]')"
+	check_cmd root_still_served 0 '*"ok":true*' igc reload
+	daemon_stop TERM
+
+	# control_group: its members are let in, others still are not.
+	pol2=$(pol_daemon perms2 reject <<-EOF
+	[daemon]
+	control_group = nogroup
+	EOF
+	)
+	daemon_start "$pol2" || { bad start_group "daemon did not come up"; chmod 0700 "$LAB_TMP"; return; }
+	check group_socket_mode "660 root nogroup" "$(stat -c '%a %U %G' "$CTL")"
+	check_cmd group_member_served 0 '*"ok":true*' as_nobody "$IG_BIN" reload -c "$CTL"
+	chmod 0666 "$CTL"
+	check_cmd non_member_refused 1 '*"ok":false,"error":"permission denied"*' \
+		setpriv --reuid=65534 --regid=1 --clear-groups "$IG_BIN" reload -c "$CTL"
+	check status_after "True" "$(dget 'd["running"]')"
+	chmod 0700 "$LAB_TMP"
+}
+
+# Garbage on the control socket: every case answered or dropped, and the
+# daemon serves normally afterwards with no client slot leaked.
+_PY_GARBAGE='
+import json, os, socket, sys, time
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    return s
+def reply(s):
+    b = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            b += d
+    except socket.timeout:
+        b += b"<timeout>"
+    except OSError as e:
+        b += ("<%s>" % e).encode()
+    s.close()
+    return b.decode(errors="replace").strip()
+out = {}
+# Random bytes with no newline, then close.
+s = conn(); s.sendall(os.urandom(3000)); s.close()
+# Random bytes (no NUL, no newline inside) ending in a newline.
+r = bytes(c for c in os.urandom(3000) if c not in (0, 10))[:2000]
+s = conn(); s.sendall(r + b"\n"); out["random"] = reply(s)
+# Random bytes with NULs and a newline.
+s = conn(); s.sendall(os.urandom(1000).replace(b"\n", b"") + b"\0\n"); out["random_nul"] = reply(s)
+# An overlong line (10 KB) without a newline.
+s = conn()
+try:
+    s.sendall(b"A" * 10240)
+except OSError:
+    pass
+out["long"] = reply(s)
+# A NUL inside an otherwise valid request.
+s = conn(); s.sendall(b"sta\0tus\n"); out["nul"] = reply(s)
+# Unknown, empty, and a request in dribbles.
+s = conn(); s.sendall(b"bogus\n"); out["unknown"] = reply(s)
+s = conn(); s.sendall(b"\n"); out["empty"] = reply(s)
+s = conn()
+for c in b"status\n":
+    s.sendall(bytes([c])); time.sleep(0.01)
+out["dribble_ok"] = reply(s).startswith("{\"ok\":true")
+# A half request, then close.
+s = conn(); s.sendall(b"stat"); s.close()
+# Many at once: 300 opened, some holding half a request, all dropped.
+socks, refused = [], 0
+for i in range(300):
+    t = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    t.setblocking(False)
+    try:
+        t.connect(path)
+        if i % 3 == 0:
+            t.send(b"sta")
+    except OSError:
+        refused += 1
+    socks.append(t)
+time.sleep(0.3)
+for t in socks:
+    t.close()
+out["storm_refused_by_backlog"] = refused
+print(json.dumps(out))
+'
+
+test_daemon_ctl_garbage()
+{
+	local pol out pid
+
+	pol=$(pol_daemon garbage reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	pid=$DPID
+	out=$(timeout 30 "$PY" -c "$_PY_GARBAGE" "$CTL")
+	check garbage_client_done 0 $?
+	echo "# garbage replies: $out" >&2
+	check_match random_line_refused '*"ok":false*' "$(json_get 'j["random"]' <<<"$out")"
+	check_match random_nul_refused '*"ok":false*' "$(json_get 'j["random_nul"]' <<<"$out")"
+	check_match overlong_refused '*request too long*' "$(json_get 'j["long"]' <<<"$out")"
+	check_match nul_refused '*malformed request*' "$(json_get 'j["nul"]' <<<"$out")"
+	check_match unknown_refused '*unknown request*' "$(json_get 'j["unknown"]' <<<"$out")"
+	check_match empty_refused '*"ok":false*' "$(json_get 'j["empty"]' <<<"$out")"
+	check dribbled_request_served True "$(json_get 'j["dribble_ok"]' <<<"$out")"
+	check alive 0 "$(alive "$pid"; echo $?)"
+	check status_same_pid "$pid" "$(dget 'd["pid"]')"
+	# Every garbage client is gone again: only the status request itself.
+	if wait_for 5 eval '[ "$(dget "d[\"followers\"]")" = 1 ]'; then
+		ok no_client_leak
+	else
+		bad no_client_leak "status shows $(dget 'd["followers"]') clients, expected 1"
+	fi
+	check_cmd reload_after 0 '*"ok":true*' igc reload
+	check_probe v4_143_refused_after refused $SRV4 143 $CLI4 $OKT
+}
+
+# ---- tests: auth log ---------------------------------------------------------
+
+# max_failures failures from one address: banned within ~1 s, next connect
+# to 993 dropped at the NIC, counted, reported.
+test_daemon_authlog_brute()
+{
+	local pol ms s0 t0
+
+	: >"$ALOG"
+	pol=$(pol_authlog brute "max_failures = 5" "window = 1m" "ban_time = 1m" "max_users = 10" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_probe before_993_connected connected $SRV4 993 $CLI4 $OKT
+	s0=$(stat_packets ban)
+	fail_lines $CLI4 dave 4 >>"$ALOG"
+	wait_for 3 lines_are 4 || bad four_read "daemon read $(authlog_lines) lines, expected 4"
+	check four_not_banned "" "$(bans)"
+	check_probe four_993_connected connected $SRV4 993 $CLI4 $OKT
+	t0=$EPOCHREALTIME
+	fail_lines $CLI4 dave 1 >>"$ALOG"
+	if wait_for 3 is_banned $CLI4; then
+		ms=$(ms_since "$t0")
+		echo "# ban $ms ms after the fifth failure was written" >&2
+		check_range banned_within_1s 0 1200 "$ms"
+	else
+		bad banned_within_1s "no ban 3 s after the fifth failure"
+	fi
+	check only_that_ban "$CLI4" "$(bans)"
+	check_match ban_reason "authlog brute*" "$(ban_field $CLI4 reason)"
+	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe v4_143_dropped timeout $SRV4 143 $CLI4 $DROPT
+	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
+	check_probe v6_same_host_993 connected $SRV6 993 $CLI6 $OKT
+	check_ge stats_ban_grew $((s0 + 2)) "$(stat_packets ban)"
+	check_ge ban_packets 2 "$(ban_field $CLI4 packets)"
+	check_ge event_ban 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'$CLI4'" and e.get("failures") == 5 and e.get("dry_run") is False')"
+	check_ge event_drop 1 "$(ev_count 'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'$CLI4'"')"
+	check status_failures 5 "$(dget 'd["authlog"]["failures"]')"
+	check status_bans 1 "$(dget 'd["authlog"]["bans"]')"
+	check_match why_banned "*banned now*" "$(igc why $CLI4)"
+}
+
+# One address, max_users distinct users: banned (rule spray).
+test_daemon_authlog_spray()
+{
+	local pol
+
+	: >"$ALOG"
+	pol=$(pol_authlog spray "max_failures = 20" "max_users = 4" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $CLI4 u1 1 >>"$ALOG"
+	fail_lines $CLI4 u2 1 >>"$ALOG"
+	fail_lines $CLI4 u3 1 >>"$ALOG"
+	wait_for 3 lines_are 3 || bad three_read "daemon read $(authlog_lines) lines, expected 3"
+	check three_users_not_banned "" "$(bans)"
+	fail_lines $CLI4 u4 1 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban after 4 users"
+	check_ge event_spray 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "spray" and e.get("addr") == "'$CLI4'" and e.get("users") == 4')"
+	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
+}
+
+# Failures rotating through addresses of one IPv6 /64: the /64 is banned,
+# and another address in it can no longer connect.
+test_daemon_authlog_v6()
+{
+	local pol a
+
+	: >"$ALOG"
+	pol=$(pol_authlog v6 "max_failures = 4" "v6_prefix = 64" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_probe before_v6_993 connected $SRV6 993 $CLI6 $OKT
+	for a in 2001:db8::a:1 2001:db8::a:2 2001:db8::a:3; do
+		fail_lines $a erin 1 >>"$ALOG"
+	done
+	wait_for 3 lines_are 3 || bad three_read "daemon read $(authlog_lines) lines, expected 3"
+	check three_not_banned "" "$(bans)"
+	fail_lines 2001:db8::a:4 erin 1 >>"$ALOG"
+	wait_ban 2001:db8::/64 >/dev/null && ok prefix_banned ||
+		bad prefix_banned "no ban of 2001:db8::/64; bans: $(bans)"
+	check_ge event_v6prefix 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "v6prefix" and e.get("addr") == "2001:db8::/64"')"
+	check_probe v6_in_64_dropped timeout $SRV6 993 $CLI6 $DROPT
+	check_probe v6_in_64_dropped_too timeout $SRV6 993 $CLI6B $DROPT
+	check_probe v4_same_host_connected connected $SRV4 993 $CLI4 $OKT
+}
+
+# Rotation by rename (with a late write to the old file), copytruncate, and
+# delete + late creation, each with the failures split across it.
+test_daemon_authlog_rotate()
+{
+	local pol A=198.18.1.10 B=198.18.2.10 C=$CLI4
+
+	: >"$ALOG"
+	pol=$(pol_authlog rotate "max_failures = 4" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+
+	# mv log log.1, the writer still appends to log.1, then a new log.
+	fail_lines $A frank 2 >>"$ALOG"
+	wait_for 3 lines_are 2 || bad rename_before "daemon read $(authlog_lines) lines, expected 2"
+	mv "$ALOG" "$ALOG.1"
+	fail_lines $A frank 1 >>"$ALOG.1"
+	sleep 0.3
+	fail_lines $A frank 1 >>"$ALOG"
+	wait_ban $A >/dev/null && ok rename_banned ||
+		bad rename_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+
+	# copytruncate: copy, truncate in place, the writer carries on.
+	fail_lines $B gina 2 >>"$ALOG"
+	wait_for 3 lines_are 6 || bad truncate_before "daemon read $(authlog_lines) lines, expected 6"
+	cp "$ALOG" "$ALOG.2"
+	truncate -s 0 "$ALOG"
+	sleep 0.5
+	fail_lines $B gina 2 >>"$ALOG"
+	wait_ban $B >/dev/null && ok copytruncate_banned ||
+		bad copytruncate_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+
+	# Deleted, then created again a while later.
+	fail_lines $C hank 2 >>"$ALOG"
+	wait_for 3 lines_are 10 || bad delete_before "daemon read $(authlog_lines) lines, expected 10"
+	rm "$ALOG"
+	sleep 1.5
+	check alive_without_log 0 "$(alive "$DPID"; echo $?)"
+	fail_lines $C hank 2 >>"$ALOG"
+	wait_ban $C >/dev/null && ok recreate_banned ||
+		bad recreate_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	check_probe recreate_993_dropped timeout $SRV4 993 $C $DROPT
+
+	check lines_total 12 "$(authlog_lines)"
+	check_ge rotations 2 "$(dget 'd["authlog"]["sources"][0]["rotations"]')"
+	check_ge truncations 1 "$(dget 'd["authlog"]["sources"][0]["truncations"]')"
+	check failures_total 12 "$(dget 'd["authlog"]["failures"]')"
+}
+
+# A first start does not count what the log already holds; a restart
+# neither re-reads old lines nor misses those written while it was down.
+test_daemon_authlog_restart()
+{
+	local pol OLD=198.18.1.20 MID=198.18.1.21
+
+	fail_lines $OLD ivan 6 >"$ALOG"
+	pol=$(pol_authlog restart "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	sleep 1.5
+	check first_start_lines 0 "$(authlog_lines)"
+	check old_lines_no_ban "" "$(bans)"
+	fail_lines $MID judy 2 >>"$ALOG"
+	wait_for 3 lines_are 2 || bad running_read "daemon read $(authlog_lines) lines, expected 2"
+	daemon_stop TERM
+	check stop_exit 0 $?
+	check_match state_has_pos "pos f *" "$(grep '^pos ' "$STATE")"
+	# While down: enough for a ban on their own.
+	fail_lines $CLI4 kim 3 >>"$ALOG"
+	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
+	wait_ban $CLI4 >/dev/null && ok down_lines_banned ||
+		bad down_lines_banned "no ban from lines written while down; read $(authlog_lines) lines"
+	wait_for 2 lines_are 3
+	check restart_lines_read 3 "$(authlog_lines)"
+	check only_new_ban "$CLI4" "$(bans)"
+	check_probe banned_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	# The two failures of MID before the restart plus one after must not
+	# find the old ones counted twice: at most the detector's own memory.
+	check_match why_old_clean "*$OLD: 0 failure*" "$(igc why $OLD)"
+}
+
+# A username carrying rip=<other> bans the real source only; allow-listed
+# addresses (policy and CLI) are never banned.
+test_daemon_hostile_allow()
+{
+	local pol ALLOWED=198.18.7.7 CONTROL=198.18.7.8
+
+	: >"$ALOG"
+	pol=$(pol_authlog hostile "max_failures = 3" "window = 1m" "ban_time = 1m" "max_users = 10" <<-EOF
+	[lists]
+	allow = $CLI4B/32
+	EOF
+	)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_cmd allow_add 0 "*" ig allow add $ALLOWED
+	fail_lines $CLI4 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 2 >>"$ALOG"
+	fail_lines $CLI4 'rip=198.18.0.99' 1 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok real_source_banned ||
+		bad real_source_banned "no ban for $CLI4; bans: '$(bans)'"
+	check only_real_source "$CLI4" "$(bans)"
+	check_match injected_not_counted "*198.18.0.99: 0 failure*" "$(igc why 198.18.0.99)"
+	check_probe real_source_dropped timeout $SRV4 993 $CLI4 $DROPT
+	# Allow-listed: the policy's (a real client) and one added by the CLI.
+	fail_lines $CLI4B lee 5 >>"$ALOG"
+	fail_lines $ALLOWED lee 5 >>"$ALOG"
+	# Control, after them in the same file: once it is banned, the lines
+	# before it have surely been read.
+	fail_lines $CONTROL lee 3 >>"$ALOG"
+	wait_ban $CONTROL >/dev/null && ok control_banned || bad control_banned "no ban for $CONTROL"
+	check allowed_never_banned "$CLI4 $CONTROL" "$(bans)"
+	check_probe policy_allowed_993 connected $SRV4 993 $CLI4B $OKT
+	check no_ban_event_for_allowed 0 "$(ev_count 'e.get("type") == "ban" and e.get("addr") in ("'$CLI4B'", "'$ALLOWED'", "198.18.0.99")')"
+}
+
+test_daemon_dry_run()
+{
+	local pol
+
+	: >"$ALOG"
+	pol=$(pol_authlog dry "max_failures = 3" "window = 1m" "ban_time = 1m" "dry_run = yes" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $CLI4 mia 3 >>"$ALOG"
+	if wait_for 3 eval '[ "$(ev_count "e.get(\"type\") == \"ban\" and e.get(\"addr\") == \"$CLI4\"")" -ge 1 ]'; then
+		ok ban_event
+	else
+		bad ban_event "no ban event within 3 s"
+	fi
+	check event_dry_run True "$(ev_first 'e.get("type") == "ban"' 'e.get("dry_run")')"
+	check no_ban "" "$(bans)"
+	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	check status_dry_run_bans 1 "$(dget 'd["authlog"]["dry_run_bans"]')"
+	check status_bans 0 "$(dget 'd["authlog"]["bans"]')"
+}
+
+# reset_on_success: failures, a success, failures below the threshold: no
+# ban. One more failure reaches it again.
+test_daemon_reset_on_success()
+{
+	local pol
+
+	: >"$ALOG"
+	pol=$(pol_authlog reset "max_failures = 3" "window = 1m" "ban_time = 1m" "reset_on_success = yes" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $CLI4 nina 2 >>"$ALOG"
+	ok_line $CLI4 nina >>"$ALOG"
+	fail_lines $CLI4 nina 2 >>"$ALOG"
+	wait_for 3 lines_are 5 || bad read "daemon read $(authlog_lines) lines, expected 5"
+	sleep 0.3
+	check no_ban_after_reset "" "$(bans)"
+	check status_successes 1 "$(dget 'd["authlog"]["successes"]')"
+	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	fail_lines $CLI4 nina 1 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok third_since_success_bans ||
+		bad third_since_success_bans "no ban after 3 failures since the success"
+}
+
+# ban_time 2s, ban_factor 2, ban_max 6s: 2 s, then 4 s, then capped at 6 s.
+test_daemon_escalation()
+{
+	local pol n want left dur rep
+
+	: >"$ALOG"
+	pol=$(pol_authlog esc "max_failures = 2" "window = 1m" "ban_time = 2s" "ban_factor = 2" "ban_max = 6s" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	for n in 1 2 3; do
+		want=$((n == 1 ? 2 : n == 2 ? 4 : 6))
+		fail_lines $CLI4 olga 2 >>"$ALOG"
+		wait_ban $CLI4 >/dev/null || { bad "ban$n" "no ban for offence $n"; return; }
+		left=$(ban_field $CLI4 expires_in_s)
+		echo "# offence $n: expires_in_s=$left" >&2
+		# Whole tenths: want-1 s < left <= want s (+ rounding).
+		left=$("$PY" -c "print(int(round(float('$left') * 10)))")
+		check_range "ban${n}_expires_in_s" $(((want - 1) * 10)) $((want * 10 + 1)) "$left"
+		dur=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("duration_s")')
+		check "ban${n}_event_duration" "$want" "$dur"
+		check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
+		[ $n -eq 3 ] && break
+		# Wait out the ban (bounded), then it no longer drops.
+		wait_for $((want + 3)) eval '! is_banned $CLI4' ||
+			{ bad "ban${n}_expired" "still banned after $((want + 3)) s"; return; }
+		ok "ban${n}_expired"
+		check_probe "ban${n}_993_after_expiry" connected $SRV4 993 $CLI4 $OKT
+	done
+	rep=$(ev_first "e.get('type') == 'ban' and e.get('duration_s') == 6" 'e.get("repeat")')
+	check third_repeat 2 "$rep"
+}
+
+# ---- tests: journald ---------------------------------------------------------
+
+# journald_start: a private systemd-journald in its own mount namespace (a
+# tmpfs on /run, so its sockets and runtime journal are its own; the runtime
+# journal directory is bind-mounted from our temp dir so the host side can
+# read it). Sets JPID and JDIR (the directory with system.journal), or JWHY
+# (the reason) and returns 1 if it cannot start.
+JPID='' JDIR='' JWHY=''
+journald_start()
+{
+	local jd i bin f
+
+	for bin in /lib/systemd/systemd-journald /usr/lib/systemd/systemd-journald; do
+		[ -x "$bin" ] && break
+	done
+	[ -x "$bin" ] || { JWHY="systemd-journald is not installed"; return 1; }
+	for f in systemd-cat journalctl; do
+		command -v $f >/dev/null || { JWHY="$f is not installed"; return 1; }
+	done
+	jd=$LAB_TMP/journal
+	mkdir -p "$jd"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare -m sh -c '
+		mount --make-rprivate / &&
+		mount -t tmpfs -o mode=0755 tmpfs /run &&
+		mkdir -p /run/systemd/journal /run/log/journal &&
+		mount --bind "$1" /run/log/journal &&
+		if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi &&
+		exec "$2"' sh "$jd" "$bin" </dev/null >"$LAB_TMP/journald.log" 2>&1 &
+	JPID=$!
+	LAB_PIDS+=("$JPID")
+	for ((i = 0; i < 100; i++)); do
+		f=$(ls -1 "$jd"/*/system.journal 2>/dev/null | head -n 1)
+		if [ -n "$f" ] && [ -S "/proc/$JPID/root/run/systemd/journal/stdout" ]; then
+			JDIR=$(dirname "$f")
+			return 0
+		fi
+		alive "$JPID" || break
+		sleep 0.1
+	done
+	JWHY="systemd-journald did not start: $(tr '\n' ' ' <"$LAB_TMP/journald.log" | head -c 400)"
+	return 1
+}
+
+# jlog IDENT: stdin to the private journal as IDENT (systemd-cat, inside
+# journald's mount namespace, where /run/systemd/journal/stdout is ours).
+jlog()
+{
+	nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$1"
+}
+
+# jcount IDENT: entries with that identifier in the private journal.
+jcount()
+{
+	journalctl -D "$JDIR" -t "$1" -o cat --no-pager 2>/dev/null | wc -l
+}
+
+test_daemon_journald()
+{
+	local pol OLD=198.18.5.5 DOWN=198.18.6.6
+
+	journald_start || skip "$JWHY"
+	echo "# private journal in $JDIR, journald pid $JPID" >&2
+	LINE_PREFIX=
+	# Before the daemon: history, not to be counted.
+	fail_lines $OLD pat 4 | jlog dovecot
+	wait_for 5 eval '[ "$(jcount dovecot)" -ge 4 ]' || bad journal_written "old lines not in the journal"
+	pol=$(pol_daemon journal reject <<-EOF
+	[detect]
+	max_failures = 3
+	window = 1m
+	ban_time = 1m
+	[authlog j]
+	journal = dovecot
+	EOF
+	)
+	export IMAPGUARD_JOURNAL_DIR=$JDIR
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_match following_journal "*following auth log 'j' (journal dovecot)*" "$(cat "$DLOG")"
+	sleep 1
+	check old_entries_not_read 0 "$(authlog_lines)"
+	# Another identifier: not ours.
+	fail_lines $CLI4B quin 4 | jlog postfix
+	fail_lines $CLI4 rita 3 | jlog dovecot
+	wait_ban $CLI4 5 >/dev/null && ok journal_ban ||
+		bad journal_ban "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	check only_dovecot_lines 3 "$(authlog_lines)"
+	check only_that_ban "$CLI4" "$(bans)"
+	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
+	# Restart: resumes at the saved cursor, entries written while down count.
+	daemon_stop TERM
+	check_match state_has_cursor "pos j s=*" "$(grep '^pos ' "$STATE")"
+	fail_lines $DOWN sam 3 | jlog dovecot
+	wait_for 5 eval '[ "$(jcount dovecot)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
+	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
+	wait_ban $DOWN 5 >/dev/null && ok down_entries_banned ||
+		bad down_entries_banned "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	wait_for 2 lines_are 3
+	check restart_lines_read 3 "$(authlog_lines)"
+	check no_old_ban "$CLI4 $DOWN" "$(bans)"
+}
+
+# ---- tests: CLI ---------------------------------------------------------------
+
+# authlog test: one JSON object per recognised line, then a summary; and the
+# labelled corpus in tests/data agrees line by line on kind and address.
+test_authlog_cli()
+{
+	local f=$LAB_TMP/small.log pol out rc corpus
+
+	{
+		fail_lines $CLI4 bob 1
+		printf '%simap-login: Disconnected (auth failed, 3 attempts in 9 secs): user=<bob>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s>\n' \
+			"$LINE_PREFIX" $CLI4 "$(session)"
+		printf '%smaster: Dovecot v2.3.19.1 (9f4f33cd1c) starting up for imap\n' "$LINE_PREFIX"
+		ok_line $CLI4 bob
+		fail_lines $CLI4B 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 1
+		fail_lines $CLI6 alice 1
+	} >"$f"
+	pol=$(policy_file cli <<-EOF
+	[detect]
+	max_failures = 3
+	window = 10m
+	EOF
+	)
+	out=$("$IG_BIN" authlog test "$f" --json --policy "$pol" 2>"$LAB_TMP/cli.err")
+	rc=$?
+	check exit_0 0 "$rc"
+	echo "# authlog test: ${out//$'\n'/ | }" >&2
+	check_match objects_per_line "ok" "$("$PY" -c '
+import json, sys
+objs = [json.loads(l) for l in sys.stdin.read().splitlines()]
+want = [(1, "fail", "198.18.0.2", "bob", 1), (2, "fail", "198.18.0.2", "bob", 3),
+        (4, "success", "198.18.0.2", "bob", None),
+        (5, "fail", "198.18.0.3", "x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake", 1),
+        (6, "fail", "2001:db8::2", "alice", 1)]
+got = []
+for o in objs[:-1]:
+    if set(o) != {"line", "kind", "addr", "user", "attempts"}:
+        print("keys %s" % sorted(o)); sys.exit()
+    got.append((o["line"], o["kind"], o["addr"], o["user"], o["attempts"] if o["kind"] == "fail" else None))
+print("ok" if got == want else "got %s" % got)' <<<"$out")"
+	check summary_last "4 6 1" "$(json_get '"%d %d %d" % (j["summary"]["failures"], j["summary"]["failures_counted"], j["summary"]["successes"])' <<<"$(tail -n 1 <<<"$out")")"
+	check would_ban "198.18.0.2" "$(json_get '" ".join(b["addr"] for b in j["bans"])' <<<"$(tail -n 1 <<<"$out")")"
+	check stdin_same "$out" "$("$IG_BIN" authlog test - --json --policy "$pol" <"$f" 2>&1)"
+	check_cmd text_output 0 "*line 1: fail*198.18.0.2*user=bob*" "$IG_BIN" authlog test "$f"
+	check_cmd missing_file 1 "*nosuch*" "$IG_BIN" authlog test "$LAB_TMP/nosuch.log" --json
+	# The corpus: every row's label and address as the parser reports them.
+	corpus=$IG_ROOT/tests/data/authlog.tsv
+	if [ ! -f "$corpus" ]; then
+		bad corpus "no $corpus"
+		return
+	fi
+	check corpus_agrees "0 mismatches" "$("$PY" -c '
+import json, subprocess, sys
+rows = [l.rstrip("\n").split("\t", 5) for l in open(sys.argv[2], encoding="utf-8")][1:]
+data = "".join(r[5] + "\n" for r in rows).encode()
+p = subprocess.run([sys.argv[1], "authlog", "test", "-", "--json"], input=data, capture_output=True)
+objs = [json.loads(l) for l in p.stdout.decode().splitlines()]
+by = {o["line"]: o for o in objs if "line" in o}
+bad = []
+for i, r in enumerate(rows, 1):
+    o = by.get(i)
+    kind = o["kind"] if o else "other"
+    if kind != r[2] or (kind != "other" and o["addr"] != r[3]):
+        bad.append(i)
+fails = sum(1 for r in rows if r[2] == "fail")
+if p.returncode or objs[-1]["summary"]["failures"] != fails:
+    bad.append("summary")
+print("%d mismatches%s" % (len(bad), (": rows %s" % bad[:10]) if bad else ""))' "$IG_BIN" "$corpus")"
+}
+
+# ---- runner ----------------------------------------------------------------
+
+# Child: one test in its own lab. The lab id is this process's PID, unique
+# among live runs, and logged first so a leftover can be traced to its run.
+if [ "${1:-}" = --child ]; then
+	LAB_ID=$$
+	# shellcheck source=tests/lib.sh
+	source "$HERE/lib.sh"
+	[ -n "${IG_LAB_LOG:-}" ] && echo "$LAB_ID" >>"$IG_LAB_LOG"
+	T=${2#test_}
+	# The daemon's log goes to this test's log (shown when a check failed).
+	trap '[ -n "${DLOG:-}" ] && [ -s "$DLOG" ] && sed "s/^/daemon: /" "$DLOG" >&2; lab_down' EXIT
+	trap 'exit 143' TERM INT
+	if ! lab_up; then
+		echo "FAIL $T.lab: couldn't set up the lab (see log)"
+		exit 1
+	fi
+	lab_paths
+	"$2"
+	exit $FAILED
+fi
+
+# preflight: prints a reason and returns 1 if the suite cannot run here.
+preflight()
+{
+	local bin=${IG_BIN:-$HERE/../build/imapguard} c
+
+	[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces, BPF)"; return 1; }
+	[ -x "$bin" ] || { echo "no binary at $bin (run make)"; return 1; }
+	for c in ip nsenter bpftool tc timeout awk unshare setpriv stat cmp; do
+		command -v $c >/dev/null || { echo "'$c' not installed"; return 1; }
+	done
+	[ -x /usr/bin/python3 ] || command -v python3 >/dev/null || { echo "no python3"; return 1; }
+	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] ||
+		{ echo "bpffs is not mounted on /sys/fs/bpf"; return 1; }
+	return 0
+}
+
+# run_one TEST: run the child with its output in files (no pipe: nothing a
+# test leaves running can hold the runner up), then print its result lines,
+# an extra FAIL line for a timeout or a silent failure, and its stderr log
+# (as # comments) when something went wrong. Returns 0 pass, 1 fail, 2 skip.
+run_one()
+{
+	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails
+
+	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
+	rc=$?
+	cat "$out"
+	fails=$(grep -c '^FAIL ' "$out")
+	if [ "$rc" -eq $SKIP_RC ]; then
+		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
+		return 2
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "FAIL ${t#test_}: timed out after ${TEST_TIMEOUT}s"
+		fails=$((fails + 1))
+	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
+		echo "FAIL ${t#test_}: exited with status $rc"
+		fails=1
+	fi
+	if [ "$fails" -gt 0 ] && [ -s "$log" ]; then
+		sed 's/^/#   /' "$log"
+	fi
+	[ "$fails" -eq 0 ]
+}
+
+# flush: print, in order, every finished test not printed yet, and tally.
+flush()
+{
+	local t rc
+
+	while [ "$NEXT" -lt "${#ORDER[@]}" ]; do
+		t=${ORDER[$NEXT]}
+		[ -e "$LOGDIR/$t.rc" ] || return
+		cat "$LOGDIR/$t.res"
+		rc=$(cat "$LOGDIR/$t.rc")
+		case $rc in
+		0) NPASS=$((NPASS + 1)) ;;
+		1) NFAIL=$((NFAIL + 1)) ;;
+		*) NSKIP=$((NSKIP + 1)) ;;
+		esac
+		NEXT=$((NEXT + 1))
+	done
+}
+
+main()
+{
+	local why t tests
+
+	if ! why=$(preflight); then
+		echo "SKIP integration_daemon: $why"
+		exit $SKIP_RC
+	fi
+	if [ $# -gt 0 ]; then tests=("$@"); else tests=("${ALL_TESTS[@]}"); fi
+	LOGDIR=$(mktemp -d /tmp/igtest-logs.XXXXXX)
+	trap 'rm -rf "$LOGDIR"' EXIT
+	NPASS=0 NFAIL=0 NSKIP=0 NEXT=0 ORDER=()
+	for t in "${tests[@]}"; do
+		if ! declare -F "$t" >/dev/null || [[ $t != test_* ]]; then
+			echo "FAIL ${t#test_}: no such test"
+			NFAIL=$((NFAIL + 1))
+			continue
+		fi
+		while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+			wait -n
+			flush
+		done
+		ORDER+=("$t")
+		(
+			run_one "$t" >"$LOGDIR/$t.res"
+			echo $? >"$LOGDIR/$t.rc"
+		) &
+	done
+	wait
+	flush
+	echo "# integration_daemon: $NPASS tests passed, $NFAIL failed, $NSKIP skipped"
+	[ "$NFAIL" -eq 0 ]
+}
+
+main "$@"

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Signed policies: Ed25519 detached signatures (OpenSSL 3 EVP) over the
+ * exact bytes of a policy file.
+ *
+ * Files, all PEM:
+ *   KEY        "PRIVATE KEY" (PKCS#8), mode 0600
+ *   KEY.pub    "PUBLIC KEY" (SubjectPublicKeyInfo)
+ *   FILE.sig   "IMAPGUARD SIGNATURE": base64 of the raw 64-byte Ed25519
+ *              signature of FILE's bytes (pure Ed25519, no pre-hash), so
+ *              `openssl pkeyutl -verify -rawin` can check it too.
+ *   trusted    one or more "PUBLIC KEY" blocks one after another; a signature
+ *              by any of them is good.
+ *
+ * Whether signatures are required is decided by a trust file that is NOT the
+ * policy, so a policy can never switch its own check off: the explicit
+ * --require-signature PUBFILE, else $IMAPGUARD_TRUSTED, else
+ * /etc/imapguard/trusted.pub if it exists. With none of these, unsigned
+ * policies are accepted as before.
+ */
+#ifndef IMAPGUARD_SIGN_H
+#define IMAPGUARD_SIGN_H
+#include <stddef.h>
+
+#define SIG_TRUSTED_DEFAULT	"/etc/imapguard/trusted.pub"
+#define SIG_TRUSTED_ENV		"IMAPGUARD_TRUSTED"
+#define SIG_PEM_NAME		"IMAPGUARD SIGNATURE"
+#define SIG_ERR_LEN		512
+
+/* All return 0 or -errno and write a one-line message to msg: the reason on
+ * failure; on success the key's fingerprint ("SHA256:<base64>") for keygen,
+ * the signature path for sign, and which key verified for verify. Errors:
+ * -ENOENT missing file, -EEXIST key exists, -EINVAL malformed key or
+ * signature, -EBADMSG signature does not verify, -EPERM private key file
+ * readable by others. */
+int sig_keygen(const char *prefix, char *msg, size_t msglen);
+int sig_sign(const char *file, const char *keyfile, char *msg, size_t msglen);
+int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen);
+
+/* The trust file in force: override if non-empty, else $IMAPGUARD_TRUSTED,
+ * else SIG_TRUSTED_DEFAULT if it exists at all (even unreadable: fail
+ * closed). NULL means no signature is required. */
+const char *sig_trusted_path(const char *override);
+
+/* For policy apply/reload: 0 if no trust file is in force or policy_path
+ * carries a good FILE.sig; else -errno with a complete error message. */
+int policy_signature_check(const char *policy_path, const char *trusted_path,
+			   char *err, size_t errlen);
+
+#endif
