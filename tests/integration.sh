@@ -24,6 +24,7 @@ ALL_TESTS=(
 	test_reject_native test_reject_generic test_reject_tc
 	test_drop_native test_drop_generic test_drop_tc
 	test_stats_json
+	test_stats_prometheus
 	test_policy_apply_live
 	test_policy_bad
 	test_redirect
@@ -261,6 +262,25 @@ test_stats_json()
 }
 
 # drop <-> reject through `policy apply`, with the same program attached all along.
+test_stats_prometheus()
+{
+	local pol out here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+	pol=$(pol_basic reject reject)
+	attach tc "$pol" || return
+	probe $SRV4 143 $CLI4 >/dev/null
+	out=$(ig stats --prometheus)
+	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
+	check_ge reject_counted 1 "$(sed -n 's/^imapguard_packets_total{reason="reject"} //p' <<<"$out")"
+	check daemon_down "imapguard_daemon_up 0" "$(grep '^imapguard_daemon_up' <<<"$out")"
+	check capacity "imapguard_map_capacity{map=\"bans\"} 1024" \
+		"$(grep '^imapguard_map_capacity{map="bans"}' <<<"$out")"
+	# --watch prints rates per second; stop it after two samples.
+	out=$(timeout 1 "$IG_BIN" --pin-dir "$PIN" stats --watch 0.3 2>&1)
+	check watch_rates 1 "$(grep -c 'pkts/s' <<<"$out" | awk '{print ($1 >= 1)}')"
+}
+
 test_policy_apply_live()
 {
 	local rej drp prog
