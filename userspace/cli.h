@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "fastpath.h"
+#include "log.h"
 
 struct policy;
 
@@ -37,7 +38,6 @@ int load_policy(const char *file, struct policy *pol);
 /* Lock the pin dir and open the maps; returns the lock fd or -errno. */
 int open_state(struct ig_maps *m);
 void close_state(struct ig_maps *m, int lock_fd);
-void json_str(FILE *f, const char *s);
 void fmt_duration(uint64_t ns, char *buf, size_t len);
 void usage_cmd(const char *name, const char *args, const char *help, const char *opts);
 

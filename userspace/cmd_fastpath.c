@@ -295,28 +295,6 @@ static void status_daemon(bool json)
 	       jfield(r.line, "events_lost", b));
 }
 
-static int read_counters(struct ig_maps *m, struct ig_counter *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct ig_counter *v;
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (__u32 i = 0; i < IG_C_MAX; i++) {
-		sum[i].packets = sum[i].bytes = 0;
-		if (bpf_map_lookup_elem(m->counters, &i, v))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			sum[i].packets += v[c].packets;
-			sum[i].bytes += v[c].bytes;
-		}
-	}
-	free(v);
-	return 0;
-}
 
 static int keep_daemon_lines(void *ctx, const char *line)
 {
@@ -370,11 +348,11 @@ static int stats_watch(struct ig_maps *m, double secs)
 {
 	struct ig_counter prev[IG_C_MAX], cur[IG_C_MAX];
 	struct timespec ts = { (time_t)secs, (long)((secs - (time_t)secs) * 1e9) };
-	int err = read_counters(m, prev);
+	int err = counters_read(m, prev);
 
 	while (!err) {
 		nanosleep(&ts, NULL);
-		if ((err = read_counters(m, cur)))
+		if ((err = counters_read(m, cur)))
 			break;
 		if (isatty(STDOUT_FILENO))
 			printf("\033[H\033[2J");
@@ -441,7 +419,7 @@ int cmd_stats(int argc, char **argv)
 		err = stats_prometheus(&m);
 	else if (watch)
 		err = stats_watch(&m, watch);
-	else if (!(err = read_counters(&m, sum)))
+	else if (!(err = counters_read(&m, sum)))
 		json ? stats_json(sum) : stats_table(sum, NULL, 0);
 	fastpath_close_maps(&m);
 	return err;

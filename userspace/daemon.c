@@ -279,15 +279,9 @@ static int on_event(void *ctx, void *data, size_t len)
 
 static uint64_t events_lost(struct daemon *d)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct ig_counter v[ncpu > 0 ? ncpu : 1];
-	__u32 idx = IG_C_EVENTS_LOST;
-	uint64_t sum = 0;
+	struct ig_counter sum[IG_C_MAX];
 
-	if (ncpu > 0 && !bpf_map_lookup_elem(d->m.counters, &idx, v))
-		for (int i = 0; i < ncpu; i++)
-			sum += v[i].packets;
-	return sum;
+	return counters_read(&d->m, sum) ? 0 : sum[IG_C_EVENTS_LOST].packets;
 }
 
 /* ---- state file -------------------------------------------------------- */

@@ -42,6 +42,29 @@ long map_count(int fd)
 	return n;
 }
 
+int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter *v;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (__u32 i = 0; i < IG_C_MAX; i++) {
+		sum[i].packets = sum[i].bytes = 0;
+		if (bpf_map_lookup_elem(m->counters, &i, v))
+			continue;
+		for (int c = 0; c < ncpu; c++) {	/* per-CPU slots */
+			sum[i].packets += v[c].packets;
+			sum[i].bytes += v[c].bytes;
+		}
+	}
+	free(v);
+	return 0;
+}
+
 /* Userspace-only counters (e.g. map full) live on CPU 0's slot, which the
  * BPF side never writes for these indexes. */
 void count_extra(struct ig_maps *m, uint32_t idx)

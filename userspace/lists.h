@@ -47,6 +47,8 @@ long map_count(int fd);
 uint32_t map_capacity(int fd);
 uint64_t mono_ns(void);
 void count_extra(struct ig_maps *m, uint32_t idx);
+/* Every counter summed over CPUs. */
+int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
 /* Stable name of a counter index (stats output, JSON keys). */
 const char *reason_name(int idx);
 

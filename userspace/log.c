@@ -13,18 +13,20 @@ void log_set_level(enum log_level lvl) { cur_level = lvl; }
 enum log_level log_get_level(void) { return cur_level; }
 void log_set_json(int json) { log_json = json; }
 
-static void json_escape(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
+	fputc('"', f);
 	for (; *s; s++) {
 		unsigned char c = *s;
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
 		else
 			fputc(c, f);
 	}
+	fputc('"', f);
 }
 
 static void vlog(enum log_level lvl, const char *fmt, va_list ap)
@@ -44,10 +46,10 @@ static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		fprintf(stderr, "{\"ts\":%lld.%03ld,\"level\":\"%s\",\"msg\":\"",
+		fprintf(stderr, "{\"ts\":%lld.%03ld,\"level\":\"%s\",\"msg\":",
 			(long long)ts.tv_sec, ts.tv_nsec / 1000000, names[lvl]);
-		json_escape(stderr, buf);
-		fputs("\"}\n", stderr);
+		json_str(stderr, buf);
+		fputs("}\n", stderr);
 	} else if (lvl == LL_WARN) {
 		fprintf(stderr, "imapguard: %s\n", buf);
 	} else {

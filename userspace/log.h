@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 #ifndef IMAPGUARD_LOG_H
 #define IMAPGUARD_LOG_H
+#include <stdio.h>
 
 /* LL_*, not LOG_*: <syslog.h> (pulled in by sd-journal.h) owns those names. */
 enum log_level { LL_WARN, LL_INFO, LL_DEBUG, LL_LIBBPF };
@@ -11,6 +12,9 @@ enum log_level log_get_level(void);
 /* json=1 prints one JSON object per line (for the daemon's --log-format json). */
 void log_set_json(int json);
 void log_init_libbpf(void);
+
+/* s as a JSON string, quotes included (control bytes escaped). */
+void json_str(FILE *f, const char *s);
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -106,22 +106,6 @@ void close_state(struct ig_maps *m, int lock_fd)
 		close(lock_fd);
 }
 
-void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 void fmt_duration(uint64_t ns, char *buf, size_t len)
 {
 	uint64_t s = ns / 1000000000ULL;

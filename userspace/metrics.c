@@ -14,20 +14,11 @@ static void help(FILE *f, const char *name, const char *type, const char *text)
 
 static int write_counters(FILE *f, struct ig_maps *m)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct ig_counter *v, sum[IG_C_MAX] = {};
+	struct ig_counter sum[IG_C_MAX];
+	int err = counters_read(m, sum);
 
-	if (ncpu <= 0 || !(v = calloc(ncpu, sizeof(*v))))
-		return -ENOMEM;
-	for (__u32 i = 0; i < IG_C_MAX; i++) {
-		if (bpf_map_lookup_elem(m->counters, &i, v))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			sum[i].packets += v[c].packets;
-			sum[i].bytes += v[c].bytes;
-		}
-	}
-	free(v);
+	if (err)
+		return err;
 	help(f, "imapguard_packets_total", "counter", "Packets per verdict reason.");
 	for (int i = 0; i < IG_R_MAX; i++)
 		fprintf(f, "imapguard_packets_total{reason=\"%s\"} %llu\n", reason_name(i),

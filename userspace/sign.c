@@ -287,14 +287,36 @@ out:
 	return err;
 }
 
-/* Every key in the trust file; any malformed or non-Ed25519 block fails the
- * whole file (fail closed rather than silently trusting fewer keys). */
+/* One "PUBLIC KEY" PEM block that must be Ed25519. */
+static EVP_PKEY *decode_pubkey(const char *name, const unsigned char *der, long len,
+			       const char **why)
+{
+	EVP_PKEY *k;
+
+	*why = "not a \"PUBLIC KEY\" block";
+	if (strcmp(name, "PUBLIC KEY"))
+		return NULL;
+	*why = "not a valid public key";
+	k = d2i_PUBKEY(NULL, &der, len);
+	if (k && !EVP_PKEY_is_a(k, "ED25519")) {
+		*why = "not Ed25519";
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	return k;
+}
+
+/* Every key in the trust file. Block by block with PEM_read_bio, whose end of
+ * file is a clean PEM_R_NO_START_LINE; any malformed, foreign or non-Ed25519
+ * block fails the whole file (fail closed rather than trusting fewer keys). */
 static int load_trusted(const char *path, EVP_PKEY **keys, int *nkeys, char *msg, size_t msglen)
 {
-	unsigned char *pem = NULL;
+	unsigned char *pem = NULL, *der;
+	char *name, *header;
+	const char *why;
 	unsigned long e;
-	EVP_PKEY *k;
 	size_t len;
+	long dlen;
 	BIO *bio;
 	int err;
 
@@ -304,34 +326,27 @@ static int load_trusted(const char *path, EVP_PKEY **keys, int *nkeys, char *msg
 		return fail(msg, msglen, err, "Couldn't read trusted keys '%s': %s", path,
 			    strerror(-err));
 	bio = BIO_new_mem_buf(pem, len);
-	if (!bio) {
-		err = fail(msg, msglen, -ENOMEM, "Couldn't read trusted keys '%s': %s",
-			   path, ssl_reason());
-		goto out;
-	}
-	while ((k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL))) {
-		if (*nkeys == MAX_KEYS) {
-			EVP_PKEY_free(k);
+	while (!err && bio && PEM_read_bio(bio, &name, &header, &der, &dlen) == 1) {
+		if (*nkeys == MAX_KEYS)
 			err = fail(msg, msglen, -E2BIG, "Couldn't use trusted keys '%s': more "
 				   "than %d keys", path, MAX_KEYS);
-			goto out;
-		}
-		keys[(*nkeys)++] = k;
-		if (!EVP_PKEY_is_a(k, "ED25519")) {
-			err = fail(msg, msglen, -EINVAL, "Couldn't use trusted keys '%s': key "
-				   "%d is not Ed25519", path, *nkeys);
-			goto out;
-		}
+		else if (!(keys[*nkeys] = decode_pubkey(name, der, dlen, &why)))
+			err = fail(msg, msglen, -EINVAL, "Couldn't use trusted keys '%s': "
+				   "block %d is %s", path, *nkeys + 1, why);
+		else
+			(*nkeys)++;
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
 	}
-	/* The loop ends on "no start line" at a clean end of file; anything
-	 * else is a broken block. */
 	e = ERR_peek_last_error();
-	if (*nkeys && ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-		ERR_clear_error();
-	else
+	if (!err && (!bio || ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE))
 		err = fail(msg, msglen, -EINVAL, "Couldn't read trusted keys '%s': %s", path,
-			   *nkeys ? ssl_reason() : "no PEM public key in it");
-out:
+			   ssl_reason());
+	else if (!err && !*nkeys)
+		err = fail(msg, msglen, -EINVAL, "Couldn't read trusted keys '%s': no PEM "
+			   "public key in it", path);
+	ERR_clear_error();
 	BIO_free(bio);
 	free(pem);
 	return err;

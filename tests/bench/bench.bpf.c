@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Baselines and harness programs for the benchmarks (never attached by
+ * imapguard itself):
+ *  floor_drop  the floor: the cheapest XDP program there is
+ *  floor_pass  parse Ethernet/IP/TCP with imapguard's own parser, then pass
+ *  tc_floor    the tc floor
+ *  drive       rewrites the frame (template, random or rotating IPv6 source)
+ *              and tail-calls jmp[0]: lets one BPF_PROG_RUN with repeat see a
+ *              different packet every time
+ *  gen_tx      the traffic generator: XDP_TX in BPF_F_TEST_XDP_LIVE_FRAMES
+ *              mode is a redirect out of the ingress device
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "common.h"
+#include "parse.bpf.h"
+
+#define TC_ACT_SHOT	2
+#define TMPL_MAX	128
+#define V6_SADDR_OFF	(14 + 8)
+
+enum drive_mode {
+	DRIVE_RESTORE = 0,	/* copy the template back: undo an in-place RST */
+	DRIVE_RAND6,		/* random source in 2001:db8::/32 */
+	DRIVE_ROT6,		/* walk 2^rot_bits known sources in a scattered order */
+};
+
+struct drive_cfg {
+	__u32 mode;		/* enum drive_mode */
+	__u32 len;		/* template length */
+	__u32 rot_bits;		/* DRIVE_ROT6: sources 0 .. 2^rot_bits - 1 */
+	__u32 pad;
+	__u64 ctr;		/* packets driven */
+	__u64 rng;		/* xorshift64 state */
+	__u8 tmpl[TMPL_MAX];
+};
+
+/* 0 -> the program under test. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} jmp SEC(".maps");
+
+/* 0 -> struct drive_cfg. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drive_cfg);
+} drv SEC(".maps");
+
+SEC("xdp")
+int floor_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int floor_pass(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct pkt p = {};
+	int proto;
+
+	proto = parse_eth(data, data_end, &p.l3_off);
+	if (proto == ETH_P_IP)
+		proto = parse_ipv4(data, data_end, &p);
+	else if (proto == ETH_P_IPV6)
+		proto = parse_ipv6(data, data_end, &p);
+	else
+		return XDP_PASS;
+	if (proto == IPPROTO_TCP && parse_tcp(data, data_end, &p) == 0 && p.dport == 0)
+		return XDP_DROP;	/* uses the parse result: nothing is optimised away */
+	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_floor(struct __sk_buff *skb)
+{
+	return TC_ACT_SHOT;
+}
+
+SEC("xdp")
+int gen_tx(struct xdp_md *ctx)
+{
+	return XDP_TX;
+}
+
+/* The ROT6 source for index i: 2001:db8:10XX:XXXX::, the same function as
+ * bench.h's rot6_addr, which fills the throttle map with these. */
+static __always_inline void rot6(__u8 a[16], __u32 i)
+{
+	__builtin_memset(a, 0, 16);
+	a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = 0xb8;
+	a[4] = 0x10;
+	a[5] = i >> 16;
+	a[6] = i >> 8;
+	a[7] = i;
+	a[15] = 1;
+}
+
+SEC("xdp")
+int drive(struct xdp_md *ctx)
+{
+	__u32 zero = 0, len, cur, i;
+	struct drive_cfg *c = bpf_map_lookup_elem(&drv, &zero);
+	__u8 a[16];
+	__u64 x;
+
+	if (!c)
+		return XDP_ABORTED;
+	c->ctr++;
+	if (c->mode == DRIVE_RESTORE) {
+		len = c->len;
+		if (len < 14 || len > TMPL_MAX)
+			return XDP_ABORTED;
+		cur = ctx->data_end - ctx->data;
+		/* The RST reply is shorter than a SYN with options: grow back. */
+		if (cur != len && bpf_xdp_adjust_tail(ctx, (int)len - (int)cur))
+			return XDP_ABORTED;
+		if (bpf_xdp_store_bytes(ctx, 0, c->tmpl, len))
+			return XDP_ABORTED;
+	} else if (c->mode == DRIVE_RAND6) {
+		x = c->rng;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		c->rng = x;
+		a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = 0xb8;
+		__builtin_memcpy(a + 4, &x, 8);
+		x *= 0x9e3779b97f4a7c15ULL;
+		__builtin_memcpy(a + 12, &x, 4);
+		if (bpf_xdp_store_bytes(ctx, V6_SADDR_OFF, a, 16))
+			return XDP_ABORTED;
+	} else {
+		/* An odd multiplier permutes 0 .. 2^bits - 1: every source once
+		 * per round, in an order no prefetcher can follow. */
+		i = (__u32)(c->ctr * 0x9e3779b1ULL) & ((1U << (c->rot_bits & 31)) - 1);
+		rot6(a, i);
+		if (bpf_xdp_store_bytes(ctx, V6_SADDR_OFF, a, 16))
+			return XDP_ABORTED;
+	}
+	bpf_tail_call(ctx, &jmp, 0);
+	return XDP_ABORTED;
+}
+
+char LICENSE[] SEC("license") = "GPL";
