@@ -137,6 +137,20 @@ out_pol:
 	return err;
 }
 
+static unsigned int ifindex_by_name(struct ig_maps *m, const char *name)
+{
+	__u32 key, cur, *prev = NULL;
+	struct ig_iface ifc;
+
+	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
+		cur = key;
+		prev = &cur;
+		if (!bpf_map_lookup_elem(m->ifaces, &key, &ifc) && !strcmp(ifc.name, name))
+			return key;
+	}
+	return 0;
+}
+
 static int detach_all(struct ig_maps *m)
 {
 	__u32 key, next, *prev = NULL;
@@ -195,6 +209,8 @@ int cmd_detach(int argc, char **argv)
 		err = detach_all(&m);
 	} else {
 		ifindex = if_nametoindex(iface);
+		if (!ifindex)	/* the interface is gone: find its record by name */
+			ifindex = ifindex_by_name(&m, iface);
 		err = ifindex ? fastpath_detach(env.pin_dir, &m, ifindex) : -ENOENT;
 		if (err == -ENOENT)
 			pr_warn("Couldn't detach: not attached to iface '%s'", iface);
@@ -427,22 +443,20 @@ int cmd_stats(int argc, char **argv)
 
 static void status_ifaces(struct ig_maps *m, bool json)
 {
-	__u32 key, *prev = NULL;
+	__u32 key, cur, *prev = NULL;
 	struct ig_iface ifc;
 	char name[IF_NAMESIZE];
+	bool gone;
 	int n = 0;
 
 	if (!json)
 		printf("interfaces:\n");
 	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
-		static __u32 cur;
-
 		cur = key;
 		prev = &cur;
 		if (bpf_map_lookup_elem(m->ifaces, &key, &ifc))
 			continue;
-		bool gone = !if_indextoname(key, name);
-
+		gone = !if_indextoname(key, name);
 		if (json) {
 			printf("%s{\"name\":", n++ ? "," : "");
 			json_str(stdout, ifc.name);
