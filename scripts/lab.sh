@@ -46,6 +46,10 @@
 #                 configurable goes lower). "stock": Dovecot's defaults, a 2 s
 #                 failure delay plus a per-IP penalty growing to 15 s (per /48
 #                 for IPv6).
+#   LAB_TLS_MIN   unset (default): Dovecot's own minimum, TLSv1.2 in 2.3.
+#                 "TLSv1" or "TLSv1.1": accept that too (143 STARTTLS and 993),
+#                 with OpenSSL security level 0, without which OpenSSL 3
+#                 refuses anything below TLS 1.2 (for `imapguard audit` tests).
 #
 # `up` is idempotent and `down` removes exactly what `up` made (namespaces by
 # name, Dovecot by PID, LAB_DIR only if it carries our marker), also after a
@@ -61,6 +65,11 @@ LAB_DIR=${LAB_DIR:-/tmp/imapguard-$LAB_ID}
 [[ $LAB_DIR == /* ]] || LAB_DIR=$PWD/$LAB_DIR	# Dovecot wants absolute paths
 LAB_PLAINTEXT=${LAB_PLAINTEXT:-yes}
 LAB_AUTH_DELAY=${LAB_AUTH_DELAY:-fast}
+LAB_TLS_MIN=${LAB_TLS_MIN:-}
+if [[ ! $LAB_TLS_MIN =~ ^(|TLSv1|TLSv1\.[123])$ ]]; then
+	echo "lab: LAB_TLS_MIN must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3" >&2
+	exit 2
+fi
 
 NS_SRV=ig-$LAB_ID-srv
 NS_CLI=ig-$LAB_ID-cli
@@ -212,9 +221,11 @@ mk_users()
 CONF_CHANGED=0
 mk_conf()
 {
-	local plain=no delay=0 penalty='' uid
+	local plain=no delay=0 penalty='' uid tls=''
 
 	[ "$LAB_PLAINTEXT" = no ] && plain=yes
+	[ -n "$LAB_TLS_MIN" ] && tls="ssl_min_protocol = $LAB_TLS_MIN
+ssl_cipher_list = ALL:@SECLEVEL=0"
 	uid=$(id -u "$MAIL_USER") || return 1
 	# mode 0 removes anvil's penalty socket; auth then skips the penalty.
 	if [ "$LAB_AUTH_DELAY" = stock ]; then
@@ -266,6 +277,7 @@ mk_conf()
 	ssl = yes
 	ssl_cert = <$LAB_DIR/server.crt
 	ssl_key = <$LAB_DIR/server.key
+	$tls
 
 	# One long-lived login process serves many clients ("high-performance
 	# mode"): a connection flood does not fork a process per connection.

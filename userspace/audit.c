@@ -105,6 +105,7 @@ struct probe {
 	uint32_t events;		/* registered with epoll */
 	SSL *ssl;
 	bool multi;			/* inside a POP3 multi-line CAPA reply */
+	bool hello_ok;			/* legacy: the server's ServerHello chose our version */
 	char in[INBUF];
 	size_t inlen;
 	char out[32];
@@ -227,8 +228,11 @@ static void probe_end(struct probe *p)
 	struct host *h = p->h;
 
 	if (p->ssl) {
-		SSL_shutdown(p->ssl);	/* one non-blocking try: politeness only */
+		/* One non-blocking close_notify, politeness only. */
+		if (SSL_is_init_finished(p->ssl))
+			SSL_shutdown(p->ssl);
 		SSL_free(p->ssl);
+		ERR_clear_error();
 	}
 	if (p->fd >= 0)
 		close(p->fd);	/* also leaves the epoll set */
@@ -245,9 +249,6 @@ static void probe_start(struct audit *a, struct host *h, struct port_res *r, int
 	struct epoll_event ev = { .events = EPOLLOUT };
 	struct sockaddr_storage sa = h->sa;
 
-	/* sin_port and sin6_port sit at the same offset. */
-	((struct sockaddr_in *)&sa)->sin_port = htons(r->port);
-
 	if (!p) {
 		if (kind == MAIN)
 			snprintf(r->error, sizeof(r->error), "out of memory");
@@ -261,6 +262,8 @@ static void probe_start(struct audit *a, struct host *h, struct port_res *r, int
 	h->probes[h->nprobes++] = p;
 	h->live++;
 	ev.data.ptr = p;
+	/* sin_port and sin6_port sit at the same offset. */
+	((struct sockaddr_in *)&sa)->sin_port = htons(r->port);
 	p->fd = socket(h->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0) {
 		probe_fail(p, "socket: %s", strerror(errno));
@@ -283,6 +286,9 @@ static ssize_t xio(struct probe *p, void *buf, size_t len, bool wr)
 	ssize_t n;
 
 	if (p->ssl) {
+		/* SSL_get_error() reads the thread's error queue: start it empty. */
+		ERR_clear_error();
+		errno = 0;
 		if (wr ? SSL_write_ex(p->ssl, buf, len, &done) : SSL_read_ex(p->ssl, buf, len, &done))
 			return done;
 		switch (SSL_get_error(p->ssl, 0)) {
@@ -578,6 +584,22 @@ static int handshake_done(struct probe *p)
 	return send_cmd(p, S_CAPA, r->svc == POP3 ? "CAPA\r\n" : "a3 CAPABILITY\r\n");
 }
 
+/* Legacy probes: did the server's ServerHello pick the one version we offer?
+ * That is "accepted" even if our own side then fails the handshake. */
+static void on_tls_msg(int write_p, int version, int content_type, const void *buf,
+		       size_t len, SSL *ssl, void *arg)
+{
+	const unsigned char *m = buf;
+	struct probe *p = arg;
+	int want = p->kind == TLS10 ? TLS1_VERSION : TLS1_1_VERSION;
+
+	(void)version; (void)ssl;
+	/* type(1) length(3) server_version(2) */
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 6 &&
+	    m[0] == SSL3_MT_SERVER_HELLO && (m[4] << 8 | m[5]) == want)
+		p->hello_ok = true;
+}
+
 static int handshake_failed(struct probe *p, int e)
 {
 	unsigned long err = ERR_peek_last_error();
@@ -591,8 +613,10 @@ static int handshake_failed(struct probe *p, int e)
 		bool local = reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
 			     reason == SSL_R_NO_CIPHERS_AVAILABLE;
 
-		p->r->legacy[p->kind - 1] = local ? LG_CANT_OFFER : LG_REJECTED;
-		snprintf(p->r->legacy_why[p->kind - 1], sizeof(p->r->legacy_why[0]), "%s", why);
+		p->r->legacy[p->kind - 1] = p->hello_ok ? LG_ACCEPTED :
+					    local ? LG_CANT_OFFER : LG_REJECTED;
+		snprintf(p->r->legacy_why[p->kind - 1], sizeof(p->r->legacy_why[0]), "%s%s",
+			 p->hello_ok ? "the server chose it; our side then failed: " : "", why);
 		return DONE;
 	}
 	return probe_fail(p, "TLS handshake failed: %s", why);
@@ -609,6 +633,8 @@ static int do_handshake(struct audit *a, struct probe *p)
 			for (int k = TLS10; k <= TLS11; k++)
 				probe_start(a, h, p->r, k);
 		p->ssl = SSL_new(p->kind == MAIN ? a->ctx : a->legacy_ctx[p->kind - 1]);
+		if (p->ssl && p->kind != MAIN)
+			SSL_set_msg_callback_arg(p->ssl, p);
 		if (!p->ssl || !SSL_set_fd(p->ssl, p->fd) ||
 		    (!h->by_ip && !SSL_set_tlsext_host_name(p->ssl, h->name)))
 			return probe_fail(p, "TLS setup: %s", ssl_err());
@@ -698,7 +724,8 @@ static void judge_plain(const struct port_res *r, struct reason *rs, int *n)
 		       pop3 ? "STLS" : "STARTTLS");
 }
 
-static void judge_tls(const struct audit *a, const struct port_res *r, struct reason *rs, int *n)
+static void judge_tls(const struct audit *a, const struct host *h, const struct port_res *r,
+		      struct reason *rs, int *n)
 {
 	static const char *const vname[] = { "TLS 1.0", "TLS 1.1" };
 
@@ -723,7 +750,7 @@ static void judge_tls(const struct audit *a, const struct port_res *r, struct re
 		REASON(FAIL, "certificate chain does not verify: %s",
 		       X509_verify_cert_error_string(r->verify));
 	if (!r->name_ok)
-		REASON(FAIL, "%s", "certificate does not match the host name or address");
+		REASON(FAIL, "certificate does not match %s", h->by_ip ? h->addr : h->name);
 	if (r->days_left < 0)
 		REASON(FAIL, "certificate expired %ld day(s) ago", -r->days_left);
 	else if (r->days_left < a->warn_days)
@@ -748,7 +775,7 @@ static int judge(const struct audit *a, const struct host *h, struct reason *rs,
 		if (!r->implicit)
 			judge_plain(r, rs, n);
 		if (r->implicit || r->starttls)
-			judge_tls(a, r, rs, n);
+			judge_tls(a, h, r, rs, n);
 	}
 	if (!any_open && h->named)
 		add_reason(rs, n, WARN, "no %s port open (%s)", a->pop3 ? "IMAP/POP3" : "IMAP",
@@ -1091,6 +1118,7 @@ static SSL_CTX *make_ctx(const struct audit *a, int version)
 	if (version) {
 		/* OpenSSL 3 will not offer TLS < 1.2 at security level 1 or more. */
 		SSL_CTX_set_security_level(ctx, 0);
+		SSL_CTX_set_msg_callback(ctx, on_tls_msg);
 		ok = SSL_CTX_set_min_proto_version(ctx, version) &&
 		     SSL_CTX_set_max_proto_version(ctx, version) &&
 		     SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0");
@@ -1255,7 +1283,7 @@ static int audit_opts(struct audit *a, int argc, char **argv)
 			a->concurrency = v;
 			break;
 		case 'w':
-			if (parse_num("--warn-days", optarg, 0, 3650, &v))
+			if (parse_num("--warn-days", optarg, 0, 36500, &v))
 				return -EINVAL;
 			a->warn_days = v;
 			break;

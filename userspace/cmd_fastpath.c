@@ -10,12 +10,14 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "audit.h"
 #include "cli.h"
 #include "ctl.h"
 #include "lists.h"
 #include "metrics.h"
 #include "log.h"
 #include "policy.h"
+#include "sign.h"
 
 static int parse_mode(const char *s, int *mode)
 {
@@ -62,6 +64,7 @@ int cmd_attach(int argc, char **argv)
 		COMMON_LONGOPTS, {}
 	};
 	const char *iface = NULL, *file = NULL;
+	char serr[SIG_ERR_LEN];
 	struct ig_maps m;
 	struct policy pol;
 	int opt, mode = 0, used = 0, lock_fd, err, c;
@@ -99,6 +102,10 @@ help_or_next:
 	if ((err = require_root()))
 		return err;
 	/* Validate before touching anything. */
+	if (file && (err = policy_signature_check(file, NULL, serr, sizeof(serr)))) {
+		pr_warn("%s", serr);
+		return err;
+	}
 	if ((file || !fastpath_loaded(env.pin_dir)) && (err = load_policy(file, &pol)))
 		return err;
 	if (!file && fastpath_loaded(env.pin_dir))
@@ -548,15 +555,24 @@ int cmd_status(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
+	const char *trusted = NULL;
+	char serr[SIG_ERR_LEN];
 	struct ig_maps m;
 	struct policy pol;
 	int lock_fd, err;
 
+	if (argc >= 2 && (!strcmp(argv[1], "keygen") || !strcmp(argv[1], "sign") ||
+			  !strcmp(argv[1], "verify")))
+		return cmd_policy_sig(argc - 1, argv + 1);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage_cmd("policy", "check FILE | apply FILE",
+		usage_cmd("policy", "check FILE | apply FILE [--require-signature PUBFILE] |\n"
+			  "       keygen|sign|verify ... (see 'policy verify --help')",
 			  "check: validate FILE and report the first error as FILE:LINE.\n"
 			  "apply: validate, then update the pinned maps in place; the fast path\n"
-			  "stays attached throughout, and a bad file changes nothing.", "");
+			  "stays attached throughout, and a bad file changes nothing. When\n"
+			  SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
+			  "--require-signature names a key file), FILE must carry a good FILE.sig.\n"
+			  "keygen, sign, verify: Ed25519 policy signatures.", "");
 		return argc < 2 ? -EINVAL : 0;
 	}
 	for (int i = 2; i < argc; i++)
@@ -564,10 +580,22 @@ int cmd_policy(int argc, char **argv)
 			env.pin_dir = argv[i + 1];
 			memmove(&argv[i], &argv[i + 2], (argc - i - 2) * sizeof(*argv));
 			argc -= 2;
+			i--;
+		} else if (!strcmp(argv[i], "--require-signature") && i + 1 < argc) {
+			trusted = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], (argc - i - 2) * sizeof(*argv));
+			argc -= 2;
+			i--;
 		}
 	if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "apply"))) {
 		pr_warn("usage: %s policy check|apply FILE", env.prog);
 		return -EINVAL;
+	}
+	/* Before parsing: an unsigned file is refused whatever it says. */
+	if (!strcmp(argv[1], "apply") &&
+	    (err = policy_signature_check(argv[2], trusted, serr, sizeof(serr)))) {
+		pr_warn("%s", serr);
+		return err;
 	}
 	err = load_policy(argv[2], &pol);
 	if (err)

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "sign.h"
 #include "state.h"
 
 #define RECENT_EVENTS	256
@@ -64,6 +65,7 @@ struct source_agg {
 struct daemon {
 	struct policy pol;
 	const char *policy_path;
+	const char *trusted;		/* --require-signature, else sign.h's default */
 	const char *state_path;
 	const char *ctl_path;
 	const char *ifaces[POL_MAX_IFACES];
@@ -704,7 +706,10 @@ static int do_reload(struct daemon *d)
 	int ret;
 
 	sd_notify(0, "RELOADING=1");
-	ret = policy_load(d->policy_path, &np, err, sizeof(err));
+	/* An unsigned or badly signed file is refused like an invalid one. */
+	ret = policy_signature_check(d->policy_path, d->trusted, err, sizeof(err));
+	if (!ret)
+		ret = policy_load(d->policy_path, &np, err, sizeof(err));
 	if (!ret) {
 		map_lock(d, true);
 		ret = apply_policy(&d->m, &np, err, sizeof(err));
@@ -917,6 +922,8 @@ static const struct argp_option run_opts[] = {
 	{ "state-file", 's', "PATH", 0, "State file (default: policy's, /var/lib/imapguard/state)", 0 },
 	{ "control-socket", 'c', "PATH", 0, "Control socket (default: policy's, " IG_DEFAULT_CTL_SOCK ")", 0 },
 	{ "pin-dir", 'P', "DIR", 0, "Pinned state directory (default " IG_DEFAULT_PIN_DIR ")", 0 },
+	{ "require-signature", 'S', "PUBFILE", 0, "Refuse policies without a good FILE.sig by a "
+	  "key in PUBFILE (default: " SIG_TRUSTED_DEFAULT " if it exists)", 0 },
 	{ "verbose", 'v', NULL, 0, "More output (-vv: libbpf debug)", 0 },
 	{},
 };
@@ -948,6 +955,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *st)
 	case 's': d->state_path = arg; break;
 	case 'c': d->ctl_path = arg; break;
 	case 'P': env.pin_dir = arg; break;
+	case 'S': d->trusted = arg; break;
 	case 'v': log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF)); break;
 	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
@@ -965,7 +973,9 @@ static int daemon_init(struct daemon *d)
 	struct group *g;
 	int ret;
 
-	ret = policy_load(d->policy_path, &d->pol, err, sizeof(err));
+	ret = policy_signature_check(d->policy_path, d->trusted, err, sizeof(err));
+	if (!ret)
+		ret = policy_load(d->policy_path, &d->pol, err, sizeof(err));
 	if (ret) {
 		pr_warn("%s", err);
 		return ret;

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "audit.h"
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
@@ -141,7 +142,8 @@ static const struct cmd cmds[] = {
 	{ "detach", cmd_detach, "--iface IF | --all", "remove the fast path from interfaces" },
 	{ "status", cmd_status, "[--json]", "attachments, ports, lists and map fill" },
 	{ "stats", cmd_stats, "[--json|--prometheus|--watch S]", "packets and bytes per verdict reason" },
-	{ "policy", cmd_policy, "check|apply FILE", "validate or apply a policy file" },
+	{ "policy", cmd_policy, "check|apply|keygen|sign|verify ...",
+	  "validate, apply or sign a policy file" },
 	{ "ban", cmd_ban, "add|del|list ...", "manage bans (with expiry)" },
 	{ "allow", cmd_allow, "add|del|list ...", "manage the allow list" },
 	{ "deny", cmd_deny, "add|del|list ...", "manage the deny list" },
@@ -150,6 +152,8 @@ static const struct cmd cmds[] = {
 	{ "events", cmd_events, "[--json] [--follow]", "the daemon's drop and ban events" },
 	{ "why", cmd_why, "ADDR", "explain the state of one address" },
 	{ "top", cmd_top, "[-n N] [--json]", "sources with the most drops (daemon)" },
+	{ "audit", cmd_audit, "HOST[:PORT]|CIDR ... [--json] [--pop3]",
+	  "find plaintext IMAP; check TLS and certificates" },
 	{ "authlog", cmd_authlog, "test FILE|- [--json]", "check what the log parser sees" },
 	{ "help", cmd_help, "[COMMAND]", "show help" },
 };
