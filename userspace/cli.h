@@ -33,8 +33,11 @@ struct cmd {
 /* Handle a COMMON_LONGOPTS option; returns 1 if handled, -1 for help. */
 int common_opt(int opt);
 int require_root(void);
-/* Load FILE, or the installed/built-in default when FILE is NULL. Prints the error. */
-int load_policy(const char *file, struct policy *pol);
+/* Load FILE, or the installed/built-in default when FILE is NULL; with
+ * verify, a file must be signed when a trust file is in force (sign.h). The
+ * built-in default is part of the binary and needs no signature. Prints the
+ * error. */
+int load_policy(const char *file, const char *trusted, bool verify, struct policy *pol);
 /* Lock the pin dir and open the maps; returns the lock fd or -errno. */
 int open_state(struct ig_maps *m);
 void close_state(struct ig_maps *m, int lock_fd);

@@ -207,7 +207,7 @@ int cmd_authlog(int argc, char **argv)
 		return -EINVAL;
 	}
 	file = argv[optind];
-	if ((err = load_policy(pfile, &pol)))
+	if ((err = load_policy(pfile, NULL, false, &pol)))
 		return err;
 	in = strcmp(file, "-") ? fopen(file, "re") : stdin;
 	if (!in) {

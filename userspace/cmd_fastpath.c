@@ -64,7 +64,6 @@ int cmd_attach(int argc, char **argv)
 		COMMON_LONGOPTS, {}
 	};
 	const char *iface = NULL, *file = NULL;
-	char serr[SIG_ERR_LEN];
 	struct ig_maps m;
 	struct policy pol;
 	int opt, mode = 0, used = 0, lock_fd, err, c;
@@ -102,11 +101,7 @@ help_or_next:
 	if ((err = require_root()))
 		return err;
 	/* Validate before touching anything. */
-	if (file && (err = policy_signature_check(file, NULL, serr, sizeof(serr)))) {
-		pr_warn("%s", serr);
-		return err;
-	}
-	if ((file || !fastpath_loaded(env.pin_dir)) && (err = load_policy(file, &pol)))
+	if ((file || !fastpath_loaded(env.pin_dir)) && (err = load_policy(file, NULL, true, &pol)))
 		return err;
 	if (!file && fastpath_loaded(env.pin_dir))
 		policy_init(&pol);
@@ -556,7 +551,6 @@ int cmd_status(int argc, char **argv)
 int cmd_policy(int argc, char **argv)
 {
 	const char *trusted = NULL;
-	char serr[SIG_ERR_LEN];
 	struct ig_maps m;
 	struct policy pol;
 	int lock_fd, err;
@@ -591,13 +585,8 @@ int cmd_policy(int argc, char **argv)
 		pr_warn("usage: %s policy check|apply FILE", env.prog);
 		return -EINVAL;
 	}
-	/* Before parsing: an unsigned file is refused whatever it says. */
-	if (!strcmp(argv[1], "apply") &&
-	    (err = policy_signature_check(argv[2], trusted, serr, sizeof(serr)))) {
-		pr_warn("%s", serr);
-		return err;
-	}
-	err = load_policy(argv[2], &pol);
+	/* apply: an unsigned file is refused whatever it says. */
+	err = load_policy(argv[2], trusted, !strcmp(argv[1], "apply"), &pol);
 	if (err)
 		return err;
 	if (!strcmp(argv[1], "check")) {

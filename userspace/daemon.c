@@ -707,9 +707,7 @@ static int do_reload(struct daemon *d)
 
 	sd_notify(0, "RELOADING=1");
 	/* An unsigned or badly signed file is refused like an invalid one. */
-	ret = policy_signature_check(d->policy_path, d->trusted, err, sizeof(err));
-	if (!ret)
-		ret = policy_load(d->policy_path, &np, err, sizeof(err));
+	ret = policy_load_checked(d->policy_path, d->trusted, &np, err, sizeof(err));
 	if (!ret) {
 		map_lock(d, true);
 		ret = apply_policy(&d->m, &np, err, sizeof(err));
@@ -973,9 +971,7 @@ static int daemon_init(struct daemon *d)
 	struct group *g;
 	int ret;
 
-	ret = policy_signature_check(d->policy_path, d->trusted, err, sizeof(err));
-	if (!ret)
-		ret = policy_load(d->policy_path, &d->pol, err, sizeof(err));
+	ret = policy_load_checked(d->policy_path, d->trusted, &d->pol, err, sizeof(err));
 	if (ret) {
 		pr_warn("%s", err);
 		return ret;

@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "policy.h"
+#include "sign.h"
 
 struct cli_env env = { .pin_dir = IG_DEFAULT_PIN_DIR, .prog = "imapguard" };
 
@@ -54,13 +55,15 @@ int require_root(void)
 	return 0;
 }
 
-int load_policy(const char *file, struct policy *pol)
+int load_policy(const char *file, const char *trusted, bool verify, struct policy *pol)
 {
 	char err[POL_ERR_LEN], path[64];
 	int fd, ret;
 
 	if (file || access(INSTALLED_POLICY, R_OK) == 0) {
-		ret = policy_load(file ? file : INSTALLED_POLICY, pol, err, sizeof(err));
+		file = file ? file : INSTALLED_POLICY;
+		ret = verify ? policy_load_checked(file, trusted, pol, err, sizeof(err)) :
+			       policy_load(file, pol, err, sizeof(err));
 		if (ret)
 			pr_warn("%s", err);
 		return ret;

@@ -1036,25 +1036,19 @@ static int parse(struct ctx *c)
 	return 0;
 }
 
-int policy_load(const char *file, struct policy *pol, char *err, size_t errlen)
+int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
+		    char *err, size_t errlen)
 {
 	struct ctx *c;
-	char *buf;
-	size_t len;
 	int ret;
 
 	policy_init(pol);
-	if (strlen(file) >= sizeof(pol->file))
-		ret = -ENAMETOOLONG;
-	else
-		ret = read_file(file, &buf, &len);
-	if (ret) {
-		snprintf(err, errlen, "%s: %s", file, strerror(-ret));
-		return ret;
+	if (strlen(file) >= sizeof(pol->file)) {
+		snprintf(err, errlen, "%s: %s", file, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
 	}
 	c = calloc(1, sizeof(*c));	/* ~3 KB plus sections: keep it off the stack */
 	if (!c) {
-		free(buf);
 		snprintf(err, errlen, "%s: %s", file, strerror(ENOMEM));
 		return -ENOMEM;
 	}
@@ -1072,6 +1066,22 @@ int policy_load(const char *file, struct policy *pol, char *err, size_t errlen)
 		err[0] = '\0';
 	}
 	free(c);
+	return ret;
+}
+
+int policy_load(const char *file, struct policy *pol, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int ret;
+
+	policy_init(pol);
+	ret = strlen(file) >= sizeof(pol->file) ? -ENAMETOOLONG : read_file(file, &buf, &len);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", file, strerror(-ret));
+		return ret;
+	}
+	ret = policy_load_buf(file, buf, len, pol, err, errlen);
 	free(buf);
 	return ret;
 }

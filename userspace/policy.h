@@ -98,6 +98,10 @@ struct policy {
 /* Parse and validate FILE into *pol (initialised here). On error returns
  * -EINVAL (or -errno for I/O) and writes "file:line: what is wrong" to err. */
 int policy_load(const char *file, struct policy *pol, char *err, size_t errlen);
+/* The same from bytes already read (file names them, for errors and for
+ * deny_file paths); buf is not kept. */
+int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
+		    char *err, size_t errlen);
 void policy_free(struct policy *pol);
 /* Fill defaults only (what an empty file gives). */
 void policy_init(struct policy *pol);

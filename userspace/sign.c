@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include "policy.h"
 #include "sign.h"
 
 #define SIG_LEN		64		/* Ed25519 */
@@ -384,7 +385,8 @@ static int load_sig(const char *path, unsigned char sig[SIG_LEN], char *msg, siz
 	return err;
 }
 
-int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen)
+static int verify(const char *file, const char *trusted, char *msg, size_t msglen,
+		  unsigned char **keep, size_t *keeplen)
 {
 	unsigned char *data = NULL, sig[SIG_LEN];
 	EVP_PKEY *keys[MAX_KEYS];
@@ -428,12 +430,22 @@ int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen)
 	fingerprint(keys[good], fp, sizeof(fp));
 	snprintf(msg, msglen, "good signature by key %d of %d in '%s' (%s)", good + 1,
 		 nkeys, trusted, fp);
+	if (keep) {	/* the caller parses exactly the bytes that verified */
+		*keep = data;
+		*keeplen = len;
+		data = NULL;
+	}
 out:
 	EVP_MD_CTX_free(ctx);
 	for (int i = 0; i < nkeys; i++)
 		EVP_PKEY_free(keys[i]);
 	free(data);
 	return err;
+}
+
+int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen)
+{
+	return verify(file, trusted, msg, msglen, NULL, NULL);
 }
 
 const char *sig_trusted_path(const char *override)
@@ -452,22 +464,27 @@ const char *sig_trusted_path(const char *override)
 	return SIG_TRUSTED_DEFAULT;
 }
 
-int policy_signature_check(const char *policy_path, const char *trusted_path,
-			   char *err, size_t errlen)
+int policy_load_checked(const char *file, const char *trusted_path, struct policy *pol,
+			char *err, size_t errlen)
 {
 	const char *trusted = sig_trusted_path(trusted_path);
 	char msg[SIG_ERR_LEN - 128];
+	unsigned char *data = NULL;
+	size_t len = 0;
 	int ret;
 
-	if (!trusted) {
-		snprintf(err, errlen, "no trusted keys configured; signature not required");
-		return 0;
-	}
-	ret = sig_verify(policy_path, trusted, msg, sizeof(msg));
-	if (ret)
+	if (!trusted)
+		return policy_load(file, pol, err, errlen);
+	/* One read: verifying a file and then parsing it again would let a
+	 * writer swap it in between. */
+	ret = verify(file, trusted, msg, sizeof(msg), &data, &len);
+	if (ret) {
+		policy_init(pol);
 		snprintf(err, errlen, "refusing policy '%s' (signatures are required by %s): %s",
-			 policy_path, trusted, msg);
-	else
-		snprintf(err, errlen, "%s: %s", policy_path, msg);
+			 file, trusted, msg);
+		return ret;
+	}
+	ret = policy_load_buf(file, (char *)data, len, pol, err, errlen);
+	free(data);
 	return ret;
 }

@@ -42,9 +42,11 @@ int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen);
  * closed). NULL means no signature is required. */
 const char *sig_trusted_path(const char *override);
 
-/* For policy apply/reload: 0 if no trust file is in force or policy_path
- * carries a good FILE.sig; else -errno with a complete error message. */
-int policy_signature_check(const char *policy_path, const char *trusted_path,
-			   char *err, size_t errlen);
+struct policy;
+/* policy_load() for apply, attach and the daemon: when a trust file is in
+ * force (sig_trusted_path(trusted_path)), FILE must carry a good FILE.sig and
+ * exactly the bytes that verified are parsed. -errno with a complete message. */
+int policy_load_checked(const char *file, const char *trusted_path, struct policy *pol,
+			char *err, size_t errlen);
 
 #endif

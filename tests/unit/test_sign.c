@@ -12,10 +12,21 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include "policy.h"
 #include "sign.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;
+
+/* policy_load_checked, keeping only the verdict. */
+static int check_load(const char *file, const char *trusted, char *err, size_t len)
+{
+	struct policy pol;
+	int ret = policy_load_checked(file, trusted, &pol, err, len);
+
+	policy_free(&pol);
+	return ret;
+}
 
 static char tmpdir[] = "/tmp/test_sign.XXXXXX";
 static char msg[SIG_ERR_LEN];
@@ -244,18 +255,18 @@ static void test_policy_check(void)
 	unlink(P("u.conf.sig"));
 	if (!have_default) {
 		ASSERT_TRUE(sig_trusted_path(NULL) == NULL, "nothing configured");
-		ASSERT_OK(policy_signature_check(P("u.conf"), NULL, err, sizeof(err)),
+		ASSERT_OK(check_load(P("u.conf"), NULL, err, sizeof(err)),
 			  "unsigned accepted when no trust file");
 	}
-	ASSERT_EQ(policy_signature_check(P("u.conf"), P("a.key.pub"), err, sizeof(err)),
+	ASSERT_EQ(check_load(P("u.conf"), P("a.key.pub"), err, sizeof(err)),
 		  -ENOENT, "unsigned refused");
 	ASSERT_TRUE(strstr(err, "refusing policy") && strstr(err, "u.conf.sig"), "message");
-	ASSERT_OK(policy_signature_check(P("p.conf"), P("a.key.pub"), err, sizeof(err)), "signed");
+	ASSERT_OK(check_load(P("p.conf"), P("a.key.pub"), err, sizeof(err)), "signed");
 	setenv(SIG_TRUSTED_ENV, P("b.key.pub"), 1);
 	ASSERT_STREQ(sig_trusted_path(NULL), P("b.key.pub"), "env");
-	ASSERT_EQ(policy_signature_check(P("p.conf"), NULL, err, sizeof(err)), -EBADMSG,
+	ASSERT_EQ(check_load(P("p.conf"), NULL, err, sizeof(err)), -EBADMSG,
 		  "env key B refuses A's signature");
-	ASSERT_OK(policy_signature_check(P("p.conf"), P("a.key.pub"), err, sizeof(err)),
+	ASSERT_OK(check_load(P("p.conf"), P("a.key.pub"), err, sizeof(err)),
 		  "explicit beats env");
 	setenv(SIG_TRUSTED_ENV, "", 1);
 	ASSERT_TRUE(sig_trusted_path(NULL) == NULL || have_default, "empty env is unset");
