@@ -42,6 +42,8 @@
 #define MAX_CLIENTS	64
 #define LOG_EVENTS_PER_S 50		/* event log lines per second, the rest summarised */
 #define SOURCES		4096		/* per-source aggregate slots */
+#define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
+#define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
 
 struct client {
 	struct ep_src src;
@@ -90,6 +92,8 @@ struct daemon {
 	time_t last_reload_time;
 	char last_reload_msg[POL_ERR_LEN];
 	bool dirty, stop;
+	struct sweep_cursor sweep;
+	uint64_t last_save;
 	gid_t ctl_gid;
 };
 
@@ -341,6 +345,7 @@ static void save_state(struct daemon *d)
 {
 	int err = state_save(d->state_path, write_state, d);
 
+	d->last_save = mono_ns();
 	if (err)
 		pr_warn("Couldn't save state to '%s': %s", d->state_path, strerror(-err));
 	else
@@ -855,7 +860,7 @@ static void on_timer(struct daemon *d)
 		return;
 	/* Expired bans already stop matching in BPF; this frees their slots. */
 	map_lock(d, true);
-	swept = ban_sweep(&d->m);
+	swept = ban_sweep_some(&d->m, &d->sweep, SWEEP_PER_TICK);
 	map_lock(d, false);
 	if (swept) {
 		pr_info("swept %d expired ban%s", swept, swept == 1 ? "" : "s");
@@ -863,7 +868,9 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
-	if (d->dirty)
+	/* Bans live in pinned maps; the file is for reboots. Writing it at
+	 * most every few seconds keeps a ban storm from rewriting it per ban. */
+	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
 		save_state(d);
 }
 

@@ -616,6 +616,43 @@ int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)
 	return err;
 }
 
+/*
+ * Look at up to budget bans from where the last call stopped and delete the
+ * expired ones. A full walk of a million-entry map every second costs a CPU;
+ * expired bans already stop matching in BPF, so their slots can wait. The
+ * entry under the cursor is deleted only once the walk has moved past it, so
+ * get_next_key never loses its place.
+ */
+int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budget)
+{
+	uint64_t now = mono_ns();
+	struct ig_ban_val v;
+	struct ig_lpm_key next;
+	int swept = 0, fd;
+
+	for (unsigned int i = 0; i < budget; i++) {
+		fd = c->which ? m->banpfx : m->bans;
+		if (bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next)) {
+			if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
+				swept++;
+			c->have = c->expired = false;
+			c->which = !c->which;
+			if (!c->which)
+				break;	/* both maps done: start over next time */
+			continue;
+		}
+		if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
+			swept++;
+		c->key = next;
+		c->have = true;
+		c->expired = !bpf_map_lookup_elem(fd, &next, &v) && v.expires_ns &&
+			     v.expires_ns <= now;
+	}
+	if (swept)
+		refresh_flags(m);
+	return swept;
+}
+
 int ban_sweep(struct ig_maps *m)
 {
 	uint64_t now = mono_ns();

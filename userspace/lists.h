@@ -5,6 +5,7 @@
  */
 #ifndef IMAPGUARD_LISTS_H
 #define IMAPGUARD_LISTS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "addr.h"
@@ -41,6 +42,15 @@ int ban_del(struct ig_maps *m, const struct ig_prefix *p);
 int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
 /* Delete bans that expired; returns how many. */
 int ban_sweep(struct ig_maps *m);
+
+/* Where an incremental sweep stopped. Zero-initialise. */
+struct sweep_cursor {
+	struct ig_lpm_key key;
+	bool have, expired;
+	int which;		/* 0: ig_bans, 1: ig_banpfx */
+};
+/* The same, a bounded number of entries per call (the daemon's timer). */
+int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budget);
 
 /* Number of entries in a map (walks the keys). */
 long map_count(int fd);

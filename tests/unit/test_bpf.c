@@ -486,7 +486,19 @@ static void test_ban_expiry(int hook)
 	sleep_ms(300);
 	ASSERT_EQ(syn(hook, "198.18.4.4", 993), pass, "expired ban passes (no daemon)");
 	ASSERT_EQ(syn(hook, "2001:db8:4::4", 993), pass, "expired v6 ban passes");
-	ASSERT_EQ(ban_sweep(&maps), 2, "sweep removes both");
+	/* Incremental sweep, one entry per call: finds both across calls and
+	 * leaves the live ban alone. */
+	struct ig_prefix live = pfx("198.18.4.5");
+	struct sweep_cursor cur = {};
+	int swept = 0;
+
+	ban_add(&maps, &live, 0, "live");
+	for (int i = 0; i < 12; i++)
+		swept += ban_sweep_some(&maps, &cur, 1);
+	ASSERT_EQ(swept, 2, "sweep removes both expired");
+	ASSERT_EQ(map_count(maps.bans), 1, "live ban stays");
+	ASSERT_EQ(ban_sweep(&maps), 0, "nothing left to sweep");
+	ban_del(&maps, &live);
 }
 
 static int ev_count;
