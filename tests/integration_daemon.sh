@@ -31,6 +31,8 @@ ALL_TESTS=(
 	test_daemon_reload
 	test_daemon_kill9_restart
 	test_daemon_state
+	test_daemon_state_corrupt
+	test_daemon_status_lock
 	test_daemon_events_follow
 	test_daemon_ctl_perms
 	test_daemon_ctl_garbage
@@ -252,14 +254,26 @@ last_dlog()
 }
 
 # dget EXPR: EXPR over `status --json`, with j the whole document and d its
-# "daemon" object.
+# "daemon" object. While our daemon runs, an answer without it ("running":
+# false: the CLI gave up waiting) is retried twice and noted in the log:
+# test_daemon_status_lock is where that counts as a failure.
 dget()
 {
-	igc status --json | "$PY" -c '
+	local json i
+
+	for ((i = 0; i < 3; i++)); do
+		json=$(igc status --json)
+		[[ $json == *'"running":true'* ]] || [ -z "$DPID" ] || ! alive "$DPID" || {
+			echo "# status: no answer from running daemon $DPID (try $((i + 1)))" >&2
+			continue
+		}
+		break
+	done
+	"$PY" -c '
 import json, sys
 j = json.load(sys.stdin)
 d = j.get("daemon", {})
-print(eval(sys.argv[1]))' "$1"
+print(eval(sys.argv[1]))' "$1" <<<"$json"
 }
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
@@ -625,6 +639,72 @@ test_daemon_kill9_restart()
 		json_get 'len(j[0]["tc"]) + len(j[0]["xdp"])')"
 }
 
+# A relay for one control-socket request: accept on LISTEN, read the request
+# line, wait DELAY seconds, pass it to the daemon at TARGET, relay the answer.
+# Plays a daemon that is busy for DELAY seconds before it answers.
+_PY_RELAY='
+import socket, sys, time
+listen, target, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(listen)
+srv.listen(1)
+srv.settimeout(20)
+c, _ = srv.accept()
+c.settimeout(10)
+req = b""
+while not req.endswith(b"\n"):
+    d = c.recv(4096)
+    if not d:
+        break
+    req += d
+time.sleep(delay)
+d = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+d.settimeout(10)
+d.connect(target)
+d.sendall(req)
+try:
+    while True:
+        b = d.recv(65536)
+        if not b:
+            break
+        c.sendall(b)
+except OSError:
+    pass
+'
+
+# `status` while the daemon is slow to answer: the CLI must not hold the
+# pin-dir lock while it waits, or the daemon's next tick (which takes that
+# lock to sweep expired bans) blocks on it, the CLI times out after 2 s and
+# reports the daemon as not running, and the daemon's loop is stalled
+# meanwhile. The relay makes the daemon's answer 1.2 s late, so a tick (every
+# 1 s) surely falls in that window.
+test_daemon_status_lock()
+{
+	local pol relay=$LAB_TMP/relay.sock rpid out t0 ms
+
+	pol=$(pol_daemon lock reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	"$PY" -c "$_PY_RELAY" "$relay" "$CTL" 1.2 </dev/null >>"$DLOG" 2>&1 &
+	rpid=$!
+	LAB_PIDS+=("$rpid")
+	wait_for 5 test -S "$relay" || { bad relay "the relay did not start"; return; }
+	t0=$EPOCHREALTIME
+	out=$(ig status --json -c "$relay")
+	ms=$(ms_since "$t0")
+	echo "# status through a 1.2 s relay: ${ms} ms" >&2
+	check slow_daemon_status_running True \
+		"$(json_get 'j.get("daemon", {}).get("running")' <<<"$out")"
+	check slow_daemon_status_pid "$DPID" "$(json_get 'j.get("daemon", {}).get("pid")' <<<"$out")"
+	wait "$rpid"
+	forget_pid "$rpid"
+	# And the plain case, many times over: never "not running".
+	local i miss=0
+	for ((i = 0; i < 30; i++)); do
+		[[ $(igc status --json) == *'"running":true'* ]] || miss=$((miss + 1))
+	done
+	check status_30_times "0 misses" "$miss misses"
+}
+
 # corrupt_files: the set-aside state files, one per line.
 corrupt_files()
 {
@@ -632,10 +712,10 @@ corrupt_files()
 }
 
 # A ban from the auth log survives a restart and a detach --all + fresh
-# start; a bad state file is set aside and the daemon starts anyway.
+# start (the state file restores it, with its history).
 test_daemon_state()
 {
-	local pol left n0 newest
+	local pol left
 
 	: >"$ALOG"
 	pol=$(pol_authlog state "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
@@ -667,9 +747,19 @@ test_daemon_state()
 	check_probe restored_other_993 connected $SRV4 993 $CLI4B $OKT
 	check_probe restored_143_refused refused $SRV4 143 $CLI4B $OKT
 	check_match restored_history "*banned 1 time*" "$(igc why $CLI4)"
+}
 
-	# Corrupt, truncated and empty state files: set aside, fresh start.
-	local kind
+# Corrupt, truncated and empty state files are set aside (FILE.corrupt-TIME,
+# content kept) and the daemon starts with a fresh state anyway.
+test_daemon_state_corrupt()
+{
+	local pol n0 newest kind
+
+	: >"$ALOG"
+	pol=$(pol_authlog corrupt "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $CLI4 bob 3 >>"$ALOG"
+	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban for $CLI4 after 3 failures"
 	for kind in garbage truncated empty; do
 		daemon_stop TERM
 		n0=$(corrupt_files | wc -l)
@@ -800,9 +890,19 @@ test_daemon_ctl_perms()
 	chmod 0666 "$CTL"
 	check nobody_daemon_reply '{"ok":false,"error":"permission denied"}' \
 		"$(as_nobody "$PY" -c "$_PY_GREETING" "$CTL")"
-	# ... which the CLI must get across, as exit 1 with the reason.
-	check_cmd nobody_cli_refused 1 '*"ok":false,"error":"permission denied"*' \
-		as_nobody "$IG_BIN" reload -c "$CTL"
+	# ... which the CLI must get across, as exit 1 with the reason, every
+	# time (the refusal races the CLI's request: try 10 times).
+	local i out rc good=0 seen=""
+	for ((i = 0; i < 10; i++)); do
+		out=$(as_nobody "$IG_BIN" reload -c "$CTL" 2>&1)
+		rc=$?
+		if [ $rc -eq 1 ] && [[ $out == *'"error":"permission denied"'* ]]; then
+			good=$((good + 1))
+		else
+			seen+="[exit $rc: ${out//$'\n'/ }] "
+		fi
+	done
+	check nobody_cli_refused "10 of 10" "$good of 10${seen:+; others: $seen}"
 	check_match refusal_logged "*refused a peer*" "$(cat "$DLOG")"
 	check no_reload_happened "initial load" "$(dget 'd["last_reload"]["message"]')"
 	check_cmd root_still_served 0 '*"ok":true*' igc reload
@@ -929,7 +1029,7 @@ test_daemon_ctl_garbage()
 # to 993 dropped at the NIC, counted, reported.
 test_daemon_authlog_brute()
 {
-	local pol ms s0 t0
+	local pol ms dec s0 t0
 
 	: >"$ALOG"
 	pol=$(pol_authlog brute "max_failures = 5" "window = 1m" "ban_time = 1m" "max_users = 10" </dev/null)
@@ -944,10 +1044,16 @@ test_daemon_authlog_brute()
 	fail_lines $CLI4 dave 1 >>"$ALOG"
 	if wait_for 3 is_banned $CLI4; then
 		ms=$(ms_since "$t0")
-		echo "# ban $ms ms after the fifth failure was written" >&2
-		check_range banned_within_1s 0 1200 "$ms"
+		# The decision, by the ban event's own time stamp: within 1 s. Seen
+		# in the map by our polling (each poll a few hundred ms under load):
+		# a looser bound.
+		dec=$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'$CLI4'"' \
+			"int((e['ts'] - ${t0/,/.}) * 1000)")
+		echo "# ban decided $dec ms, seen in the map $ms ms after the fifth failure was written" >&2
+		check_range ban_decided_within_1s 0 1000 "$dec"
+		check_range ban_in_map_within_2500ms 0 2500 "$ms"
 	else
-		bad banned_within_1s "no ban 3 s after the fifth failure"
+		bad ban_decided_within_1s "no ban 3 s after the fifth failure"
 	fi
 	check only_that_ban "$CLI4" "$(bans)"
 	check_match ban_reason "authlog brute*" "$(ban_field $CLI4 reason)"
@@ -1081,8 +1187,7 @@ test_daemon_authlog_restart()
 	check restart_lines_read 3 "$(authlog_lines)"
 	check only_new_ban "$CLI4" "$(bans)"
 	check_probe banned_993_dropped timeout $SRV4 993 $CLI4 $DROPT
-	# The two failures of MID before the restart plus one after must not
-	# find the old ones counted twice: at most the detector's own memory.
+	# The history lines were never fed to the detector, before or after.
 	check_match why_old_clean "*$OLD: 0 failure*" "$(igc why $OLD)"
 }
 
@@ -1162,25 +1267,32 @@ test_daemon_reset_on_success()
 }
 
 # ban_time 2s, ban_factor 2, ban_max 6s: 2 s, then 4 s, then capped at 6 s.
+# A ban runs from the failure that caused it, so its length is what is left
+# of it when we first see it plus the time since the failures were written
+# (which includes however long we took to see it: tenths, under load).
 test_daemon_escalation()
 {
-	local pol n want left dur rep
+	local pol n want t0 left el dur rep
 
 	: >"$ALOG"
 	pol=$(pol_authlog esc "max_failures = 2" "window = 1m" "ban_time = 2s" "ban_factor = 2" "ban_max = 6s" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	for n in 1 2 3; do
 		want=$((n == 1 ? 2 : n == 2 ? 4 : 6))
+		t0=$EPOCHREALTIME
 		fail_lines $CLI4 olga 2 >>"$ALOG"
 		wait_ban $CLI4 >/dev/null || { bad "ban$n" "no ban for offence $n"; return; }
 		left=$(ban_field $CLI4 expires_in_s)
-		echo "# offence $n: expires_in_s=$left" >&2
-		# Whole tenths: want-1 s < left <= want s (+ rounding).
+		el=$(ms_since "$t0")
+		echo "# offence $n: expires_in_s=$left, ${el} ms after the write" >&2
+		# In tenths of a second: left + elapsed within [want - 0.3, want + 1].
 		left=$("$PY" -c "print(int(round(float('$left') * 10)))")
-		check_range "ban${n}_expires_in_s" $(((want - 1) * 10)) $((want * 10 + 1)) "$left"
+		check_range "ban${n}_length" $((want * 10 - 3)) $((want * 10 + 10)) $((left + el / 100))
+		check_range "ban${n}_left_at_most" 0 $((want * 10 + 1)) "$left"
 		dur=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("duration_s")')
 		check "ban${n}_event_duration" "$want" "$dur"
-		check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
+		# A 2 s ban may be nearly over by now; the longer ones surely are not.
+		[ $n -gt 1 ] && check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
 		[ $n -eq 3 ] && break
 		# Wait out the ban (bounded), then it no longer drops.
 		wait_for $((want + 3)) eval '! is_banned $CLI4' ||
@@ -1409,11 +1521,12 @@ preflight()
 # (as # comments) when something went wrong. Returns 0 pass, 1 fail, 2 skip.
 run_one()
 {
-	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails
+	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails t0=$SECONDS
 
 	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
 	rc=$?
 	cat "$out"
+	echo "# ${t#test_}: $((SECONDS - t0)) s"
 	fails=$(grep -c '^FAIL ' "$out")
 	if [ "$rc" -eq $SKIP_RC ]; then
 		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
@@ -1462,6 +1575,17 @@ main()
 	if [ $# -gt 0 ]; then tests=("$@"); else tests=("${ALL_TESTS[@]}"); fi
 	LOGDIR=$(mktemp -d /tmp/igtest-logs.XXXXXX)
 	trap 'rm -rf "$LOGDIR"' EXIT
+	# One binary for the whole run: the tree may be rebuilt meanwhile (the
+	# BPF object is embedded, so the copy is self-contained). Readable and
+	# runnable by nobody, for the control-socket permission test.
+	chmod 0711 "$LOGDIR"
+	if ! cp "${IG_BIN:-$HERE/../build/imapguard}" "$LOGDIR/imapguard" ||
+	   ! "$LOGDIR/imapguard" --version >/dev/null 2>&1; then
+		echo "FAIL integration_daemon: couldn't snapshot a working binary"
+		exit 1
+	fi
+	chmod 0755 "$LOGDIR/imapguard"
+	export IG_BIN=$LOGDIR/imapguard
 	NPASS=0 NFAIL=0 NSKIP=0 NEXT=0 ORDER=()
 	for t in "${tests[@]}"; do
 		if ! declare -F "$t" >/dev/null || [[ $t != test_* ]]; then

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make test` driver: every unit test binary that was built (build/test_*),
-# then the netns integration suite. Each prints PASS/FAIL/SKIP lines; this
+# then the netns integration suite, then the daemon suite
+# (tests/integration_daemon.sh). Each prints PASS/FAIL/SKIP lines; this
 # script echoes every line as it comes, counts them, and ends with exactly one
 # line "N passed, N failed, N skipped". Exit 1 if anything failed.
 #
@@ -48,9 +49,16 @@ done
 export IG_LAB_LOG=$WORK/labs
 : >"$IG_LAB_LOG"
 run integration bash tests/integration.sh
+run integration_daemon bash tests/integration_daemon.sh
 
-# Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*.
+# Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*, temp
+# dirs /tmp/igtest-ID.*, and processes (a daemon, a prober) still running
+# with one of those in their command line.
 left=()
+# "PID command line" of every process, read once.
+procs=$(for cmd in /proc/[0-9]*/cmdline; do
+	line=$(tr '\0' ' ' <"$cmd" 2>/dev/null) && [ -n "$line" ] && echo "${cmd//[^0-9]/} $line"
+done)
 while read -r id; do
 	[ -n "$id" ] || continue
 	for ns in igt-srv-$id igt-cli-$id igt-snk-$id; do
@@ -58,6 +66,13 @@ while read -r id; do
 	done
 	for pin in /sys/fs/bpf/igtest-"$id" /sys/fs/bpf/igtest-"$id"-*; do
 		[ -e "$pin" ] && left+=("pin $pin")
+	done
+	for dir in /tmp/igtest-"$id".*; do
+		[ -e "$dir" ] && left+=("dir $dir")
+	done
+	for pid in $(grep -E "igtest-$id([^0-9]|$)|igt-[a-z]+-$id([^0-9]|$)" <<<"$procs" |
+		awk '{print $1}'); do
+		left+=("process $pid")
 	done
 done <"$IG_LAB_LOG"
 if [ ${#left[@]} -gt 0 ]; then

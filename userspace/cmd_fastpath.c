@@ -515,6 +515,10 @@ int cmd_status(int argc, char **argv)
 	lock_fd = open_state(&m);
 	if (lock_fd < 0)
 		return lock_fd;
+	/* Reading needs no lock, and the daemon may need it while we wait
+	 * for its answer below. */
+	close(lock_fd);
+	lock_fd = -1;
 	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
 	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
 	if (json) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include "cli.h"
 #include "lists.h"
@@ -241,6 +242,10 @@ static int list_cmd(int argc, char **argv, const char *what)
 	lock_fd = open_state(&m);
 	if (lock_fd < 0)
 		return lock_fd;
+	if (!strcmp(sub, "list")) {	/* reading: don't hold writers off */
+		close(lock_fd);
+		lock_fd = -1;
+	}
 	if (!strcmp(sub, "list"))
 		err = !strcmp(what, "ban") ? ban_list_cmd(&m, o.json) :
 		      list_list_cmd(&m, !strcmp(what, "allow") ? LIST_ALLOW : LIST_DENY, o.json);

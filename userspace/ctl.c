@@ -31,16 +31,27 @@ static int ctl_connect(const char *path)
 int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn fn, void *ctx)
 {
 	char buf[65536];
-	size_t have = 0;
+	size_t have = 0, lines = 0;
 	int fd = ctl_connect(path), err = 0;
 	struct pollfd pfd;
 	ssize_t n;
 
 	if (fd < 0)
 		return fd;
-	if (dprintf(fd, "%s\n", req) < 0) {
-		err = -errno;
-		goto out;
+	/* A daemon that refuses us answers and closes before reading: the
+	 * write may then fail, but its answer is still there to read. */
+	{
+		char line[CTL_MAX_REQ + 1];
+		int n = snprintf(line, sizeof(line), "%s\n", req);
+
+		if (n >= (int)sizeof(line)) {
+			err = -EMSGSIZE;
+			goto out;
+		}
+		if (send(fd, line, n, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
+			err = -errno;
+			goto out;
+		}
 	}
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
 	for (;;) {
@@ -54,6 +65,8 @@ int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn f
 		if (n < 0 && errno == EINTR)
 			continue;
 		n = n < 0 ? -1 : read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == ECONNRESET && lines && !have)
+			n = 0;	/* reset after a complete answer: that was the end */
 		if (n < 0) {
 			err = -errno;
 			break;
@@ -64,6 +77,7 @@ int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn f
 		buf[have] = '\0';
 		while ((nl = strchr(buf, '\n'))) {
 			*nl = '\0';
+			lines++;
 			if (fn(ctx, buf))
 				goto out;
 			have -= nl + 1 - buf;

@@ -568,6 +568,9 @@ static void on_accept(struct daemon *d, bool http)
 	/* Metrics are read-only counters on an address the admin chose. */
 	if (!http && !peer_allowed(d, fd)) {
 		send(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* No more from us; what the peer already sent is discarded with
+		 * the close (it may see a reset instead of our answer). */
+		shutdown(fd, SHUT_WR);
 		pr_warn("control socket: refused a peer that is neither root nor in the control group");
 		close(fd);
 		return;
@@ -1201,9 +1204,12 @@ static void why_ban(const struct ig_prefix *p, bool json)
 	size_t n;
 	int lock_fd = open_state(&m), hits = 0;
 
-	if (lock_fd < 0 || ban_list(&m, &b, &n)) {
-		if (lock_fd >= 0)
-			close_state(&m, lock_fd);
+	if (lock_fd < 0)
+		return;
+	close(lock_fd);		/* reading: no lock needed */
+	lock_fd = -1;
+	if (ban_list(&m, &b, &n)) {
+		fastpath_close_maps(&m);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
