@@ -1,30 +1,41 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `sudo make demo`: imapguard on a throwaway two-namespace lab, in under a
-# minute. A client and an "IMAP server" (listeners on 143 and 993) are joined
-# by a veth pair; we probe both ports, attach imapguard with its built-in
-# default policy, probe again, show stats and status, then detach and remove
-# everything (tests/lib.sh does the lab and its cleanup). Builds nothing: the
-# Makefile has built build/imapguard first.
+# `sudo make demo`: imapguard protecting a real Dovecot, in under a minute.
+#
+# Brings up the Dovecot lab (scripts/lab.sh: a server, a router, a
+# legitimate client and an attacker, each in its own network namespace),
+# starts the imapguard daemon with policies/default.conf on the server's
+# only interface, and plays four attacks, saying what is tried and what
+# happened: plaintext IMAP, a brute force, password spraying and a
+# connection flood. Then the counters, the ban list and the events, and
+# everything is removed again (also on Ctrl-C or an error).
+#
+# Builds nothing: the Makefile has built build/imapguard first. The lab,
+# daemon and client helpers are tests/integration_lab.sh's (the end-to-end
+# suite plays the same scenarios, and three more, with assertions).
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/lib.sh
-source "$HERE/../tests/lib.sh"
+# shellcheck source=tests/integration_lab.sh
+source "$HERE/../tests/integration_lab.sh"
 
-# Headings in bold on a terminal only: CI logs get plain text.
+# Headings in bold on a terminal only: logs get plain text.
 if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
 say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 # run_ig ARGS...: show the command as a user would type it, then run it.
-run_ig() { echo "\$ imapguard $*"; ig "$@"; }
-
-# show PORT: probe PORT over IPv4 and IPv6 from the client.
-show()
+run_ig() { echo "\$ imapguard $*"; ig "$@" 2>&1 | sed 's/^/  /'; }
+# legit_report NAME: stop the legitimate user's login loop (legit_start)
+# and tell how it went.
+legit_report()
 {
-	printf '  port %-4s IPv4: %-10s IPv6: %s\n' "$1" \
-		"$(probe $SRV4 "$1" $CLI4 1)" "$(probe $SRV6 "$1" $CLI6 1)"
+	touch "$TW/$1.legit.stop"
+	wait "$(cat "$TW/$1.legit.pid")" 2>/dev/null
+	echo "  Meanwhile alice logged in from $CLI4 $(grep -c . "$TW/$1.legit") times:" \
+		"$(sort "$TW/$1.legit" | uniq -c | awk '{ printf "%s%s x%d", n++ ? ", " : "", $2, $1 }')."
 }
+# daemon_says PATTERN: the daemon's log lines matching PATTERN so far.
+daemon_says() { grep -E -- "$1" "$DLOG" | sed 's/^/  imapguard: /'; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: run as root (sudo make demo): it creates network namespaces and loads BPF" >&2
@@ -34,51 +45,160 @@ if [ ! -x "$IG_BIN" ]; then
 	echo "demo: no $IG_BIN; run make first" >&2
 	exit 1
 fi
+if ! command -v dovecot >/dev/null; then
+	echo "demo: Dovecot is not installed (scripts/deps.sh installs it)" >&2
+	exit 1
+fi
 
-trap lab_down EXIT
-trap 'exit 130' INT TERM
+T0=$SECONDS
+WORK=$(mktemp -d /tmp/igdemo.XXXXXX) || exit 1
+# auto: native XDP on the veth, as on a real NIC.
+lab_use "demo$$" "/sys/fs/bpf/igdemo-$$" "$WORK" auto
+TW=$WORK	# for legit_start/legit_stop
 
-say "Lab"
-lab_up || { echo "demo: couldn't set up the lab" >&2; exit 1; }
+cleanup()
+{
+	# A few seconds, and not to be cut short by a second Ctrl-C.
+	trap - EXIT
+	trap '' INT TERM
+	say "Cleaning up"
+	legit_kill
+	lab_teardown
+	rm -rf "$WORK"
+	if [ -e "/run/netns/$NS_SRV" ] || [ -e "$PIN" ] || [ -e "$LAB_DIR" ]; then
+		echo "  something was left behind: $NS_SRV $PIN $LAB_DIR"
+	else
+		echo "  daemon stopped, XDP programs detached, pins, namespaces, Dovecot"
+		echo "  and $LAB_DIR removed: the machine is as it was."
+	fi
+	echo "  (demo took $((SECONDS - T0)) s)"
+}
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
+
+# ---- the lab -------------------------------------------------------------------
+
+say "The lab: a real Dovecot behind one interface"
+if ! lab_up 2>"$WORK/lab.log"; then
+	cat "$WORK/lab.log" >&2
+	echo "demo: couldn't set up the lab (scripts/lab.sh up)" >&2
+	exit 1
+fi
 cat <<EOF
-  client namespace $NS_CLI   $CLI4, $CLI6 (and $CLI4B, $CLI6B)
-        | veth $IF_CLI <-> $IF_SRV
-  server namespace $NS_SRV   $SRV4, $SRV6, listening on 143 and 993
-  imapguard runs in the server namespace with --pin-dir $PIN
+  legitimate client  $NS_CLI  $CLI4, $CLI6
+  attacker           $NS_ATK  any address of $ATK4_NET and $ATK6_NET
+  router             $NS_RTR  forwards, no NAT: Dovecot sees the real sources
+  IMAP server        $NS_SRV  $SRV4, $SRV6 on $IFACE
+                     $(dovecot --version | cut -d' ' -f1 | sed 's/^/Dovecot /'), 143 (IMAP) and 993 (IMAPS),
+                     users alice, bob, carol, dave, erin (password NAME-pass)
+  Up in $((SECONDS - T0)) s.
 EOF
 
-say "Before imapguard: both ports answer"
-show 143
-show 993
+say "Before imapguard: Dovecot accepts a plaintext LOGIN on 143"
+n0=$(grep -c . "$DOVECOT_LOG")
+echo "  client -> $SRV4:143  LOGIN alice alice-pass, no TLS: $(cli login --host "$SRV4" --port 143 --user alice --password alice-pass)"
+sleep 0.2
+tail -n +$((n0 + 1)) "$DOVECOT_LOG" | grep -m1 'Login:' | cut -d' ' -f4- | sed 's/^/  dovecot: /'
+echo "  The password crossed the network in the clear."
 
-say "Attach with the built-in default policy (143 reject, 993 pass + SYN budget)"
-[ -e /etc/imapguard/imapguard.conf ] &&
-	echo "  note: /etc/imapguard/imapguard.conf exists, so attach uses it instead"
+# ---- the daemon ------------------------------------------------------------------
+
+say "Start imapguard with policies/default.conf"
+mk_policy "$POLICY" default || exit 1
+cat <<EOF
+  The default policy, unchanged: 143 reject; 993 pass with a per-source SYN
+  budget of 20/s (bursts of 40); ban after 5 failed logins in 10 min, or
+  failures for 4 distinct users; first ban 10 min, doubling on repeats.
+  Appended for the lab: [authlog dovecot] path = $DOVECOT_LOG
+  and a [daemon] section for the state file and control socket.
+\$ imapguard run --policy policy.conf --iface $IFACE
+EOF
 # veth quirk, not imapguard's: a native-XDP reply (our TCP reset) is only
-# delivered to a veth peer that runs XDP itself, so the client end gets a
-# pass-only program first. Real NICs need nothing of the kind.
-peer_xdp || { echo "demo: couldn't prepare the client veth" >&2; exit 1; }
-run_ig attach --iface "$IF_SRV" || exit 1
+# delivered to a veth peer that runs XDP itself, so r-srv (the router's end
+# of srv0's cable) gets a pass-only program. Real NICs need nothing of the kind.
+peer_attach &
+PEER=$!
+daemon_start || { echo "demo: the daemon did not start" >&2; exit 1; }
+wait $PEER || { echo "demo: couldn't prepare the router's veth end" >&2; exit 1; }
+sed 's/^/  imapguard: /' "$DLOG"
 
-say "After: plaintext IMAP is refused at once, IMAPS is served"
-show 143
-show 993
+# ---- 1 -------------------------------------------------------------------------------
 
-say "A burst of 400 connects in 1 s from $CLI4 to 993 (budget: 40 at once, then 20/s)"
-flood $SRV4 993 $CLI4 400 1 | sed 's/^/  /'
-echo "  meanwhile another client, $CLI4B: $(probe $SRV4 993 $CLI4B 1)"
+say "1. Plaintext: a client tries LOGIN on 143"
+n0=$(grep -c . "$DOVECOT_LOG")
+echo "  client -> $SRV4:143       LOGIN alice: $(cli login --host "$SRV4" --port 143 --user alice --password alice-pass)"
+echo "  client -> [$SRV6]:143 LOGIN alice: $(cli login --host "$SRV6" --port 143 --user alice --password alice-pass)"
+echo "  Refused at the NIC: XDP answered each SYN with a TCP reset (reject counter: $(stat_packets reject))."
+sleep 0.3
+echo "  New lines in Dovecot's log: $(( $(grep -c . "$DOVECOT_LOG") - n0 )) (it never saw the connections)"
+echo "  client -> $SRV4:993 (TLS) LOGIN alice: $(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+
+# ---- 2 -------------------------------------------------------------------------------
+
+A2=198.19.2.2
+say "2. Brute force: $A2 guesses bob's password over IMAPS"
+legit_start brute
+for i in 1 2 3 4 5; do
+	echo "  attempt $i: bob / guess$i -> $(atk login --host "$SRV4" --port 993 --user bob \
+		--password "guess$i" --source $A2 --timeout 1.5)"
+done
+wait_ban $A2 5
+daemon_says "^ban $A2 "
+echo "  attempt 6: bob / guess6 -> $(atk login --host "$SRV4" --port 993 --user bob \
+	--password guess6 --source $A2 --timeout 1.5)  (its SYN is dropped by XDP)"
+echo "  Dovecot checked $(dovecot_lines "passwd-file\\(bob,$A2,") of the 6 passwords;" \
+	"the ban has dropped $(ban_field $A2 packets) packets so far."
+legit_report brute
+
+# ---- 3 -------------------------------------------------------------------------------
+
+A3=198.19.3.3
+say "3. Password spraying: $A3 tries one password against many users"
+for u in alice bob carol dave; do
+	echo "  $u / Winter2025! -> $(atk login --host "$SRV4" --port 993 --user $u \
+		--password 'Winter2025!' --source $A3 --timeout 1.5)"
+done
+wait_ban $A3 5
+daemon_says "^ban $A3 "
+echo "  Only 4 failures, under the 5 of the brute-force rule: banned for trying 4 distinct users."
+echo "  erin / Winter2025! -> $(atk login --host "$SRV4" --port 993 --user erin \
+	--password 'Winter2025!' --source $A3 --timeout 1.5)  (dropped at the NIC:" \
+	"Dovecot checked $(dovecot_lines "passwd-file\\([a-z]*,$A3,") passwords from $A3)"
+
+# ---- 4 -------------------------------------------------------------------------------
+
+A4=198.19.4.4
+say "4. Connection flood: $A4 opens 400 connections to 993 in 2 s"
+legit_start flood
+sleep 0.3
+out=$(atk flood --host "$SRV4" --port 993 --count 400 --seconds 2 --timeout 0.9 --source $A4)
+echo "  $out"
+echo "  $(kv connected "$out") got through (a burst of 40, then 20/s); $(kv timeout "$out") SYNs were dropped by XDP."
+echo "  Throttled, not banned: $A4 is $( [ -n "$(ban_field $A4 addr)" ] && echo "banned?!" || echo "not in the ban list")."
+sleep 0.3
+legit_report flood
+
+# ---- results --------------------------------------------------------------------------
 
 say "Counters"
 run_ig stats
-
-say "Status"
-run_ig status
-
-say "Detach: everything back as it was"
-run_ig detach --iface "$IF_SRV"
-show 143
-[ -e "$PIN" ] && echo "  pins still present?!" || echo "  pin dir $PIN removed"
-
-say "Cleaning up the lab"
-lab_down
-echo "  namespaces, veths, listeners and pins removed"
+say "Bans"
+run_ig ban list
+say "Events: every ban, and the first drop of each kind per source"
+echo "\$ imapguard events --json   (condensed)"
+ig events --json -c "$CTL" 2>&1 | "$PY" -c '
+import json, sys, time
+seen = set()
+for line in sys.stdin:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    t = time.strftime("%H:%M:%S", time.localtime(e.get("ts", 0)))
+    if e.get("type") == "ban":
+        print("  %s  ban   %-15s rule=%s failures=%d users=%d for %ds" % (t, e["addr"],
+              e["rule"], e["failures"], e["users"], e["duration_s"]))
+    elif e.get("type") == "drop" and (e["reason"], e["addr"]) not in seen:
+        seen.add((e["reason"], e["addr"]))
+        print("  %s  drop  %-15s reason=%s port=%d" % (t, e["addr"], e["reason"], e["port"]))
+'

@@ -12,7 +12,8 @@
 # reason when it cannot run here (no Dovecot, not root, ...), and a summary.
 #
 # Two labs, set up in parallel, so the scenarios that don't interact run at
-# the same time (about 30 s in all):
+# the same time (about 30 s in all on an idle machine; a minute or more on
+# a busy one):
 #
 #   lab A  one daemon, native XDP on srv0, policies/default.conf unchanged
 #          except for the lab's [authlog], small [limits] and a [daemon]
@@ -21,7 +22,7 @@
 #          parallel (distinct attacker addresses, in distinct /24s so the
 #          subnet rule cannot join them), then 7 (it kills the daemon).
 #   lab B  scenario 6 only, running alongside all of the above: the same
-#          policy but ban_time = 3s (default 10m: a test cannot wait for an
+#          policy but ban_time = 5s (default 10m: a test cannot wait for an
 #          expiry), and generic-mode XDP, so both XDP modes are exercised.
 #
 # Every other threshold is policies/default.conf's own: max_failures 5,
@@ -49,6 +50,7 @@ CLIENT=$IG_ROOT/tests/imap_client.py
 # The system interpreter: pyenv shims depend on $HOME and friends.
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
 SKIP_RC=249
+TEST_TIMEOUT=${TEST_TIMEOUT:-60}
 
 # ---- lab, policy and daemon helpers (shared with scripts/demo.sh) --------
 
@@ -200,6 +202,7 @@ lab_teardown()
 	fi
 	case $PIN in /sys/fs/bpf/?*) rm -rf "$PIN" "$PIN_PEER" ;; esac
 	LAB_ID=$LAB_ID LAB_DIR=$LAB_DIR bash "$LAB_SH" down >/dev/null 2>&1
+	return 0
 }
 
 # imap NS ARGS...: tests/imap_client.py in a client namespace.
@@ -286,6 +289,22 @@ for line in sys.stdin:
 print(v)' "$1" "$2"
 }
 
+# since_ms TS: milliseconds since the wall time TS (seconds, decimals).
+since_ms()
+{
+	local s=${1%.*} f=000 now=${EPOCHREALTIME/[.,]/}
+	[[ $1 == *.* ]] && f=${1#*.}000
+	echo $(( now / 1000 - (s * 1000 + 10#${f:0:3}) ))
+}
+
+# sleep_until TS SECONDS: until SECONDS after the wall time TS.
+sleep_until()
+{
+	local left=$(( $(printf '%.0f' "${2}e3") - $(since_ms "$1") ))
+	[ "$left" -gt 0 ] && sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))"
+	return 0
+}
+
 # ms_since T0: milliseconds since T0 (an $EPOCHREALTIME value).
 ms_since()
 {
@@ -333,7 +352,9 @@ check_true()
 
 # legit_start NAME [HOST]: in the background, alice logs in over IMAPS from
 # the legitimate client, again and again (one every ~0.25 s) until
-# legit_stop NAME (at most 45 s); each result is a line of $TW/NAME.legit.
+# legit_stop NAME (at most 45 s, or until $TW goes); each result is a line
+# of $TW/NAME.legit. The loop's PID is also in LEGIT_PIDS, for legit_kill.
+LEGIT_PIDS=()
 legit_start()
 {
 	local f=$TW/$1.legit host=${2:-$SRV4}
@@ -341,13 +362,24 @@ legit_start()
 	rm -f "$f.stop"
 	(
 		end=$((SECONDS + 45))
-		while [ ! -e "$f.stop" ] && [ $SECONDS -lt $end ]; do
+		while [ -d "$TW" ] && [ ! -e "$f.stop" ] && [ $SECONDS -lt $end ]; do
 			cli login --host "$host" --port 993 --user alice --password alice-pass \
-				--timeout 3 >>"$f"
+				--timeout 3 >>"$f" 2>/dev/null
 			sleep 0.25
 		done
 	) &
 	echo $! >"$f.pid"
+	LEGIT_PIDS+=("$!")
+}
+
+# legit_kill: end every loop legit_start started (an interrupted run).
+legit_kill()
+{
+	local p
+	for p in "${LEGIT_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	LEGIT_PIDS=()
 }
 
 # legit_stop NAME MIN: stop the loop; every login succeeded, at least MIN.
@@ -374,27 +406,24 @@ dovecot_lines() { grep -cE -- "$1" "$DOVECOT_LOG"; }
 #    the same client logs in over IMAPS.
 test_plaintext()
 {
-	local n0 n1 r0 t0 r ms fam dst
+	local n0 n1 r0 fam dst src
 
 	check baseline_143_login_without_imapguard ok "$(cat "$W/baseline143" 2>/dev/null)"
 	check attached_native "$MODE" "$(ig status --json | json_get 'j["interfaces"][0]["mode"]')"
 	n0=$(grep -c . "$DOVECOT_LOG")
 	r0=$(stat_packets reject)
 	for fam in v4 v6; do
-		if [ $fam = v4 ]; then dst=$SRV4; else dst=$SRV6; fi
-		t0=$EPOCHREALTIME
-		r=$(cli login --host "$dst" --port 143 --user alice --password alice-pass --timeout 2)
-		ms=$(ms_since "$t0")
-		check "${fam}_143_login_refused" refused "$r"
-		# A reset to the first SYN, not a retransmission a second later
-		# (the client process itself takes ~100 ms to start).
-		if [ "$ms" -lt 800 ]; then ok "${fam}_143_refused_at_once"; else
-			bad "${fam}_143_refused_at_once" "took $ms ms"; fi
+		if [ $fam = v4 ]; then dst=$SRV4 src=$CLI4; else dst=$SRV6 src=$CLI6; fi
+		check "${fam}_143_login_refused" refused \
+			"$(cli login --host "$dst" --port 143 --user alice --password alice-pass --timeout 2)"
+		# Refused at once: a reset to the first SYN (the probe gives up
+		# before the kernel would retransmit it).
+		check "${fam}_143_reset_to_first_syn" refused "$(syn_probe "$NS_CLI" "$src" "$dst" 143 0.9)"
 	done
 	sleep 0.3
 	n1=$(grep -c . "$DOVECOT_LOG")
 	check dovecot_log_silent 0 $((n1 - n0))
-	check_ge stats_reject $((r0 + 2)) "$(stat_packets reject)"
+	check_ge stats_reject $((r0 + 4)) "$(stat_packets reject)"
 	check_ge event_reject_v4 1 "$(events_match "e['type'] == 'drop' and e['reason'] == 'reject' and e['addr'] == '$CLI4' and e['port'] == 143")"
 	check_ge event_reject_v6 1 "$(events_match "e['type'] == 'drop' and e['reason'] == 'reject' and e['addr'] == '$CLI6' and e['port'] == 143")"
 	check v4_993_tls_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
@@ -428,7 +457,7 @@ test_brute_force()
 	check dovecot_saw_no_new_connection "$d0" "$(dovecot_lines "rip=$a, .*no auth attempts")"
 	check_true why_explains "why $a does not report the ban" \
 		grep -q "banned 1 time" <<<"$(ig why $a -c "$CTL")"
-	legit_stop brute 5
+	legit_stop brute 3
 }
 
 # 3. One address, one password, many users: banned by the distinct-users
@@ -449,29 +478,35 @@ test_spray()
 	check_ge ban_entry_packets $((p0 + 1)) "$(ban_field $a packets)"
 	# The fifth user is still free to log in (from the legitimate client).
 	check other_user_logs_in ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass)"
-	legit_stop spray 4
+	legit_stop spray 3
 }
 
 # 4. One address floods 993 with connects far above syn_rate (20/s, burst
 #    40): throttled at the NIC, not banned; the legitimate user unaffected.
 test_flood()
 {
-	local a=198.19.4.4 out s0 conn tmo
+	local a=198.19.4.4 out s0 conn tmo t0 ms
 
 	s0=$(stat_packets syn_rate)
 	legit_start flood
 	sleep 0.5
-	# 400 connects in 2 s (200/s): the budget lets 40 + 2 * 20 = 80 through.
+	# 400 connects paced over 2 s (200/s, ten times syn_rate): the budget
+	# lets 40 + 2 * 20 = 80 through. Each attempt waits 0.9 s, under the
+	# SYN retransmission time, so one attempt is one SYN. The bound allows
+	# for a slow machine stretching the flood: 20/s over the whole run.
+	t0=$EPOCHREALTIME
 	out=$(atk flood --host "$SRV4" --port 993 --count 400 --seconds 2 --timeout 0.9 --source $a)
+	ms=$(ms_since "$t0")
 	conn=$(kv connected "$out") tmo=$(kv timeout "$out")
-	echo "# flood: $out" >&2
-	check_range connected_within_budget 40 110 "$conn"
-	check_ge dropped_by_syn_rate 290 "$tmo"
+	echo "# flood: $out in $ms ms" >&2
+	check_range connected_within_budget 40 $((40 + 20 * ms / 1000 + 5)) "$conn"
+	check all_others_dropped $((400 - conn)) "$tmo"
+	check_ge mostly_dropped 200 "$tmo"
 	check_ge stats_syn_rate $((s0 + tmo)) "$(stat_packets syn_rate)"
 	check_ge event_syn_rate 1 "$(events_match "e['type'] == 'drop' and e['reason'] == 'syn_rate' and e['addr'] == '$a'")"
 	check not_banned "" "$(ban_field $a addr)"
 	sleep 0.5
-	legit_stop flood 8
+	legit_stop flood 3
 	# The budget refills: a second later the flooder may connect again.
 	sleep 0.5
 	check attacker_budget_refills connected "$(syn_probe "$NS_ATK" $a "$SRV4")"
@@ -498,69 +533,83 @@ test_ipv6_rotation()
 		"$(syn_probe "$NS_ATK" 2001:db8:666:0:ffff:ffff:ffff:fffe "$SRV6")"
 	check_ge ban_entry_packets $((p0 + 2)) "$(ban_field $net packets)"
 	check_ge event_drop_fresh 1 "$(events_match "e['type'] == 'drop' and e['reason'] == 'ban' and e['addr'] == '2001:db8:666::beef'")"
-	legit_stop ipv6 4
+	legit_stop ipv6 3
 }
 
-# 6. (lab B, ban_time 3s) A ban expires on its own; the same address's
-#    second offence is banned ban_factor (2) times longer.
+# 6. (lab B, ban_time 5s) A ban expires on its own; the same address's
+#    second offence is banned ban_factor (2) times longer: 10 s.
+#    The time-critical probes come first, timed from the ban event's
+#    timestamp; the rest is checked after them. Each brute force runs in
+#    the background so the probe need not wait for its last connection
+#    (whose LOGOUT the ban drops).
 test_expiry_escalation()
 {
-	local a=198.19.6.6 out ts
+	local a=198.19.6.6 ts bpid
 
-	# wait_until TS SECONDS: sleep until SECONDS after the wall time TS.
-	wait_until()
+	# ban_event REPEAT KEY: KEY of the ban (not extension) number REPEAT.
+	ban_event()
 	{
-		local left
-		left=$("$PY" -c 'import sys, time; print(max(0, float(sys.argv[1]) + float(sys.argv[2]) - time.time()))' "$1" "$2")
-		sleep "$left"
+		event_field "e['type'] == 'ban' and e['addr'] == '$a' and e['repeat'] == $1 and not e['extend']" "$2"
+	}
+	# probe_at NAME WANT TS SECONDS: the probe SECONDS after wall time TS.
+	probe_at()
+	{
+		local r late
+		sleep_until "$3" "$4"
+		r=$(syn_probe "$NS_ATK" $a "$SRV4" 993 0.5)
+		late=$(since_ms "$3")
+		echo "# expiry: $1 at +${late} ms: $r" >&2
+		check "$1" "$2" "$r"
 	}
 
-	out=$(atk brute --host "$SRV4" --user dave --count 5 --source $a --timeout 1)
-	check first_offence_failures 5 "$(kv failed "$out")"
-	check_true first_ban "no ban on $a within 5 s" wait_ban $a 5
-	ts=$(event_field "e['type'] == 'ban' and e['addr'] == '$a' and e['repeat'] == 0" ts)
-	check first_ban_3s 3 "$(event_field "e['type'] == 'ban' and e['addr'] == '$a' and e['repeat'] == 0" duration_s)"
-	check first_ban_drops timeout "$(syn_probe "$NS_ATK" $a "$SRV4" 993 0.5)"
-	[ -n "$ts" ] || { bad first_ban_event "no ban event"; return; }
-	wait_until "$ts" 3.4
-	check first_ban_expired connected "$(syn_probe "$NS_ATK" $a "$SRV4")"
+	atk brute --host "$SRV4" --user dave --count 5 --source $a --timeout 1 >"$TW/b1.out" &
+	bpid=$!
+	check_true first_ban "no ban on $a within 10 s" wait_ban $a 10
+	ts=$(ban_event 0 ts)
+	[ -n "$ts" ] || { bad first_ban_event "no ban event"; wait $bpid; return; }
+	probe_at first_ban_drops timeout "$ts" 0
+	probe_at first_ban_expired connected "$ts" 5.5
 	check first_ban_not_listed "" "$(ban_field $a addr)"
+	wait $bpid
+	check first_offence_failures 5 "$(kv failed "$(cat "$TW/b1.out")")"
+	check first_ban_5s 5 "$(ban_event 0 duration_s)"
 
-	out=$(atk brute --host "$SRV4" --user dave --count 5 --source $a --timeout 1)
-	check second_offence_failures 5 "$(kv failed "$out")"
-	check_true second_ban "no second ban on $a within 5 s" wait_ban $a 5
-	ts=$(event_field "e['type'] == 'ban' and e['addr'] == '$a' and e['repeat'] == 1" ts)
-	check second_ban_6s 6 "$(event_field "e['type'] == 'ban' and e['addr'] == '$a' and e['repeat'] == 1" duration_s)"
+	atk brute --host "$SRV4" --user dave --count 5 --source $a --timeout 1 >"$TW/b2.out" &
+	bpid=$!
+	check_true second_ban "no second ban on $a within 10 s" wait_ban $a 10
+	ts=$(ban_event 1 ts)
+	[ -n "$ts" ] || { bad second_ban_event "no ban event"; wait $bpid; return; }
+	# Past the first ban's length, still banned ...
+	probe_at still_banned_after_5s timeout "$ts" 6.5
+	# ... and free again after its own.
+	probe_at second_ban_expired connected "$ts" 10.5
+	wait $bpid
+	check second_offence_failures 5 "$(kv failed "$(cat "$TW/b2.out")")"
+	check second_ban_10s 10 "$(ban_event 1 duration_s)"
 	check_true why_two_bans "why $a does not report 2 bans" \
 		grep -q "banned 2 time" <<<"$(ig why $a -c "$CTL")"
-	[ -n "$ts" ] || { bad second_ban_event "no ban event"; return; }
-	# Past the first ban's length, still banned ...
-	wait_until "$ts" 4.5
-	check still_banned_after_3s timeout "$(syn_probe "$NS_ATK" $a "$SRV4" 993 0.5)"
-	# ... and free again after its own.
-	wait_until "$ts" 6.4
-	check second_ban_expired connected "$(syn_probe "$NS_ATK" $a "$SRV4")"
 }
 
 # 7. The daemon is SIGKILLed in the middle of an attack and restarted: bans
 #    stay enforced while it is down and after; the attack in progress is
-#    still caught.
+#    still caught, failures logged while it was down included.
 test_restart()
 {
-	local x=198.19.7.1 y=198.19.7.2 ypid xpid out pid0 pid1 i before after missing
+	local x=198.19.7.1 y=198.19.7.2 ypid xpid out pid0 pid1 i before after missing tk fy
 	local yfail="passwd-file\\(erin,$y,"
 
 	legit_start restart
 	# X: five wrong passwords, banned: the ban that must survive.
 	out=$(atk brute --host "$SRV4" --user dave --count 5 --source $x --timeout 1)
 	check_true x_banned "no ban on $x within 5 s" wait_ban $x 5
-	# Y: a slower brute force, in progress when the daemon dies.
-	atk brute --host "$SRV4" --user erin --count 14 --interval 0.3 --source $y --timeout 1 \
-		>"$TW/y.out" &
+	# Y: a brute force in progress when the daemon dies (stopped below).
+	# Started directly, not through atk, so that $! is the client's PID.
+	ip netns exec "$NS_ATK" "$PY" "$CLIENT" brute --host "$SRV4" --user erin --count 40 \
+		--interval 0.3 --source $y --timeout 1 >"$TW/y.out" </dev/null &
 	ypid=$!
-	# X keeps knocking, 10 SYNs a second for 6 s: none may get through.
-	atk flood --host "$SRV4" --port 993 --count 60 --seconds 6 --timeout 0.5 --source $x \
-		>"$TW/x.out" &
+	# X keeps knocking, 10 SYNs a second for 8 s: none may get through.
+	ip netns exec "$NS_ATK" "$PY" "$CLIENT" flood --host "$SRV4" --port 993 --count 80 \
+		--seconds 8 --timeout 0.5 --source $x >"$TW/x.out" </dev/null &
 	xpid=$!
 	for ((i = 0; i < 50; i++)); do
 		[ "$(dovecot_lines "$yfail")" -ge 2 ] && break
@@ -569,6 +618,7 @@ test_restart()
 	check_ge y_failing_before_kill 2 "$(dovecot_lines "$yfail")"
 	before=$(ban_addrs)
 	pid0=$(daemon_pid)
+	tk=$EPOCHREALTIME
 	daemon_stop KILL
 	if is_our_daemon "$pid0"; then bad daemon_killed "pid $pid0 still running"; else
 		ok daemon_killed; fi
@@ -577,30 +627,37 @@ test_restart()
 	check down_ban_listed $x "$(ban_field $x addr)"
 	check down_x_dropped timeout "$(syn_probe "$NS_ATK" $x "$SRV4" 993 0.5)"
 	check down_legit_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
-	sleep 0.5
 	check_true restarted "see the daemon log" daemon_start
+	fy=$(dovecot_lines "$yfail")
+	echo "# restart: daemon back $(ms_since "$tk") ms after the kill; Y failures so far: $fy" >&2
 	pid1=$(daemon_pid)
 	check_true new_pid "same pid $pid1" test "$pid1" != "$pid0"
 	check_true adopted_pinned "no 'adopted' in the daemon log" \
 		grep -q "adopted pinned fast path" "$DLOG"
+	check_true state_restored "no 'restored state' in the daemon log" \
+		grep -q "restored state" "$DLOG"
 	after=$(ban_addrs)
 	missing=$(comm -23 <(tr ' ' '\n' <<<"$before" | sort) <(tr ' ' '\n' <<<"$after" | sort) | tr '\n' ' ')
 	check bans_kept "" "$missing"
 	# The ban kept its expiry: it neither restarted at 10m nor got lost.
 	check_range x_expiry_kept 560 598 "$(ban_field $x expires_in_s | cut -d. -f1)"
-	check_true y_banned_after_restart "no ban on $y within 8 s" wait_ban $y 8
+	# Y: the restarted daemon reads on from its saved log position, so
+	# the failures of its downtime count: with five already, Y is banned
+	# as soon as it is back.
+	if [ "$fy" -ge 5 ]; then
+		check_true y_banned_on_catch_up "no ban on $y within 2 s of the restart ($fy failures)" \
+			wait_ban $y 2
+	else
+		check_true y_banned_after_restart "no ban on $y within 8 s" wait_ban $y 8
+	fi
+	check y_next_syn_dropped timeout "$(syn_probe "$NS_ATK" $y "$SRV4" 993 0.5)"
+	kill "$ypid" 2>/dev/null
 	wait "$ypid"
-	out=$(cat "$TW/y.out")
-	echo "# restart: Y $out" >&2
-	# Failures logged while the daemon was down were read after the
-	# restart: Y is banned at its fifth failure (one more may be in flight).
-	check_range y_failures_until_ban 5 6 "$(kv failed "$out")"
-	check_ge y_dropped_after_ban 1 "$(kv timeout "$out")"
 	wait "$xpid"
 	out=$(cat "$TW/x.out")
-	check x_flood_attempts 60 "$(kv attempts "$out")"
+	check x_flood_attempts 80 "$(kv attempts "$out")"
 	check x_never_got_through 0 "$(kv connected "$out")"
-	legit_stop restart 8
+	legit_stop restart 3
 }
 
 # ---- runner --------------------------------------------------------------------
@@ -639,6 +696,8 @@ preflight()
 # setup_lab A|B: lab, peer program (native), policy, baseline, daemon.
 setup_lab()
 {
+	local pp=''
+
 	use_lab "$1"
 	lab_up || { echo "lab $LAB_ID did not come up" >&2; return 1; }
 	if [ "$1" = A ]; then
@@ -647,21 +706,30 @@ setup_lab()
 		# (scenario 1 reports it).
 		cli login --host "$SRV4" --port 143 --user alice --password alice-pass \
 			>"$W/baseline143" 2>&1
-		peer_attach || { echo "couldn't attach the pass-only program to r-srv" >&2; return 1; }
+		# Loading a program takes seconds on a busy machine: the peer's
+		# and the daemon's load at the same time.
+		peer_attach &
+		pp=$!
 	else
-		# Scenario 6 waits for expiries: ban_time 3s instead of 10m.
-		mk_policy "$POLICY" small ban_time=3s || return 1
+		# Scenario 6 waits for expiries: ban_time 5s instead of 10m.
+		mk_policy "$POLICY" small ban_time=5s || return 1
 	fi
-	daemon_start
+	daemon_start || return 1
+	if [ -n "$pp" ] && ! wait "$pp"; then
+		echo "couldn't attach the pass-only program to r-srv" >&2
+		return 1
+	fi
 }
 
 # start_one TEST: the child in the background under its time limit.
-declare -A CPID
+declare -A CPID CT0
+SETUP_PIDS=()
 start_one()
 {
 	timeout -k 5 "$TEST_TIMEOUT" bash "$0" --child "$1" \
 		>"$RUN_DIR/$1.out" 2>"$RUN_DIR/$1.log" </dev/null &
 	CPID[$1]=$!
+	CT0[$1]=$SECONDS
 }
 
 # finish_one TEST: wait for it, print its lines (and its log if it failed),
@@ -672,6 +740,7 @@ finish_one()
 	wait "${CPID[$t]}"
 	rc=$?
 	unset "CPID[$t]"
+	touch "$out"
 	cat "$out"
 	fails=$(grep -c '^FAIL ' "$out")
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
@@ -681,30 +750,44 @@ finish_one()
 		echo "FAIL ${t#test_}: exited with status $rc"
 		fails=1
 	fi
-	if [ "$fails" -gt 0 ] && [ -s "$RUN_DIR/$t.log" ]; then
-		sed 's/^/#   /' "$RUN_DIR/$t.log"
+	if [ "$fails" -gt 0 ]; then
+		[ -s "$RUN_DIR/$t.log" ] && sed 's/^/#   /' "$RUN_DIR/$t.log"
+		echo "#   daemon log (last 15 lines):"
+		tail -n 15 "$RUN_DIR/$(lab_of "$t")/daemon.log" 2>/dev/null | sed 's/^/#     /'
 	fi
 	if [ "$fails" -eq 0 ]; then NPASS=$((NPASS + 1)); else NFAIL=$((NFAIL + 1)); fi
+	echo "# ${t#test_}: $((SECONDS - CT0[$t])) s"
 }
 
 cleanup()
 {
-	local t lab
-	trap - EXIT INT TERM
+	local t lab t0=$SECONDS
+	# Bounded, and not to be cut short: a second Ctrl-C (or timeout(1)'s
+	# signal to the whole group right after the one to us) is ignored.
+	trap - EXIT
+	trap '' INT TERM
 	for t in "${!CPID[@]}"; do
 		kill -TERM "${CPID[$t]}" 2>/dev/null	# timeout(1) passes it on to its group
 	done
 	for t in "${!CPID[@]}"; do
 		wait "${CPID[$t]}" 2>/dev/null
 	done
+	# Interrupted during setup: let it finish (it is bounded), so that
+	# nothing comes up after the teardown.
+	for t in "${SETUP_PIDS[@]}"; do
+		[ -n "$t" ] && wait "$t" 2>/dev/null
+	done
 	for lab in A B; do
+		[ -d "$RUN_DIR/$lab" ] || continue
 		use_lab $lab
 		if [ "${KEEP_DAEMON_LOG:-}" ] && [ -s "$DLOG" ]; then
 			echo "# daemon log, lab $lab:"; sed 's/^/#   /' "$DLOG"
 		fi
-		lab_teardown
+		lab_teardown &
 	done
+	wait
 	rm -rf "$RUN_DIR"
+	echo "# cleaned up in $((SECONDS - t0)) s"
 }
 
 # in_list WORD LIST...
@@ -738,8 +821,10 @@ main()
 	local pa='' pb=''
 	if [ $need_a = 1 ]; then setup_lab A >"$RUN_DIR/setupA.log" 2>&1 & pa=$!; fi
 	if [ $need_b = 1 ]; then setup_lab B >"$RUN_DIR/setupB.log" 2>&1 & pb=$!; fi
+	SETUP_PIDS=("$pa" "$pb")
 	if [ -n "$pa" ] && ! wait "$pa"; then ok_a=0; fi
 	if [ -n "$pb" ] && ! wait "$pb"; then ok_b=0; fi
+	SETUP_PIDS=()
 	echo "# labs up in $((SECONDS - t0)) s"
 
 	for t in "${tests[@]}"; do

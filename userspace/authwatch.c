@@ -101,6 +101,12 @@ static void on_det_event(const struct det_event *ev, void *ctx)
 		aw->dry_bans++;
 		return;
 	}
+	/* An operator's `ban del` is not undone by the next failure of a source
+	 * the detector still counts as banned: extensions only extend. */
+	if (ev->extend && !daemon_has_ban(aw->d, &ev->prefix)) {
+		pr_info("not extending %s: its ban was lifted by hand", a);
+		return;
+	}
 	snprintf(reason, sizeof(reason), "authlog %s f=%u u=%u", ev->rule, ev->failures, ev->users);
 	if (daemon_ban(aw->d, &ev->prefix, ev->duration_ns, reason))
 		return;

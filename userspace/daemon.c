@@ -92,6 +92,7 @@ struct daemon {
 	time_t last_reload_time;
 	char last_reload_msg[POL_ERR_LEN];
 	bool dirty, stop;
+	bool adopted;		/* pins existed at start: the maps, not the file, are current */
 	struct sweep_cursor sweep;
 	uint64_t last_save;
 	gid_t ctl_gid;
@@ -183,6 +184,13 @@ static double wall_of_mono(uint64_t mono)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9 - (double)(mono_ns() - mono) / 1e9;
+}
+
+bool daemon_has_ban(struct daemon *d, const struct ig_prefix *p)
+{
+	struct ig_ban_val v;
+
+	return !ban_get(&d->m, p, &v) && (!v.expires_ns || v.expires_ns > mono_ns());
 }
 
 bool daemon_is_allowed(struct daemon *d, const struct ig_prefix *p)
@@ -330,6 +338,11 @@ static int read_state_line(void *ctx, char *line)
 	time_t now = time(NULL);
 
 	if (!strncmp(line, "ban ", 4)) {
+		/* Adopted maps already hold every ban, including CLI changes
+		 * made after this file was written: only a fresh load (after a
+		 * reboot or a detach) restores bans from it. */
+		if (d->adopted)
+			return 0;
 		if (sscanf(line, "ban %70s %lld %llu %n", addr, &expires, &created, &off) < 3 ||
 		    !off || addr_parse(addr, &p, false))
 			return -EINVAL;
@@ -354,6 +367,15 @@ static void save_state(struct daemon *d)
 
 /* ---- control socket ---------------------------------------------------- */
 
+static int followers(struct daemon *d)
+{
+	int n = 0;
+
+	for (struct client *c = d->clients; c; c = c->next)
+		n += c->follow;
+	return n;
+}
+
 static void reply_status(struct daemon *d, struct client *c)
 {
 	char buf[4096];
@@ -375,7 +397,7 @@ static void reply_status(struct daemon *d, struct client *c)
 		"\"source_evictions\":%llu,\"followers\":%d,\"drops\":{",
 		(unsigned long long)d->events_seen, (unsigned long long)events_lost(d),
 		(unsigned long long)d->events_dropped_clients,
-		(unsigned long long)d->source_evictions, d->nclients);
+		(unsigned long long)d->source_evictions, followers(d));
 	for (int i = 0; i < IG_R_MAX; i++)
 		fprintf(f, "%s\"%s\":%llu", i ? "," : "", reason_name(i),
 			(unsigned long long)d->per_reason[i]);
@@ -755,6 +777,7 @@ static int setup_fastpath(struct daemon *d)
 	if (d->lock_fd < 0)
 		return d->lock_fd;
 	fresh = !fastpath_loaded(env.pin_dir);
+	d->adopted = !fresh;
 	if (fresh && (ret = fastpath_load(env.pin_dir, &d->pol)))
 		goto unlock;
 	if ((ret = fastpath_open_maps(env.pin_dir, &d->m)))
@@ -1259,7 +1282,7 @@ int cmd_why(int argc, char **argv)
 		pr_warn("why: expected one address, got '%s'", addr ? addr : "");
 		return -EINVAL;
 	}
-	if (!require_root())
+	if (!require_root() && fastpath_loaded(env.pin_dir))
 		why_ban(&p, json);
 	snprintf(req, sizeof(req), "why %s", addr);
 	err = ctl_request(path, req, 5000, print_why, &json);

@@ -24,6 +24,8 @@ int daemon_ban(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns
 void daemon_emit(struct daemon *d, const char *json);
 /* The state file changed: save soon (debounced to the timer tick). */
 void daemon_mark_dirty(struct daemon *d);
+/* A live (unexpired) ban for exactly p is in the maps. */
+bool daemon_has_ban(struct daemon *d, const struct ig_prefix *p);
 /* Never ban what the allow list covers (any port). */
 bool daemon_is_allowed(struct daemon *d, const struct ig_prefix *p);
 

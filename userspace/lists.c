@@ -548,10 +548,11 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 	struct ig_ban_val v = {};
 	int fd = ban_map(m, p);
 
-	/* Re-banning keeps the drop count, refreshes expiry and reason. */
+	/* Re-banning keeps the drop count and start, refreshes expiry and reason. */
 	bpf_map_lookup_elem(fd, &k, &v);
 	v.expires_ns = ttl_ns ? mono_ns() + ttl_ns : 0;
-	v.created = time(NULL);
+	if (!v.created)		/* a re-ban or extension keeps its start */
+		v.created = time(NULL);
 	snprintf(v.reason, sizeof(v.reason), "%s", reason ? reason : "");
 	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
 		int err = -errno;
@@ -563,6 +564,13 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 		return err;
 	}
 	return fd == m->banpfx ? refresh_flags(m) : 0;
+}
+
+int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v)
+{
+	struct ig_lpm_key k = lpm_key(p);
+
+	return bpf_map_lookup_elem(ban_map(m, p), &k, v) ? -errno : 0;
 }
 
 int ban_del(struct ig_maps *m, const struct ig_prefix *p)

@@ -38,6 +38,8 @@ struct ban_info {
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 	    const char *reason);
 int ban_del(struct ig_maps *m, const struct ig_prefix *p);
+/* The ban entry for exactly p (expired or not); -ENOENT if none. */
+int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
 /* All bans (expired ones included, with expires in the past); caller frees. */
 int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
 /* Delete bans that expired; returns how many. */
