@@ -50,6 +50,8 @@ export IG_LAB_LOG=$WORK/labs
 : >"$IG_LAB_LOG"
 run integration bash tests/integration.sh
 run integration_daemon bash tests/integration_daemon.sh
+run integration_lab bash tests/integration_lab.sh
+run integration_audit bash tests/integration_audit.sh
 
 # Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*, temp
 # dirs /tmp/igtest-ID.*, and processes (a daemon, a prober) still running
