@@ -30,7 +30,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps test unit-test integration-test demo
+.PHONY: all clean deps test unit-test demo install uninstall bench
 all: $(BUILD)/imapguard
 
 deps:
@@ -83,6 +83,17 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash scripts/demo.sh
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+# Config files an admin edited are kept; the new one lands beside as .dpkg-dist.
+install: all
+	$(Q)DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' BIN='$(BUILD)/imapguard' bash scripts/install.sh install
+
+uninstall:
+	$(Q)DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' bash scripts/install.sh uninstall
 
 clean:
 	$(call msg,CLEAN,)

@@ -52,6 +52,7 @@ run integration bash tests/integration.sh
 run integration_daemon bash tests/integration_daemon.sh
 run integration_lab bash tests/integration_lab.sh
 run integration_audit bash tests/integration_audit.sh
+run integration_ops bash tests/integration_ops.sh
 
 # Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*, temp
 # dirs /tmp/igtest-ID.*, and processes (a daemon, a prober) still running
