@@ -394,10 +394,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		(long long)d->last_reload_time);
 	json_str(f, d->last_reload_msg);
 	fprintf(f, "},\"events_seen\":%llu,\"events_lost\":%llu,\"events_dropped_clients\":%llu,"
-		"\"source_evictions\":%llu,\"followers\":%d,\"drops\":{",
+		"\"source_evictions\":%llu,\"clients\":%d,\"followers\":%d,\"drops\":{",
 		(unsigned long long)d->events_seen, (unsigned long long)events_lost(d),
 		(unsigned long long)d->events_dropped_clients,
-		(unsigned long long)d->source_evictions, followers(d));
+		(unsigned long long)d->source_evictions, d->nclients, followers(d));
 	for (int i = 0; i < IG_R_MAX; i++)
 		fprintf(f, "%s\"%s\":%llu", i ? "," : "", reason_name(i),
 			(unsigned long long)d->per_reason[i]);

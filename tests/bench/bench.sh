@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# imapguard benchmarks: figures, never pass/fail. Every figure is a ratio
+# against a baseline measured in the same run (the machine is shared and
+# noisy), medians over repeated runs, raw numbers printed too.
+#
+#   1 pkt   per-packet cost with BPF_PROG_RUN (pktcost), against XDP_DROP
+#   2 rate  packets/s dropped on a veth pair, one CPU, against nftables netdev
+#   3 auth  auth-log lines/s, against fail2ban-regex with fail2ban's dovecot filter
+#   4 ttb   time from the ban-making log line to the attacker's SYN dropped
+#   5 mem   daemon RSS and BPF map memory with full maps
+#
+# Usage: tests/bench/bench.sh [--json] [--sections "pkt rate auth ttb mem"] [--runs N]
+# Writes tests/bench/results/<UTC time>.md (and .tsv, the raw lines) and
+# tests/bench/results/latest.md. Run as root, after `make all` and the
+# bench binaries (make bench does both). Everything it creates (namespaces,
+# pins, processes, temp files) is named after its PID and removed on exit.
+
+set -uo pipefail
+
+IG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$IG_ROOT" || exit 1
+# shellcheck source=../lib.sh
+source tests/lib.sh	# $PY, ethtool_set, lab_netns and the LAB_* arrays
+
+BID=$$
+B=$IG_ROOT/build
+OBJ=$IG_ROOT/.output/bench/bench.bpf.o
+RESULTS=$IG_ROOT/tests/bench/results
+SECTIONS="pkt rate auth ttb mem"
+RUNS=5		# rounds for pkt
+RATE_RUNS=3	# runs of RATE_SECONDS per firewall mode
+RATE_SECONDS=2
+AUTH_LINES=1000000
+AUTH_RUNS=3
+F2B_RUNS=3
+TTB_BANS=200
+JSON=0
+CPU=$(($(nproc) - 1))	# generator, receiver and pktcost share this one CPU
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--json) JSON=1 ;;
+	--sections) SECTIONS=$2; shift ;;
+	--runs) RUNS=$2; shift ;;
+	*) echo "usage: $0 [--json] [--sections \"pkt rate auth ttb mem\"] [--runs N]" >&2; exit 1 ;;
+	esac
+	shift
+done
+
+BT=
+BPIN=/sys/fs/bpf/igbench-$BID	# rate modes
+DPIN=/sys/fs/bpf/igbench-$BID-d	# the daemon
+DPID=
+STATS_WAS=
+
+say() { echo "bench: $*" >&2; }
+
+cleanup()
+{
+	local p ns
+
+	if [ -n "$DPID" ]; then
+		kill -TERM "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	for p in "${LAB_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${LAB_NETNS[@]}"; do
+		local pin
+		for pin in "$BPIN" "$DPIN"; do
+			[ -d "$pin" ] && nsenter --net="/run/netns/$ns" "$IG_BIN" --pin-dir "$pin" \
+				detach --all </dev/null >/dev/null 2>&1
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	LAB_NETNS=()
+	rm -rf "$BPIN" "$DPIN"
+	[ -n "$STATS_WAS" ] && echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
+	[ -n "$BT" ] && rm -rf "$BT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- preflight -------------------------------------------------------------
+
+if [ "$(id -u)" -ne 0 ]; then
+	say "needs root (BPF, namespaces, nftables)"
+	exit 1
+fi
+for t in imapguard bench_pktcost bench_livegen bench_authbench bench_timetoban bench_mapfill; do
+	if [ ! -x "$B/$t" ]; then
+		say "missing $B/$t: run 'make bench'"
+		exit 1
+	fi
+done
+BT=$(mktemp -d "/tmp/igbench-$BID.XXXXXX") || exit 1
+RAW=$BT/raw.tsv
+LOG=$BT/log
+: >"$RAW"
+mkdir -p "$IG_ROOT/.output/bench" "$RESULTS"
+say "compiling the baseline BPF programs"
+ARCH=$(uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/ppc64le/powerpc/;s/mips.*/mips/')
+clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_"$ARCH" -Wall -Werror -I.output -Ibpf \
+	-c tests/bench/bench.bpf.c -o "$OBJ" || exit 1
+
+# Statistics make every BPF program pay two clock reads per run.
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
+if [ "$STATS_WAS" != 0 ]; then
+	say "turning kernel.bpf_stats_enabled off for the run (restored at exit)"
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled
+else
+	STATS_WAS=
+fi
+
+# fail2ban (section auth) and ipset (section rate) are the alternatives we
+# compare against; installing them must not start a service.
+ensure_pkgs()
+{
+	local missing=() own=0 guard=/usr/sbin/policy-rc.d p
+
+	command -v fail2ban-regex >/dev/null || missing+=(fail2ban)
+	command -v ipset >/dev/null || missing+=(ipset)
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]} (services kept from starting by $guard)"
+	if [ ! -e "$guard" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod +x "$guard" && own=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >>"$LOG" 2>&1 ||
+		{ apt-get update -qq >>"$LOG" 2>&1 &&
+		  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >>"$LOG" 2>&1; }
+	p=$?
+	[ "$own" = 1 ] && rm -f "$guard"
+	return $p
+}
+ensure_pkgs || say "could not install fail2ban/ipset: those comparisons will be missing"
+
+machine()
+{
+	local model load
+	model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	printf -- '- CPU: %s, %s CPUs (benchmarks pinned to CPU %s)\n' "$model" "$(nproc)" "$CPU"
+	printf -- '- memory: %s GiB; kernel %s; clang %s; libbpf %s\n' \
+		"$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" "$(uname -r)" \
+		"$(clang --version | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)" \
+		"$(pkg-config --modversion libbpf 2>/dev/null || echo ?)"
+	printf -- '- load average at start: %s; kernel.bpf_stats_enabled: 0 during the run\n' "$load"
+	printf -- '- alternatives: %s; %s; %s; %s\n' "$(nft --version 2>/dev/null | cut -d' ' -f1-2)" \
+		"$(iptables-legacy --version 2>/dev/null)" "$(ipset --version 2>/dev/null | cut -d, -f1)" \
+		"fail2ban $(fail2ban-regex --version 2>/dev/null | head -1 | awk '{print $NF}')"
+}
+machine >"$BT/machine.md"
+
+# ---- 1: per-packet cost ----------------------------------------------------
+
+sec_pkt()
+{
+	say "1/5 per-packet cost (BPF_PROG_RUN, $RUNS rounds, maps filled to 1M)"
+	"$B/bench_pktcost" --obj "$OBJ" --cpu "$CPU" --runs "$RUNS" --diag >>"$RAW" 2>>"$LOG" ||
+		say "pktcost failed (see below)"
+}
+
+# ---- 2: drop rate on a veth pair ---------------------------------------------
+
+NSG=igb-g-$BID NSR=igb-r-$BID IFG=igbg$BID IFR=igbr$BID
+FLOOD_SRC=198.18.100.4	# not banned, not denied, among denied neighbours (fill.h)
+
+rate_policy()
+{
+	cat >"$BT/rate.conf" <<-EOF
+	[port 143]
+	action = drop
+	[port 993]
+	action = pass
+	syn_rate = 20/s
+	syn_burst = 40
+	subnet_rate = 200/s
+	subnet_burst = 400
+	EOF
+}
+
+# Fresh namespaces for every mode: an iptables-legacy table, once
+# registered, stays on every later packet's path.
+rate_lab_up()
+{
+	lab_netns "$NSG" && lab_netns "$NSR" || return 1
+	ip link add "$IFG" netns "$NSG" type veth peer name "$IFR" netns "$NSR" || return 1
+	ip -n "$NSR" addr add 198.18.0.1/15 dev "$IFR"
+	ip -n "$NSG" addr add 198.18.0.2/15 dev "$IFG"
+	ip -n "$NSG" link set "$IFG" up && ip -n "$NSR" link set "$IFR" up || return 1
+	RMAC=$(ip -n "$NSR" -br link show "$IFR" | awk '{print $3}')
+}
+
+# Delete namespace NAME and drop it from lib.sh's cleanup list.
+netns_del()
+{
+	local keep=() ns
+
+	ip netns del "$1" 2>/dev/null
+	for ns in "${LAB_NETNS[@]}"; do
+		[ "$ns" != "$1" ] && keep+=("$ns")
+	done
+	LAB_NETNS=("${keep[@]}")
+}
+
+rate_lab_down()
+{
+	[ -d "$BPIN" ] && nsenter --net="/run/netns/$NSR" "$IG_BIN" --pin-dir "$BPIN" detach --all \
+		</dev/null >/dev/null 2>&1
+	rm -rf "$BPIN"
+	netns_del "$NSG"
+	netns_del "$NSR"
+}
+
+# The lists of the 993 modes, the same entries for every firewall.
+export_lists()
+{
+	[ -s "$BT/lists/bans4" ] && return 0
+	mkdir -p "$BT/lists"
+	"$B/bench_mapfill" --export "$BT/lists" --bans 131070 --deny4 90000 --allow
+}
+
+ig_attach()	# MODE(native|tc) FULL(0|1)
+{
+	nsenter --net="/run/netns/$NSR" "$IG_BIN" --pin-dir "$BPIN" attach --iface "$IFR" \
+		--mode "$1" --policy "$BT/rate.conf" </dev/null >>"$LOG" 2>&1 || return 1
+	[ "$2" = 1 ] || return 0
+	"$B/bench_mapfill" --pin-dir "$BPIN" --bans 131070 --deny4 90000 --allow >>"$LOG" 2>&1
+}
+
+nft_lists()
+{
+	printf ' set allow4 { type ipv4_addr; flags interval; elements = { %s } }\n' \
+		"$(paste -sd, "$BT/lists/allow4")"
+	printf ' set bans4 { type ipv4_addr; size 1048576; elements = { %s } }\n' \
+		"$(sed 's|/32$||' "$BT/lists/bans4" | paste -sd,)"
+	printf ' set deny4 { type ipv4_addr; flags interval; size 1048576; elements = { %s } }\n' \
+		"$(paste -sd, "$BT/lists/deny4")"
+	echo ' set syn4 { type ipv4_addr; size 1048576; flags dynamic,timeout; timeout 1m; }'
+	echo ' set net4 { type ipv4_addr; size 65536; flags dynamic,timeout; timeout 1m; }'
+}
+
+# What imapguard's 993 path does, written the nftables way.
+nft_993_rules()
+{
+	echo '  ip saddr @allow4 accept'
+	echo '  ip saddr @bans4 counter drop'
+	echo '  ip saddr @deny4 counter drop'
+	echo '  tcp dport 993 tcp flags & (syn | ack | rst) == syn update @syn4 { ip saddr limit rate over 20/second burst 40 packets } counter drop'
+	echo '  tcp dport 993 tcp flags & (syn | ack | rst) == syn update @net4 { ip saddr and 255.255.255.0 limit rate over 200/second burst 400 packets } counter drop'
+}
+
+nft_load()	# FAMILY(netdev|inet) PORT
+{
+	{
+		if [ "$1" = netdev ]; then
+			echo 'table netdev igbench {'
+			[ "$2" = 993 ] && nft_lists
+			echo " chain in { type filter hook ingress device $IFR priority -500;"
+		else
+			echo 'table inet igbench {'
+			[ "$2" = 993 ] && nft_lists
+			echo ' chain in { type filter hook input priority 0;'
+		fi
+		if [ "$2" = 993 ]; then nft_993_rules; else echo '  tcp dport 143 counter drop'; fi
+		echo ' }'
+		echo '}'
+	} >"$BT/nft.conf"
+	ip netns exec "$NSR" nft -f "$BT/nft.conf" >>"$LOG" 2>&1
+}
+
+ipt_load()	# PORT
+{
+	local I=(ip netns exec "$NSR" iptables-legacy -t raw -A PREROUTING)
+
+	if [ "$1" = 143 ]; then
+		"${I[@]}" -p tcp --dport 143 -j DROP
+		return
+	fi
+	{
+		echo "create igb_allow hash:net"
+		echo "create igb_bans hash:ip maxelem 1048576"
+		echo "create igb_deny hash:net maxelem 1048576"
+		sed 's|^|add igb_allow |' "$BT/lists/allow4"
+		sed 's|^|add igb_bans |; s|/32$||' "$BT/lists/bans4"
+		sed 's|^|add igb_deny |' "$BT/lists/deny4"
+	} | ip netns exec "$NSR" ipset restore || return 1
+	"${I[@]}" -m set --match-set igb_allow src -j ACCEPT &&
+	"${I[@]}" -m set --match-set igb_bans src -j DROP &&
+	"${I[@]}" -m set --match-set igb_deny src -j DROP &&
+	"${I[@]}" -p tcp --dport 993 --tcp-flags SYN,ACK,RST SYN -m hashlimit --hashlimit-above 20/sec \
+		--hashlimit-burst 40 --hashlimit-mode srcip --hashlimit-name syn993 -j DROP &&
+	"${I[@]}" -p tcp --dport 993 --tcp-flags SYN,ACK,RST SYN -m hashlimit --hashlimit-above 200/sec \
+		--hashlimit-burst 400 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name net993 -j DROP
+}
+
+# Set up MODE on the receiving veth; prints the flood's port.
+rate_setup()
+{
+	local mode=$1 port=${1##*_}
+
+	[ "$port" = 993 ] || port=143
+	case $mode in
+	floor) ip -n "$NSR" link set dev "$IFR" xdpdrv obj "$OBJ" program floor_drop >>"$LOG" 2>&1 ;;
+	ig_xdp_143) ig_attach native 0 ;;
+	ig_xdp_143_full) export_lists && ig_attach native 1 ;;
+	ig_xdp_993) export_lists && ig_attach native 1 ;;
+	ig_tc_*)
+		# tc and nftables see skbs: GRO gives the veth the NAPI the frames need
+		ethtool_set "$NSR" "$IFR" gro on && export_lists && ig_attach tc "$([ "$port" = 993 ] && echo 1 || echo 0)" ;;
+	nft_netdev_*) ethtool_set "$NSR" "$IFR" gro on && export_lists && nft_load netdev "$port" ;;
+	nft_inet_*) ethtool_set "$NSR" "$IFR" gro on && export_lists && nft_load inet "$port" ;;
+	ipt_raw_*) ethtool_set "$NSR" "$IFR" gro on && export_lists && ipt_load "$port" >>"$LOG" 2>&1 ;;
+	*) return 1 ;;
+	esac || return 1
+	echo "$port"
+}
+
+# Packets the firewall under test counted as dropped (a cross-check).
+rate_dropped()
+{
+	case $1 in
+	floor) echo "-" ;;
+	ig_*) nsenter --net="/run/netns/$NSR" "$IG_BIN" --pin-dir "$BPIN" stats --json </dev/null 2>/dev/null |
+		"$PY" -c 'import json, sys
+j = json.load(sys.stdin)["reasons"]
+print(sum(j[k]["packets"] for k in ("drop", "reject", "reject_drop", "deny", "ban",
+                                     "syn_rate", "subnet_rate", "bad_fragment") if k in j))' 2>/dev/null || echo "?" ;;
+	nft_*) ip netns exec "$NSR" nft list ruleset | grep -o 'counter packets [0-9]*' |
+		awk '{s += $3} END {print s + 0}' ;;
+	ipt_*) ip netns exec "$NSR" iptables-legacy -t raw -L PREROUTING -v -x -n |
+		awk '$3 == "DROP" {s += $1} END {print s + 0}' ;;
+	esac
+}
+
+rx_packets()
+{
+	ip -n "$NSR" -s -j link show "$IFR" |
+		"$PY" -c 'import json, sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
+}
+
+rate_mode()	# MODE LABEL
+{
+	local mode=$1 label=$2 port i out d r rx0 drops gen vals=() walls=()
+
+	rate_lab_up || { say "rate: lab setup failed"; rate_lab_down; return 1; }
+	port=$(rate_setup "$mode") || { say "rate: $mode setup failed (see log)"; rate_lab_down; return 1; }
+	gen=("$B/bench_livegen" --obj "$OBJ" --iface "$IFG" --dmac "$RMAC" --src "$FLOOD_SRC"
+	     --dst 198.18.0.1 --dport "$port" --cpu "$CPU" --ksoftirqd "$(pgrep -x "ksoftirqd/$CPU" || echo 0)")
+	rx0=$(rx_packets)
+	nsenter --net="/run/netns/$NSG" "${gen[@]}" --seconds 0.3 >/dev/null 2>>"$LOG"	# warm-up
+	for ((i = 0; i < RATE_RUNS; i++)); do
+		d=$(rx_packets)
+		out=$(nsenter --net="/run/netns/$NSG" "${gen[@]}" --seconds "$RATE_SECONDS" 2>>"$LOG") ||
+			{ say "rate: $mode generator failed"; break; }
+		d=$(($(rx_packets) - d))
+		# out: sent=N seconds=S cpu=C ksoftirqd=K (C includes K)
+		r=$(echo "$out" | awk -v rx="$d" '{
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			printf "%.0f %.0f", rx / v["cpu"], rx / v["seconds"] }')
+		vals+=("${r% *}")
+		walls+=("${r#* }")
+	done
+	drops=$(rate_dropped "$mode")
+	printf 'M\trate\t%s\t%s\tpkt/s\t%s\treceived per CPU second (generator + receiver + ksoftirqd on CPU %s); wall-clock %s pkt/s; the firewall counted %s drops of the %s frames that arrived (warm-up included)\n' \
+		"$mode" "$label" "$(IFS=,; echo "${vals[*]}")" "$CPU" "$(IFS=,; echo "${walls[*]}")" \
+		"$drops" "$(($(rx_packets) - rx0))" >>"$RAW"
+	rate_lab_down
+}
+
+sec_rate()
+{
+	say "2/5 drop rate on a veth pair ($RATE_RUNS x ${RATE_SECONDS}s per mode)"
+	rate_policy
+	rate_mode floor "bare XDP_DROP on the receiving veth (the floor)"
+	rate_mode nft_netdev_143 "nftables netdev ingress: tcp dport 143 drop"
+	rate_mode ig_xdp_143 "imapguard native XDP: 143 drop, empty lists"
+	rate_mode ig_xdp_143_full "imapguard native XDP: 143 drop, lists filled"
+	rate_mode ig_tc_143 "imapguard tc: 143 drop, empty lists"
+	rate_mode nft_inet_143 "nftables inet input: tcp dport 143 drop"
+	rate_mode ipt_raw_143 "iptables-legacy raw PREROUTING: --dport 143 -j DROP"
+	rate_mode nft_netdev_993 "nftables netdev: allow/ban/deny sets + SYN meters, 993 flood"
+	rate_mode ig_xdp_993 "imapguard native XDP: 993 flood (lists, bans, throttle, counters)"
+	rate_mode ig_tc_993 "imapguard tc: 993 flood (lists, bans, throttle, counters)"
+	rate_mode nft_inet_993 "nftables inet input: allow/ban/deny sets + SYN meters, 993 flood"
+	rate_mode ipt_raw_993 "iptables-legacy raw: ipset allow/ban/deny + hashlimit, 993 flood"
+}
+
+# ---- 3: auth-log throughput ------------------------------------------------------
+
+sec_auth()
+{
+	say "3/5 auth-log throughput ($AUTH_LINES lines; imapguard x$AUTH_RUNS, fail2ban x$F2B_RUNS)"
+	"$B/bench_authbench" gen "$BT/auth.log" "$AUTH_LINES" || return 1
+	"$B/bench_authbench" run "$BT/auth.log" --runs "$AUTH_RUNS" >>"$RAW" 2>>"$LOG"
+	if ! command -v fail2ban-regex >/dev/null; then
+		say "fail2ban-regex missing: no baseline for auth"
+		return 1
+	fi
+	# CPU time of the child, as for imapguard: wall time on a shared machine
+	# measures the neighbours.
+	"$PY" - "$BT/auth.log" "$F2B_RUNS" >>"$RAW" 2>>"$LOG" <<-'EOF'
+	import re, resource, subprocess, sys, time
+	log, runs = sys.argv[1], int(sys.argv[2])
+	filt = "/etc/fail2ban/filter.d/dovecot.conf"
+	rates, walls, note = [], [], ""
+	for _ in range(runs):
+	    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+	    t = time.monotonic()
+	    out = subprocess.run(["fail2ban-regex", log, filt], capture_output=True, text=True).stdout
+	    wall = time.monotonic() - t
+	    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+	    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+	    m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", out)
+	    if not m:
+	        sys.exit("fail2ban-regex printed no summary")
+	    lines = int(m.group(1))
+	    rates.append(lines / cpu)
+	    walls.append(lines / wall)
+	    note = "%d lines, %s matched" % (lines, m.group(3))
+	walls.sort()
+	print("M\tauth\tfail2ban\tfail2ban-regex, dovecot filter\tlines/s\t%s\tper CPU second; %s; wall-clock median %.0f lines/s"
+	      % (",".join("%.0f" % r for r in rates), note, walls[len(walls) // 2]))
+	EOF
+}
+
+# ---- 4 and 5: the daemon ---------------------------------------------------------
+
+NSD=igb-d-$BID IFD=igbd$BID
+
+daemon_up()
+{
+	local i
+
+	lab_netns "$NSD" || return 1
+	ip link add "$IFD" netns "$NSD" type veth peer name "igbe$BID" netns "$NSD" || return 1
+	ip -n "$NSD" link set "$IFD" up && ip -n "$NSD" link set "igbe$BID" up || return 1
+	: >"$BT/ttb.log"
+	cat >"$BT/daemon.conf" <<-EOF
+	[port 143]
+	action = reject
+	[port 993]
+	action = pass
+	[detect]
+	max_failures = 5
+	window = 10m
+	ban_time = 1h
+	# one rule at a time: no spraying or subnet bans between the measured ones
+	max_users = 0
+	max_sources = 0
+	[authlog bench]
+	path = $BT/ttb.log
+	format = dovecot
+	EOF
+	nsenter --net="/run/netns/$NSD" "$IG_BIN" --pin-dir "$DPIN" run --policy "$BT/daemon.conf" \
+		--iface "$IFD" --state-file "$BT/state" --control-socket "$BT/ctl.sock" \
+		--detach-on-exit </dev/null >>"$BT/daemon.log" 2>&1 &
+	DPID=$!
+	# The control socket appears when the daemon is fully up.
+	for ((i = 0; i < 600; i++)); do
+		[ -S "$BT/ctl.sock" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	say "the daemon did not come up:"
+	tail -5 "$BT/daemon.log" >&2
+	return 1
+}
+
+daemon_down()
+{
+	if [ -n "$DPID" ]; then
+		kill -TERM "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+		DPID=
+	fi
+	[ -d "$DPIN" ] && nsenter --net="/run/netns/$NSD" "$IG_BIN" --pin-dir "$DPIN" detach --all \
+		</dev/null >/dev/null 2>&1
+	rm -rf "$DPIN"
+	netns_del "$NSD"
+}
+
+# utime + stime of a process, in seconds
+proc_cpu()
+{
+	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+sec_ttb()
+{
+	say "4/5 time to ban ($TTB_BANS bans through the real daemon, file source)"
+	"$B/bench_timetoban" --pin-dir "$DPIN" --log "$BT/ttb.log" --failures 5 --bans "$TTB_BANS" \
+		--syn-every 2 --daemon-pid "$DPID" >>"$RAW" 2>>"$LOG" || say "timetoban failed (see below)"
+}
+
+sec_mem()
+{
+	local rss0 rss1 hwm c0 c1
+
+	say "5/5 memory with 1M bans and 1M throttled sources"
+	rss0=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
+	"$B/bench_mapfill" --pin-dir "$DPIN" --bans 1044480 --throttle6 900000 >>"$LOG" 2>&1 ||
+		{ say "mapfill failed"; return 1; }
+	sleep 2	# a few of the daemon's 1 s ticks over the full maps
+	c0=$(proc_cpu "$DPID")
+	sleep 5
+	c1=$(proc_cpu "$DPID")
+	rss1=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+	{
+		printf 'M\tmem\tdaemon_rss_idle\tdaemon RSS, maps empty\tKiB\t%s\tafter time-to-ban\n' "$rss0"
+		printf 'M\tmem\tdaemon_rss_full\tdaemon RSS, 1M bans + 1M throttled sources\tKiB\t%s\t\n' "$rss1"
+		printf 'M\tmem\tdaemon_hwm\tdaemon peak RSS (VmHWM)\tKiB\t%s\t\n' "$hwm"
+		printf 'M\tmem\tdaemon_cpu_full\tdaemon CPU while idle with full maps\t%%\t%s\tover 5 s, no log lines, no traffic\n' \
+			"$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.1f", (b - a) / 5 * 100}')"
+	} >>"$RAW"
+	"$B/bench_mapfill" --pin-dir "$DPIN" --memory >>"$RAW" 2>>"$LOG"
+}
+
+# ---- run -----------------------------------------------------------------------------
+
+T0=$(date +%s)
+for s in $SECTIONS; do
+	ts=$(date +%s)
+	case $s in
+	pkt) sec_pkt ;;
+	rate) sec_rate ;;
+	auth) sec_auth ;;
+	ttb|mem)
+		if [ -z "$DPID" ]; then
+			daemon_up || { daemon_down; continue; }
+		fi
+		"sec_$s" ;;
+	*) say "unknown section '$s'" ;;
+	esac
+	say "$s took $(($(date +%s) - ts)) s"
+done
+daemon_down
+ELAPSED=$(($(date +%s) - T0))
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+cp "$RAW" "$RESULTS/$STAMP.tsv"
+"$PY" tests/bench/report.py --machine "$BT/machine.md" --elapsed "$ELAPSED" "$RAW" \
+	>"$RESULTS/$STAMP.md" || exit 1
+cp "$RESULTS/$STAMP.md" "$RESULTS/latest.md"
+if [ "$JSON" = 1 ]; then
+	"$PY" tests/bench/report.py --json --machine "$BT/machine.md" --elapsed "$ELAPSED" "$RAW"
+else
+	cat "$RESULTS/$STAMP.md"
+fi
+if grep -qiE "failed|error|expected|couldn't|missing" "$LOG" 2>/dev/null; then
+	say "messages from the tools:"
+	grep -iE "failed|error|expected|couldn't|missing" "$LOG" | tail -20 >&2
+fi
+say "saved $RESULTS/$STAMP.md (raw lines: $STAMP.tsv) and latest.md; took ${ELAPSED}s"
