@@ -108,7 +108,13 @@ static void on_det_event(const struct det_event *ev, void *ctx)
 		return;
 	}
 	snprintf(reason, sizeof(reason), "authlog %s f=%u u=%u", ev->rule, ev->failures, ev->users);
-	if (daemon_ban(aw->d, &ev->prefix, ev->duration_ns, reason))
+	if (ev->extend) {	/* same ban, later end: keep the evidence it was made on */
+		struct ig_ban_val old;
+
+		if (!daemon_get_ban(aw->d, &ev->prefix, &old))
+			snprintf(reason, sizeof(reason), "%s", old.reason);
+	}
+	if (daemon_ban(aw->d, &ev->prefix, ev->duration_ns, reason) || ev->extend)
 		return;
 	aw->bans++;
 	for (size_t i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++)

@@ -242,7 +242,7 @@ static int parse_json_flag(int argc, char **argv, const char *name, const char *
 	while ((opt = getopt_long(argc, argv, "jc:P:vh", opts, NULL)) != -1) {
 		if ((c = common_opt(opt)) < 0) {
 			usage_cmd(name, "[--json]", help, "  -j, --json          machine-readable output\n"
-				  "  -c, --control-socket PATH  daemon socket (status; default "
+				  "  -c, --control-socket PATH  the daemon's socket (default "
 				  IG_DEFAULT_CTL_SOCK ")\n");
 			return 1;
 		} else if (c) {
@@ -552,49 +552,62 @@ int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+static void policy_usage(void)
+{
+	usage_cmd("policy", "check FILE | apply FILE [--require-signature PUBFILE] |\n"
+		  "       keygen|sign|verify ... (see 'policy verify --help')",
+		  "check: validate FILE and report the first error as FILE:LINE.\n"
+		  "apply: validate, then update the pinned maps in place; the fast path\n"
+		  "stays attached throughout, and a bad file changes nothing. When\n"
+		  SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
+		  "--require-signature names a key file), FILE must carry a good FILE.sig.\n"
+		  "keygen, sign, verify: Ed25519 policy signatures.",
+		  "  -S, --require-signature PUBFILE  (apply) trusted key(s) for FILE.sig\n");
+}
+
 int cmd_policy(int argc, char **argv)
 {
-	const char *trusted = NULL;
+	static const struct option opts[] = {
+		{ "require-signature", required_argument, NULL, 'S' },
+		COMMON_LONGOPTS, {}
+	};
+	const char *trusted = NULL, *sub, *file;
 	struct ig_maps m;
 	struct policy pol;
-	int lock_fd, err;
+	int lock_fd, err, opt, c;
 
 	if (argc >= 2 && (!strcmp(argv[1], "keygen") || !strcmp(argv[1], "sign") ||
 			  !strcmp(argv[1], "verify")))
 		return cmd_policy_sig(argc - 1, argv + 1);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage_cmd("policy", "check FILE | apply FILE [--require-signature PUBFILE] |\n"
-			  "       keygen|sign|verify ... (see 'policy verify --help')",
-			  "check: validate FILE and report the first error as FILE:LINE.\n"
-			  "apply: validate, then update the pinned maps in place; the fast path\n"
-			  "stays attached throughout, and a bad file changes nothing. When\n"
-			  SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
-			  "--require-signature names a key file), FILE must carry a good FILE.sig.\n"
-			  "keygen, sign, verify: Ed25519 policy signatures.", "");
-		return argc < 2 ? -EINVAL : 0;
+	if (argc < 2 || argv[1][0] == '-') {
+		policy_usage();
+		return argc < 2 || (strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) ? -EINVAL : 0;
 	}
-	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
-			env.pin_dir = argv[i + 1];
-			memmove(&argv[i], &argv[i + 2], (argc - i - 2) * sizeof(*argv));
-			argc -= 2;
-			i--;
-		} else if (!strcmp(argv[i], "--require-signature") && i + 1 < argc) {
-			trusted = argv[i + 1];
-			memmove(&argv[i], &argv[i + 2], (argc - i - 2) * sizeof(*argv));
-			argc -= 2;
-			i--;
+	sub = argv[1];
+	argc--, argv++;
+	while ((opt = getopt_long(argc, argv, "S:P:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)) < 0)
+		{
+			policy_usage();
+			return 0;
 		}
-	if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "apply"))) {
-		pr_warn("usage: %s policy check|apply FILE", env.prog);
+		if (c)
+			continue;
+		if (opt != 'S')
+			return -EINVAL;
+		trusted = optarg;
+	}
+	if (optind + 1 != argc || (strcmp(sub, "check") && strcmp(sub, "apply"))) {
+		pr_warn("usage: %s policy check|apply FILE (see 'policy --help')", env.prog);
 		return -EINVAL;
 	}
+	file = argv[optind];
 	/* apply: an unsigned file is refused whatever it says. */
-	err = load_policy(argv[2], trusted, !strcmp(argv[1], "apply"), &pol);
+	err = load_policy(file, trusted, !strcmp(sub, "apply"), &pol);
 	if (err)
 		return err;
-	if (!strcmp(argv[1], "check")) {
-		printf("%s: OK (%d port%s, %zu allow, %zu deny)\n", argv[2], pol.nports,
+	if (!strcmp(sub, "check")) {
+		printf("%s: OK (%d port%s, %zu allow, %zu deny)\n", file, pol.nports,
 		       pol.nports == 1 ? "" : "s", pol.allow.n, pol.deny.n);
 		policy_free(&pol);
 		return 0;
@@ -608,7 +621,7 @@ int cmd_policy(int argc, char **argv)
 	}
 	err = apply(&m, &pol);
 	if (!err)
-		printf("applied %s\n", argv[2]);
+		printf("applied %s\n", file);
 	close_state(&m, lock_fd);
 out:
 	policy_free(&pol);

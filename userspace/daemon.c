@@ -186,6 +186,11 @@ static double wall_of_mono(uint64_t mono)
 	return ts.tv_sec + ts.tv_nsec / 1e9 - (double)(mono_ns() - mono) / 1e9;
 }
 
+int daemon_get_ban(struct daemon *d, const struct ig_prefix *p, struct ig_ban_val *v)
+{
+	return ban_get(&d->m, p, v);
+}
+
 bool daemon_has_ban(struct daemon *d, const struct ig_prefix *p)
 {
 	struct ig_ban_val v;
@@ -673,7 +678,9 @@ static int listen_ctl(struct daemon *d)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0750);
+		/* The control group must be able to reach the socket. */
+		if (!mkdir(dir, 0750) && d->ctl_gid != (gid_t)-1 && chown(dir, 0, d->ctl_gid))
+			pr_warn("Couldn't give '%s' to the control group: %s", dir, strerror(errno));
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -735,7 +742,8 @@ static int do_reload(struct daemon *d)
 	struct policy np;
 	int ret;
 
-	sd_notify(0, "RELOADING=1");
+	/* MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match the reload. */
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(mono_ns() / 1000));
 	/* An unsigned or badly signed file is refused like an invalid one. */
 	ret = policy_load_checked(d->policy_path, d->trusted, &np, err, sizeof(err));
 	if (!ret) {
@@ -942,7 +950,8 @@ static const char run_doc[] =
 	"EXAMPLES:\n"
 	"  imapguard run --policy /etc/imapguard/imapguard.conf --iface eth0\n"
 	"  imapguard run --policy p.conf --iface eth0 --mode tc --log-format json\n"
-	"  imapguard run --policy p.conf --detach-on-exit   # interfaces from [interface]";
+	"  imapguard run --policy p.conf --detach-on-exit\n"
+	"      (interfaces from the policy's [interface] section)";
 
 static const struct argp_option run_opts[] = {
 	{ "policy", 'p', "FILE", 0, "Policy file (required)", 0 },
@@ -956,6 +965,7 @@ static const struct argp_option run_opts[] = {
 	{ "require-signature", 'S', "PUBFILE", 0, "Refuse policies without a good FILE.sig by a "
 	  "key in PUBFILE (default: " SIG_TRUSTED_DEFAULT " if it exists)", 0 },
 	{ "verbose", 'v', NULL, 0, "More output (-vv: libbpf debug)", 0 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Give this help list", -1 },
 	{},
 };
 
@@ -988,6 +998,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *st)
 	case 'P': env.pin_dir = arg; break;
 	case 'S': d->trusted = arg; break;
 	case 'v': log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF)); break;
+	case 'h': argp_state_help(st, stdout, ARGP_HELP_STD_HELP); break;
 	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
 		if (!d->policy_path)
@@ -1057,9 +1068,13 @@ static void daemon_fini(struct daemon *d)
 int cmd_run(int argc, char **argv)
 {
 	static const struct argp argp = { run_opts, run_parse, NULL, run_doc, NULL, NULL, NULL };
+	char prog[] = "imapguard run";
 	struct daemon d = { .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
 	int err;
 
+	/* Bad options exit 1 like every other command, not argp's 64. */
+	argp_err_exit_status = 1;
+	argv[0] = prog;
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d))
 		return -EINVAL;
 	if ((err = require_root()))
@@ -1087,29 +1102,64 @@ int cmd_run(int argc, char **argv)
 	err = loop(&d);
 	sd_notify(0, "STOPPING=1");
 	save_state(&d);
-	if (d.detach_on_exit)
-		detach_ours(&d);
 out:
+	/* Also after a failed start: --detach-on-exit means nothing stays. */
+	if (d.detach_on_exit && d.m.ifaces >= 0)
+		detach_ours(&d);
 	daemon_fini(&d);
 	return err;
 }
 
 /* ---- CLI side ---------------------------------------------------------- */
 
-static const char *ctl_path_opt(int argc, char **argv)
-{
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--control-socket") || !strcmp(argv[i], "-c"))
-			return argv[i + 1];
-	return IG_DEFAULT_CTL_SOCK;
-}
+struct ctl_opts {
+	bool json, follow;
+	int n;
+	const char *path;
+};
 
-static bool has_flag(int argc, char **argv, const char *flag)
+/* Options of the commands that talk to the daemon. 1: help printed. */
+static int ctl_opts(int argc, char **argv, const char *name, const char *args,
+		    const char *help, const char *extra, struct ctl_opts *o)
 {
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], flag))
-			return true;
-	return false;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "control-socket", required_argument, NULL, 'c' },
+		COMMON_LONGOPTS, {}
+	};
+	char *end;
+	int opt, c;
+
+	o->path = IG_DEFAULT_CTL_SOCK;
+	o->n = 10;
+	while ((opt = getopt_long(argc, argv, "jfn:c:P:vh", opts, NULL)) != -1) {
+		if ((c = common_opt(opt)) < 0) {
+			char all[512];
+
+			snprintf(all, sizeof(all), "%s  -c, --control-socket PATH  the daemon's socket "
+				 "(default " IG_DEFAULT_CTL_SOCK ")\n", extra);
+			usage_cmd(name, args, help, all);
+			return 1;
+		} else if (c) {
+			continue;
+		}
+		switch (opt) {
+		case 'j': o->json = true; break;
+		case 'f': o->follow = true; break;
+		case 'c': o->path = optarg; break;
+		case 'n':
+			errno = 0;
+			o->n = strtol(optarg, &end, 10);
+			if (errno || *end || o->n < 1 || o->n > SOURCES) {
+				pr_warn("invalid -n '%s' (1..%d)", optarg, SOURCES);
+				return -EINVAL;
+			}
+			break;
+		default: return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static int print_line(void *ctx, const char *line)
@@ -1134,19 +1184,17 @@ static int ctl_fail(const char *path, int err)
 
 int cmd_reload(int argc, char **argv)
 {
-	const char *path = ctl_path_opt(argc, argv);
+	struct ctl_opts o = {};
 	int ok = 1, err;
 
-	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
-		usage_cmd("reload", "[--control-socket PATH]",
-			  "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
-			  "policy in force stays. Exit status 1 if the reload failed.",
-			  "  -c, --control-socket PATH  (default " IG_DEFAULT_CTL_SOCK ")\n");
-		return 0;
-	}
-	err = ctl_request(path, "reload", 10000, print_line, &ok);
+	err = ctl_opts(argc, argv, "reload", "[--control-socket PATH]",
+		       "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
+		       "policy in force stays. Exit status 1 if the reload failed.", "", &o);
 	if (err)
-		return ctl_fail(path, err);
+		return err < 0 ? err : 0;
+	err = ctl_request(o.path, "reload", 10000, print_line, &ok);
+	if (err)
+		return ctl_fail(o.path, err);
 	return ok ? 0 : -EINVAL;
 }
 
@@ -1177,22 +1225,19 @@ static int print_event(void *ctx, const char *line)
 
 int cmd_events(int argc, char **argv)
 {
-	const char *path = ctl_path_opt(argc, argv);
-	bool json = has_flag(argc, argv, "--json"), follow = has_flag(argc, argv, "--follow") ||
-		    has_flag(argc, argv, "-f");
+	struct ctl_opts o = {};
 	int err;
 
-	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
-		usage_cmd("events", "[--json] [--follow] [--control-socket PATH]",
-			  "Show the daemon's recent events (drops reported by the fast path, bans\n"
-			  "decided from the auth log); --follow streams them as they happen.",
-			  "  -j, --json          one JSON object per line\n"
-			  "  -f, --follow        keep streaming\n"
-			  "  -c, --control-socket PATH  (default " IG_DEFAULT_CTL_SOCK ")\n");
-		return 0;
-	}
-	err = ctl_request(path, follow ? "events" : "recent", follow ? -1 : 5000, print_event, &json);
-	return err ? ctl_fail(path, err) : 0;
+	err = ctl_opts(argc, argv, "events", "[--json] [--follow] [--control-socket PATH]",
+		       "Show the daemon's recent events (drops reported by the fast path, bans\n"
+		       "decided from the auth log); --follow streams them as they happen.",
+		       "  -j, --json          one JSON object per line\n"
+		       "  -f, --follow        keep streaming\n", &o);
+	if (err)
+		return err < 0 ? err : 0;
+	err = ctl_request(o.path, o.follow ? "events" : "recent", o.follow ? -1 : 5000,
+			  print_event, &o.json);
+	return err ? ctl_fail(o.path, err) : 0;
 }
 
 /* Human form of the daemon's "why" reply: the detector's own lines. */
@@ -1240,11 +1285,15 @@ static void why_ban(const struct ig_prefix *p, bool json)
 		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
 			continue;
 		addr_format(&b[i].pfx, a);
-		if (json)
-			printf("{\"ban\":\"%s\",\"expires_in_s\":%.1f,\"packets\":%llu}\n", a,
+		if (json) {
+			printf("{\"ban\":\"%s\",\"reason\":", a);
+			json_str(stdout, b[i].val.reason);
+			printf(",\"permanent\":%s,\"expires_in_s\":%.1f,\"packets\":%llu}\n",
+			       b[i].val.expires_ns ? "false" : "true",
 			       b[i].val.expires_ns ? (b[i].val.expires_ns - now) / 1e9 : 0.0,
 			       (unsigned long long)b[i].val.packets);
-		else
+		}
+		if (!json)
 			printf("banned now by %s (%s), %llu packets dropped, %s\n", a, b[i].val.reason,
 			       (unsigned long long)b[i].val.packets,
 			       b[i].val.expires_ns ? "expires" : "permanent");
@@ -1258,42 +1307,34 @@ static void why_ban(const struct ig_prefix *p, bool json)
 
 int cmd_why(int argc, char **argv)
 {
-	const char *path = ctl_path_opt(argc, argv), *addr = NULL;
-	bool json = has_flag(argc, argv, "--json");
+	struct ctl_opts o = {};
 	struct ig_prefix p;
 	char req[128];
 	int err;
 
-	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h") || argc < 2) {
-		usage_cmd("why", "ADDR [--json] [--control-socket PATH]",
-			  "Explain one address: the current ban (from the pinned maps, daemon or\n"
-			  "not), and from the daemon: auth failures in the window, users tried and\n"
-			  "the ban history.", "  -j, --json          JSON lines\n"
-			  "  -c, --control-socket PATH\n");
-		return argc < 2 ? -EINVAL : 0;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--control-socket") || !strcmp(argv[i], "-c"))
-			i++;
-		else if (argv[i][0] != '-')
-			addr = argv[i];
-	}
-	if (!addr || addr_parse(addr, &p, false) || p.plen != 128) {
-		pr_warn("why: expected one address, got '%s'", addr ? addr : "");
+	err = ctl_opts(argc, argv, "why", "ADDR [--json] [--control-socket PATH]",
+		       "Explain one address: the current ban (from the pinned maps, daemon or\n"
+		       "not), and from the daemon: auth failures in the window, users tried and\n"
+		       "the ban history.", "  -j, --json          JSON lines\n", &o);
+	if (err)
+		return err < 0 ? err : 0;
+	if (optind + 1 != argc || addr_parse(argv[optind], &p, false) || p.plen != 128) {
+		pr_warn("why: expected one address, got '%s'", optind < argc ? argv[optind] : "");
 		return -EINVAL;
 	}
 	if (!require_root() && fastpath_loaded(env.pin_dir))
-		why_ban(&p, json);
-	snprintf(req, sizeof(req), "why %s", addr);
-	err = ctl_request(path, req, 5000, print_why, &json);
-	if (err && !json)
-		printf("daemon not running: no auth-log history for %s\n", addr);
+		why_ban(&p, o.json);
+	snprintf(req, sizeof(req), "why %s", argv[optind]);
+	err = ctl_request(o.path, req, 5000, print_why, &o.json);
+	if (err && !o.json)
+		printf("daemon not running: no auth-log history for %s\n", argv[optind]);
 	return 0;
 }
 
 static int print_top(void *ctx, const char *line)
 {
-	bool json = *(bool *)ctx;
+	struct ctl_opts *o = ctx;
+	bool json = o->json;
 	char addr[64] = "?";
 	unsigned long long ev = 0;
 	const char *p = strstr(line, "\"events\":");
@@ -1301,6 +1342,10 @@ static int print_top(void *ctx, const char *line)
 	if (json || line[0] != '{' || !p) {
 		printf("%s\n", line);
 		return 0;
+	}
+	if (!o->follow) {
+		printf("%-40s %8s  %s\n", "source", "events", "by reason");
+		o->follow = true;
 	}
 	sscanf(line, "{\"addr\":\"%63[^\"]", addr);
 	sscanf(p + 9, "%llu", &ev);
@@ -1311,26 +1356,20 @@ static int print_top(void *ctx, const char *line)
 
 int cmd_top(int argc, char **argv)
 {
-	const char *path = ctl_path_opt(argc, argv);
-	bool json = has_flag(argc, argv, "--json");
-	char req[32] = "top";
+	struct ctl_opts o = {};
+	char req[32];
 	int err;
 
-	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
-		usage_cmd("top", "[-n N] [--json] [--control-socket PATH]",
-			  "The sources with the most drops since the daemon started: drop events per\n"
-			  "source, split by reason (an event stands for up to one second of drops\n"
-			  "of one reason from one source). Needs the daemon.",
-			  "  -n N                how many (default 10)\n"
-			  "  -j, --json          one JSON object per source\n"
-			  "  -c, --control-socket PATH\n");
-		return 0;
-	}
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "-n"))
-			snprintf(req, sizeof(req), "top %d", atoi(argv[i + 1]));
-	if (!json)
-		printf("%-40s %8s  %s\n", "source", "events", "by reason");
-	err = ctl_request(path, req, 5000, print_top, &json);
-	return err ? ctl_fail(path, err) : 0;
+	err = ctl_opts(argc, argv, "top", "[-n N] [--json] [--control-socket PATH]",
+		       "The sources with the most drops since the daemon started: drop events per\n"
+		       "source, split by reason (an event stands for up to one second of drops\n"
+		       "of one reason from one source). Needs the daemon.",
+		       "  -n N                how many (default 10)\n"
+		       "  -j, --json          one JSON object per source\n", &o);
+	if (err)
+		return err < 0 ? err : 0;
+	snprintf(req, sizeof(req), "top %d", o.n);
+	o.follow = false;	/* print_top's header flag: printed with the first line */
+	err = ctl_request(o.path, req, 5000, print_top, &o);
+	return err ? ctl_fail(o.path, err) : 0;
 }

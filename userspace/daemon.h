@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "addr.h"
+#include "../bpf/common.h"
 
 struct daemon;
 
@@ -26,6 +27,7 @@ void daemon_emit(struct daemon *d, const char *json);
 void daemon_mark_dirty(struct daemon *d);
 /* A live (unexpired) ban for exactly p is in the maps. */
 bool daemon_has_ban(struct daemon *d, const struct ig_prefix *p);
+int daemon_get_ban(struct daemon *d, const struct ig_prefix *p, struct ig_ban_val *v);
 /* Never ban what the allow list covers (any port). */
 bool daemon_is_allowed(struct daemon *d, const struct ig_prefix *p);
 

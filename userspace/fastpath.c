@@ -53,8 +53,9 @@ static bool private_mount_ns(void)
 {
 	struct stat self, init;
 
+	/* Can't tell (no /proc, no CAP_SYS_PTRACE): assume private, fail safe. */
 	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
-		return false;
+		return true;
 	return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
 }
 
@@ -151,7 +152,7 @@ int fastpath_load(const char *dir, const struct policy *pol)
 	err = imapguard_bpf__load(skel);
 	if (err) {
 		pr_warn("Couldn't load BPF object: %s", strerror(-err));
-		goto cleanup;
+		goto unpin;	/* nothing pinned yet: removes the empty directory */
 	}
 	bpf_object__for_each_map(map, skel->obj) {
 		/* .rodata and friends: frozen, nothing to share, and bpffs
@@ -306,7 +307,12 @@ static int detach_one(const char *dir, const struct ig_iface *ifc, unsigned int 
 	if (ifc->mode == IG_MODE_TC) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
 		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IG_TC_HANDLE, .priority = IG_TC_PRIO);
+		char name[IF_NAMESIZE];
 
+		/* tc has no link: an ifindex reused by another interface (ours
+		 * went with its namespace) must not lose its filters. */
+		if (!if_indextoname(ifindex, name) || strcmp(name, ifc->name))
+			return 0;
 		err = bpf_tc_detach(&hook, &opts);
 		if (ifc->tc_created_hook) {
 			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
