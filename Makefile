@@ -80,6 +80,18 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)bash tests/run_all.sh
 
+# Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
+BENCH_TOOLS := pktcost livegen authbench timetoban mapfill
+
+$(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(OUTPUT)/libig.a | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit $< $(OUTPUT)/libig.a $(LIBS) -o $@
+
+# Figures, never pass/fail: prints one table, saves tests/bench/results/.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(addprefix $(BUILD)/bench_,$(BENCH_TOOLS))
+	$(Q)bash tests/bench/bench.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash scripts/demo.sh
