@@ -364,9 +364,13 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 	else
 		slot_bit = 0x80000000U;	/* ban_scope = all: only "all ports" allows */
 
-	*now = bpf_ktime_get_coarse_ns();
 	if ((cfg->flags & IG_F_ALLOW) && is_allowed(p, slot_bit))
 		return IG_R_ALLOW;
+	/* A drop port drops whatever bans and deny say: skip their lookups
+	 * (bans and deny then count as "drop" there). */
+	if (pc && pc->action == IG_ACT_DROP)
+		return IG_R_DROP;
+	*now = bpf_ktime_get_coarse_ns();
 	if (is_banned(p, *now, cfg->flags & IG_F_BANPFX))
 		return IG_R_BAN;
 	if ((cfg->flags & IG_F_DENY) && is_denied(p))

@@ -133,8 +133,20 @@ static bool utf8_ok(const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 
 	for (size_t i = 0; i < n;) {
-		unsigned int c = u[i], cp, min, k;
+		unsigned int c, cp, min, k;
+		uint64_t w;
 
+		/* Logs are nearly all ASCII: take eight bytes at a time while
+		 * none has its top bit set and none is NUL. */
+		if (n - i >= 8) {
+			memcpy(&w, u + i, 8);
+			if (!(w & 0x8080808080808080ULL) &&
+			    !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
+				i += 8;
+				continue;
+			}
+		}
+		c = u[i];
 		if (c == 0)
 			return false;
 		if (c < 0x80) {

@@ -583,21 +583,66 @@ int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 	return fd == m->banpfx ? refresh_flags(m) : 0;
 }
 
+static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t more)
+{
+	struct ban_info *tmp;
+
+	if (*n + more <= *cap)
+		return 0;
+	while (*n + more > *cap)
+		*cap = *cap ? *cap * 2 : 256;
+	tmp = realloc(*out, *cap * sizeof(**out));
+	if (!tmp)
+		return -ENOMEM;
+	*out = tmp;
+	return 0;
+}
+
+#define BATCH 4096
+
+/* The ban hash in batches: one syscall per 4096 bans instead of two per ban
+ * (a million bans are listed in a few ms). -EINVAL: no batch support. */
+static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *cap)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	static struct ig_lpm_key keys[BATCH];
+	static struct ig_ban_val vals[BATCH];
+	__u32 in, next, count;
+	bool first = true;
+	int err;
+
+	do {
+		count = BATCH;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &next, keys, vals, &count, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		if (ban_reserve(out, n, cap, count))
+			return -ENOMEM;
+		for (__u32 i = 0; i < count; i++) {
+			memcpy((*out)[*n].pfx.addr, keys[i].addr, 16);
+			(*out)[*n].pfx.plen = keys[i].prefixlen;
+			(*out)[*n].val = vals[i];
+			(*n)++;
+		}
+		in = next;
+		first = false;
+	} while (!err);
+	return 0;
+}
+
 static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap)
 {
 	struct ig_lpm_key k, *prev = NULL, cur;
-	struct ban_info *tmp;
+	size_t start = *n;
 
+	if (!ban_collect_batch(fd, out, n, cap))
+		return 0;
+	*n = start;	/* LPM tries have no batch ops: walk them */
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
 		cur = k;
 		prev = &cur;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 256;
-			tmp = realloc(*out, *cap * sizeof(**out));
-			if (!tmp)
-				return -ENOMEM;
-			*out = tmp;
-		}
+		if (ban_reserve(out, n, cap, 1))
+			return -ENOMEM;
 		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val))
 			continue;
 		memcpy((*out)[*n].pfx.addr, k.addr, 16);

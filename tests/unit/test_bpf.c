@@ -285,6 +285,7 @@ static const struct tcase cases[] = {
 	T("ban v6 /64 other host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::77", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v6_64),
 	T("ban v6 /64 other net", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:0:1::2", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, ban_v6_64),
 	T("ban v4 /24 prefix", IG_ACT_REJECT, { .family = 4, .src = "198.18.0.200", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v4_24),
+	T("ban on a drop port counts as drop", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_DROP, ban_v4),
 	T("allow beats ban", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_ALLOW, allow_and_ban),
 	/* hostile and malformed: must pass, never error */
 	T("ethernet header only", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 14 }, E_PASS, -1),
