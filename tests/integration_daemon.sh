@@ -51,45 +51,7 @@ ALL_TESTS=(
 
 # ---- assertions (child side), as in tests/integration.sh --------------------
 
-FAILED=0
-T=		# the running test's name without "test_", prefixes every check
-
-ok() { echo "PASS $T.$1"; }
-bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
-skip() { echo "SKIP $T: $1"; exit $SKIP_RC; }
-
-# check NAME WANT GOT
-check()
-{
-	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-
-# check_ge NAME MIN VALUE: integer VALUE >= MIN.
-check_ge()
-{
-	if [[ $3 =~ ^[0-9]+$ ]] && [ "$3" -ge "$2" ]; then
-		ok "$1"
-	else
-		bad "$1" "expected >= $2, got '$3'"
-	fi
-}
-
-# check_range NAME LO HI VALUE: LO <= integer VALUE <= HI.
-check_range()
-{
-	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
-		ok "$1"
-	else
-		bad "$1" "expected $2..$3, got '$4'"
-	fi
-}
-
-# check_match NAME GLOB VALUE
-check_match()
-{
-	# shellcheck disable=SC2053 # unquoted: a glob on purpose
-	if [[ $3 == $2 ]]; then ok "$1"; else bad "$1" "expected to match '$2', got '${3//$'\n'/ | }'"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/assert.sh"
 
 # check_probe NAME WANT ADDR PORT [SRC] [TIMEOUT]
 check_probe()
@@ -98,25 +60,6 @@ check_probe()
 
 	shift 2
 	check "$name" "$want" "$(probe "$@")"
-}
-
-# check_cmd NAME WANT_RC OUT_PATTERN CMD...: CMD's exit status, and its
-# stdout+stderr matching the glob OUT_PATTERN.
-check_cmd()
-{
-	local name=$1 want=$2 pat=$3 out rc
-
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	# shellcheck disable=SC2053 # unquoted: PAT is a glob on purpose
-	if [ "$rc" != "$want" ]; then
-		bad "$name" "exit $rc, expected $want: ${out//$'\n'/ | }"
-	elif [[ $out != $pat ]]; then
-		bad "$name" "output does not match '$pat': ${out//$'\n'/ | }"
-	else
-		ok "$name"
-	fi
 }
 
 # Probe timeouts: a connect that should succeed gets plenty of time (it

@@ -314,31 +314,7 @@ ms_since()
 
 # ---- assertions -------------------------------------------------------------
 
-FAILED=0
-T=		# the running scenario's name, prefixes every check
-
-ok() { echo "PASS $T.$1"; }
-bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
-
-# check NAME WANT GOT
-check()
-{
-	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-
-# check_ge NAME MIN VALUE
-check_ge()
-{
-	if [[ $3 =~ ^[0-9]+$ ]] && [ "$3" -ge "$2" ]; then ok "$1"; else
-		bad "$1" "expected >= $2, got '$3'"; fi
-}
-
-# check_range NAME LO HI VALUE
-check_range()
-{
-	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then ok "$1"; else
-		bad "$1" "expected $2..$3, got '$4'"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/assert.sh"
 
 # check_true NAME DETAIL CMD...: CMD succeeds.
 check_true()

@@ -45,49 +45,7 @@ ALL_TESTS=(
 
 # ---- assertions ------------------------------------------------------------
 
-FAILED=0
-T=		# the running test's name without "test_"
-
-ok() { echo "PASS $T.$1"; }
-bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
-skip() { echo "SKIP $T: $1"; exit $SKIP_RC; }
-
-check()
-{
-	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-
-# check_empty NAME TEXT: TEXT is empty (a list of what is missing, or output
-# that should not be there).
-check_empty()
-{
-	if [ -z "$2" ]; then ok "$1"; else bad "$1" "${2//$'\n'/ | }"; fi
-}
-
-# check_match NAME GLOB TEXT: TEXT matches the glob.
-check_match()
-{
-	# shellcheck disable=SC2053 # unquoted: a glob on purpose
-	if [[ $3 == $2 ]]; then ok "$1"; else bad "$1" "no match for '$2' in: ${3//$'\n'/ | }"; fi
-}
-
-# check_cmd NAME WANT_RC OUT_PATTERN CMD...: exit status and stdout+stderr glob.
-check_cmd()
-{
-	local name=$1 want=$2 pat=$3 out rc
-
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	# shellcheck disable=SC2053 # unquoted: PAT is a glob on purpose
-	if [ "$rc" != "$want" ]; then
-		bad "$name" "exit $rc, expected $want: ${out//$'\n'/ | }"
-	elif [[ $out != $pat ]]; then
-		bad "$name" "output does not match '$pat': ${out//$'\n'/ | }"
-	else
-		ok "$name"
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/assert.sh"
 
 need_bin()
 {

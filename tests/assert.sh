@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+# Assertions shared by the bash suites (sourced). Each check prints one line,
+# "PASS $T.NAME" or "FAIL $T.NAME: why", and a failure sets FAILED=1. T is the
+# running test's name, set by the suite.
+
+FAILED=0
+T=
+
+ok() { echo "PASS $T.$1"; }
+bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
+skip() { echo "SKIP $T: $1"; exit "${SKIP_RC:-249}"; }
+
+# check NAME WANT GOT
+check()
+{
+	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+
+# check_ge NAME MIN VALUE: integer VALUE >= MIN.
+check_ge()
+{
+	if [[ $3 =~ ^[0-9]+$ ]] && [ "$3" -ge "$2" ]; then
+		ok "$1"
+	else
+		bad "$1" "expected >= $2, got '$3'"
+	fi
+}
+
+# check_range NAME MIN MAX VALUE: integer MIN <= VALUE <= MAX.
+check_range()
+{
+	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
+		ok "$1"
+	else
+		bad "$1" "expected $2..$3, got '$4'"
+	fi
+}
+
+# check_match NAME GLOB TEXT: TEXT matches the glob.
+check_match()
+{
+	# shellcheck disable=SC2053 # unquoted: a glob on purpose
+	if [[ $3 == $2 ]]; then ok "$1"; else bad "$1" "expected to match '$2', got '${3//$'\n'/ | }'"; fi
+}
+
+# check_empty NAME TEXT: TEXT is empty (a list of what is missing, or output
+# that should not be there).
+check_empty()
+{
+	if [ -z "$2" ]; then ok "$1"; else bad "$1" "${2//$'\n'/ | }"; fi
+}
+
+# check_cmd NAME WANT_RC OUT_GLOB CMD...: exit status and stdout+stderr glob.
+check_cmd()
+{
+	local name=$1 want=$2 pat=$3 out rc
+
+	shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	# shellcheck disable=SC2053 # unquoted: PAT is a glob on purpose
+	if [ "$rc" != "$want" ]; then
+		bad "$name" "exit $rc, expected $want: ${out//$'\n'/ | }"
+	elif [[ $out != $pat ]]; then
+		bad "$name" "output does not match '$pat': ${out//$'\n'/ | }"
+	else
+		ok "$name"
+	fi
+}
