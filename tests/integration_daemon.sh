@@ -28,6 +28,7 @@ JOBS=${IG_JOBS:-3}
 
 ALL_TESTS=(
 	test_daemon_start
+	test_daemon_metrics_http
 	test_daemon_reload
 	test_daemon_kill9_restart
 	test_daemon_state
@@ -421,6 +422,53 @@ test_daemon_start()
 
 # write_policy FILE ACTION_143 | bad: replace the policy file in place
 # (atomically, as an editor or config manager would).
+# GET/POST on the daemon's metrics listener from inside the server namespace.
+http_req()
+{
+	nsenter --net="/run/netns/$NS_SRV" "$PY" - "$@" <<'PYEOF'
+import socket, sys
+port, req = int(sys.argv[1]), sys.argv[2].encode().decode('unicode_escape').encode()
+s = socket.create_connection(("127.0.0.1", port), timeout=3)
+s.sendall(req)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+sys.stdout.write(data.decode(errors="replace"))
+PYEOF
+}
+
+test_daemon_metrics_http()
+{
+	local pol out body port=19687 here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+	ip -n "$NS_SRV" link set lo up
+	pol=$(pol_daemon metrics reject <<-EOF
+	[daemon]
+	metrics_listen = 127.0.0.1:$port
+	EOF
+	)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	probe $SRV4 143 $CLI4 >/dev/null
+	out=$(http_req $port 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+	check_match status_200 'HTTP/1.0 200 OK*' "$out"
+	body=${out#*$'\r\n\r\n'}
+	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$body"
+	check daemon_up "imapguard_daemon_up 1" "$(grep '^imapguard_daemon_up' <<<"$body")"
+	check reload_ok "imapguard_reload_success 1" "$(grep '^imapguard_reload_success' <<<"$body")"
+	check_ge reject_counted 1 "$(sed -n 's/^imapguard_packets_total{reason="reject"} //p' <<<"$body")"
+	check_match not_found 'HTTP/1.0 404*' "$(http_req $port 'GET / HTTP/1.0\r\n\r\n')"
+	check_match post_refused 'HTTP/1.0 405*' "$(http_req $port 'POST /metrics HTTP/1.0\r\n\r\n')"
+	# The CLI adds the daemon's own metrics when it runs.
+	out=$(igc stats --prometheus 2>&1)
+	check cli_daemon_up "imapguard_daemon_up 1" "$(grep '^imapguard_daemon_up' <<<"$out")"
+	check_cmd cli_format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
+	daemon_stop TERM
+}
+
 write_policy()
 {
 	local f=$1
