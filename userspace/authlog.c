@@ -21,8 +21,12 @@
 
 static bool has(const char *p, const char *e, const char *s)
 {
-	size_t n = strlen(s);
+	size_t n;
 
+	/* Most probes fail on the first byte: decide that before strlen. */
+	if (p >= e || *p != *s)
+		return !*s;
+	n = strlen(s);
 	return (size_t)(e - p) >= n && !memcmp(p, s, n);
 }
 
@@ -400,14 +404,16 @@ static const char *clock_time(const char *p, const char *e)
 /* "Mmm dd hh:mm:ss[.frac]", the day possibly padded with a blank. */
 static const char *bsd_time(const char *p, const char *e)
 {
-	static const char *const mon[] = { "Jan ", "Feb ", "Mar ", "Apr ", "May ", "Jun ",
-					   "Jul ", "Aug ", "Sep ", "Oct ", "Nov ", "Dec " };
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	const char *q;
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(mon) && !has(p, e, mon[i]); i++)
-		;
-	if (i == ARRAY_SIZE(mon))
+	if (e - p < 4 || p[3] != ' ')
+		return NULL;
+	for (i = 0; i < sizeof(mon) - 1; i += 3)
+		if (p[0] == mon[i] && p[1] == mon[i + 1] && p[2] == mon[i + 2])
+			break;
+	if (i == sizeof(mon) - 1)
 		return NULL;
 	p += 4;
 	if (has(p, e, " "))
