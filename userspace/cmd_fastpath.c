@@ -32,17 +32,6 @@ static int parse_mode(const char *s, int *mode)
 	return -EINVAL;
 }
 
-/* Load the object on first use and apply pol; later calls only apply. */
-static int ensure_loaded(const struct policy *pol, bool *fresh)
-{
-	int err;
-
-	*fresh = !fastpath_loaded(env.pin_dir);
-	if (!*fresh)
-		return 0;
-	err = fastpath_load(env.pin_dir, pol);
-	return err;
-}
 
 static int apply(struct ig_maps *m, const struct policy *pol)
 {
@@ -100,11 +89,7 @@ help_or_next:
 	}
 	if ((err = require_root()))
 		return err;
-	/* Validate before touching anything. */
-	if ((file || !fastpath_loaded(env.pin_dir)) && (err = load_policy(file, NULL, true, &pol)))
-		return err;
-	if (!file && fastpath_loaded(env.pin_dir))
-		policy_init(&pol);
+	policy_init(&pol);
 	if ((err = fastpath_prepare_dir(env.pin_dir)))
 		goto out_pol;
 	lock_fd = fastpath_lock(env.pin_dir);
@@ -112,11 +97,23 @@ help_or_next:
 		err = lock_fd;
 		goto out_pol;
 	}
-	err = ensure_loaded(&pol, &fresh);
+	/* Decided once, under the lock: a concurrent detach --all cannot make
+	 * us load the object with a policy we did not read. The policy is
+	 * validated before anything is loaded or changed. */
+	fresh = !fastpath_loaded(env.pin_dir);
+	if (file || fresh) {
+		policy_free(&pol);
+		err = load_policy(file, NULL, true, &pol);
+	}
+	if (!err && fresh)
+		err = fastpath_load(env.pin_dir, &pol);
 	if (!err)
 		err = fastpath_open_maps(env.pin_dir, &m);
-	if (err)
+	if (err) {
+		if (fresh)	/* leave no empty pin directory behind */
+			fastpath_unpin_all(env.pin_dir);
 		goto out_lock;
+	}
 	/* Policy first: the program must never run with empty maps. */
 	if (fresh || file)
 		err = apply(&m, &pol);

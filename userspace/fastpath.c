@@ -241,6 +241,14 @@ int fastpath_open_maps(const char *dir, struct ig_maps *m)
 	return 0;
 }
 
+void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (int i = 0; i < IG_NMAPS; i++)
+		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, ig_map_names[i]));
+}
+
 static int prog_fd_get(const char *dir, int mode)
 {
 	char path[PATH_MAX];

@@ -33,6 +33,9 @@ int fastpath_load(const char *dir, const struct policy *pol);
 int fastpath_unpin_all(const char *dir);
 int fastpath_open_maps(const char *dir, struct ig_maps *m);
 void fastpath_close_maps(struct ig_maps *m);
+/* The map fds of a loaded (not pinned) object, e.g. a test's skeleton. */
+struct bpf_object;
+void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
 
 /* mode: 0 = auto (native, generic, tc); returns the mode used via *used. */
 int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,

@@ -335,15 +335,7 @@ static int load(const char *obj)
 		fprintf(stderr, "pktcost: Couldn't load the fast path: %s\n", strerror(-err));
 		return err;
 	}
-	maps = (struct ig_maps){
-		.ports = bpf_map__fd(skel->maps.ig_ports), .cfg = bpf_map__fd(skel->maps.ig_cfg),
-		.allow = bpf_map__fd(skel->maps.ig_allow), .deny = bpf_map__fd(skel->maps.ig_deny),
-		.bans = bpf_map__fd(skel->maps.ig_bans), .banpfx = bpf_map__fd(skel->maps.ig_banpfx),
-		.throttle = bpf_map__fd(skel->maps.ig_throttle),
-		.counters = bpf_map__fd(skel->maps.ig_counters),
-		.events = bpf_map__fd(skel->maps.ig_events), .sample = bpf_map__fd(skel->maps.ig_sample),
-		.ifaces = bpf_map__fd(skel->maps.ig_ifaces),
-	};
+	fastpath_maps_of(skel->obj, &maps);
 	bobj = bench_obj_open(obj);
 	if (!bobj)
 		return -ENOENT;

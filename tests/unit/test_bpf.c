@@ -594,15 +594,7 @@ int main(void)
 		printf("FAIL bpf load: %s\n", strerror(-err));
 		return 1;
 	}
-	maps = (struct ig_maps){
-		.ports = bpf_map__fd(skel->maps.ig_ports), .cfg = bpf_map__fd(skel->maps.ig_cfg),
-		.allow = bpf_map__fd(skel->maps.ig_allow), .deny = bpf_map__fd(skel->maps.ig_deny),
-		.bans = bpf_map__fd(skel->maps.ig_bans), .banpfx = bpf_map__fd(skel->maps.ig_banpfx),
-		.throttle = bpf_map__fd(skel->maps.ig_throttle),
-		.counters = bpf_map__fd(skel->maps.ig_counters),
-		.events = bpf_map__fd(skel->maps.ig_events), .sample = bpf_map__fd(skel->maps.ig_sample),
-		.ifaces = bpf_map__fd(skel->maps.ig_ifaces),
-	};
+	fastpath_maps_of(skel->obj, &maps);
 	struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
 	__u32 zero = 0;
 
