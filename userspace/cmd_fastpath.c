@@ -19,20 +19,6 @@
 #include "policy.h"
 #include "sign.h"
 
-static int parse_mode(const char *s, int *mode)
-{
-	static const char *const names[] = { "auto", "native", "generic", "tc" };
-
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(s, names[i])) {
-			*mode = i;	/* 0 auto, then IG_MODE_* in order */
-			return 0;
-		}
-	pr_warn("invalid --mode '%s' (auto|native|generic|tc)", s);
-	return -EINVAL;
-}
-
-
 static int apply(struct ig_maps *m, const struct policy *pol)
 {
 	char err[POL_ERR_LEN];
@@ -63,7 +49,12 @@ int cmd_attach(int argc, char **argv)
 			goto help_or_next;
 		switch (opt) {
 		case 'i': iface = optarg; break;
-		case 'm': if (parse_mode(optarg, &mode)) return -EINVAL; break;
+		case 'm':
+			if (parse_mode(optarg, &mode)) {
+				pr_warn("invalid --mode '%s' (auto|native|generic|tc)", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'p': file = optarg; break;
 		case 'r': replace = true; break;
 		default: return -EINVAL;
@@ -120,7 +111,7 @@ help_or_next:
 	if (!err)
 		err = fastpath_attach(env.pin_dir, &m, iface, mode, replace, &used);
 	if (!err)
-		printf("attached to %s in %s mode%s\n", iface, fastpath_mode_name(used),
+		printf("attached to %s in %s mode%s\n", iface, mode_name(used),
 		       mode == 0 ? " (auto)" : "");
 	if (err && fresh && map_count(m.ifaces) == 0) {
 		fastpath_close_maps(&m);
@@ -460,10 +451,10 @@ static void status_ifaces(struct ig_maps *m, bool json)
 			printf("%s{\"name\":", n++ ? "," : "");
 			json_str(stdout, ifc.name);
 			printf(",\"ifindex\":%u,\"mode\":\"%s\",\"prog_id\":%u,\"present\":%s}",
-			       key, fastpath_mode_name(ifc.mode), ifc.prog_id, gone ? "false" : "true");
+			       key, mode_name(ifc.mode), ifc.prog_id, gone ? "false" : "true");
 		} else {
 			printf("  %-16s ifindex %-4u %-8s prog id %u%s\n", ifc.name, key,
-			       fastpath_mode_name(ifc.mode), ifc.prog_id,
+			       mode_name(ifc.mode), ifc.prog_id,
 			       gone ? "  (interface gone)" : "");
 		}
 	}

@@ -173,11 +173,6 @@ void daemon_emit(struct daemon *d, const char *json)
 			client_send(d, c, json);
 }
 
-void daemon_mark_dirty(struct daemon *d)
-{
-	d->dirty = true;
-}
-
 static double wall_of_mono(uint64_t mono)
 {
 	struct timespec ts;
@@ -803,13 +798,13 @@ static int setup_fastpath(struct daemon *d)
 
 		if (ifindex && !bpf_map_lookup_elem(d->m.ifaces, &ifindex, &ifc)) {
 			pr_info("iface %s: already attached (%s), adopted", d->ifaces[i],
-				fastpath_mode_name(ifc.mode));
+				mode_name(ifc.mode));
 			continue;
 		}
 		ret = fastpath_attach(env.pin_dir, &d->m, d->ifaces[i], d->mode, false, &used);
 		if (ret)
 			goto unlock;
-		pr_info("iface %s: attached in %s mode", d->ifaces[i], fastpath_mode_name(used));
+		pr_info("iface %s: attached in %s mode", d->ifaces[i], mode_name(used));
 	}
 unlock:
 	/* The lock serialises setup with CLIs; the running daemon's later map
@@ -981,11 +976,8 @@ static error_t run_parse(int key, char *arg, struct argp_state *st)
 		d->ifaces[d->nifaces++] = arg;
 		break;
 	case 'm':
-		if (!strcmp(arg, "auto")) d->mode = 0;
-		else if (!strcmp(arg, "native")) d->mode = IG_MODE_NATIVE;
-		else if (!strcmp(arg, "generic")) d->mode = IG_MODE_GENERIC;
-		else if (!strcmp(arg, "tc")) d->mode = IG_MODE_TC;
-		else argp_error(st, "invalid --mode '%s'", arg);
+		if (parse_mode(arg, &d->mode))
+			argp_error(st, "invalid --mode '%s' (auto|native|generic|tc)", arg);
 		break;
 	case 'L':
 		if (strcmp(arg, "json") && strcmp(arg, "text"))

@@ -23,8 +23,6 @@ int daemon_ban(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns
 /* Send one JSON event line to every `events --follow` client and keep it
  * for `events` (recent). */
 void daemon_emit(struct daemon *d, const char *json);
-/* The state file changed: save soon (debounced to the timer tick). */
-void daemon_mark_dirty(struct daemon *d);
 /* A live (unexpired) ban for exactly p is in the maps. */
 bool daemon_has_ban(struct daemon *d, const struct ig_prefix *p);
 int daemon_get_ban(struct daemon *d, const struct ig_prefix *p, struct ig_ban_val *v);

@@ -34,16 +34,6 @@ const char *const ig_map_names[IG_NMAPS] = {
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
 
-const char *fastpath_mode_name(int mode)
-{
-	switch (mode) {
-	case IG_MODE_NATIVE: return "native";
-	case IG_MODE_GENERIC: return "generic";
-	case IG_MODE_TC: return "tc";
-	default: return "auto";
-	}
-}
-
 static void pin_path(char *buf, size_t len, const char *dir, const char *name)
 {
 	snprintf(buf, len, "%s/%s", dir, name);
@@ -412,7 +402,7 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	had = !bpf_map_lookup_elem(m->ifaces, &ifindex, &old);
 	if (had && !replace) {
 		pr_warn("Already attached to iface '%s' (%s mode); use --replace or detach first",
-			ifname, fastpath_mode_name(old.mode));
+			ifname, mode_name(old.mode));
 		return -EEXIST;
 	}
 	if (had && !mode)
@@ -436,12 +426,12 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 			if (!err)
 				break;
 			pr_debug("attach to '%s' in %s mode failed: %s", ifname,
-				 fastpath_mode_name(order[i]), strerror(-err));
+				 mode_name(order[i]), strerror(-err));
 		}
 	}
 	if (err) {
 		pr_warn("Couldn't attach to iface '%s' in %s mode: %s", ifname,
-			fastpath_mode_name(mode), strerror(-err));
+			mode_name(mode), strerror(-err));
 		return err;
 	}
 	if (had && old.mode != ifc.mode)

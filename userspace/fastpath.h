@@ -41,6 +41,5 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
 int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 		    int mode, bool replace, int *used);
 int fastpath_detach(const char *dir, struct ig_maps *m, unsigned int ifindex);
-const char *fastpath_mode_name(int mode);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,19 +709,9 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 
 int ban_sweep(struct ig_maps *m)
 {
-	uint64_t now = mono_ns();
-	struct ban_info *v;
-	size_t n;
-	int swept = 0;
+	struct sweep_cursor c = {};
 
-	if (ban_list(m, &v, &n))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (v[i].val.expires_ns && v[i].val.expires_ns <= now &&
-		    !ban_del(m, &v[i].pfx))
-			swept++;
-	free(v);
-	return swept;
+	return ban_sweep_some(m, &c, UINT_MAX);	/* one pass over both maps */
 }
 
 static const char *const reason_names[IG_C_MAX] = {

@@ -241,6 +241,16 @@ const char *action_name(uint8_t action)
 	return action <= IG_ACT_REDIRECT ? action_names[action] : "?";
 }
 
+int parse_mode(const char *s, int *mode)
+{
+	int i = lookup(s, mode_names);
+
+	if (i < 0)
+		return -EINVAL;
+	*mode = i;	/* 0 auto, then IG_MODE_* in order */
+	return 0;
+}
+
 const char *mode_name(int mode)
 {
 	return mode >= 0 && mode <= IG_MODE_TC ? mode_names[mode] : "?";

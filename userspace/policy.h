@@ -109,6 +109,8 @@ void policy_init(struct policy *pol);
 int parse_duration_ns(const char *s, uint64_t *out);	/* "90", "10m", "1h30m", "2d", "500ms" */
 int parse_action(const char *s, uint8_t *action);
 const char *action_name(uint8_t action);
+/* auto|native|generic|tc <-> 0 / enum ig_attach_mode. */
+int parse_mode(const char *s, int *mode);
 const char *mode_name(int mode);
 struct sockaddr_storage;
 /* "127.0.0.1:9687" or "[::1]:9687" -> socket address. 0 or -EINVAL. */
