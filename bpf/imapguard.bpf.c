@@ -55,6 +55,24 @@ struct {
 	__type(value, struct ig_deny_val);
 } ig_deny SEC(".maps");
 
+/* Exact address (plen 128) or IPv6 /64 -> dropped on every protected port.
+ * Blocklists are mostly single hosts: a hash lookup instead of a trie walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1048576);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_ban_key);
+	__type(value, struct ig_deny_val);
+} ig_denyhost SEC(".maps");
+
+/* Address slot / 64 -> which slots may match each LPM trie (common.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IG_SUM_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct ig_lpmsum);
+} ig_lpmsum SEC(".maps");
+
 /* Exact address (plen 128) or IPv6 /64 -> ban with expiry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -186,22 +204,30 @@ static __always_inline bool ban_live(struct ig_ban_val *b, __u64 now)
 	return true;
 }
 
-static __always_inline bool is_banned(struct pkt *p, __u64 now, bool prefixes)
+/* The key of the source's exact address, or of its IPv6 /64. */
+static __always_inline void host_key(struct ig_ban_key *k, struct pkt *p, __u32 plen)
 {
-	struct ig_ban_key bk = { .plen = 128 };
-	struct ig_lpm_key lk = { .prefixlen = 128 };
+	k->plen = plen;
+	__builtin_memcpy(k->addr, p->saddr, 16);
+	if (plen == 64)
+		__builtin_memset(k->addr + 8, 0, 8);
+}
 
-	__builtin_memcpy(bk.addr, p->saddr, 16);
-	if (ban_live(bpf_map_lookup_elem(&ig_bans, &bk), now))
+static __always_inline bool is_banned(struct pkt *p, __u64 now, __u32 flags)
+{
+	struct ig_lpm_key lk = { .prefixlen = 128 };
+	struct ig_ban_key k;
+
+	host_key(&k, p, 128);
+	if (ban_live(bpf_map_lookup_elem(&ig_bans, &k), now))
 		return true;
 	if (p->family == 6) {
 		/* IPv6 hosts own a whole /64: ban it as one. */
-		bk.plen = 64;
-		__builtin_memset(bk.addr + 8, 0, 8);
-		if (ban_live(bpf_map_lookup_elem(&ig_bans, &bk), now))
+		host_key(&k, p, 64);
+		if (ban_live(bpf_map_lookup_elem(&ig_bans, &k), now))
 			return true;
 	}
-	if (!prefixes)
+	if (!(flags & IG_F_BANPFX))
 		return false;
 	__builtin_memcpy(lk.addr, p->saddr, 16);
 	return ban_live(bpf_map_lookup_elem(&ig_banpfx, &lk), now);
@@ -217,12 +243,49 @@ static __always_inline bool is_allowed(struct pkt *p, __u32 slot_bit)
 	return v && (v->port_mask & slot_bit);
 }
 
-static __always_inline bool is_denied(struct pkt *p)
+static __always_inline bool is_denied(struct pkt *p, __u32 flags)
 {
-	struct ig_lpm_key k = { .prefixlen = 128 };
+	struct ig_lpm_key lk = { .prefixlen = 128 };
+	struct ig_ban_key k;
 
-	__builtin_memcpy(k.addr, p->saddr, 16);
-	return bpf_map_lookup_elem(&ig_deny, &k) != NULL;
+	if (flags & IG_F_DENYHOST) {
+		host_key(&k, p, 128);
+		if (bpf_map_lookup_elem(&ig_denyhost, &k))
+			return true;
+		if (p->family == 6) {
+			host_key(&k, p, 64);
+			if (bpf_map_lookup_elem(&ig_denyhost, &k))
+				return true;
+		}
+	}
+	if (!(flags & IG_F_DENY))
+		return false;
+	__builtin_memcpy(lk.addr, p->saddr, 16);
+	return bpf_map_lookup_elem(&ig_deny, &lk) != NULL;
+}
+
+/* Drop from flags the tries that cannot hold the source (see ig_lpmsum). */
+static __always_inline __u32 prefilter(struct pkt *p, __u32 flags)
+{
+	__u32 slot, idx;
+	struct ig_lpmsum *s;
+	__u64 bit;
+
+	if (!(flags & (IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX)))
+		return flags;
+	slot = ig_sum_slot(p->saddr);
+	idx = slot / 64;
+	s = bpf_map_lookup_elem(&ig_lpmsum, &idx);
+	if (!s)
+		return flags;
+	bit = 1ULL << (slot & 63);
+	if (!(s->bits[IG_SUM_ALLOW] & bit))
+		flags &= ~IG_F_ALLOW;
+	if (!(s->bits[IG_SUM_DENY] & bit))
+		flags &= ~IG_F_DENY;
+	if (!(s->bits[IG_SUM_BANPFX] & bit))
+		flags &= ~IG_F_BANPFX;
+	return flags;
 }
 
 /*
@@ -250,15 +313,21 @@ static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
 				    __u32 plen4, __u32 plen6, __u8 level)
 {
 	__u32 plen = p->family == 4 ? IG_V4_PLEN_OFF + plen4 : plen6;
+	__u64 w[2];
 
-	__builtin_memcpy(k->addr, p->saddr, 16);
-#pragma unroll
-	for (int i = 0; i < 16; i++) {
-		if (plen < (i + 1) * 8)
-			k->addr[i] &= plen <= i * 8 ? 0 : (__u8)(0xff00 >> (plen - i * 8));
+	/* Mask as two big-endian 64-bit words: a handful of instructions,
+	 * where a byte loop costs a branch per byte. */
+	__builtin_memcpy(w, p->saddr, 16);
+	if (plen < 64) {
+		w[0] = plen ? w[0] & bpf_cpu_to_be64(~0ULL << (64 - plen)) : 0;
+		w[1] = 0;
+	} else if (plen < 128) {
+		w[1] = plen > 64 ? w[1] & bpf_cpu_to_be64(~0ULL << (128 - plen)) : 0;
 	}
+	__builtin_memcpy(k->addr, w, 16);
 	k->port = p->dport;
 	k->level = level;
+	k->pad = 0;
 }
 
 /* Take a token from the bucket of key k, creating the bucket full. */
@@ -332,7 +401,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 {
 	struct ig_port_cfg *pc = NULL;
 	struct ig_cfg *cfg;
-	__u32 zero = 0, port, slot_bit = 0;
+	__u32 zero = 0, port, slot_bit, flags;
 	int proto;
 
 	proto = parse_eth(ci->data, ci->data_end, &p->l3_off);
@@ -345,10 +414,13 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 	if (proto < 0)
 		return -1;
 	if (proto == IPPROTO_TCP && p->frag != FRAG_LATER) {
-		if (parse_tcp(ci->data, ci->data_end, p) < 0)
+		if (parse_tcp(ci->data, ci->data_end, p) < 0) {
 			/* RFC 1858: a first fragment too short for the TCP header
 			 * is an evasion attempt, never legitimate. */
-			return p->frag == FRAG_FIRST ? IG_R_BAD_FRAG : -1;
+			if (p->frag != FRAG_FIRST || load_saddr(ci->data, ci->data_end, p))
+				return -1;
+			return IG_R_BAD_FRAG;
+		}
 		port = p->dport;
 		pc = bpf_map_lookup_elem(&ig_ports, &port);
 		if (pc && pc->action == IG_ACT_NONE)
@@ -359,21 +431,24 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 		return -1;
 	if (!pc && cfg->ban_scope != IG_SCOPE_ALL)
 		return -1;
+	if (load_saddr(ci->data, ci->data_end, p))
+		return -1;
 	if (pc)
 		slot_bit = 1U << (pc->slot & 31);
 	else
 		slot_bit = 0x80000000U;	/* ban_scope = all: only "all ports" allows */
 
-	if ((cfg->flags & IG_F_ALLOW) && is_allowed(p, slot_bit))
+	flags = prefilter(p, cfg->flags);
+	if ((flags & IG_F_ALLOW) && is_allowed(p, slot_bit))
 		return IG_R_ALLOW;
 	/* A drop port drops whatever bans and deny say: skip their lookups
 	 * (bans and deny then count as "drop" there). */
 	if (pc && pc->action == IG_ACT_DROP)
 		return IG_R_DROP;
 	*now = bpf_ktime_get_coarse_ns();
-	if (is_banned(p, *now, cfg->flags & IG_F_BANPFX))
+	if (is_banned(p, *now, flags))
 		return IG_R_BAN;
-	if ((cfg->flags & IG_F_DENY) && is_denied(p))
+	if (is_denied(p, flags))
 		return IG_R_DENY;
 	if (!pc)
 		return -1;
@@ -477,11 +552,10 @@ static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
 		iph.frag_off = bpf_htons(0x4000);	/* DF */
 		iph.ttl = 64;
 		iph.protocol = IPPROTO_TCP;
-		__builtin_memcpy(&iph.saddr, p->daddr + 12, 4);
-		__builtin_memcpy(&iph.daddr, p->saddr + 12, 4);
+		iph.saddr = ip->daddr;
+		iph.daddr = ip->saddr;
 		iph.check = csum_fold(csum_words(&iph, sizeof(iph) / 2, 0));
-		sum = csum_words(p->saddr + 12, 2, 0);
-		sum = csum_words(p->daddr + 12, 2, sum);
+		sum = csum_words(&iph.saddr, 4, 0);
 		sum += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(tcp));
 		tcp.check = csum_fold(csum_words(&tcp, sizeof(tcp) / 2, sum));
 		*ip = iph;
@@ -496,10 +570,9 @@ static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
 		ip6h.payload_len = bpf_htons(sizeof(tcp));
 		ip6h.nexthdr = IPPROTO_TCP;
 		ip6h.hop_limit = 64;
-		__builtin_memcpy(&ip6h.saddr, p->daddr, 16);
-		__builtin_memcpy(&ip6h.daddr, p->saddr, 16);
-		sum = csum_words(p->saddr, 8, 0);
-		sum = csum_words(p->daddr, 8, sum);
+		ip6h.saddr = ip6->daddr;
+		ip6h.daddr = ip6->saddr;
+		sum = csum_words(&ip6h.saddr, 16, 0);
 		sum += bpf_htons(sizeof(tcp)) + bpf_htons(IPPROTO_TCP);
 		tcp.check = csum_fold(csum_words(&tcp, sizeof(tcp) / 2, sum));
 		*ip6 = ip6h;

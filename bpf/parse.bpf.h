@@ -43,8 +43,7 @@ struct pkt {
 	__u8 pad[3];
 	__u16 sport, dport;	/* host order */
 	__u32 seq;		/* host order */
-	__u8 saddr[16];		/* IPv4 mapped */
-	__u8 daddr[16];
+	__u8 saddr[16];		/* IPv4 mapped; only after load_saddr() */
 };
 
 static __always_inline void map_v4(__u8 out[16], __be32 a)
@@ -97,8 +96,6 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p)
 	else if (frag & IP_MF)
 		p->frag = FRAG_FIRST;
 	p->family = 4;
-	map_v4(p->saddr, ip->saddr);
-	map_v4(p->daddr, ip->daddr);
 	p->l4_off = p->l3_off + hlen;
 	p->l4_len = tot - hlen;
 	return ip->protocol;
@@ -115,8 +112,6 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct pkt *p)
 	if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
 		return -1;
 	p->family = 6;
-	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
-	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
 	nh = ip6->nexthdr;
 	off = p->l3_off + sizeof(*ip6);
 	end = off + bpf_ntohs(ip6->payload_len);
@@ -152,6 +147,31 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct pkt *p)
 	p->l4_off = off;
 	p->l4_len = end - off;
 	return nh;
+}
+
+/*
+ * The source address, copied only for packets that reach a list or bucket
+ * lookup: most packets never need it. 0, or -1 if the header is not there.
+ */
+static __always_inline int load_saddr(void *data, void *data_end, struct pkt *p)
+{
+	/* l3_off is at most Ethernet + two VLAN tags: the mask says so. */
+	void *l3 = data + (p->l3_off & 0x3f);
+
+	if (p->family == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		map_v4(p->saddr, ip->saddr);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+	}
+	return 0;
 }
 
 /* TCP: ports, flags, seq. Returns 0, or -1 if the header is not all there. */

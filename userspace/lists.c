@@ -92,7 +92,8 @@ static bool map_empty(int fd)
 static __u32 list_flags(struct ig_maps *m)
 {
 	return (map_empty(m->allow) ? 0 : IG_F_ALLOW) | (map_empty(m->deny) ? 0 : IG_F_DENY) |
-	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX);
+	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX) |
+	       (map_empty(m->denyhost) ? 0 : IG_F_DENYHOST);
 }
 
 /* After any list change (callers hold the pin-dir lock): look up only the
@@ -117,6 +118,123 @@ static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
 
 	memcpy(k.addr, p->addr, 16);
 	return k;
+}
+
+/* Exact addresses and IPv6 /64s go to a hash (one lookup each in BPF); any
+ * other prefix to an LPM trie. Bans and deny split the same way. */
+static bool host_entry(const struct ig_prefix *p)
+{
+	return p->plen == 128 || (p->plen == 64 && !addr_is_v4(p->addr));
+}
+
+static int deny_map(struct ig_maps *m, const struct ig_prefix *p)
+{
+	return host_entry(p) ? m->denyhost : m->deny;
+}
+
+/* ---- LPM prefilter (ig_lpmsum, see common.h) ---------------------------- */
+
+static void sum_range(struct ig_lpmsum *s, int list, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		s[i / 64].bits[list] |= 1ULL << (i % 64);
+}
+
+/* Mark every slot that an address inside trie key k can have. */
+static void sum_mark(struct ig_lpmsum *s, int list, const struct ig_lpm_key *k)
+{
+	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff };
+	uint32_t plen = k->prefixlen;
+	uint8_t a[16], b[16];
+	uint64_t top;
+
+	memcpy(a, k->addr, 16);
+	addr_mask(a, plen);
+	if (plen >= 96 && !memcmp(a, mapped, 12)) {	/* IPv4: slot = /16 */
+		uint32_t n = plen >= 96 + 16 ? 1 : 1u << (96 + 16 - plen);
+
+		sum_range(s, list, (a[12] << 8 | a[13]) & ~(n - 1), n);
+		return;
+	}
+	memcpy(b, mapped, 16);
+	addr_mask(b, plen);
+	if (!memcmp(a, b, 16))		/* contains ::ffff:0.0.0.0/96 */
+		sum_range(s, list, 0, 65536);
+	if (plen >= 48) {		/* IPv6: slot = /48, hashed */
+		sum_range(s, list, ig_sum_slot6(a), 1);
+		return;
+	}
+	if (plen < 48 - 16) {		/* more /48s than slots */
+		sum_range(s, list, 65536, 65536);
+		return;
+	}
+	top = 0;
+	for (int i = 0; i < 6; i++)
+		top = top << 8 | a[i];
+	for (uint64_t i = 0; i < 1ULL << (48 - plen); i++) {
+		for (int j = 0; j < 6; j++)
+			b[j] = (top | i) >> (40 - 8 * j);
+		sum_range(s, list, ig_sum_slot6(b), 1);
+	}
+}
+
+static struct ig_lpmsum *sum_read(struct ig_maps *m)
+{
+	struct ig_lpmsum *s = calloc(IG_SUM_ENTRIES, sizeof(*s));
+
+	for (__u32 i = 0; s && i < IG_SUM_ENTRIES; i++)
+		if (bpf_map_lookup_elem(m->lpmsum, &i, &s[i])) {
+			free(s);
+			return NULL;
+		}
+	return s;
+}
+
+/* Write back what sum_read gave, and free it. */
+static int sum_write(struct ig_maps *m, struct ig_lpmsum *s)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 *keys = calloc(IG_SUM_ENTRIES, sizeof(*keys)), n = IG_SUM_ENTRIES;
+	int err = -ENOMEM;
+
+	if (keys) {
+		for (__u32 i = 0; i < n; i++)
+			keys[i] = i;
+		err = bpf_map_update_batch(m->lpmsum, keys, s, &n, &o) ? -errno : 0;
+	}
+	free(keys);
+	free(s);
+	return err;
+}
+
+/* Before a key goes into a trie: mark its slots. */
+static int sum_add(struct ig_maps *m, int list, const struct ig_lpm_key *k)
+{
+	struct ig_lpmsum *s = sum_read(m);
+
+	if (!s)
+		return -ENOMEM;
+	sum_mark(s, list, k);
+	return sum_write(m, s);
+}
+
+/* After deletes from a trie: the bits of exactly what it still holds. Set
+ * bits of current entries stay set throughout, so BPF never misses one. */
+static int sum_rebuild(struct ig_maps *m, int list, int fd)
+{
+	struct ig_lpmsum *s = sum_read(m);
+	struct ig_lpm_key k, cur, *prev = NULL;
+
+	if (!s)
+		return -ENOMEM;
+	for (__u32 i = 0; i < IG_SUM_ENTRIES; i++)
+		s[i].bits[list] = 0;
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		sum_mark(s, list, &k);
+		cur = k;
+		prev = &cur;
+	}
+	return sum_write(m, s);
 }
 
 /* ---- allow list: effective masks -------------------------------------- */
@@ -179,16 +297,22 @@ static int allow_read(int fd, struct allow_ent **out, size_t *n)
  * Entries are written first and stale ones deleted last: at no moment is a
  * source that stays allowed seen as not allowed.
  */
-static int allow_write(int fd, struct allow_ent *v, size_t n)
+static int allow_write(struct ig_maps *m, struct allow_ent *v, size_t n)
 {
-	bool plens[129] = {};
-	int err = 0;
+	struct ig_lpmsum *s = sum_read(m);
+	bool plens[129] = {}, stale = false;
+	int err;
 
+	if (!s)
+		return -ENOMEM;
 	qsort(v, n, sizeof(*v), ent_cmp);
 	for (size_t i = 0; i < n; i++)
-		if (v[i].keep)
+		if (v[i].keep) {
 			plens[v[i].k.prefixlen] = true;
-	for (size_t i = 0; i < n; i++) {
+			sum_mark(s, IG_SUM_ALLOW, &v[i].k);
+		}
+	err = sum_write(m, s);
+	for (size_t i = 0; i < n && !err; i++) {
 		uint32_t mask = own_mask(&v[i].v);
 
 		if (!v[i].keep)
@@ -205,12 +329,14 @@ static int allow_write(int fd, struct allow_ent *v, size_t n)
 				mask |= own_mask(&c->v);
 		}
 		v[i].v.port_mask = mask;
-		if (bpf_map_update_elem(fd, &v[i].k, &v[i].v, BPF_ANY) && !err)
+		if (bpf_map_update_elem(m->allow, &v[i].k, &v[i].v, BPF_ANY))
 			err = -errno;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !err; i++)
 		if (!v[i].keep)
-			bpf_map_delete_elem(fd, &v[i].k);
+			stale |= !bpf_map_delete_elem(m->allow, &v[i].k);
+	if (!err && stale)
+		err = sum_rebuild(m, IG_SUM_ALLOW, m->allow);
 	return err;
 }
 
@@ -256,13 +382,13 @@ static int add_policy_allow(struct allow_ent **v, size_t *n, size_t *cap,
 	return 0;
 }
 
-static int apply_allow(int fd, const struct policy *pol, const uint8_t *slots)
+static int apply_allow(struct ig_maps *m, const struct policy *pol, const uint8_t *slots)
 {
 	struct allow_ent *v;
 	size_t n, cap;
 	int err;
 
-	err = allow_read(fd, &v, &n);
+	err = allow_read(m->allow, &v, &n);
 	if (err)
 		return err;
 	cap = n;
@@ -276,7 +402,7 @@ static int apply_allow(int fd, const struct policy *pol, const uint8_t *slots)
 	for (int i = 0; !err && i < pol->nports; i++)
 		err = add_policy_allow(&v, &n, &cap, &pol->ports[i].allow, 1U << slots[i]);
 	if (!err)
-		err = allow_write(fd, v, n);
+		err = allow_write(m, v, n);
 	free(v);
 	return err;
 }
@@ -290,36 +416,17 @@ static int prefix_cmp(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, 16);
 }
 
-static int apply_deny(int fd, const struct policy *pol)
+/* Take the policy's mark off fd's entries that are not in want (sorted);
+ * delete those nobody else wrote. Returns how many were deleted, or -errno. */
+static int deny_unmark_stale(int fd, const struct ig_prefix *want, size_t n)
 {
-	struct ig_prefix *want = NULL, probe;
 	struct ig_lpm_key k, next, *prev = NULL, *stale = NULL;
 	struct ig_deny_val v;
-	size_t n = pol->deny.n, nstale = 0, stale_cap = 0;
-	int err = 0;
+	struct ig_prefix probe;
+	size_t nstale = 0, stale_cap = 0;
+	int deleted = 0;
 
-	if (n) {
-		want = malloc(n * sizeof(*want));
-		if (!want)
-			return -ENOMEM;
-		memcpy(want, pol->deny.v, n * sizeof(*want));
-		qsort(want, n, sizeof(*want), prefix_cmp);
-	}
-	/* Add (or mark) the policy's entries first, then drop stale ones. */
-	for (size_t i = 0; i < n; i++) {
-		k = lpm_key(&want[i]);
-		if (bpf_map_lookup_elem(fd, &k, &v))
-			memset(&v, 0, sizeof(v));
-		if (v.origin & IG_ORIGIN_POLICY)
-			continue;
-		v.origin |= IG_ORIGIN_POLICY;
-		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
-			err = -errno;
-			goto out;
-		}
-	}
-	/* Collect stale policy entries first: deleting while walking the keys
-	 * would restart the walk. */
+	/* Collect first: deleting while walking the keys would restart the walk. */
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
@@ -335,8 +442,8 @@ static int apply_deny(int fd, const struct policy *pol)
 			stale_cap = stale_cap ? stale_cap * 2 : 256;
 			tmp = realloc(stale, stale_cap * sizeof(*stale));
 			if (!tmp) {
-				err = -ENOMEM;
-				goto out;
+				free(stale);
+				return -ENOMEM;
 			}
 			stale = tmp;
 		}
@@ -349,12 +456,60 @@ static int apply_deny(int fd, const struct policy *pol)
 		if (v.origin)
 			bpf_map_update_elem(fd, &stale[i], &v, BPF_ANY);
 		else
-			bpf_map_delete_elem(fd, &stale[i]);
+			deleted += !bpf_map_delete_elem(fd, &stale[i]);
 	}
-out:
 	free(stale);
+	return deleted;
+}
+
+static int apply_deny(struct ig_maps *m, const struct policy *pol)
+{
+	struct ig_prefix *want = NULL;
+	struct ig_lpmsum *sum;
+	struct ig_lpm_key k;
+	struct ig_deny_val v;
+	size_t n = pol->deny.n;
+	int err = 0, fd;
+
+	if (n) {
+		want = malloc(n * sizeof(*want));
+		if (!want)
+			return -ENOMEM;
+		memcpy(want, pol->deny.v, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), prefix_cmp);
+	}
+	/* Add (or mark) the policy's entries first, then drop stale ones. */
+	sum = sum_read(m);
+	if (!sum) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		k = lpm_key(&want[i]);
+		if (!host_entry(&want[i]))
+			sum_mark(sum, IG_SUM_DENY, &k);
+	}
+	err = sum_write(m, sum);
+	for (size_t i = 0; i < n && !err; i++) {
+		fd = deny_map(m, &want[i]);
+		k = lpm_key(&want[i]);
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			memset(&v, 0, sizeof(v));
+		if (v.origin & IG_ORIGIN_POLICY)
+			continue;
+		v.origin |= IG_ORIGIN_POLICY;
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+			err = -errno;
+	}
+	if (!err)
+		err = deny_unmark_stale(m->denyhost, want, n);
+	if (err >= 0)
+		err = deny_unmark_stale(m->deny, want, n);
+	if (err > 0)
+		err = sum_rebuild(m, IG_SUM_DENY, m->deny);
+out:
 	free(want);
-	return err;
+	return err < 0 ? err : 0;
 }
 
 /* Keep the slot of every port that stays, so allow masks stay valid while
@@ -426,9 +581,9 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 
 	/* Order matters: lists first, then ports, then retire old ports, so a
 	 * policy change never opens a port that either policy closes. */
-	ret = apply_allow(m->allow, pol, slots);
+	ret = apply_allow(m, pol, slots);
 	if (!ret)
-		ret = apply_deny(m->deny, pol);
+		ret = apply_deny(m, pol);
 	for (int i = 0; !ret && i < pol->nports; i++) {
 		port_cfg(&pol->ports[i], slots[i], ifindex[i], &pc);
 		key = pol->ports[i].port;
@@ -473,10 +628,13 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 
 	if (l == LIST_DENY) {
 		struct ig_deny_val v = {};
+		int fd = deny_map(m, p);
 
-		bpf_map_lookup_elem(m->deny, &k, &v);
+		err = fd == m->deny ? sum_add(m, IG_SUM_DENY, &k) : 0;
+		bpf_map_lookup_elem(fd, &k, &v);
 		v.origin |= origin;
-		err = bpf_map_update_elem(m->deny, &k, &v, BPF_ANY) ? -errno : 0;
+		if (!err && bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+			err = -errno;
 	} else {
 		struct allow_ent *v;
 		size_t n, cap;
@@ -489,7 +647,7 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 
 		if (e) {
 			e->v.origin |= origin;
-			err = allow_write(m->allow, v, n);
+			err = allow_write(m, v, n);
 		} else {
 			err = -ENOMEM;
 		}
@@ -508,16 +666,18 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 	struct allow_ent *v, *e;
 	struct ig_deny_val dv;
 	size_t n;
-	int err;
+	int err, fd;
 
 	*was_policy = false;
 	if (l == LIST_DENY) {
-		if (bpf_map_lookup_elem(m->deny, &k, &dv))
+		fd = deny_map(m, p);
+		if (bpf_map_lookup_elem(fd, &k, &dv))
 			return -ENOENT;
 		*was_policy = dv.origin & IG_ORIGIN_POLICY;
-		if (bpf_map_delete_elem(m->deny, &k))
+		if (bpf_map_delete_elem(fd, &k))
 			return -errno;
-		return refresh_flags(m);
+		err = fd == m->deny ? sum_rebuild(m, IG_SUM_DENY, m->deny) : 0;
+		return err ? err : refresh_flags(m);
 	}
 	err = allow_read(m->allow, &v, &n);
 	if (err)
@@ -528,7 +688,7 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 	} else {
 		*was_policy = e->v.origin & IG_ORIGIN_POLICY;
 		e->keep = false;
-		err = allow_write(m->allow, v, n);
+		err = allow_write(m, v, n);
 	}
 	free(v);
 	return err ? err : refresh_flags(m);
@@ -536,11 +696,9 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 
 /* ---- bans ------------------------------------------------------------- */
 
-/* Exact addresses and IPv6 /64s go to the hash (one lookup each in BPF);
- * any other prefix to the LPM trie. */
 static int ban_map(struct ig_maps *m, const struct ig_prefix *p)
 {
-	return p->plen == 128 || (p->plen == 64 && !addr_is_v4(p->addr)) ? m->bans : m->banpfx;
+	return host_entry(p) ? m->bans : m->banpfx;
 }
 
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
@@ -549,6 +707,12 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 	struct ig_ban_val v = {};
 	int fd = ban_map(m, p);
 
+	if (fd == m->banpfx) {
+		int err = sum_add(m, IG_SUM_BANPFX, &k);
+
+		if (err)
+			return err;
+	}
 	/* Re-banning keeps the drop count and start, refreshes expiry and reason. */
 	bpf_map_lookup_elem(fd, &k, &v);
 	v.expires_ns = ttl_ns ? mono_ns() + ttl_ns : 0;
@@ -567,6 +731,14 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 	return fd == m->banpfx ? refresh_flags(m) : 0;
 }
 
+/* After deletes from ig_banpfx. */
+static int banpfx_changed(struct ig_maps *m)
+{
+	int err = sum_rebuild(m, IG_SUM_BANPFX, m->banpfx);
+
+	return err ? err : refresh_flags(m);
+}
+
 int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v)
 {
 	struct ig_lpm_key k = lpm_key(p);
@@ -581,7 +753,7 @@ int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 
 	if (bpf_map_delete_elem(fd, &k))
 		return -errno;
-	return fd == m->banpfx ? refresh_flags(m) : 0;
+	return fd == m->banpfx ? banpfx_changed(m) : 0;
 }
 
 static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t more)
@@ -682,29 +854,29 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 	uint64_t now = mono_ns();
 	struct ig_ban_val v;
 	struct ig_lpm_key next;
-	int swept = 0, fd;
+	int swept[2] = {}, fd;
+	bool end;
 
 	for (unsigned int i = 0; i < budget; i++) {
 		fd = c->which ? m->banpfx : m->bans;
-		if (bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next)) {
-			if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
-				swept++;
+		end = bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next);
+		if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
+			swept[c->which]++;
+		if (end) {
 			c->have = c->expired = false;
 			c->which = !c->which;
 			if (!c->which)
 				break;	/* both maps done: start over next time */
 			continue;
 		}
-		if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
-			swept++;
 		c->key = next;
 		c->have = true;
 		c->expired = !bpf_map_lookup_elem(fd, &next, &v) && v.expires_ns &&
 			     v.expires_ns <= now;
 	}
-	if (swept)
-		refresh_flags(m);
-	return swept;
+	if (swept[1])
+		banpfx_changed(m);
+	return swept[0] + swept[1];
 }
 
 int ban_sweep(struct ig_maps *m)

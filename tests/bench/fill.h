@@ -230,8 +230,9 @@ static inline int bench_add_str(struct ig_maps *m, int list, const char *s)
 	return err ? err : bench_add_prefix(m, list, &p);
 }
 
-/* Deny prefixes straight into the trie, then one through list_add, which
- * refreshes ig_cfg.flags the supported way. */
+/* Deny hosts and /64s straight into the hash (list_add would look each up
+ * first), anything else through list_add, which also marks the trie's
+ * prefilter; the last one through list_add refreshes ig_cfg.flags. */
 static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 {
 	struct ig_prefix *p = calloc(n4 + n6 + 1, sizeof(*p));
@@ -243,10 +244,12 @@ static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 	if (!p)
 		return -ENOMEM;
 	n = plan_deny(n4, n6, p);
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t i = 0; i + 1 < n && !err; i++) {
 		k.prefixlen = p[i].plen;
 		memcpy(k.addr, p[i].addr, 16);
-		if (bpf_map_update_elem(m->deny, &k, &v, BPF_ANY))
+		if (p[i].plen != 128 && (p[i].plen != 64 || addr_is_v4(p[i].addr)))
+			err = list_add(m, LIST_DENY, &p[i], IG_ORIGIN_CLI);
+		else if (bpf_map_update_elem(m->denyhost, &k, &v, BPF_ANY))
 			err = -errno;
 	}
 	if (!err && n)

@@ -316,7 +316,8 @@ static int fill(void)
 	/* Counted back: the LRU may already have evicted some. */
 	fprintf(stderr, "pktcost: maps filled in %.1f s: throttle %ld buckets, deny %ld, "
 		"allow %ld, subnet bans %ld\n", (bench_now_ns() - t0) / 1e9,
-		map_count(maps.throttle), map_count(maps.deny), map_count(maps.allow),
+		map_count(maps.throttle), map_count(maps.deny) + map_count(maps.denyhost),
+		map_count(maps.allow),
 		map_count(maps.banpfx));
 	return 0;
 }
@@ -363,7 +364,7 @@ struct diag {
 
 static const struct diag diags[] = {
 	{ "d_143_notries", "v4_143_drop", "IPv4 SYN to 143 drop, no LPM lookup", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, false },
-	{ "d_993_nodeny", "v4_993_under", "IPv4 SYN to 993 under budget, deny trie skipped", IG_F_DENY, false },
+	{ "d_993_nodeny", "v4_993_under", "IPv4 SYN to 993 under budget, deny lookups skipped", IG_F_DENY | IG_F_DENYHOST, false },
 	{ "d_993_noallow", "v4_993_under", "IPv4 SYN to 993 under budget, allow trie skipped", IG_F_ALLOW, false },
 	{ "d_993_nobanpfx", "v4_993_under", "IPv4 SYN to 993 under budget, subnet-ban trie skipped", IG_F_BANPFX, false },
 	{ "d_993_notries", "v4_993_under", "IPv4 SYN to 993 under budget, no LPM lookup", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, false },

@@ -215,7 +215,8 @@ static void reset_lists(void)
 	bool wp;
 	const char *all[] = { "198.18.0.0/24", "2001:db8:1::/48", "198.18.0.2", "198.18.0.3",
 			      "2001:db8::2", "2001:db8::/64", "198.18.9.0/24", "2001:db8::9",
-			      "198.18.7.0/24" };
+			      "198.18.7.0/24", "::/0", "198.18.0.0/15", "2001:db8:ab00::/40",
+			      "2001:db8::/32", "2001:d00::/24" };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		p = pfx(all[i]);
@@ -243,6 +244,12 @@ static void ban_v4(void) { struct ig_prefix p = pfx("198.18.0.2"); ban_add(&maps
 static void ban_v6_64(void) { struct ig_prefix p = pfx("2001:db8::/64"); ban_add(&maps, &p, 0, "t"); }
 static void ban_v4_24(void) { struct ig_prefix p = pfx("198.18.0.0/24"); ban_add(&maps, &p, 0, "t"); }
 static void allow_and_ban(void) { ban_v4(); allow_v4(); }
+static void deny_add(const char *s) { struct ig_prefix p = pfx(s); list_add(&maps, LIST_DENY, &p, IG_ORIGIN_CLI); }
+static void deny_host_v4(void) { deny_add("198.18.0.2"); }
+static void deny_host_v6(void) { deny_add("2001:db8::9"); }
+static void deny_v6_64(void) { deny_add("2001:db8::/64"); }
+static void deny_v6_48(void) { deny_add("2001:db8:1::/48"); }
+static void deny_all(void) { deny_add("::/0"); }
 
 #define T(...) { __VA_ARGS__ }
 static const struct tcase cases[] = {
@@ -280,6 +287,19 @@ static const struct tcase cases[] = {
 	T("allow other net no effect", IG_ACT_REJECT, { .family = 4, .src = "198.19.1.1", .dport = 143, .flags = SYN }, E_TX, IG_R_REJECT, allow_v4),
 	T("deny cidr on 993", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_v4),
 	T("deny not on port 22", IG_ACT_REJECT, { .family = 4, .dport = 22, .flags = SYN }, E_PASS, -1, deny_v4),
+	T("deny v4 host", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_host_v4),
+	T("deny v4 host, neighbour passes", IG_ACT_REJECT, { .family = 4, .src = "198.18.0.3", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, deny_host_v4),
+	T("deny v6 host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::9", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_host_v6),
+	T("deny v6 host, neighbour passes", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::8", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, deny_host_v6),
+	T("deny v6 /64 other host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::77", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_v6_64),
+	T("deny v6 /64 other net", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:0:1::2", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, deny_v6_64),
+	T("deny v6 /48 prefix", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:1:5::1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_v6_48),
+	T("deny v6 /48, other /48 passes", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:2::1", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, deny_v6_48),
+	T("deny v4 /24, other /16 passes", IG_ACT_REJECT, { .family = 4, .src = "198.19.0.2", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, deny_v4),
+	/* hostile: an IPv6 packet with an IPv4-mapped source meets the IPv4 list */
+	T("deny v4 /24 meets mapped v6 source", IG_ACT_REJECT, { .family = 6, .src = "::ffff:198.18.0.9", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_v4),
+	T("deny ::/0 covers v4", IG_ACT_REJECT, { .family = 4, .src = "198.19.200.1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_all),
+	T("deny ::/0 covers v6", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:77::1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_all),
 	T("ban v4 on 993", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v4),
 	T("ban v4 ack on 993", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = ACK }, E_DROP, IG_R_BAN, ban_v4),
 	T("ban v6 /64 other host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::77", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v6_64),
@@ -470,6 +490,37 @@ static void test_v6_64_bucket(int hook)
 	set_throttle(993, 0, 0, 0, 0);
 }
 
+/* The prefilter in front of the tries follows adds and deletes, for
+ * prefixes shorter and longer than its slots (IPv4 /16, IPv6 /48). */
+static void test_prefilter(int hook)
+{
+	static const struct { const char *deny, *inside, *outside; } t[] = {
+		{ "198.18.7.0/24", "198.18.7.9", "198.18.8.9" },
+		{ "198.18.0.0/15", "198.19.3.3", "2001:db8::5" },
+		{ "2001:db8:ab00::/40", "2001:db8:abcd::1", "2001:db8:ac00::1" },
+		{ "2001:db8::/32", "2001:db8:ffff::1", "198.18.3.3" },
+		{ "2001:d00::/24", "2001:db8:1234::1", "198.18.3.4" },
+	};
+	struct ig_lpmsum s;
+	bool wp, clean = true;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct ig_prefix p = pfx(t[i].deny);
+
+		ASSERT_EQ(syn(hook, t[i].inside, 993), expected_retval(hook, E_PASS), t[i].inside);
+		ASSERT_OK(list_add(&maps, LIST_DENY, &p, IG_ORIGIN_CLI), t[i].deny);
+		ASSERT_EQ(syn(hook, t[i].inside, 993), expected_retval(hook, E_DROP), t[i].inside);
+		ASSERT_EQ(syn(hook, t[i].outside, 993), expected_retval(hook, E_PASS), t[i].outside);
+		ASSERT_OK(list_del(&maps, LIST_DENY, &p, &wp), t[i].deny);
+		ASSERT_EQ(syn(hook, t[i].inside, 993), expected_retval(hook, E_PASS), t[i].inside);
+	}
+	/* Deletes rebuild the bits: with the trie empty, none is left. */
+	for (__u32 i = 0; i < IG_SUM_ENTRIES; i++)
+		if (!bpf_map_lookup_elem(maps.lpmsum, &i, &s) && s.bits[IG_SUM_DENY])
+			clean = false;
+	ASSERT_TRUE(clean, "no deny bits left after the last delete");
+}
+
 static void test_ban_expiry(int hook)
 {
 	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
@@ -612,6 +663,7 @@ int main(void)
 		STATEFUL(test_syn_burst);
 		STATEFUL(test_subnet_bucket);
 		STATEFUL(test_v6_64_bucket);
+		STATEFUL(test_prefilter);
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_events);
 		STATEFUL(test_garbage);
