@@ -97,7 +97,6 @@ struct ig_port_cfg {
 #define IG_F_ALLOW	0x1
 #define IG_F_DENY	0x2
 #define IG_F_BANPFX	0x4
-#define IG_F_DENYHOST	0x8	/* ig_denyhost (a hash) holds entries */
 
 /* ig_cfg value (single entry): global knobs that change at run time. */
 struct ig_cfg {
@@ -169,7 +168,7 @@ static inline __u32 ig_sum_slot(const __u8 a[16])
 	return ig_sum_slot6(a);
 }
 
-/* ig_deny and ig_denyhost value. */
+/* ig_deny value. */
 struct ig_deny_val {
 	__u8 origin;		/* IG_ORIGIN_* bits */
 	__u8 pad[7];
@@ -184,18 +183,26 @@ enum ig_origin {
 
 #define IG_ALL_PORTS	0xffffffffU	/* port_mask of an entry for every port */
 
-/* ig_bans and ig_denyhost key: an exact address (plen 128) or an IPv6 /64
- * (plen 64). Same layout as ig_lpm_key. */
+/* ig_bans key: an exact address (plen 128) or an IPv6 /64 (plen 64). Same
+ * layout as ig_lpm_key. */
 struct ig_ban_key {
 	__u32 plen;
 	__u8 addr[16];
 };
 
+/*
+ * ig_bans and ig_banpfx value. ig_bans also holds the deny list's exact
+ * addresses and IPv6 /64s (blocklists are mostly single hosts): one hash
+ * lookup answers both lists. An entry there is a ban, a deny, or both.
+ */
 struct ig_ban_val {
 	__u64 expires_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns); 0 = permanent */
 	__u64 created;		/* wall clock seconds, for listing */
 	__u64 packets;		/* packets dropped by this ban (atomic add) */
 	char reason[IG_REASON_LEN];
+	__u8 banned;		/* 1: the fields above are a ban */
+	__u8 deny;		/* ig_bans: deny-list origins (IG_ORIGIN_*), 0 = not denied */
+	__u8 pad[6];
 };
 
 /* ig_throttle key: bucket of a source prefix (level 0) or subnet (level 1). */

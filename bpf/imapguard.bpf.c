@@ -55,16 +55,6 @@ struct {
 	__type(value, struct ig_deny_val);
 } ig_deny SEC(".maps");
 
-/* Exact address (plen 128) or IPv6 /64 -> dropped on every protected port.
- * Blocklists are mostly single hosts: a hash lookup instead of a trie walk. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1048576);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ig_ban_key);
-	__type(value, struct ig_deny_val);
-} ig_denyhost SEC(".maps");
-
 /* Address slot / 64 -> which slots may match each LPM trie (common.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -73,7 +63,7 @@ struct {
 	__type(value, struct ig_lpmsum);
 } ig_lpmsum SEC(".maps");
 
-/* Exact address (plen 128) or IPv6 /64 -> ban with expiry. */
+/* Exact address (plen 128) or IPv6 /64 -> ban with expiry and/or deny. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1048576);
@@ -198,7 +188,7 @@ static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 
 static __always_inline bool ban_live(struct ig_ban_val *b, __u64 now)
 {
-	if (!b || (b->expires_ns && b->expires_ns <= now))
+	if (!b || !b->banned || (b->expires_ns && b->expires_ns <= now))
 		return false;	/* expired bans stop matching even with no daemon */
 	__sync_fetch_and_add(&b->packets, 1);
 	return true;
@@ -213,24 +203,42 @@ static __always_inline void host_key(struct ig_ban_key *k, struct pkt *p, __u32 
 		__builtin_memset(k->addr + 8, 0, 8);
 }
 
-static __always_inline bool is_banned(struct pkt *p, __u64 now, __u32 flags)
+/*
+ * IG_R_BAN, IG_R_DENY or IG_R_PASS (neither) for the source. Host entries
+ * (address, IPv6 /64) answer for both lists in one lookup each; the tries
+ * are walked only when flags (after the prefilter) say they may match. A
+ * ban wins over a deny: it is the one with a reason and a packet count.
+ */
+static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 {
 	struct ig_lpm_key lk = { .prefixlen = 128 };
+	struct ig_ban_val *v;
 	struct ig_ban_key k;
+	bool deny = false;
 
 	host_key(&k, p, 128);
-	if (ban_live(bpf_map_lookup_elem(&ig_bans, &k), now))
-		return true;
-	if (p->family == 6) {
-		/* IPv6 hosts own a whole /64: ban it as one. */
-		host_key(&k, p, 64);
-		if (ban_live(bpf_map_lookup_elem(&ig_bans, &k), now))
-			return true;
+	v = bpf_map_lookup_elem(&ig_bans, &k);
+	if (v) {
+		if (ban_live(v, now))
+			return IG_R_BAN;
+		deny = v->deny;
 	}
-	if (!(flags & IG_F_BANPFX))
-		return false;
+	if (p->family == 6) {
+		/* IPv6 hosts own a whole /64: ban or deny it as one. */
+		host_key(&k, p, 64);
+		v = bpf_map_lookup_elem(&ig_bans, &k);
+		if (v) {
+			if (ban_live(v, now))
+				return IG_R_BAN;
+			deny |= v->deny;
+		}
+	}
 	__builtin_memcpy(lk.addr, p->saddr, 16);
-	return ban_live(bpf_map_lookup_elem(&ig_banpfx, &lk), now);
+	if ((flags & IG_F_BANPFX) && ban_live(bpf_map_lookup_elem(&ig_banpfx, &lk), now))
+		return IG_R_BAN;
+	if (deny || ((flags & IG_F_DENY) && bpf_map_lookup_elem(&ig_deny, &lk)))
+		return IG_R_DENY;
+	return IG_R_PASS;
 }
 
 static __always_inline bool is_allowed(struct pkt *p, __u32 slot_bit)
@@ -241,27 +249,6 @@ static __always_inline bool is_allowed(struct pkt *p, __u32 slot_bit)
 	__builtin_memcpy(k.addr, p->saddr, 16);
 	v = bpf_map_lookup_elem(&ig_allow, &k);
 	return v && (v->port_mask & slot_bit);
-}
-
-static __always_inline bool is_denied(struct pkt *p, __u32 flags)
-{
-	struct ig_lpm_key lk = { .prefixlen = 128 };
-	struct ig_ban_key k;
-
-	if (flags & IG_F_DENYHOST) {
-		host_key(&k, p, 128);
-		if (bpf_map_lookup_elem(&ig_denyhost, &k))
-			return true;
-		if (p->family == 6) {
-			host_key(&k, p, 64);
-			if (bpf_map_lookup_elem(&ig_denyhost, &k))
-				return true;
-		}
-	}
-	if (!(flags & IG_F_DENY))
-		return false;
-	__builtin_memcpy(lk.addr, p->saddr, 16);
-	return bpf_map_lookup_elem(&ig_deny, &lk) != NULL;
 }
 
 /* Drop from flags the tries that cannot hold the source (see ig_lpmsum). */
@@ -401,7 +388,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 {
 	struct ig_port_cfg *pc = NULL;
 	struct ig_cfg *cfg;
-	__u32 zero = 0, port, slot_bit, flags;
+	__u32 zero = 0, port, slot_bit, flags, reason;
 	int proto;
 
 	proto = parse_eth(ci->data, ci->data_end, &p->l3_off);
@@ -446,10 +433,9 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 	if (pc && pc->action == IG_ACT_DROP)
 		return IG_R_DROP;
 	*now = bpf_ktime_get_coarse_ns();
-	if (is_banned(p, *now, flags))
-		return IG_R_BAN;
-	if (is_denied(p, flags))
-		return IG_R_DENY;
+	reason = check_lists(p, *now, flags);
+	if (reason != IG_R_PASS)
+		return reason;
 	if (!pc)
 		return -1;
 	return port_action(p, pc, ci, *now);

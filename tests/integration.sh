@@ -224,7 +224,8 @@ test_stats_prometheus()
 	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
 	check_ge reject_counted 1 "$(sed -n 's/^imapguard_packets_total{reason="reject"} //p' <<<"$out")"
 	check daemon_down "imapguard_daemon_up 0" "$(grep '^imapguard_daemon_up' <<<"$out")"
-	check capacity "imapguard_map_capacity{map=\"bans\"} 1024" \
+	# The ban hash also holds deny-list hosts: max_bans + max_deny.
+	check capacity "imapguard_map_capacity{map=\"bans\"} 2048" \
 		"$(grep '^imapguard_map_capacity{map="bans"}' <<<"$out")"
 	# --watch prints rates per second; stop it after two samples.
 	out=$(timeout 1 "$IG_BIN" --pin-dir "$PIN" stats --watch 0.3 2>&1)

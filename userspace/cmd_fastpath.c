@@ -486,12 +486,11 @@ static void status_ports(struct ig_maps *m, const struct ig_cfg *cfg, bool json)
 
 int cmd_status(int argc, char **argv)
 {
-	static const char *const shown[] = { "allow", "deny", "denyhost", "bans", "banpfx",
-					      "throttle" };
+	static const char *const shown[] = { "allow", "deny", "bans", "banpfx", "throttle" };
 	struct ig_cfg cfg = {};
 	struct ig_maps m;
 	bool json = false;
-	int lock_fd, err, fds[6];
+	int lock_fd, err, fds[5];
 	__u32 zero = 0;
 
 	err = parse_json_flag(argc, argv, "status",
@@ -509,8 +508,7 @@ int cmd_status(int argc, char **argv)
 	close(lock_fd);
 	lock_fd = -1;
 	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
-	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.denyhost, fds[3] = m.bans, fds[4] = m.banpfx;
-	fds[5] = m.throttle;
+	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
 	if (json) {
 		printf("{\"pin_dir\":");
 		json_str(stdout, env.pin_dir);
@@ -521,7 +519,7 @@ int cmd_status(int argc, char **argv)
 		printf("],\"ports\":[");
 		status_ports(&m, &cfg, true);
 		printf("],\"maps\":{");
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 5; i++)
 			printf("%s\"%s\":{\"entries\":%ld,\"capacity\":%u}", i ? "," : "", shown[i],
 			       map_count(fds[i]), map_capacity(fds[i]));
 		printf("}");
@@ -534,7 +532,7 @@ int cmd_status(int argc, char **argv)
 		status_ifaces(&m, false);
 		status_ports(&m, &cfg, false);
 		printf("maps:\n");
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 5; i++)
 			printf("  %-10s %8ld / %u\n", shown[i], map_count(fds[i]), map_capacity(fds[i]));
 		status_daemon(false);
 	}

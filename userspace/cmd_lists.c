@@ -139,42 +139,35 @@ static int ban_list_cmd(struct ig_maps *m, bool json)
 
 static int list_list_cmd(struct ig_maps *m, enum ig_list l, bool json)
 {
-	/* Deny entries live in two maps: exact hosts and /64s, and prefixes. */
-	int fds[2] = { l == LIST_ALLOW ? m->allow : m->denyhost, l == LIST_ALLOW ? -1 : m->deny };
-	struct ig_lpm_key k, cur, *prev;
-	union { struct ig_allow_val a; struct ig_deny_val d; } v;
-	struct ig_prefix p;
+	struct list_entry *v;
 	char a[ADDR_STRLEN];
-	int n = 0;
+	size_t n;
+	int err;
 
+	err = list_entries(m, l, &v, &n);
+	if (err) {
+		pr_warn("Couldn't read the list: %s", strerror(-err));
+		return err;
+	}
 	if (json)
 		printf("[");
-	for (int i = 0; i < 2 && fds[i] >= 0; i++) {
-		prev = NULL;
-		while (!bpf_map_get_next_key(fds[i], prev, &k)) {
-			uint8_t origin;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t origin = v[i].origin;
 
-			cur = k;
-			prev = &cur;
-			if (bpf_map_lookup_elem(fds[i], &k, &v))
-				continue;
-			origin = l == LIST_ALLOW ? v.a.origin : v.d.origin;
-			memcpy(p.addr, k.addr, 16);
-			p.plen = k.prefixlen;
-			addr_format(&p, a);
-			if (json)
-				printf("%s{\"cidr\":\"%s\",\"policy\":%s,\"cli\":%s,\"daemon\":%s}",
-				       n++ ? "," : "", a, origin & IG_ORIGIN_POLICY ? "true" : "false",
-				       origin & IG_ORIGIN_CLI ? "true" : "false",
-				       origin & IG_ORIGIN_DAEMON ? "true" : "false");
-			else
-				printf("%-44s %s%s%s\n", a, origin & IG_ORIGIN_POLICY ? "policy " : "",
-				       origin & IG_ORIGIN_CLI ? "cli " : "",
-				       origin & IG_ORIGIN_DAEMON ? "daemon" : "");
-		}
+		addr_format(&v[i].pfx, a);
+		if (json)
+			printf("%s{\"cidr\":\"%s\",\"policy\":%s,\"cli\":%s,\"daemon\":%s}",
+			       i ? "," : "", a, origin & IG_ORIGIN_POLICY ? "true" : "false",
+			       origin & IG_ORIGIN_CLI ? "true" : "false",
+			       origin & IG_ORIGIN_DAEMON ? "true" : "false");
+		else
+			printf("%-44s %s%s%s\n", a, origin & IG_ORIGIN_POLICY ? "policy " : "",
+			       origin & IG_ORIGIN_CLI ? "cli " : "",
+			       origin & IG_ORIGIN_DAEMON ? "daemon" : "");
 	}
 	if (json)
 		printf("]\n");
+	free(v);
 	return 0;
 }
 

@@ -28,8 +28,8 @@
 #define IG_TC_PRIO	0x1a9
 
 const char *const ig_map_names[IG_NMAPS] = {
-	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_denyhost", "ig_lpmsum", "ig_bans",
-	"ig_banpfx", "ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces",
+	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
+	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces",
 };
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
@@ -119,10 +119,10 @@ bool fastpath_loaded(const char *dir)
 
 static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
 {
-	bpf_map__set_max_entries(skel->maps.ig_bans, pol->max_bans);
+	/* ig_bans also holds the deny list's hosts: room for both. */
+	bpf_map__set_max_entries(skel->maps.ig_bans, pol->max_bans + pol->max_deny);
 	bpf_map__set_max_entries(skel->maps.ig_throttle, pol->max_sources);
 	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
-	bpf_map__set_max_entries(skel->maps.ig_denyhost, pol->max_deny);
 	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
 }
 

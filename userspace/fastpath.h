@@ -12,13 +12,13 @@
 
 /* File descriptors of the pinned maps (-1 when closed). */
 struct ig_maps {
-	int ports, cfg, allow, deny, denyhost, lpmsum, bans, banpfx, throttle,
-	    counters, events, sample, ifaces;
+	int ports, cfg, allow, deny, lpmsum, bans, banpfx, throttle, counters,
+	    events, sample, ifaces;
 };
 
 /* Names of the maps as pinned, in struct ig_maps order. */
 extern const char *const ig_map_names[];
-#define IG_NMAPS 13
+#define IG_NMAPS 12
 
 struct policy;
 

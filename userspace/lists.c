@@ -92,8 +92,7 @@ static bool map_empty(int fd)
 static __u32 list_flags(struct ig_maps *m)
 {
 	return (map_empty(m->allow) ? 0 : IG_F_ALLOW) | (map_empty(m->deny) ? 0 : IG_F_DENY) |
-	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX) |
-	       (map_empty(m->denyhost) ? 0 : IG_F_DENYHOST);
+	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX);
 }
 
 /* After any list change (callers hold the pin-dir lock): look up only the
@@ -120,16 +119,50 @@ static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
 	return k;
 }
 
-/* Exact addresses and IPv6 /64s go to a hash (one lookup each in BPF); any
- * other prefix to an LPM trie. Bans and deny split the same way. */
+/* Exact addresses and IPv6 /64s are host entries, in the ig_bans hash (one
+ * lookup each in BPF, for bans and deny alike); any other prefix goes to an
+ * LPM trie. */
 static bool host_entry(const struct ig_prefix *p)
 {
 	return p->plen == 128 || (p->plen == 64 && !addr_is_v4(p->addr));
 }
 
-static int deny_map(struct ig_maps *m, const struct ig_prefix *p)
+/* Write a host entry back, or delete it once it is neither ban nor deny. */
+static int host_put(struct ig_maps *m, const struct ig_lpm_key *k, const struct ig_ban_val *v)
 {
-	return host_entry(p) ? m->denyhost : m->deny;
+	if (!v->banned && !v->deny)
+		return bpf_map_delete_elem(m->bans, k) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(m->bans, k, v, BPF_ANY) ? -errno : 0;
+}
+
+/* Deny-list origins of exactly p; 0 when p is not on the list. */
+static uint8_t deny_get(struct ig_maps *m, const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_ban_val bv;
+	struct ig_deny_val dv;
+
+	if (host_entry(p))
+		return bpf_map_lookup_elem(m->bans, &k, &bv) ? 0 : bv.deny;
+	return bpf_map_lookup_elem(m->deny, &k, &dv) ? 0 : dv.origin;
+}
+
+/* Set them; 0 takes p off the list. A trie prefix must be marked in the
+ * prefilter before it goes in (callers do). */
+static int deny_put(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_deny_val dv = { .origin = origin };
+	struct ig_ban_val bv = {};
+
+	if (host_entry(p)) {
+		bpf_map_lookup_elem(m->bans, &k, &bv);	/* keeps a ban it may carry */
+		bv.deny = origin;
+		return host_put(m, &k, &bv);
+	}
+	if (!origin)
+		return bpf_map_delete_elem(m->deny, &k) ? -errno : 0;
+	return bpf_map_update_elem(m->deny, &k, &dv, BPF_ANY) ? -errno : 0;
 }
 
 /* ---- LPM prefilter (ig_lpmsum, see common.h) ---------------------------- */
@@ -416,60 +449,96 @@ static int prefix_cmp(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, 16);
 }
 
-/* Take the policy's mark off fd's entries that are not in want (sorted);
- * delete those nobody else wrote. Returns how many were deleted, or -errno. */
-static int deny_unmark_stale(int fd, const struct ig_prefix *want, size_t n)
+static struct list_entry *entry_push(struct list_entry **v, size_t *n, size_t *cap)
 {
-	struct ig_lpm_key k, next, *prev = NULL, *stale = NULL;
-	struct ig_deny_val v;
-	struct ig_prefix probe;
-	size_t nstale = 0, stale_cap = 0;
-	int deleted = 0;
+	struct list_entry *tmp;
 
-	/* Collect first: deleting while walking the keys would restart the walk. */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &v) || !(v.origin & IG_ORIGIN_POLICY))
-			continue;
-		probe.plen = k.prefixlen;
-		memcpy(probe.addr, k.addr, 16);
-		if (n && bsearch(&probe, want, n, sizeof(*want), prefix_cmp))
-			continue;
-		if (nstale == stale_cap) {
-			struct ig_lpm_key *tmp;
-
-			stale_cap = stale_cap ? stale_cap * 2 : 256;
-			tmp = realloc(stale, stale_cap * sizeof(*stale));
-			if (!tmp) {
-				free(stale);
-				return -ENOMEM;
-			}
-			stale = tmp;
-		}
-		stale[nstale++] = k;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		tmp = realloc(*v, *cap * sizeof(**v));
+		if (!tmp)
+			return NULL;
+		*v = tmp;
 	}
-	for (size_t i = 0; i < nstale; i++) {
-		if (bpf_map_lookup_elem(fd, &stale[i], &v))
+	return &(*v)[(*n)++];
+}
+
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap);
+
+/* Every deny entry, host entries and trie prefixes alike; caller frees. */
+static int deny_collect(struct ig_maps *m, struct list_entry **out, size_t *n)
+{
+	struct ig_lpm_key k, cur, *prev = NULL;
+	struct list_entry *e;
+	struct ban_info *b = NULL;
+	struct ig_deny_val dv;
+	size_t nb = 0, bcap = 0, cap = 0;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = ban_collect(m->bans, &b, &nb, &bcap);
+	for (size_t i = 0; !err && i < nb; i++) {
+		if (!b[i].val.deny)
 			continue;
-		v.origin &= ~IG_ORIGIN_POLICY;
-		if (v.origin)
-			bpf_map_update_elem(fd, &stale[i], &v, BPF_ANY);
+		e = entry_push(out, n, &cap);
+		if (!e)
+			err = -ENOMEM;
 		else
-			deleted += !bpf_map_delete_elem(fd, &stale[i]);
+			*e = (struct list_entry){ .pfx = b[i].pfx, .origin = b[i].val.deny };
 	}
-	free(stale);
-	return deleted;
+	free(b);
+	while (!err && !bpf_map_get_next_key(m->deny, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (bpf_map_lookup_elem(m->deny, &k, &dv))
+			continue;
+		e = entry_push(out, n, &cap);
+		if (!e) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(e->pfx.addr, k.addr, 16);
+		e->pfx.plen = k.prefixlen;
+		e->origin = dv.origin;
+	}
+	if (err) {
+		free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+int list_entries(struct ig_maps *m, enum ig_list l, struct list_entry **out, size_t *n)
+{
+	struct allow_ent *v;
+	int err;
+
+	if (l == LIST_DENY)
+		return deny_collect(m, out, n);
+	err = allow_read(m->allow, &v, n);
+	if (err)
+		return err;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	for (size_t i = 0; *out && i < *n; i++) {
+		memcpy((*out)[i].pfx.addr, v[i].k.addr, 16);
+		(*out)[i].pfx.plen = v[i].k.prefixlen;
+		(*out)[i].origin = v[i].v.origin;
+	}
+	free(v);
+	return *out ? 0 : -ENOMEM;
 }
 
 static int apply_deny(struct ig_maps *m, const struct policy *pol)
 {
 	struct ig_prefix *want = NULL;
+	struct list_entry *have = NULL;
 	struct ig_lpmsum *sum;
 	struct ig_lpm_key k;
-	struct ig_deny_val v;
-	size_t n = pol->deny.n;
-	int err = 0, fd;
+	size_t n = pol->deny.n, nhave = 0;
+	bool trie_deleted = false;
+	uint8_t origin;
+	int err = 0;
 
 	if (n) {
 		want = malloc(n * sizeof(*want));
@@ -491,25 +560,25 @@ static int apply_deny(struct ig_maps *m, const struct policy *pol)
 	}
 	err = sum_write(m, sum);
 	for (size_t i = 0; i < n && !err; i++) {
-		fd = deny_map(m, &want[i]);
-		k = lpm_key(&want[i]);
-		if (bpf_map_lookup_elem(fd, &k, &v))
-			memset(&v, 0, sizeof(v));
-		if (v.origin & IG_ORIGIN_POLICY)
-			continue;
-		v.origin |= IG_ORIGIN_POLICY;
-		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
-			err = -errno;
+		origin = deny_get(m, &want[i]);
+		if (!(origin & IG_ORIGIN_POLICY))
+			err = deny_put(m, &want[i], origin | IG_ORIGIN_POLICY);
 	}
 	if (!err)
-		err = deny_unmark_stale(m->denyhost, want, n);
-	if (err >= 0)
-		err = deny_unmark_stale(m->deny, want, n);
-	if (err > 0)
+		err = deny_collect(m, &have, &nhave);
+	for (size_t i = 0; i < nhave && !err; i++) {
+		if (!(have[i].origin & IG_ORIGIN_POLICY) ||
+		    (n && bsearch(&have[i].pfx, want, n, sizeof(*want), prefix_cmp)))
+			continue;
+		err = deny_put(m, &have[i].pfx, have[i].origin & ~IG_ORIGIN_POLICY);
+		trie_deleted |= !host_entry(&have[i].pfx) && have[i].origin == IG_ORIGIN_POLICY;
+	}
+	if (!err && trie_deleted)
 		err = sum_rebuild(m, IG_SUM_DENY, m->deny);
 out:
+	free(have);
 	free(want);
-	return err < 0 ? err : 0;
+	return err;
 }
 
 /* Keep the slot of every port that stays, so allow masks stay valid while
@@ -627,14 +696,9 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 	int err;
 
 	if (l == LIST_DENY) {
-		struct ig_deny_val v = {};
-		int fd = deny_map(m, p);
-
-		err = fd == m->deny ? sum_add(m, IG_SUM_DENY, &k) : 0;
-		bpf_map_lookup_elem(fd, &k, &v);
-		v.origin |= origin;
-		if (!err && bpf_map_update_elem(fd, &k, &v, BPF_ANY))
-			err = -errno;
+		err = host_entry(p) ? 0 : sum_add(m, IG_SUM_DENY, &k);
+		if (!err)
+			err = deny_put(m, p, deny_get(m, p) | origin);
 	} else {
 		struct allow_ent *v;
 		size_t n, cap;
@@ -653,7 +717,7 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 		}
 		free(v);
 	}
-	if (err == -E2BIG || err == -ENOSPC) {
+	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
 		count_extra(m, IG_C_MAP_FULL);
 		err = -E2BIG;
 	}
@@ -664,19 +728,19 @@ int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool 
 {
 	struct ig_lpm_key k = lpm_key(p);
 	struct allow_ent *v, *e;
-	struct ig_deny_val dv;
 	size_t n;
-	int err, fd;
+	int err;
 
 	*was_policy = false;
 	if (l == LIST_DENY) {
-		fd = deny_map(m, p);
-		if (bpf_map_lookup_elem(fd, &k, &dv))
+		uint8_t origin = deny_get(m, p);
+
+		if (!origin)
 			return -ENOENT;
-		*was_policy = dv.origin & IG_ORIGIN_POLICY;
-		if (bpf_map_delete_elem(fd, &k))
-			return -errno;
-		err = fd == m->deny ? sum_rebuild(m, IG_SUM_DENY, m->deny) : 0;
+		*was_policy = origin & IG_ORIGIN_POLICY;
+		err = deny_put(m, p, 0);
+		if (!err && !host_entry(p))
+			err = sum_rebuild(m, IG_SUM_DENY, m->deny);
 		return err ? err : refresh_flags(m);
 	}
 	err = allow_read(m->allow, &v, &n);
@@ -713,8 +777,12 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 		if (err)
 			return err;
 	}
-	/* Re-banning keeps the drop count and start, refreshes expiry and reason. */
+	/* Re-banning keeps the drop count and start, refreshes expiry and
+	 * reason; a host's deny-list mark stays. */
 	bpf_map_lookup_elem(fd, &k, &v);
+	if (!v.banned)
+		memset(&v, 0, offsetof(struct ig_ban_val, banned));
+	v.banned = 1;
 	v.expires_ns = ttl_ns ? mono_ns() + ttl_ns : 0;
 	if (!v.created)		/* a re-ban or extension keeps its start */
 		v.created = time(NULL);
@@ -743,17 +811,31 @@ int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v)
 {
 	struct ig_lpm_key k = lpm_key(p);
 
-	return bpf_map_lookup_elem(ban_map(m, p), &k, v) ? -errno : 0;
+	if (bpf_map_lookup_elem(ban_map(m, p), &k, v))
+		return -errno;
+	return v->banned ? 0 : -ENOENT;	/* a deny-only host entry */
+}
+
+/* Lift the ban of a host entry, keeping a deny it also carries. */
+static int host_unban(struct ig_maps *m, const struct ig_lpm_key *k)
+{
+	struct ig_ban_val v;
+
+	if (bpf_map_lookup_elem(m->bans, k, &v) || !v.banned)
+		return -ENOENT;
+	memset(&v, 0, offsetof(struct ig_ban_val, deny));
+	return host_put(m, k, &v);
 }
 
 int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 {
 	struct ig_lpm_key k = lpm_key(p);
-	int fd = ban_map(m, p);
 
-	if (bpf_map_delete_elem(fd, &k))
+	if (host_entry(p))
+		return host_unban(m, &k);
+	if (bpf_map_delete_elem(m->banpfx, &k))
 		return -errno;
-	return fd == m->banpfx ? banpfx_changed(m) : 0;
+	return banpfx_changed(m);
 }
 
 static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t more)
@@ -833,8 +915,15 @@ int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	err = ban_collect(m->bans, out, n, &cap);
-	if (!err)
+	if (!err) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < *n; i++)	/* deny-only host entries are no bans */
+			if ((*out)[i].val.banned)
+				(*out)[kept++] = (*out)[i];
+		*n = kept;
 		err = ban_collect(m->banpfx, out, n, &cap);
+	}
 	if (err) {
 		free(*out);
 		*out = NULL;
@@ -860,7 +949,8 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 	for (unsigned int i = 0; i < budget; i++) {
 		fd = c->which ? m->banpfx : m->bans;
 		end = bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next);
-		if (c->have && c->expired && !bpf_map_delete_elem(fd, &c->key))
+		if (c->have && c->expired &&
+		    !(c->which ? bpf_map_delete_elem(fd, &c->key) : host_unban(m, &c->key)))
 			swept[c->which]++;
 		if (end) {
 			c->have = c->expired = false;
@@ -871,8 +961,8 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 		}
 		c->key = next;
 		c->have = true;
-		c->expired = !bpf_map_lookup_elem(fd, &next, &v) && v.expires_ns &&
-			     v.expires_ns <= now;
+		c->expired = !bpf_map_lookup_elem(fd, &next, &v) && v.banned &&
+			     v.expires_ns && v.expires_ns <= now;
 	}
 	if (swept[1])
 		banpfx_changed(m);

@@ -29,6 +29,15 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 /* Removes the entry whatever wrote it; *was_policy tells if the policy had it. */
 int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy);
 
+/* An allow or deny entry and who wrote it (IG_ORIGIN_* bits). */
+struct list_entry {
+	struct ig_prefix pfx;
+	uint8_t origin;
+};
+
+/* Every entry of a list; caller frees *out. */
+int list_entries(struct ig_maps *m, enum ig_list l, struct list_entry **out, size_t *n);
+
 struct ban_info {
 	struct ig_prefix pfx;
 	struct ig_ban_val val;

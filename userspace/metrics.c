@@ -59,9 +59,8 @@ static long bans_active(struct ig_maps *m)
 
 int metrics_write(FILE *f, struct ig_maps *m)
 {
-	static const char *const names[] = { "allow", "deny", "denyhost", "bans", "banpfx",
-					     "throttle" };
-	int fds[] = { m->allow, m->deny, m->denyhost, m->bans, m->banpfx, m->throttle }, err;
+	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle" };
+	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle }, err;
 
 	err = write_counters(f, m);
 	if (err)
@@ -69,10 +68,10 @@ int metrics_write(FILE *f, struct ig_maps *m)
 	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
 	fprintf(f, "imapguard_bans_active %ld\n", bans_active(m));
 	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i], map_count(fds[i]));
 	help(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		fprintf(f, "imapguard_map_capacity{map=\"%s\"} %u\n", names[i], map_capacity(fds[i]));
 	return 0;
 }

@@ -154,6 +154,7 @@ static inline int bench_fill_bans(int fd, size_t n)
 		k[nb].plen = 128;
 		memcpy(k[nb].addr, p[i].addr, 16);
 		v[nb].created = time(NULL);
+		v[nb].banned = 1;
 		snprintf(v[nb].reason, sizeof(v[nb].reason), "bench");
 		if (++nb == BATCH)
 			err = bench_flush(fd, k, v, &nb);
@@ -230,13 +231,13 @@ static inline int bench_add_str(struct ig_maps *m, int list, const char *s)
 	return err ? err : bench_add_prefix(m, list, &p);
 }
 
-/* Deny hosts and /64s straight into the hash (list_add would look each up
- * first), anything else through list_add, which also marks the trie's
- * prefilter; the last one through list_add refreshes ig_cfg.flags. */
+/* Deny hosts and /64s straight into ig_bans, beside the bans (list_add
+ * would also rewrite the flags each time), anything else through list_add, which also marks
+ * the trie's prefilter; the last one through list_add refreshes the flags. */
 static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 {
 	struct ig_prefix *p = calloc(n4 + n6 + 1, sizeof(*p));
-	struct ig_deny_val v = { .origin = IG_ORIGIN_CLI };
+	struct ig_ban_val v;
 	struct ig_lpm_key k;
 	size_t n;
 	int err = 0;
@@ -249,8 +250,13 @@ static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 		memcpy(k.addr, p[i].addr, 16);
 		if (p[i].plen != 128 && (p[i].plen != 64 || addr_is_v4(p[i].addr)))
 			err = list_add(m, LIST_DENY, &p[i], IG_ORIGIN_CLI);
-		else if (bpf_map_update_elem(m->denyhost, &k, &v, BPF_ANY))
-			err = -errno;
+		else {	/* the address may be banned too: keep that */
+			if (bpf_map_lookup_elem(m->bans, &k, &v))
+				memset(&v, 0, sizeof(v));
+			v.deny = IG_ORIGIN_CLI;
+			if (bpf_map_update_elem(m->bans, &k, &v, BPF_ANY))
+				err = -errno;
+		}
 	}
 	if (!err && n)
 		err = bench_add_prefix(m, LIST_DENY, &p[n - 1]);

@@ -47,7 +47,7 @@ static bool banned(int map, uint32_t v4)
 	struct ig_ban_val v;
 
 	bench_map_v4(k.addr, v4);
-	return bpf_map_lookup_elem(map, &k, &v) == 0;
+	return bpf_map_lookup_elem(map, &k, &v) == 0 && v.banned;
 }
 
 static int syn_verdict(int prog, const char *addr)

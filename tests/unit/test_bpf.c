@@ -490,6 +490,16 @@ static void test_v6_64_bucket(int hook)
 	set_throttle(993, 0, 0, 0, 0);
 }
 
+static size_t deny_count(void)
+{
+	struct list_entry *le;
+	size_t n = 0;
+
+	if (!list_entries(&maps, LIST_DENY, &le, &n))
+		free(le);
+	return n;
+}
+
 /* The prefilter in front of the tries follows adds and deletes, for
  * prefixes shorter and longer than its slots (IPv4 /16, IPv6 /48). */
 static void test_prefilter(int hook)
@@ -551,6 +561,54 @@ static void test_ban_expiry(int hook)
 	ASSERT_EQ(map_count(maps.bans), 1, "live ban stays");
 	ASSERT_EQ(ban_sweep(&maps), 0, "nothing left to sweep");
 	ban_del(&maps, &live);
+}
+
+/* A host on both lists shares one ig_bans entry: each list's add and
+ * delete leaves the other list's part alone, in BPF and in listings. */
+static void test_ban_and_deny_host(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	struct ig_prefix p = pfx("198.18.6.6"), q = pfx("2001:db8:6::/64");
+	uint64_t before = counter(IG_R_DENY);
+	struct list_entry *le;
+	struct ban_info *b;
+	struct sweep_cursor cur = {};
+	struct ig_ban_val v;
+	size_t n, found = 0;
+	bool wp;
+
+	ASSERT_OK(list_add(&maps, LIST_DENY, &p, IG_ORIGIN_CLI), "deny host");
+	ASSERT_OK(list_add(&maps, LIST_DENY, &q, IG_ORIGIN_CLI), "deny v6 /64");
+	ASSERT_EQ(ban_get(&maps, &p, &v), -ENOENT, "a deny is no ban");
+	ASSERT_OK(ban_list(&maps, &b, &n), "ban list");
+	ASSERT_EQ(n, 0, "deny-only entries are not listed as bans");
+	free(b);
+	ASSERT_OK(list_entries(&maps, LIST_DENY, &le, &n), "deny list");
+	for (size_t i = 0; i < n; i++)
+		found += !memcmp(&le[i].pfx, &p, sizeof(p)) || !memcmp(&le[i].pfx, &q, sizeof(q));
+	ASSERT_EQ(found, 2, "both hosts listed as deny");
+	free(le);
+	ASSERT_EQ(syn(hook, "198.18.6.6", 993), drop, "denied host");
+	ASSERT_EQ(syn(hook, "2001:db8:6::9", 993), drop, "denied /64");
+	ASSERT_EQ(counter(IG_R_DENY) - before, 2, "counted as deny");
+
+	before = counter(IG_R_BAN);
+	ASSERT_OK(ban_add(&maps, &p, 200000000ULL, "both"), "ban the denied host");
+	ASSERT_EQ(syn(hook, "198.18.6.6", 993), drop, "banned and denied");
+	ASSERT_EQ(counter(IG_R_BAN) - before, 1, "a ban wins over a deny");
+	ASSERT_OK(list_del(&maps, LIST_DENY, &p, &wp), "undeny");
+	ASSERT_OK(ban_get(&maps, &p, &v), "the ban stays");
+	ASSERT_OK(list_add(&maps, LIST_DENY, &p, IG_ORIGIN_CLI), "deny again");
+	sleep_ms(300);
+	before = counter(IG_R_DENY);
+	ASSERT_EQ(syn(hook, "198.18.6.6", 993), drop, "expired ban, still denied");
+	ASSERT_EQ(counter(IG_R_DENY) - before, 1, "counted as deny");
+	ASSERT_EQ(ban_sweep_some(&maps, &cur, 100), 1, "sweep lifts the expired ban");
+	ASSERT_EQ(deny_count(), 2, "and keeps the deny");
+	ASSERT_OK(list_del(&maps, LIST_DENY, &p, &wp), "undeny v4");
+	ASSERT_OK(list_del(&maps, LIST_DENY, &q, &wp), "undeny v6");
+	ASSERT_EQ(map_count(maps.bans), 0, "entries gone with both lists");
+	ASSERT_EQ(syn(hook, "198.18.6.6", 993), pass, "passes again");
 }
 
 static int ev_count;
@@ -665,6 +723,7 @@ int main(void)
 		STATEFUL(test_v6_64_bucket);
 		STATEFUL(test_prefilter);
 		STATEFUL(test_ban_expiry);
+		STATEFUL(test_ban_and_deny_host);
 		STATEFUL(test_events);
 		STATEFUL(test_garbage);
 	}
