@@ -19,53 +19,98 @@
 
 /* ---- small text helpers on [p, e) ---- */
 
+/*
+ * Where s ends if [p, e) starts with it, else NULL. A plain byte loop: the
+ * needles are short literals and most probes fail on the first byte, where
+ * strlen() + memcmp() calls would cost more than the compare itself.
+ */
+static const char *after(const char *p, const char *e, const char *s)
+{
+	for (; *s; p++, s++)
+		if (p >= e || *p != *s)
+			return NULL;
+	return p;
+}
+
 static bool has(const char *p, const char *e, const char *s)
 {
-	size_t n;
-
-	/* Most probes fail on the first byte: decide that before strlen. */
-	if (p >= e || *p != *s)
-		return !*s;
-	n = strlen(s);
-	return (size_t)(e - p) >= n && !memcmp(p, s, n);
+	return after(p, e, s);
 }
 
 static bool eat(const char **p, const char *e, const char *s)
 {
-	if (!has(*p, e, s))
-		return false;
-	*p += strlen(s);
-	return true;
+	const char *q = after(*p, e, s);
+
+	if (q)
+		*p = q;
+	return q;
 }
 
+/* First occurrence of s inside [p, e). Not memmem(): it sets up a shift
+ * table on every call, which dominates on haystacks this short. */
 static const char *find(const char *p, const char *e, const char *s)
 {
-	return p < e ? memmem(p, e - p, s, strlen(s)) : NULL;
+	for (; p < e && (p = memchr(p, s[0], e - p)); p++)
+		if (has(p, e, s))
+			return p;
+	return NULL;
 }
 
 /* Last occurrence of s that lies inside [p, e). */
 static const char *rfind(const char *p, const char *e, const char *s)
 {
-	size_t n = strlen(s), i;
+	const char *q = e;
 
-	if (e < p || (size_t)(e - p) < n)
-		return NULL;
-	for (i = e - p - n + 1; i-- > 0;)
-		if (p[i] == s[0] && !memcmp(p + i, s, n))
-			return p + i;
+	while (q > p && (q = memrchr(p, s[0], q - p)))
+		if (has(q, e, s))
+			return q;
 	return NULL;
 }
 
-static bool c_digit(char c) { return c >= '0' && c <= '9'; }
-static bool c_alpha(char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-static bool c_alnum(char c) { return c_digit(c) || c_alpha(c); }
-static bool c_word(char c) { return c_alnum(c) || c == '_' || c == '-'; }
-static bool c_tag(char c) { return c_word(c) || c == '.' || c == '/'; }
-static bool c_host(char c) { return c_word(c) || c == '.' || c == ':'; }
-static bool c_b64(char c) { return c_alnum(c) || c == '+' || c == '/' || c == '='; }
-static bool c_num(char c) { return c_digit(c) || c == '.'; }
-static bool c_hex(char c) { return c_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
-static bool c_addr(char c) { return c_hex(c) || c == ':' || c == '.'; }
+/*
+ * Byte classes for the span() scans, which walk most of every line: one
+ * table load per byte instead of a chain of range compares. Bytes >= 0x80
+ * belong to no class.
+ */
+enum {
+	CC_DIGIT = 1 << 0,	/* 0-9 */
+	CC_ALNUM = 1 << 1,	/* 0-9 A-Z a-z */
+	CC_WORD = 1 << 2,	/* alnum _ - */
+	CC_TAG = 1 << 3,	/* word . / (syslog tag) */
+	CC_HOST = 1 << 4,	/* word . : */
+	CC_B64 = 1 << 5,	/* alnum + / = */
+	CC_NUM = 1 << 6,	/* digit . */
+	CC_HEX = 1 << 7,	/* 0-9 A-F a-f */
+	CC_ADDR = 1 << 8,	/* hex : . */
+};
+
+#define CC_LETTER	(CC_ALNUM | CC_WORD | CC_TAG | CC_HOST | CC_B64)
+
+static const uint16_t cclass[256] = {
+	['0' ... '9'] = CC_LETTER | CC_DIGIT | CC_NUM | CC_HEX | CC_ADDR,
+	['A' ... 'F'] = CC_LETTER | CC_HEX | CC_ADDR,
+	['a' ... 'f'] = CC_LETTER | CC_HEX | CC_ADDR,
+	['G' ... 'Z'] = CC_LETTER,
+	['g' ... 'z'] = CC_LETTER,
+	['_'] = CC_WORD | CC_TAG | CC_HOST,
+	['-'] = CC_WORD | CC_TAG | CC_HOST,
+	['.'] = CC_TAG | CC_HOST | CC_NUM | CC_ADDR,
+	['/'] = CC_TAG | CC_B64,
+	[':'] = CC_HOST | CC_ADDR,
+	['+'] = CC_B64,
+	['='] = CC_B64,
+};
+
+static bool c_is(char c, unsigned int cls) { return cclass[(unsigned char)c] & cls; }
+static bool c_digit(char c) { return c_is(c, CC_DIGIT); }
+static bool c_alnum(char c) { return c_is(c, CC_ALNUM); }
+static bool c_word(char c) { return c_is(c, CC_WORD); }
+static bool c_tag(char c) { return c_is(c, CC_TAG); }
+static bool c_host(char c) { return c_is(c, CC_HOST); }
+static bool c_b64(char c) { return c_is(c, CC_B64); }
+static bool c_num(char c) { return c_is(c, CC_NUM); }
+static bool c_hex(char c) { return c_is(c, CC_HEX); }
+static bool c_addr(char c) { return c_is(c, CC_ADDR); }
 
 static const char *span(const char *p, const char *e, bool (*ok)(char))
 {
@@ -131,12 +176,29 @@ static void set_fail(struct al_result *r, int parser, uint32_t attempts)
 	r->attempts = attempts;
 }
 
+/* Length of the prefix of s in whole 8-byte words that holds only ASCII
+ * and no NUL: nearly every log line is all that, and a tight loop of its
+ * own is much cheaper than the byte-wise validator. */
+static size_t ascii_words(const char *s, size_t n)
+{
+	uint64_t w;
+	size_t i;
+
+	for (i = 0; n - i >= 8; i += 8) {
+		memcpy(&w, s + i, 8);
+		if ((w | ((w - 0x0101010101010101ULL) & ~w)) & 0x8080808080808080ULL)
+			break;	/* a top bit set, or a NUL byte */
+	}
+	return i;
+}
+
 /* Reject NUL, overlong forms, surrogates and code points past U+10FFFF. */
 static bool utf8_ok(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
+	size_t i = ascii_words(s, n);
 
-	for (size_t i = 0; i < n;) {
+	while (i < n) {
 		unsigned int c, cp, min, k;
 		uint64_t w;
 
@@ -521,17 +583,21 @@ static const char *syslog_tag(const char *p, const char *e)
 	return has(q, e, ": ") ? q + 2 : NULL;
 }
 
+static bool starts_any(const char *p, const char *e, const char *const *words)
+{
+	for (const char *const *w = words; *w; w++)
+		if (has(p, e, *w))
+			return true;
+	return false;
+}
+
 /* The message, if it starts with one of words here or after one tag. */
 static const char *message(const char *p, const char *e, const char *const *words)
 {
-	for (int pass = 0; pass < 2; pass++) {
-		for (const char *const *w = words; *w; w++)
-			if (has(p, e, *w))
-				return p;
-		if (!(p = syslog_tag(p, e)))
-			return NULL;
-	}
-	return NULL;
+	if (starts_any(p, e, words))
+		return p;
+	p = syslog_tag(p, e);
+	return p && starts_any(p, e, words) ? p : NULL;
 }
 
 /* Dovecot's own log files carry a level after the process name. */
@@ -539,10 +605,11 @@ static const char *skip_level(const char *p, const char *e)
 {
 	static const char *const lv[] = { "Info: ", "Warning: ", "Error: ", "Fatal: ",
 					  "Panic: ", "Debug: " };
+	const char *q;
 
 	for (size_t i = 0; i < ARRAY_SIZE(lv); i++)
-		if (has(p, e, lv[i]))
-			return p + strlen(lv[i]);
+		if ((q = after(p, e, lv[i])))
+			return q;
 	return p;
 }
 

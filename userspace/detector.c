@@ -32,12 +32,21 @@ struct node {
 	struct key key;
 	uint32_t hnext;		/* bucket chain */
 	uint32_t prev, next;	/* LRU list, head = most recently used */
-};				/* the value follows, 8-byte aligned */
+};
 
+/*
+ * Lookups walk chains and relink the LRU list, touching several entries
+ * for the one they want; so keys and links sit in a dense array of their
+ * own, and the (much larger) values apart. Both arrays, and the bucket
+ * array for a full table, are allocated up front. Of the buckets only
+ * nbucket are in use, about one per entry held: a table holding few
+ * entries then stays in cache.
+ */
 struct table {
-	uint8_t *slab;
-	uint32_t *bucket;
-	uint32_t cap, used, nbucket, stride, head, tail;
+	struct node *node;	/* cap entries */
+	uint8_t *val;		/* cap values of vsize bytes, 8-byte aligned */
+	uint32_t *bucket;	/* bucket_max allocated, nbucket in use */
+	uint32_t cap, used, nbucket, bucket_max, vsize, head, tail;
 	uint64_t seed, evictions;
 };
 
@@ -64,12 +73,15 @@ static uint64_t key_hash(uint64_t seed, const struct key *k)
 static int table_init(struct table *t, uint32_t cap, size_t value_size, uint64_t seed)
 {
 	t->cap = cap;
-	t->stride = sizeof(struct node) + ((value_size + 7) & ~(size_t)7);
-	for (t->nbucket = 16; t->nbucket < cap && t->nbucket < (1u << 31); t->nbucket <<= 1)
+	t->vsize = (value_size + 7) & ~(size_t)7;
+	for (t->bucket_max = 16; t->bucket_max < cap && t->bucket_max < (1u << 31);
+	     t->bucket_max <<= 1)
 		;
-	t->slab = calloc(cap, t->stride);
-	t->bucket = malloc(t->nbucket * sizeof(*t->bucket));
-	if (!t->slab || !t->bucket)
+	t->nbucket = 16;
+	t->node = calloc(cap, sizeof(*t->node));
+	t->val = calloc(cap, t->vsize);
+	t->bucket = malloc(t->bucket_max * sizeof(*t->bucket));
+	if (!t->node || !t->val || !t->bucket)
 		return -ENOMEM;
 	memset(t->bucket, 0xff, t->nbucket * sizeof(*t->bucket));
 	t->head = t->tail = NIL;
@@ -79,42 +91,38 @@ static int table_init(struct table *t, uint32_t cap, size_t value_size, uint64_t
 
 static void table_free(struct table *t)
 {
-	free(t->slab);
+	free(t->node);
+	free(t->val);
 	free(t->bucket);
 }
 
-static struct node *node_at(const struct table *t, uint32_t i)
+static void *value_at(const struct table *t, uint32_t i)
 {
-	return (struct node *)(t->slab + (size_t)i * t->stride);
-}
-
-static void *value_of(struct node *n)
-{
-	return n + 1;
+	return t->val + (size_t)i * t->vsize;
 }
 
 static void lru_unlink(struct table *t, uint32_t i)
 {
-	struct node *n = node_at(t, i);
+	struct node *n = &t->node[i];
 
 	if (n->prev != NIL)
-		node_at(t, n->prev)->next = n->next;
+		t->node[n->prev].next = n->next;
 	else
 		t->head = n->next;
 	if (n->next != NIL)
-		node_at(t, n->next)->prev = n->prev;
+		t->node[n->next].prev = n->prev;
 	else
 		t->tail = n->prev;
 }
 
 static void lru_push(struct table *t, uint32_t i)
 {
-	struct node *n = node_at(t, i);
+	struct node *n = &t->node[i];
 
 	n->prev = NIL;
 	n->next = t->head;
 	if (t->head != NIL)
-		node_at(t, t->head)->prev = i;
+		t->node[t->head].prev = i;
 	t->head = i;
 	if (t->tail == NIL)
 		t->tail = i;
@@ -125,39 +133,66 @@ static uint32_t *bucket_of(struct table *t, const struct key *k)
 	return &t->bucket[key_hash(t->seed, k) & (t->nbucket - 1)];
 }
 
-/* Find k; with create, add it (evicting the least recently used entry when
- * full) with a zeroed value. A found or added entry becomes most recent. */
-static struct node *table_get(struct table *t, const struct key *k, bool create)
+/* Double the buckets in use: the entries of bucket b stay there or move to
+ * b + n, by the next bit of their hash. */
+static void table_grow(struct table *t)
+{
+	uint32_t n = t->nbucket, *pp, i;
+
+	for (uint32_t b = 0; b < n; b++) {
+		t->bucket[b + n] = NIL;
+		for (pp = &t->bucket[b]; (i = *pp) != NIL;) {
+			if (key_hash(t->seed, &t->node[i].key) & n) {
+				*pp = t->node[i].hnext;
+				t->node[i].hnext = t->bucket[b + n];
+				t->bucket[b + n] = i;
+			} else {
+				pp = &t->node[i].hnext;
+			}
+		}
+	}
+	t->nbucket = 2 * n;
+}
+
+/* Find k's value; with create, add k (evicting the least recently used
+ * entry when full) with a zeroed value. A found or added entry becomes most
+ * recent. */
+static void *table_get(struct table *t, const struct key *k, bool create)
 {
 	uint32_t *b = bucket_of(t, k), i, *pp;
 	struct node *n;
 
-	for (i = *b; i != NIL; i = node_at(t, i)->hnext)
-		if (!memcmp(&node_at(t, i)->key, k, sizeof(*k)))
+	for (i = *b; i != NIL; i = t->node[i].hnext)
+		if (!memcmp(&t->node[i].key, k, sizeof(*k)))
 			break;
 	if (i == NIL && !create)
 		return NULL;
 	if (i == NIL && t->used < t->cap) {
 		i = t->used++;
+		if (t->used > t->nbucket && t->nbucket < t->bucket_max) {
+			table_grow(t);
+			b = bucket_of(t, k);
+		}
 	} else if (i == NIL) {
 		i = t->tail;
-		for (pp = bucket_of(t, &node_at(t, i)->key); *pp != i; pp = &node_at(t, *pp)->hnext)
+		for (pp = bucket_of(t, &t->node[i].key); *pp != i; pp = &t->node[*pp].hnext)
 			;
-		*pp = node_at(t, i)->hnext;
+		*pp = t->node[i].hnext;
 		lru_unlink(t, i);
 		t->evictions++;
 	} else {
 		lru_unlink(t, i);
 		lru_push(t, i);
-		return node_at(t, i);
+		return value_at(t, i);
 	}
-	n = node_at(t, i);
-	memset(n, 0, t->stride);
+	n = &t->node[i];
+	memset(n, 0, sizeof(*n));
+	memset(value_at(t, i), 0, t->vsize);
 	n->key = *k;
 	n->hnext = *b;
 	*b = i;
 	lru_push(t, i);
-	return n;
+	return value_at(t, i);
 }
 
 /* ---- values ---- */
@@ -307,7 +342,8 @@ static struct key make_key(const uint8_t addr[16], uint8_t plen)
 	struct key k;
 
 	memcpy(k.addr, addr, 16);
-	addr_mask(k.addr, plen);
+	if (plen < 128)		/* a whole address, the common key, needs no mask */
+		addr_mask(k.addr, plen);
 	k.plen = plen;
 	return k;
 }
@@ -378,8 +414,7 @@ static void emit_ban(struct detector *d, const struct key *k, const struct hist 
  * last failure. Returns whether k was banned. */
 static bool extend(struct detector *d, const struct key *k, uint64_t now)
 {
-	struct node *n = table_get(&d->hist, k, false);
-	struct hist *h = n ? value_of(n) : NULL;
+	struct hist *h = table_get(&d->hist, k, false);
 
 	if (!h || h->until <= now || allowed(d, k))
 		return false;
@@ -405,7 +440,7 @@ static void ban(struct detector *d, const struct key *k, enum rule rule, uint32_
 	}
 	if (extend(d, k, now))
 		return;
-	h = value_of(table_get(&d->hist, k, true));
+	h = table_get(&d->hist, k, true);
 	if (h->bans && h->until <= now && now - h->until >= forget)
 		h->bans = 0;	/* long over: start the escalation again */
 	h->last_dur = ban_duration(d, h->bans);
@@ -429,7 +464,7 @@ static void subnet_pressure(struct detector *d, const struct key *banned, uint64
 
 	if (!limit || !subnet_key(d, banned, &sk))
 		return;
-	s = value_of(table_get(&d->sub, &sk, true));
+	s = table_get(&d->sub, &sk, true);
 	live = set_add(s->banned, &s->n, d->sub_cap, key_hash(d->seed, banned), until, now);
 	if (live >= limit)
 		ban(d, &sk, R_SUBNET, live, 0, now);
@@ -447,7 +482,7 @@ static void account(struct detector *d, const char *user, uint64_t uh, const str
 	if (!uh || !limit)
 		return;
 	memcpy(k.addr, &uh, sizeof(uh));
-	a = value_of(table_get(&d->acct, &k, true));
+	a = table_get(&d->acct, &k, true);
 	live = set_add(a->src, &a->n, d->acct_cap, key_hash(d->seed, src),
 		       sat_add(now, d->pol.window_ns), now);
 	if (live < limit || (a->fired && now < sat_add(a->fired_at, d->pol.window_ns)))
@@ -554,7 +589,7 @@ int detector_fail(struct detector *d, const uint8_t addr[16], const char *user,
 		return 0;
 
 	for (int i = 0; i < nk; i++) {
-		struct src *s = value_of(table_get(&d->src, &k[i], true));
+		struct src *s = table_get(&d->src, &k[i], true);
 		uint32_t f = ring_add(src_ev(s), &s->nev, d->ring, now, d->pol.window_ns, attempts);
 		uint32_t u = uh ? set_add(src_users(d, s), &s->nusers, d->users, uh,
 					  sat_add(now, d->pol.window_ns), now) :
@@ -587,10 +622,10 @@ int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now)
 	k[0] = make_key(addr, 128);
 	nk = 1 + v6_key(d, addr, &k[1]);
 	for (int i = 0; i < nk; i++) {
-		struct node *n = table_get(&d->src, &k[i], false);
+		struct src *s = table_get(&d->src, &k[i], false);
 
-		if (n)
-			((struct src *)value_of(n))->nev = ((struct src *)value_of(n))->nusers = 0;
+		if (s)
+			s->nev = s->nusers = 0;
 	}
 	return 0;
 }
@@ -630,10 +665,8 @@ int detector_explain(struct detector *d, const uint8_t addr[16], uint64_t now, c
 	nk += subnet_key(d, &k[0], &k[nk]);		/* subnet: ban history only */
 	for (int i = 0; i < nk && o < len; i++) {
 		struct ig_prefix p = prefix_of(&k[i]);
-		struct node *sn = i < nsrc ? table_get(&d->src, &k[i], false) : NULL;
-		struct node *hn = table_get(&d->hist, &k[i], false);
-		struct src *s = sn ? value_of(sn) : NULL;
-		struct hist *h = hn ? value_of(hn) : NULL;
+		struct src *s = i < nsrc ? table_get(&d->src, &k[i], false) : NULL;
+		struct hist *h = table_get(&d->hist, &k[i], false);
 		uint32_t f = s ? ring_add(src_ev(s), &s->nev, d->ring, now, d->pol.window_ns, 0) : 0;
 		uint32_t u = s ? set_live(src_users(d, s), s->nusers, now) : 0;
 
@@ -663,11 +696,11 @@ int detector_history_foreach(struct detector *d,
 	if (!d || !fn)
 		return -EINVAL;
 	for (uint32_t i = 0; i < d->hist.used; i++) {
-		struct node *n = node_at(&d->hist, i);
-		struct hist *h = value_of(n);
+		struct hist *h = value_at(&d->hist, i);
 		struct det_history e = {
-			.prefix = prefix_of(&n->key), .bans = h->bans, .last_ban_ns = h->last_ban,
-			.last_duration_ns = h->last_dur, .until_ns = h->until,
+			.prefix = prefix_of(&d->hist.node[i].key), .bans = h->bans,
+			.last_ban_ns = h->last_ban, .last_duration_ns = h->last_dur,
+			.until_ns = h->until,
 		};
 		int err;
 
@@ -691,7 +724,7 @@ int detector_history_restore(struct detector *d, const struct det_history *e)
 	if (rule == 4)
 		return -EINVAL;
 	k = make_key(e->prefix.addr, e->prefix.plen);
-	h = value_of(table_get(&d->hist, &k, true));
+	h = table_get(&d->hist, &k, true);
 	*h = (struct hist){ .bans = e->bans, .rule = rule, .last_ban = e->last_ban_ns,
 			    .last_dur = e->last_duration_ns, .until = e->until_ns };
 	return 0;

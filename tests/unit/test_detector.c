@@ -552,6 +552,35 @@ static void history(void)
 	detector_free(d);
 }
 
+/* A table's buckets double as it fills: what was counted before each
+ * doubling must still be found after it. */
+static void table_growth(void)
+{
+	struct pol_detect pol = base();
+	struct det_stats st;
+	struct rec r;
+	struct detector *d = mk(&pol, &r, 65536);
+	uint8_t a[16];
+
+	if (!ASSERT_OK_PTR(d, "detector_new"))
+		return;
+	memcpy(a, A("10.0.0.1").b, 16);
+	for (int pass = 0; pass < 2; pass++) {
+		/* 5000 sources, one per /24; 4 failures each, then the 5th */
+		for (uint32_t i = 0; i < 5000; i++) {
+			a[13] = i >> 8;
+			a[14] = i;
+			detector_fail(d, a, "admin", pass ? 1 : 4, pass * MIN + i);
+		}
+	}
+	detector_stats(d, &st);
+	ASSERT_EQ(st.sources, 5000, "every source held");
+	ASSERT_EQ(st.evictions, 0, "nothing evicted");
+	ASSERT_EQ(st.bans, 5000, "every source banned on its 5th failure");
+	ASSERT_EQ(st.histories, 5000, "one history each");
+	detector_free(d);
+}
+
 static void bad_policy(void)
 {
 	struct pol_detect pol = base();
@@ -580,6 +609,7 @@ int main(void)
 	RUN_CASE("allow predicate", allow_predicate());
 	RUN_CASE("dry_run", dry_run());
 	RUN_CASE("bounded memory, 1M sources", bounded_memory());
+	RUN_CASE("buckets grow with the entries held", table_growth());
 	RUN_CASE("explain", explain());
 	RUN_CASE("history export and restore", history());
 	RUN_CASE("bad policy", bad_policy());
