@@ -107,6 +107,9 @@ struct ig_cfg {
 	__u16 ports[IG_MAX_PORTS];	/* protected ports, slot order */
 	__u64 ban_ttl_ns;	/* default TTL for `ban add` without --ttl */
 	__u64 policy_hash;	/* FNV-1a of the applied policy file, for status */
+	/* Bit p set: port p has an ig_ports action. Other ports cost a bit
+	 * test, not an ig_ports lookup (3 MB, cache-cold for random ports). */
+	__u64 port_bits[65536 / 64];
 };
 
 /* ig_allow / ig_deny key (LPM trie). */

@@ -29,13 +29,12 @@ struct {
 	__type(value, struct ig_port_cfg);
 } ig_ports SEC(".maps");
 
-/* Key 0 -> global run-time knobs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ig_cfg);
-} ig_cfg SEC(".maps");
+/*
+ * Global run-time knobs: a global variable, so reading them costs a load,
+ * not a map lookup (every packet, IMAP or not, reads ban_scope). Its section
+ * is a one-entry array map that userspace pins and writes like any other.
+ */
+struct ig_cfg ig_cfg SEC(".data.ig_cfg");
 
 /* Source CIDR -> ports on which it bypasses every check. */
 struct {
@@ -124,7 +123,8 @@ enum verdict { V_PASS, V_DROP, V_REJECT, V_REDIRECT };
 
 struct ctx_info {
 	void *data, *data_end;
-	__u32 ifindex;
+	void *ctx;		/* struct xdp_md or __sk_buff, as xdp says */
+	bool xdp;
 	__u32 len;
 	__u32 redirect_ifindex;	/* out: V_REDIRECT target */
 };
@@ -178,7 +178,9 @@ static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 		return;
 	}
 	e->ts_ns = now;
-	e->ifindex = ci->ifindex;
+	/* Read only here: the XDP ingress_ifindex is three dependent loads. */
+	e->ifindex = ci->xdp ? ((struct xdp_md *)ci->ctx)->ingress_ifindex :
+			       ((struct __sk_buff *)ci->ctx)->ifindex;
 	e->reason = reason;
 	e->family = p->family;
 	e->dport = p->dport;
@@ -387,8 +389,8 @@ static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *now)
 {
 	struct ig_port_cfg *pc = NULL;
-	struct ig_cfg *cfg;
-	__u32 zero = 0, port, slot_bit, flags, reason;
+	struct ig_cfg *cfg = &ig_cfg;
+	__u32 port, slot_bit, flags, reason;
 	int proto;
 
 	proto = parse_eth(ci->data, ci->data_end, &p->l3_off);
@@ -409,13 +411,11 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 			return IG_R_BAD_FRAG;
 		}
 		port = p->dport;
-		pc = bpf_map_lookup_elem(&ig_ports, &port);
+		if (cfg->port_bits[port / 64] & (1ULL << (port % 64)))
+			pc = bpf_map_lookup_elem(&ig_ports, &port);
 		if (pc && pc->action == IG_ACT_NONE)
 			pc = NULL;
 	}
-	cfg = bpf_map_lookup_elem(&ig_cfg, &zero);
-	if (!cfg)
-		return -1;
 	if (!pc && cfg->ban_scope != IG_SCOPE_ALL)
 		return -1;
 	if (load_saddr(ci->data, ci->data_end, p))
@@ -579,7 +579,8 @@ int ig_xdp(struct xdp_md *ctx)
 	struct ctx_info ci = {
 		.data = (void *)(long)ctx->data,
 		.data_end = (void *)(long)ctx->data_end,
-		.ifindex = ctx->ingress_ifindex,
+		.ctx = ctx,
+		.xdp = true,
 	};
 	struct pkt p = {};
 	enum verdict v;
@@ -605,7 +606,7 @@ int ig_tc(struct __sk_buff *skb)
 	struct ctx_info ci = {
 		.data = (void *)(long)skb->data,
 		.data_end = (void *)(long)skb->data_end,
-		.ifindex = skb->ifindex,
+		.ctx = skb,
 		.len = skb->len,
 	};
 	struct pkt p = {};

@@ -14,8 +14,8 @@
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "fastpath.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
-#include "fastpath.h"
 #include "log.h"
 #include "policy.h"
 
@@ -146,11 +146,15 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		goto unpin;	/* nothing pinned yet: removes the empty directory */
 	}
 	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
 		/* .rodata and friends: frozen, nothing to share, and bpffs
 		 * reserves names with dots. */
-		if (bpf_map__is_internal(map))
+		if (!strcmp(name, IG_CFG_SECTION))
+			name = "ig_cfg";
+		else if (bpf_map__is_internal(map))
 			continue;
-		pin_path(path, sizeof(path), dir, bpf_map__name(map));
+		pin_path(path, sizeof(path), dir, name);
 		err = bpf_map__pin(map, path);
 		if (err) {
 			pr_warn("Couldn't pin map '%s': %s", path, strerror(-err));
@@ -237,7 +241,8 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
 	int *fds = (int *)m;
 
 	for (int i = 0; i < IG_NMAPS; i++)
-		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, ig_map_names[i]));
+		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj,
+			&fds[i] == &m->cfg ? IG_CFG_SECTION : ig_map_names[i]));
 }
 
 static int prog_fd_get(const char *dir, int mode)

@@ -16,7 +16,9 @@ struct ig_maps {
 	    events, sample, ifaces;
 };
 
-/* Names of the maps as pinned, in struct ig_maps order. */
+/* Names of the maps as pinned, in struct ig_maps order. ig_cfg is the
+ * object's global-data section IG_CFG_SECTION, pinned as "ig_cfg". */
+#define IG_CFG_SECTION ".data.ig_cfg"
 extern const char *const ig_map_names[];
 #define IG_NMAPS 12
 

@@ -659,6 +659,7 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 		if (bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY))
 			ret = -errno;
 		cfg.ports[slots[i]] = pol->ports[i].port;
+		cfg.port_bits[key / 64] |= 1ULL << (key % 64);
 		if (slots[i] + 1u > cfg.nports)
 			cfg.nports = slots[i] + 1;
 	}

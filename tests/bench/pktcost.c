@@ -21,8 +21,8 @@
 #include <sched.h>
 #include <unistd.h>
 #include <linux/if_link.h>
+#include "fill.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
-#include "fill.h"
 
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
@@ -294,11 +294,13 @@ static int measure(struct pcase *c, struct result *m, int r, uint32_t min_repeat
 static int fill(void)
 {
 	uint64_t t0 = bench_now_ns();
-	struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
+	static struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
 	const char *what = "config";
 	__u32 zero = 0;
 	int err;
 
+	for (int i = 0; i < 2; i++)
+		cfg.port_bits[cfg.ports[i] / 64] |= 1ULL << (cfg.ports[i] % 64);
 	err = bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
 	if (!err && (what = "bans"))
 		err = bench_fill_bans(maps.bans, NBANS);

@@ -12,8 +12,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
-#include "lists.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;
@@ -267,6 +267,8 @@ static const struct tcase cases[] = {
 	T("syn993 passes", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS),
 	T("syn993 v6 passes", IG_ACT_REJECT, { .family = 6, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS),
 	T("syn22 untouched", IG_ACT_REJECT, { .family = 4, .dport = 22, .flags = SYN }, E_PASS, -1),
+	T("syn992 untouched", IG_ACT_REJECT, { .family = 4, .dport = 992, .flags = SYN }, E_PASS, -1),
+	T("syn994 v6 untouched", IG_ACT_REJECT, { .family = 6, .dport = 994, .flags = SYN }, E_PASS, -1),
 	T("udp143 untouched", IG_ACT_REJECT, { .family = 4, .l4 = IPPROTO_UDP, .dport = 143 }, E_PASS, -1),
 	T("udp143 v6 untouched", IG_ACT_REJECT, { .family = 6, .l4 = IPPROTO_UDP, .dport = 143 }, E_PASS, -1),
 	T("arp untouched", IG_ACT_REJECT, { .family = 0 }, E_PASS, -1),
@@ -704,8 +706,11 @@ int main(void)
 		return 1;
 	}
 	fastpath_maps_of(skel->obj, &maps);
-	struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
+	static struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
 	__u32 zero = 0;
+
+	for (int i = 0; i < 2; i++)
+		cfg.port_bits[cfg.ports[i] / 64] |= 1ULL << (cfg.ports[i] % 64);
 
 	bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	for (int hook = HOOK_XDP; hook <= HOOK_TC; hook++) {
