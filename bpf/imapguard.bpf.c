@@ -15,7 +15,8 @@
 #define TC_ACT_REDIRECT	7
 
 #define NSEC_PER_SEC	1000000000ULL
-#define SAMPLE_SLOTS	16384	/* power of two: event sampling table */
+#define SAMPLE_BITS	14
+#define SAMPLE_SLOTS	(1 << SAMPLE_BITS)	/* event sampling table */
 #define CAS_TRIES	4
 
 /* Bucket state is shared by all CPUs: read it once per decision. */
@@ -139,18 +140,14 @@ static __always_inline void count(__u32 idx, __u32 bytes)
 	}
 }
 
-static __always_inline __u32 addr_hash(const __u8 a[16], __u32 seed)
+/* Slot of (address, reason) in ig_sample: one multiply, so a dropped
+ * packet's event check stays cheap (a collision only suppresses an event). */
+static __always_inline __u32 sample_slot(const __u8 a[16], __u32 reason)
 {
-	__u32 h = seed * 0x9e3779b1, w;
+	__u64 w[2];
 
-#pragma unroll
-	for (int i = 0; i < 16; i += 4) {
-		__builtin_memcpy(&w, a + i, 4);
-		h ^= w;
-		h *= 0x85ebca6b;
-		h ^= h >> 13;
-	}
-	return h;
+	__builtin_memcpy(w, a, 16);
+	return ((w[0] ^ (w[1] + reason)) * 0x9e3779b97f4a7c15ULL) >> (64 - SAMPLE_BITS);
 }
 
 /*
@@ -161,7 +158,7 @@ static __always_inline __u32 addr_hash(const __u8 a[16], __u32 seed)
 static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 				   __u32 reason, __u64 now)
 {
-	__u32 slot = addr_hash(p->saddr, reason) & (SAMPLE_SLOTS - 1);
+	__u32 slot = sample_slot(p->saddr, reason);
 	__u64 *last = bpf_map_lookup_elem(&ig_sample, &slot);
 	struct ig_event *e;
 
