@@ -208,12 +208,16 @@ struct ig_ban_val {
 	__u8 pad[6];
 };
 
-/* ig_throttle key: bucket of a source prefix (level 0) or subnet (level 1). */
+/*
+ * ig_throttle key: bucket of a source prefix (level 0) or subnet (level 1).
+ * 12 bytes: the kernel hashes keys of up to 3 words in one final round, and
+ * bucket prefixes never need more (IPv6 ones are at most /64).
+ */
 struct ig_thr_key {
-	__u8 addr[16];		/* masked to the level's prefix */
+	__u8 addr[8];		/* IPv4: the masked address, then 0; IPv6: the masked first half */
 	__u16 port;
 	__u8 level;
-	__u8 pad;
+	__u8 family;		/* 4 or 6 */
 };
 
 struct ig_thr_val {

@@ -295,25 +295,31 @@ static __always_inline bool gcra_take(struct ig_thr_val *v, __u64 now,
 	return false;
 }
 
+/* The first plen (0..64) bits of 64, in network order. */
+static __always_inline __u64 be_mask(__u32 plen)
+{
+	if (plen >= 64)
+		return ~0ULL;
+	return plen ? bpf_cpu_to_be64(~0ULL << (64 - plen)) : 0;
+}
+
 static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
 				    __u32 plen4, __u32 plen6, __u8 level)
 {
-	__u32 plen = p->family == 4 ? IG_V4_PLEN_OFF + plen4 : plen6;
-	__u64 w[2];
+	__u64 w = 0;
 
-	/* Mask as two big-endian 64-bit words: a handful of instructions,
-	 * where a byte loop costs a branch per byte. */
-	__builtin_memcpy(w, p->saddr, 16);
-	if (plen < 64) {
-		w[0] = plen ? w[0] & bpf_cpu_to_be64(~0ULL << (64 - plen)) : 0;
-		w[1] = 0;
-	} else if (plen < 128) {
-		w[1] = plen > 64 ? w[1] & bpf_cpu_to_be64(~0ULL << (128 - plen)) : 0;
+	/* Policies keep plen6 at 64 or less: the first half is the prefix. */
+	if (p->family == 4) {
+		__builtin_memcpy(&w, p->saddr + 12, 4);
+		w &= be_mask(plen4);
+	} else {
+		__builtin_memcpy(&w, p->saddr, 8);
+		w &= be_mask(plen6);
 	}
-	__builtin_memcpy(k->addr, w, 16);
+	__builtin_memcpy(k->addr, &w, 8);
 	k->port = p->dport;
 	k->level = level;
-	k->pad = 0;
+	k->family = p->family;
 }
 
 /* Take a token from the bucket of key k, creating the bucket full. */

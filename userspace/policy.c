@@ -305,6 +305,19 @@ static int get_plens(struct ctx *c, const char *v, uint8_t *p4, uint8_t *p6)
 	return 0;
 }
 
+/* A SYN budget's prefix lengths. IPv6 ones stop at /64: a host owns its
+ * /64, so longer ones would let it rotate addresses into fresh budgets (and
+ * the fast path keys buckets by the first 64 bits). */
+static int get_bucket_plens(struct ctx *c, const char *v, uint8_t *p4, uint8_t *p6)
+{
+	int err = get_plens(c, v, p4, p6);
+
+	if (!err && *p6 > 64)
+		return fail(c, c->line, "IPv6 length %u is longer than 64: a host owns a whole /64, "
+			    "so budgets per longer prefix are easy to escape", *p6);
+	return err;
+}
+
 static int get_duration(struct ctx *c, const char *v, uint64_t min, uint64_t *out)
 {
 	uint64_t ns;
@@ -581,13 +594,13 @@ static int port_key(struct ctx *c, const char *k, const char *v)
 	if (!strcmp(k, "syn_burst"))
 		return get_uint(c, v, 1, COUNT_MAX, &p->syn_burst);
 	if (!strcmp(k, "source_prefix"))
-		return get_plens(c, v, &p->src_plen4, &p->src_plen6);
+		return get_bucket_plens(c, v, &p->src_plen4, &p->src_plen6);
 	if (!strcmp(k, "subnet_rate"))
 		return get_rate(c, v, &p->subnet_interval_ns, &p->subnet_burst, "subnet_burst");
 	if (!strcmp(k, "subnet_burst"))
 		return get_uint(c, v, 1, COUNT_MAX, &p->subnet_burst);
 	if (!strcmp(k, "subnet_prefix"))
-		return get_plens(c, v, &p->sub_plen4, &p->sub_plen6);
+		return get_bucket_plens(c, v, &p->sub_plen4, &p->sub_plen6);
 	return -ENOENT;
 }
 

@@ -168,14 +168,21 @@ out:
 	return err;
 }
 
+/* The fast path's ig_thr_key for address a (IPv4 mapped) masked to plen
+ * (IPv4: 96 + length), as thr_key() in imapguard.bpf.c builds it. */
 static inline void bench_thr_key(struct ig_thr_key *k, const uint8_t a[16], unsigned int plen,
 				 uint16_t port, uint8_t level)
 {
+	bool v4 = addr_is_v4(a);
+	uint8_t m[16];
+
+	memcpy(m, a, 16);
+	addr_mask(m, plen);
 	memset(k, 0, sizeof(*k));
-	memcpy(k->addr, a, 16);
-	addr_mask(k->addr, plen);
+	memcpy(k->addr, v4 ? m + 12 : m, v4 ? 4 : 8);
 	k->port = port;
 	k->level = level;
+	k->family = v4 ? 4 : 6;
 }
 
 /*

@@ -502,6 +502,29 @@ static size_t deny_count(void)
 	return n;
 }
 
+/* Bucket keys masked at lengths that are not byte multiples. */
+static void test_odd_prefixes(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	struct ig_port_cfg pc;
+	__u32 key = 993;
+
+	clear_throttle();
+	set_throttle(993, 1000000000ULL, 1, 0, 0);	/* 1/s, burst 1 */
+	bpf_map_lookup_elem(maps.ports, &key, &pc);
+	pc.src_plen4 = 30;
+	pc.src_plen6 = 56;
+	bpf_map_update_elem(maps.ports, &key, &pc, BPF_ANY);
+	ASSERT_EQ(syn(hook, "198.18.9.1", 993), pass, "v4 first in /30");
+	ASSERT_EQ(syn(hook, "198.18.9.2", 993), drop, "v4 same /30");
+	ASSERT_EQ(syn(hook, "198.18.9.5", 993), pass, "v4 next /30");
+	ASSERT_EQ(syn(hook, "2001:db8:9:100::1", 993), pass, "v6 first in /56");
+	ASSERT_EQ(syn(hook, "2001:db8:9:1ff::1", 993), drop, "v6 same /56");
+	ASSERT_EQ(syn(hook, "2001:db8:9:200::1", 993), pass, "v6 next /56");
+	set_port(993, IG_ACT_PASS, 1);
+	set_throttle(993, 0, 0, 0, 0);
+}
+
 /* The prefilter in front of the tries follows adds and deletes, for
  * prefixes shorter and longer than its slots (IPv4 /16, IPv6 /48). */
 static void test_prefilter(int hook)
@@ -726,6 +749,7 @@ int main(void)
 		STATEFUL(test_syn_burst);
 		STATEFUL(test_subnet_bucket);
 		STATEFUL(test_v6_64_bucket);
+		STATEFUL(test_odd_prefixes);
 		STATEFUL(test_prefilter);
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_ban_and_deny_host);
