@@ -31,7 +31,7 @@
 #define REASON_NONE	-1
 
 enum prog { P_FLOOR, P_PASS, P_TC_FLOOR, P_IG_XDP, P_IG_TC, P_DRIVE };
-enum rate { R_UNDER, R_OVER, R_DEFAULT };
+enum rate { R_UNDER, R_UNDER_SRC, R_OVER, R_DEFAULT };	/* R_UNDER_SRC: no subnet budget */
 
 struct pcase {
 	const char *id, *label;
@@ -67,6 +67,7 @@ static struct pcase cases[] = {
 	{ "v4_tcp22", "IPv4 SYN to unprotected port 22", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v4_143_drop", "IPv4 SYN to 143, action drop", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
 	{ "v4_993_under", "IPv4 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
+	{ "v4_993_src", "IPv4 SYN to 993 under budget, source budget only (no subnet_rate)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, IG_R_PASS },
 	{ "v4_993_over", "IPv4 SYN to 993 over budget", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
 	{ "v4_993_ack", "IPv4 ACK to 993 (established connection)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_ACK), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
 	{ "v4_993_banned", "IPv4 SYN to 993 from a banned source", P_IG_XDP, 0, 0, V4(SRC4_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
@@ -121,12 +122,15 @@ static void set_port(uint16_t port, uint8_t action, enum rate r)
 
 	if (port == 993) {
 		/* Under: the same GCRA code, with a budget no run can spend. */
-		uint64_t iv = r == R_UNDER ? 1 : 50000000ULL;	/* else 20/s */
+		bool under = r == R_UNDER || r == R_UNDER_SRC;
+		uint64_t iv = under ? 1 : 50000000ULL;	/* else 20/s */
 
 		pc.src_interval_ns = iv;
-		pc.src_tol_ns = r == R_UNDER ? 1000000000000000ULL : 39 * iv;	/* burst 40 */
-		pc.sub_interval_ns = r == R_UNDER ? 1 : 5000000ULL;		/* 200/s */
-		pc.sub_tol_ns = r == R_UNDER ? 1000000000000000ULL : 399 * 5000000ULL;
+		pc.src_tol_ns = under ? 1000000000000000ULL : 39 * iv;	/* burst 40 */
+		pc.sub_interval_ns = under ? 1 : 5000000ULL;		/* 200/s */
+		pc.sub_tol_ns = under ? 1000000000000000ULL : 399 * 5000000ULL;
+		if (r == R_UNDER_SRC)
+			pc.sub_interval_ns = pc.sub_tol_ns = 0;
 	}
 	bpf_map_update_elem(maps.ports, &key, &pc, BPF_ANY);
 }

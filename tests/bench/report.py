@@ -33,6 +33,7 @@ PKT = {
     "v4_143_drop": ("floor", "le", 2),
     "v6_143_drop": ("floor", "le", 2),
     "v4_993_under": ("floor", "le", 10),
+    "v4_993_src": ("floor", "le", None),
     "v6_993_under": ("floor", "le", 10),
     "drive_rot6": ("floor", "le", None),
     "v6_993_rot": ("drive_rot6", "le", 10),
@@ -66,7 +67,6 @@ AUTH = {
 # diagnostics: id -> the measurement it takes something out of
 DIAG = {
     "d_143_notries": "v4_143_drop",
-    "d_993_nodeny": "v4_993_under",
     "d_993_noallow": "v4_993_under",
     "d_993_nobanpfx": "v4_993_under",
     "d_993_notries": "v4_993_under",
@@ -218,8 +218,9 @@ def markdown(table, diags, rows, order, machine, elapsed):
     if diags:
         w.append("\n## Where the time goes\n")
         w.append("The same packets with one structure taken out of the path (an LPM trie "
-                 "skipped through ig_cfg.flags, or the ban hash emptied). Diagnostics, not "
-                 "configurations anyone runs.\n")
+                 "skipped through ig_cfg.flags, or the ban/deny host hash emptied). A trie the "
+                 "prefilter (ig_lpmsum) already skips for the source saves nothing. "
+                 "Diagnostics, not configurations anyone runs.\n")
         w.append("| diagnostic | figure | saves | compared with |")
         w.append("|---|---|---|---|")
         for d in diags:
