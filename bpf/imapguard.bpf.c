@@ -418,6 +418,8 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 			pc = bpf_map_lookup_elem(&ig_ports, &port);
 		if (pc && pc->action == IG_ACT_NONE)
 			pc = NULL;
+		if (pc)
+			parse_tcp_rest(ci->data, ci->data_end, p);
 	}
 	if (!pc && cfg->ban_scope != IG_SCOPE_ALL)
 		return -1;

@@ -174,19 +174,29 @@ static __always_inline int load_saddr(void *data, void *data_end, struct pkt *p)
 	return 0;
 }
 
-/* TCP: ports, flags, seq. Returns 0, or -1 if the header is not all there. */
+/* TCP: the destination port, all that most packets need. 0, or -1 if the
+ * header is not all there. */
 static __always_inline int parse_tcp(void *data, void *data_end, struct pkt *p)
 {
 	struct tcphdr *tcp = data + (p->l4_off & 0xffff);
 
 	if ((void *)(tcp + 1) > data_end)
 		return -1;
-	p->sport = bpf_ntohs(tcp->source);
 	p->dport = bpf_ntohs(tcp->dest);
+	return 0;
+}
+
+/* The rest, for a packet to a protected port: source port, seq, flags. */
+static __always_inline void parse_tcp_rest(void *data, void *data_end, struct pkt *p)
+{
+	struct tcphdr *tcp = data + (p->l4_off & 0xffff);
+
+	if ((void *)(tcp + 1) > data_end)
+		return;		/* parse_tcp() said it is there */
+	p->sport = bpf_ntohs(tcp->source);
 	p->seq = bpf_ntohl(tcp->seq);
 	p->tcp_flags = ((__u8 *)tcp)[13];
 	p->doff = tcp->doff * 4;
-	return 0;
 }
 
 #endif
