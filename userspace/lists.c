@@ -211,31 +211,42 @@ static void sum_mark(struct ig_lpmsum *s, int list, const struct ig_lpm_key *k)
 	}
 }
 
+/* The whole prefilter in one batch syscall each way. */
+static int sum_io(struct ig_maps *m, struct ig_lpmsum *s, bool write)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 *keys = calloc(IG_SUM_ENTRIES, sizeof(*keys)), n = IG_SUM_ENTRIES, next;
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = i;
+	if (write)
+		err = bpf_map_update_batch(m->lpmsum, keys, s, &n, &o) ? -errno : 0;
+	else	/* ENOENT: the array ended, with every entry read */
+		err = bpf_map_lookup_batch(m->lpmsum, NULL, &next, keys, s, &n, &o) &&
+		      errno != ENOENT ? -errno : 0;
+	free(keys);
+	return err ? err : n == IG_SUM_ENTRIES ? 0 : -EIO;
+}
+
 static struct ig_lpmsum *sum_read(struct ig_maps *m)
 {
 	struct ig_lpmsum *s = calloc(IG_SUM_ENTRIES, sizeof(*s));
 
-	for (__u32 i = 0; s && i < IG_SUM_ENTRIES; i++)
-		if (bpf_map_lookup_elem(m->lpmsum, &i, &s[i])) {
-			free(s);
-			return NULL;
-		}
+	if (s && sum_io(m, s, false)) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
 /* Write back what sum_read gave, and free it. */
 static int sum_write(struct ig_maps *m, struct ig_lpmsum *s)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, o);
-	__u32 *keys = calloc(IG_SUM_ENTRIES, sizeof(*keys)), n = IG_SUM_ENTRIES;
-	int err = -ENOMEM;
+	int err = sum_io(m, s, true);
 
-	if (keys) {
-		for (__u32 i = 0; i < n; i++)
-			keys[i] = i;
-		err = bpf_map_update_batch(m->lpmsum, keys, s, &n, &o) ? -errno : 0;
-	}
-	free(keys);
 	free(s);
 	return err;
 }
@@ -463,7 +474,10 @@ static struct list_entry *entry_push(struct list_entry **v, size_t *n, size_t *c
 	return &(*v)[(*n)++];
 }
 
-static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap);
+static bool is_banned(const struct ig_ban_val *v) { return v->banned; }
+static bool is_denied(const struct ig_ban_val *v) { return v->deny; }
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap,
+		       bool (*keep)(const struct ig_ban_val *));
 
 /* Every deny entry, host entries and trie prefixes alike; caller frees. */
 static int deny_collect(struct ig_maps *m, struct list_entry **out, size_t *n)
@@ -477,10 +491,8 @@ static int deny_collect(struct ig_maps *m, struct list_entry **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	err = ban_collect(m->bans, &b, &nb, &bcap);
+	err = ban_collect(m->bans, &b, &nb, &bcap, is_denied);
 	for (size_t i = 0; !err && i < nb; i++) {
-		if (!b[i].val.deny)
-			continue;
 		e = entry_push(out, n, &cap);
 		if (!e)
 			err = -ENOMEM;
@@ -858,7 +870,8 @@ static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t mor
 
 /* The ban hash in batches: one syscall per 4096 bans instead of two per ban
  * (a million bans are listed in a few ms). -EINVAL: no batch support. */
-static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *cap)
+static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *cap,
+			     bool (*keep)(const struct ig_ban_val *))
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	static struct ig_lpm_key keys[BATCH];
@@ -875,6 +888,8 @@ static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *c
 		if (ban_reserve(out, n, cap, count))
 			return -ENOMEM;
 		for (__u32 i = 0; i < count; i++) {
+			if (!keep(&vals[i]))
+				continue;
 			memcpy((*out)[*n].pfx.addr, keys[i].addr, 16);
 			(*out)[*n].pfx.plen = keys[i].prefixlen;
 			(*out)[*n].val = vals[i];
@@ -886,12 +901,14 @@ static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *c
 	return 0;
 }
 
-static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap)
+/* The entries of fd that keep() wants, appended to *out. */
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap,
+		       bool (*keep)(const struct ig_ban_val *))
 {
 	struct ig_lpm_key k, *prev = NULL, cur;
 	size_t start = *n;
 
-	if (!ban_collect_batch(fd, out, n, cap))
+	if (!ban_collect_batch(fd, out, n, cap, keep))
 		return 0;
 	*n = start;	/* LPM tries have no batch ops: walk them */
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
@@ -899,7 +916,7 @@ static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap)
 		prev = &cur;
 		if (ban_reserve(out, n, cap, 1))
 			return -ENOMEM;
-		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val))
+		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val) || !keep(&(*out)[*n].val))
 			continue;
 		memcpy((*out)[*n].pfx.addr, k.addr, 16);
 		(*out)[*n].pfx.plen = k.prefixlen;
@@ -915,16 +932,9 @@ int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	err = ban_collect(m->bans, out, n, &cap);
-	if (!err) {
-		size_t kept = 0;
-
-		for (size_t i = 0; i < *n; i++)	/* deny-only host entries are no bans */
-			if ((*out)[i].val.banned)
-				(*out)[kept++] = (*out)[i];
-		*n = kept;
-		err = ban_collect(m->banpfx, out, n, &cap);
-	}
+	err = ban_collect(m->bans, out, n, &cap, is_banned);	/* not deny-only hosts */
+	if (!err)
+		err = ban_collect(m->banpfx, out, n, &cap, is_banned);
 	if (err) {
 		free(*out);
 		*out = NULL;
