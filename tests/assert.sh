@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Assertions shared by the bash suites (sourced). Each check prints one line,
 # "PASS $T.NAME" or "FAIL $T.NAME: why", and a failure sets FAILED=1. T is the
-# running test's name, set by the suite.
+# running test's name, set by the suite. At the end, run_one: the per-test
+# runner of the suites that run each test in a child of their own.
 
 FAILED=0
 T=
@@ -66,4 +67,36 @@ check_cmd()
 	else
 		ok "$name"
 	fi
+}
+
+# run_one TEST: run "bash $SELF --child TEST" under $TEST_TIMEOUT (the suite
+# sets SELF, LOGDIR, TEST_TIMEOUT and SKIP_RC), wait for it to end (a process
+# a test leaves running cannot hold the runner up), then print its result
+# lines, its duration, a FAIL line for a timeout or a silent failure, and its
+# stderr (as # comments) when something went wrong. Returns 0 pass, 1 fail,
+# 2 skip.
+run_one()
+{
+	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails t0=$SECONDS
+
+	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
+	rc=$?
+	cat "$out"
+	echo "# ${t#test_}: $((SECONDS - t0)) s"
+	fails=$(grep -c '^FAIL ' "$out")
+	if [ "$rc" -eq "$SKIP_RC" ]; then
+		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
+		return 2
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "FAIL ${t#test_}: timed out after ${TEST_TIMEOUT}s"
+		fails=$((fails + 1))
+	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
+		echo "FAIL ${t#test_}: exited with status $rc"
+		fails=1
+	fi
+	if [ "$fails" -gt 0 ] && [ -s "$log" ]; then
+		sed 's/^/#   /' "$log"
+	fi
+	[ "$fails" -eq 0 ]
 }

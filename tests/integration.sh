@@ -632,35 +632,6 @@ preflight()
 	return 0
 }
 
-# run_one TEST: stream the child's result lines; its stderr goes to a log
-# that is shown (indented, as # comments) only when something went wrong.
-# Returns 0 pass, 1 fail, 2 skip.
-run_one()
-{
-	local t=$1 log=$LOGDIR/$1.log out rc fails
-
-	out=$LOGDIR/$t.out
-	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" 2>"$log" </dev/null |
-		tee "$out"
-	rc=${PIPESTATUS[0]}
-	fails=$(grep -c '^FAIL ' "$out")
-	if [ "$rc" -eq $SKIP_RC ]; then
-		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
-		return 2
-	fi
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "FAIL ${t#test_}: timed out after ${TEST_TIMEOUT}s"
-		fails=$((fails + 1))
-	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
-		echo "FAIL ${t#test_}: exited with status $rc"
-		fails=1
-	fi
-	if [ "$fails" -gt 0 ] && [ -s "$log" ]; then
-		sed 's/^/#   /' "$log"
-	fi
-	[ "$fails" -eq 0 ]
-}
-
 main()
 {
 	local why t tests npass=0 nfail=0 nskip=0

@@ -1506,36 +1506,6 @@ preflight()
 	return 0
 }
 
-# run_one TEST: run the child with its output in files (no pipe: nothing a
-# test leaves running can hold the runner up), then print its result lines,
-# an extra FAIL line for a timeout or a silent failure, and its stderr log
-# (as # comments) when something went wrong. Returns 0 pass, 1 fail, 2 skip.
-run_one()
-{
-	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails t0=$SECONDS
-
-	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
-	rc=$?
-	cat "$out"
-	echo "# ${t#test_}: $((SECONDS - t0)) s"
-	fails=$(grep -c '^FAIL ' "$out")
-	if [ "$rc" -eq $SKIP_RC ]; then
-		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
-		return 2
-	fi
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "FAIL ${t#test_}: timed out after ${TEST_TIMEOUT}s"
-		fails=$((fails + 1))
-	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
-		echo "FAIL ${t#test_}: exited with status $rc"
-		fails=1
-	fi
-	if [ "$fails" -gt 0 ] && [ -s "$log" ]; then
-		sed 's/^/#   /' "$log"
-	fi
-	[ "$fails" -eq 0 ]
-}
-
 # flush: print, in order, every finished test not printed yet, and tally.
 flush()
 {
