@@ -44,7 +44,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/common.h $(OUTPUT)/vmlinux.h
+$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/common.h bpf/lpmsum.h $(OUTPUT)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -56,7 +56,7 @@ $(OUTPUT)/imapguard.skel.h: $(OUTPUT)/imapguard.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name imapguard_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/common.h $(OUTPUT)/imapguard.skel.h
+$(OUTPUT)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/common.h bpf/lpmsum.h $(OUTPUT)/imapguard.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 

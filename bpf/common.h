@@ -149,28 +149,6 @@ struct ig_lpmsum {
 	__u64 bits[IG_SUM_NLISTS];
 };
 
-/* An IPv4-mapped address's /16, or an IPv6 address's /48 hashed, + 65536.
- * IPv6 packets with an IPv4-mapped source use the IPv4 slots, as the tries do. */
-static inline __u32 ig_sum_slot6(const __u8 a[16])
-{
-	__u64 hi = 0;
-
-	/* Byte order only has to agree between the BPF side and userspace,
-	 * which run on the same host. */
-	__builtin_memcpy(&hi, a, 6);
-	return 65536 + (__u32)((hi * 0x9e3779b97f4a7c15ULL) >> 48);
-}
-
-static inline __u32 ig_sum_slot(const __u8 a[16])
-{
-	__u32 w[2];
-
-	__builtin_memcpy(w, a, 8);
-	if (!w[0] && !w[1] && !a[8] && !a[9] && a[10] == 0xff && a[11] == 0xff)
-		return (__u32)a[12] << 8 | a[13];
-	return ig_sum_slot6(a);
-}
-
 /* ig_deny value. */
 struct ig_deny_val {
 	__u8 origin;		/* IG_ORIGIN_* bits */

@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
+#include "lpmsum.h"
 #include "parse.bpf.h"
 
 #define TC_ACT_OK	0

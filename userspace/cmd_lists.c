@@ -146,7 +146,8 @@ static int list_list_cmd(struct ig_maps *m, enum ig_list l, bool json)
 
 	err = list_entries(m, l, &v, &n);
 	if (err) {
-		pr_warn("Couldn't read the list: %s", strerror(-err));
+		pr_warn("Couldn't read the %s list: %s", l == LIST_ALLOW ? "allow" : "deny",
+			strerror(-err));
 		return err;
 	}
 	if (json)

@@ -1061,9 +1061,10 @@ int cmd_run(int argc, char **argv)
 {
 	static const struct argp argp = { run_opts, run_parse, NULL, run_doc, NULL, NULL, NULL };
 	char prog[] = "imapguard run";
-	struct daemon d = { .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1, .m = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 } };
+	struct daemon d = { .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1 };
 	int err;
 
+	fastpath_maps_init(&d.m);	/* all closed: daemon_fini may run before they open */
 	/* Bad options exit 1 like every other command, not argp's 64. */
 	argp_err_exit_status = 1;
 	argv[0] = prog;

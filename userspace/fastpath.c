@@ -34,6 +34,29 @@ const char *const ig_map_names[IG_NMAPS] = {
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
 
+/* Key and value sizes of each map, in struct ig_maps order: adopted pins
+ * must have this layout (an older imapguard may have left others). */
+static const struct { __u32 key, value; } map_sizes[IG_NMAPS] = {
+	{ 4, sizeof(struct ig_port_cfg) },
+	{ 4, sizeof(struct ig_cfg) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_allow_val) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_deny_val) },
+	{ 4, sizeof(struct ig_lpmsum) },
+	{ sizeof(struct ig_ban_key), sizeof(struct ig_ban_val) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_ban_val) },
+	{ sizeof(struct ig_thr_key), sizeof(struct ig_thr_val) },
+	{ 4, sizeof(struct ig_counter) },
+	{ 0, 0 },	/* ring buffer */
+	{ 4, 8 },
+	{ 4, sizeof(struct ig_iface) },
+};
+
+/* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */
+static const char *obj_name(int i)
+{
+	return strcmp(ig_map_names[i], "ig_cfg") ? ig_map_names[i] : IG_CFG_SECTION;
+}
+
 static void pin_path(char *buf, size_t len, const char *dir, const char *name)
 {
 	snprintf(buf, len, "%s/%s", dir, name);
@@ -202,15 +225,22 @@ int fastpath_unpin_all(const char *dir)
 	return err;
 }
 
+void fastpath_maps_init(struct ig_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (int i = 0; i < IG_NMAPS; i++)
+		fds[i] = -1;
+}
+
 void fastpath_close_maps(struct ig_maps *m)
 {
 	int *fds = (int *)m;
 
-	for (int i = 0; i < IG_NMAPS; i++) {
+	for (int i = 0; i < IG_NMAPS; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-		fds[i] = -1;
-	}
+	fastpath_maps_init(m);
 }
 
 int fastpath_open_maps(const char *dir, struct ig_maps *m)
@@ -218,17 +248,36 @@ int fastpath_open_maps(const char *dir, struct ig_maps *m)
 	int *fds = (int *)m, err;
 	char path[PATH_MAX];
 
-	for (int i = 0; i < IG_NMAPS; i++)
-		fds[i] = -1;
+	fastpath_maps_init(m);
 	for (int i = 0; i < IG_NMAPS; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
 		pin_path(path, sizeof(path), dir, ig_map_names[i]);
 		fds[i] = bpf_obj_get(path);
 		if (fds[i] < 0) {
 			err = -errno;
-			if (err == -ENOENT)
+			if (err == -ENOENT && !i)
 				pr_warn("imapguard is not attached (no pinned maps in '%s')", dir);
+			else if (err == -ENOENT)
+				pr_warn("No pinned map '%s': the pins in '%s' are incomplete, or from "
+					"another imapguard version (detach with that version, or remove "
+					"the directory)", path, dir);
 			else
 				pr_warn("Couldn't open pinned map '%s': %s", path, strerror(-err));
+			fastpath_close_maps(m);
+			return err;
+		}
+		err = bpf_obj_get_info_by_fd(fds[i], &info, &len) ? -errno : 0;
+		if (!err && (info.key_size != map_sizes[i].key ||
+			     info.value_size != map_sizes[i].value)) {
+			pr_warn("Pinned map '%s' has another layout (key %u, value %u bytes; expected "
+				"%u, %u): it is from another imapguard version; detach with that "
+				"version, or remove '%s'", path, info.key_size, info.value_size,
+				map_sizes[i].key, map_sizes[i].value, dir);
+			err = -EPROTO;
+		}
+		if (err) {
 			fastpath_close_maps(m);
 			return err;
 		}
@@ -241,8 +290,7 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
 	int *fds = (int *)m;
 
 	for (int i = 0; i < IG_NMAPS; i++)
-		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj,
-			&fds[i] == &m->cfg ? IG_CFG_SECTION : ig_map_names[i]));
+		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, obj_name(i)));
 }
 
 static int prog_fd_get(const char *dir, int mode)

@@ -21,6 +21,7 @@ struct ig_maps {
 #define IG_CFG_SECTION ".data.ig_cfg"
 extern const char *const ig_map_names[];
 #define IG_NMAPS 12
+_Static_assert(sizeof(struct ig_maps) == IG_NMAPS * sizeof(int), "ig_maps and IG_NMAPS disagree");
 
 struct policy;
 
@@ -33,6 +34,8 @@ bool fastpath_loaded(const char *dir);
 int fastpath_load(const char *dir, const struct policy *pol);
 /* Remove every pin and the directory. */
 int fastpath_unpin_all(const char *dir);
+/* Every fd -1 (none open). */
+void fastpath_maps_init(struct ig_maps *m);
 int fastpath_open_maps(const char *dir, struct ig_maps *m);
 void fastpath_close_maps(struct ig_maps *m);
 /* The map fds of a loaded (not pinned) object, e.g. a test's skeleton. */

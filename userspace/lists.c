@@ -8,6 +8,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "../bpf/lpmsum.h"
 #include "lists.h"
 #include "log.h"
 #include "policy.h"
@@ -121,10 +122,15 @@ static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
 
 /* Exact addresses and IPv6 /64s are host entries, in the ig_bans hash (one
  * lookup each in BPF, for bans and deny alike); any other prefix goes to an
- * LPM trie. */
+ * LPM trie. Not ::/64: it holds the IPv4-mapped space, which BPF looks up
+ * as /128s (IPv4 packets have no /64 key), so only the trie matches it. */
 static bool host_entry(const struct ig_prefix *p)
 {
-	return p->plen == 128 || (p->plen == 64 && !addr_is_v4(p->addr));
+	static const uint8_t zero[8];
+
+	if (p->plen == 128)
+		return true;
+	return p->plen == 64 && !addr_is_v4(p->addr) && memcmp(p->addr, zero, 8);
 }
 
 /* Write a host entry back, or delete it once it is neither ban nor deny. */
@@ -197,7 +203,7 @@ static void sum_mark(struct ig_lpmsum *s, int list, const struct ig_lpm_key *k)
 		sum_range(s, list, ig_sum_slot6(a), 1);
 		return;
 	}
-	if (plen < 48 - 16) {		/* more /48s than slots */
+	if (plen < 48 - 10) {		/* > 1024 /48s: they would hash onto most slots */
 		sum_range(s, list, 65536, 65536);
 		return;
 	}
@@ -231,15 +237,16 @@ static int sum_io(struct ig_maps *m, struct ig_lpmsum *s, bool write)
 	return err ? err : n == IG_SUM_ENTRIES ? 0 : -EIO;
 }
 
-static struct ig_lpmsum *sum_read(struct ig_maps *m)
+/* The prefilter, in *out (caller frees, or passes it to sum_write). */
+static int sum_read(struct ig_maps *m, struct ig_lpmsum **out)
 {
 	struct ig_lpmsum *s = calloc(IG_SUM_ENTRIES, sizeof(*s));
+	int err = s ? sum_io(m, s, false) : -ENOMEM;
 
-	if (s && sum_io(m, s, false)) {
+	if (err)
 		free(s);
-		return NULL;
-	}
-	return s;
+	*out = err ? NULL : s;
+	return err;
 }
 
 /* Write back what sum_read gave, and free it. */
@@ -254,10 +261,11 @@ static int sum_write(struct ig_maps *m, struct ig_lpmsum *s)
 /* Before a key goes into a trie: mark its slots. */
 static int sum_add(struct ig_maps *m, int list, const struct ig_lpm_key *k)
 {
-	struct ig_lpmsum *s = sum_read(m);
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
 
-	if (!s)
-		return -ENOMEM;
+	if (err)
+		return err;
 	sum_mark(s, list, k);
 	return sum_write(m, s);
 }
@@ -266,17 +274,23 @@ static int sum_add(struct ig_maps *m, int list, const struct ig_lpm_key *k)
  * bits of current entries stay set throughout, so BPF never misses one. */
 static int sum_rebuild(struct ig_maps *m, int list, int fd)
 {
-	struct ig_lpmsum *s = sum_read(m);
 	struct ig_lpm_key k, cur, *prev = NULL;
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
 
-	if (!s)
-		return -ENOMEM;
+	if (err)
+		return err;
 	for (__u32 i = 0; i < IG_SUM_ENTRIES; i++)
 		s[i].bits[list] = 0;
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
 		sum_mark(s, list, &k);
 		cur = k;
 		prev = &cur;
+	}
+	if (errno != ENOENT) {	/* a partial walk would clear live entries' bits */
+		err = -errno;
+		free(s);
+		return err;
 	}
 	return sum_write(m, s);
 }
@@ -343,12 +357,12 @@ static int allow_read(int fd, struct allow_ent **out, size_t *n)
  */
 static int allow_write(struct ig_maps *m, struct allow_ent *v, size_t n)
 {
-	struct ig_lpmsum *s = sum_read(m);
 	bool plens[129] = {}, stale = false;
-	int err;
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
 
-	if (!s)
-		return -ENOMEM;
+	if (err)
+		return err;
 	qsort(v, n, sizeof(*v), ent_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (v[i].keep) {
@@ -560,11 +574,9 @@ static int apply_deny(struct ig_maps *m, const struct policy *pol)
 		qsort(want, n, sizeof(*want), prefix_cmp);
 	}
 	/* Add (or mark) the policy's entries first, then drop stale ones. */
-	sum = sum_read(m);
-	if (!sum) {
-		err = -ENOMEM;
+	err = sum_read(m, &sum);
+	if (err)
 		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		k = lpm_key(&want[i]);
 		if (!host_entry(&want[i]))
@@ -675,6 +687,12 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 		if (slots[i] + 1u > cfg.nports)
 			cfg.nports = slots[i] + 1;
 	}
+	if (ret == -E2BIG || ret == -ENOSPC) {
+		snprintf(err, errlen, "Couldn't update maps: a list is larger than its map (the "
+			 "deny list's addresses share the ban hash: max_bans + max_deny entries); "
+			 "raise [limits] and attach again");
+		return ret;
+	}
 	if (ret) {
 		snprintf(err, errlen, "Couldn't update maps: %s", strerror(-ret));
 		return ret;
@@ -730,7 +748,7 @@ int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8
 		}
 		free(v);
 	}
-	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
+	if (err == -E2BIG || err == -ENOSPC) {
 		count_extra(m, IG_C_MAP_FULL);
 		err = -E2BIG;
 	}
@@ -829,13 +847,16 @@ int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v)
 	return v->banned ? 0 : -ENOENT;	/* a deny-only host entry */
 }
 
-/* Lift the ban of a host entry, keeping a deny it also carries. */
-static int host_unban(struct ig_maps *m, const struct ig_lpm_key *k)
+/* Lift the ban of a host entry, keeping a deny it also carries; with
+ * expired_by, only a ban that expired by then (the sweep). */
+static int host_unban(struct ig_maps *m, const struct ig_lpm_key *k, uint64_t expired_by)
 {
 	struct ig_ban_val v;
 
 	if (bpf_map_lookup_elem(m->bans, k, &v) || !v.banned)
 		return -ENOENT;
+	if (expired_by && (!v.expires_ns || v.expires_ns > expired_by))
+		return -EAGAIN;		/* extended since the sweep looked */
 	memset(&v, 0, offsetof(struct ig_ban_val, deny));
 	return host_put(m, k, &v);
 }
@@ -845,7 +866,7 @@ int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 	struct ig_lpm_key k = lpm_key(p);
 
 	if (host_entry(p))
-		return host_unban(m, &k);
+		return host_unban(m, &k, 0);
 	if (bpf_map_delete_elem(m->banpfx, &k))
 		return -errno;
 	return banpfx_changed(m);
@@ -961,7 +982,7 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 		fd = c->which ? m->banpfx : m->bans;
 		end = bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next);
 		if (c->have && c->expired &&
-		    !(c->which ? bpf_map_delete_elem(fd, &c->key) : host_unban(m, &c->key)))
+		    !(c->which ? bpf_map_delete_elem(fd, &c->key) : host_unban(m, &c->key, now)))
 			swept[c->which]++;
 		if (end) {
 			c->have = c->expired = false;

@@ -9,7 +9,9 @@
  *  deny      IPv4 /32s from 198.18.1.0 on whose low two bits are not 00,
  *            and IPv6 /64s of the rotating set from DENY6_BASE on with the
  *            same rule: a clean source with low bits 00 sits among denied
- *            neighbours, so its LPM lookup walks the whole depth of the trie
+ *            neighbours; and DENY4_PFX /24s, every other one of 198.19.0.0
+ *            on, so a source in 198.19 finds its /16 marked in the prefilter
+ *            and walks the deny trie
  *  throttle  a source bucket for every IPv4 address and for IPv6 /64s
  *            2001:db8:10XX:XXXX::/64 (bench_rot6), plus their subnet buckets
  *  allow     16 IPv4 /24s 198.19.240-255.0/24 and 16 IPv6 /48s 2001:db8:a0XX::/48
@@ -27,10 +29,12 @@
 #define DENY4_FIRST	256u		/* 198.18.1.0: the lab /24 stays clean */
 #define DENY6_BASE	(1u << 19)	/* rotating-set index where IPv6 denies start */
 #define BATCH		65536u
+#define DENY4_PFX	120u		/* 198.19.0.0/24, 198.19.2.0/24, ... 198.19.238.0/24 */
 
 /* Test sources: never banned; only SRC*_DENIED is denied. */
 #define SRC4_CLEAN	"198.18.100.4"	/* among denied neighbours */
 #define SRC4_DENIED	"198.18.100.5"
+#define SRC4_TRIE	"198.19.101.4"	/* clean, in a /16 that holds deny prefixes */
 #define SRC4_BANNED	"198.18.100.8"
 #define SRC4_ALLOWED	"198.19.240.5"
 #define SRC6_CLEAN	"2001:db8:1008:8::1"	/* bench_rot6(DENY6_BASE + 8) */
@@ -61,11 +65,11 @@ static inline uint32_t bench_v4(const char *s)
 static inline size_t plan_bans(size_t n, struct ig_prefix *out)
 {
 	static const uint8_t p6[5] = { 0x20, 0x01, 0x0d, 0xb8, 0xb0 };
-	uint32_t skip[] = { bench_v4(SRC4_CLEAN), bench_v4(SRC4_DENIED) };
+	uint32_t skip[] = { bench_v4(SRC4_CLEAN), bench_v4(SRC4_DENIED), bench_v4(SRC4_TRIE) };
 	size_t k = 0;
 
 	for (uint32_t i = 0; i < V4_COUNT && k < n; i++) {
-		if (V4_BASE + i == skip[0] || V4_BASE + i == skip[1])
+		if (V4_BASE + i == skip[0] || V4_BASE + i == skip[1] || V4_BASE + i == skip[2])
 			continue;
 		bench_map_v4(out[k].addr, V4_BASE + i);
 		out[k++].plen = 128;
@@ -92,6 +96,10 @@ static inline size_t plan_deny(size_t n4, size_t n6, struct ig_prefix *out)
 		bench_map_v4(out[k].addr, V4_BASE + i);
 		out[k++].plen = 128;
 		d++;
+	}
+	for (uint32_t j = 0; n4 && j < DENY4_PFX; j++) {
+		bench_map_v4(out[k].addr, V4_BASE + V4_COUNT / 2 + (2 * j << 8));
+		out[k++].plen = 96 + 24;
 	}
 	d = 0;
 	for (uint32_t i = DENY6_BASE; d < n6 && i < (1u << 24); i++) {
@@ -238,12 +246,15 @@ static inline int bench_add_str(struct ig_maps *m, int list, const char *s)
 	return err ? err : bench_add_prefix(m, list, &p);
 }
 
-/* Deny hosts and /64s straight into ig_bans, beside the bans (list_add
- * would also rewrite the flags each time), anything else through list_add, which also marks
- * the trie's prefilter; the last one through list_add refreshes the flags. */
+/*
+ * Deny hosts and /64s straight into ig_bans, beside the bans (list_add
+ * would rewrite the flags each time); anything else through list_add, which
+ * also marks the trie's prefilter. The last one goes through list_add to
+ * refresh the flags.
+ */
 static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 {
-	struct ig_prefix *p = calloc(n4 + n6 + 1, sizeof(*p));
+	struct ig_prefix *p = calloc(n4 + n6 + DENY4_PFX + 1, sizeof(*p));
 	struct ig_ban_val v;
 	struct ig_lpm_key k;
 	size_t n;

@@ -34,7 +34,7 @@ static int export_list(const char *dir, const char *name, const struct ig_prefix
 
 static int export_all(const char *dir, size_t bans, size_t deny4, bool allow)
 {
-	struct ig_prefix *p = calloc(bans + deny4 + 64, sizeof(*p));
+	struct ig_prefix *p = calloc(bans + deny4 + DENY4_PFX + 64, sizeof(*p));
 	int err = -ENOMEM;
 
 	if (!p)

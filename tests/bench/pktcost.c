@@ -67,6 +67,7 @@ static struct pcase cases[] = {
 	{ "v4_tcp22", "IPv4 SYN to unprotected port 22", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v4_143_drop", "IPv4 SYN to 143, action drop", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
 	{ "v4_993_under", "IPv4 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
+	{ "v4_993_trie", "IPv4 SYN to 993 under budget, deny prefixes in the source's /16 (trie walked)", P_IG_XDP, 0, 0, V4(SRC4_TRIE, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
 	{ "v4_993_src", "IPv4 SYN to 993 under budget, source budget only (no subnet_rate)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, IG_R_PASS },
 	{ "v4_993_over", "IPv4 SYN to 993 over budget", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
 	{ "v4_993_ack", "IPv4 ACK to 993 (established connection)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_ACK), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },

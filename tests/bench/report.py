@@ -33,6 +33,7 @@ PKT = {
     "v4_143_drop": ("floor", "le", 2),
     "v6_143_drop": ("floor", "le", 2),
     "v4_993_under": ("floor", "le", 10),
+    "v4_993_trie": ("floor", "le", None),
     "v4_993_src": ("floor", "le", None),
     "v6_993_under": ("floor", "le", 10),
     "drive_rot6": ("floor", "le", None),

@@ -216,7 +216,7 @@ static void reset_lists(void)
 	const char *all[] = { "198.18.0.0/24", "2001:db8:1::/48", "198.18.0.2", "198.18.0.3",
 			      "2001:db8::2", "2001:db8::/64", "198.18.9.0/24", "2001:db8::9",
 			      "198.18.7.0/24", "::/0", "198.18.0.0/15", "2001:db8:ab00::/40",
-			      "2001:db8::/32", "2001:d00::/24" };
+			      "2001:db8::/32", "2001:d00::/24", "::/64" };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		p = pfx(all[i]);
@@ -250,6 +250,8 @@ static void deny_host_v6(void) { deny_add("2001:db8::9"); }
 static void deny_v6_64(void) { deny_add("2001:db8::/64"); }
 static void deny_v6_48(void) { deny_add("2001:db8:1::/48"); }
 static void deny_all(void) { deny_add("::/0"); }
+static void deny_zero64(void) { deny_add("::/64"); }
+static void ban_zero64(void) { struct ig_prefix p = pfx("::/64"); ban_add(&maps, &p, 0, "t"); }
 
 #define T(...) { __VA_ARGS__ }
 static const struct tcase cases[] = {
@@ -301,6 +303,8 @@ static const struct tcase cases[] = {
 	/* hostile: an IPv6 packet with an IPv4-mapped source meets the IPv4 list */
 	T("deny v4 /24 meets mapped v6 source", IG_ACT_REJECT, { .family = 6, .src = "::ffff:198.18.0.9", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_v4),
 	T("deny ::/0 covers v4", IG_ACT_REJECT, { .family = 4, .src = "198.19.200.1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_all),
+	T("deny ::/64 covers v4", IG_ACT_REJECT, { .family = 4, .src = "198.19.200.1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_zero64),
+	T("ban ::/64 covers v4", IG_ACT_REJECT, { .family = 4, .src = "198.19.200.1", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_zero64),
 	T("deny ::/0 covers v6", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:77::1", .dport = 993, .flags = SYN }, E_DROP, IG_R_DENY, deny_all),
 	T("ban v4 on 993", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v4),
 	T("ban v4 ack on 993", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = ACK }, E_DROP, IG_R_BAN, ban_v4),

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The prefilter's slot of an address (see ig_lpmsum in common.h). The only
+ * code shared by the BPF side and userspace: both must compute exactly the
+ * same slot, so there is one copy of it, not two kept in step.
+ */
+#ifndef IMAPGUARD_LPMSUM_H
+#define IMAPGUARD_LPMSUM_H
+#include "common.h"
+
+/* An IPv6 address's slot: its /48, hashed into the upper 65536 slots. */
+static inline __u32 ig_sum_slot6(const __u8 a[16])
+{
+	__u64 hi = 0;
+
+	/* Byte order only has to agree between the BPF side and userspace,
+	 * which run on the same host. */
+	__builtin_memcpy(&hi, a, 6);
+	return 65536 + (__u32)((hi * 0x9e3779b97f4a7c15ULL) >> 48);
+}
+
+/* An IPv4-mapped address's slot is its /16. IPv6 packets with an
+ * IPv4-mapped source use the IPv4 slots, as the tries do. */
+static inline __u32 ig_sum_slot(const __u8 a[16])
+{
+	__u32 w[2];
+
+	__builtin_memcpy(w, a, 8);
+	if (!w[0] && !w[1] && !a[8] && !a[9] && a[10] == 0xff && a[11] == 0xff)
+		return (__u32)a[12] << 8 | a[13];
+	return ig_sum_slot6(a);
+}
+
+#endif
