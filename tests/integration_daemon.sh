@@ -406,6 +406,16 @@ test_daemon_start()
 	check_probe v4_143_refused_after_exit refused $SRV4 143 $CLI4 $OKT
 	check still_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
 
+	# A start that fails before it opens the maps (a bad policy) leaves the
+	# pinned fast path alone, even with --detach-on-exit.
+	printf '[port 143]\naction = bogus\n' >"$pol.bad"
+	timeout 20 nsenter --net="/run/netns/$NS_SRV" "$IG_BIN" --pin-dir "$PIN" run \
+		--policy "$pol.bad" --iface "$IF_SRV" --state-file "$STATE" \
+		--control-socket "$CTL" --detach-on-exit </dev/null >>"$DLOG" 2>&1
+	check bad_start_fails 1 $?
+	check still_pinned_after_bad_start "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
+	check_probe v4_143_refused_after_bad_start refused $SRV4 143 $CLI4 $OKT
+
 	# Adopt what is pinned: no reload of the object, same program.
 	daemon_start "$pol" --detach-on-exit || { bad restart "daemon did not come up"; return; }
 	check_match adopted_logged "*adopted pinned fast path*" "$(last_dlog)"
