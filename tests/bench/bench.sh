@@ -239,7 +239,7 @@ nft_lists()
 		"$(paste -sd, "$BT/lists/allow4")"
 	printf ' set bans4 { type ipv4_addr; size 1048576; elements = { %s } }\n' \
 		"$(sed 's|/32$||' "$BT/lists/bans4" | paste -sd,)"
-	printf ' set deny4 { type ipv4_addr; flags interval; size 1048576; elements = { %s } }\n' \
+	printf ' set deny4 { type ipv4_addr; flags interval; auto-merge; size 1048576; elements = { %s } }\n' \
 		"$(paste -sd, "$BT/lists/deny4")"
 	echo ' set syn4 { type ipv4_addr; size 1048576; flags dynamic,timeout; timeout 1m; }'
 	echo ' set net4 { type ipv4_addr; size 65536; flags dynamic,timeout; timeout 1m; }'
