@@ -69,22 +69,17 @@ check_cmd()
 	fi
 }
 
-# run_one TEST: run "bash $SELF --child TEST" under $TEST_TIMEOUT (the suite
-# sets SELF, LOGDIR, TEST_TIMEOUT and SKIP_RC), wait for it to end (a process
-# a test leaves running cannot hold the runner up), then print its result
-# lines, its duration, a FAIL line for a timeout or a silent failure, and its
-# stderr (as # comments) when something went wrong. Returns 0 pass, 1 fail,
-# 2 skip.
-run_one()
+# child_result TEST RC OUT LOG: after a test's child exited with RC, print
+# its result lines (OUT), a FAIL line for a timeout or a silent failure, and
+# its stderr (LOG, as # comments) when something went wrong. Returns 0 pass,
+# 1 fail, 2 skip.
+child_result()
 {
-	local t=$1 log=$LOGDIR/$1.log out=$LOGDIR/$1.out rc fails t0=$SECONDS
+	local t=$1 rc=$2 out=$3 log=$4 fails
 
-	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
-	rc=$?
 	cat "$out"
-	echo "# ${t#test_}: $((SECONDS - t0)) s"
 	fails=$(grep -c '^FAIL ' "$out")
-	if [ "$rc" -eq "$SKIP_RC" ]; then
+	if [ "$rc" -eq "${SKIP_RC:-249}" ]; then
 		grep -q '^SKIP ' "$out" || echo "SKIP ${t#test_}: (no reason given)"
 		return 2
 	fi
@@ -99,4 +94,19 @@ run_one()
 		sed 's/^/#   /' "$log"
 	fi
 	[ "$fails" -eq 0 ]
+}
+
+# run_one TEST: run "bash $SELF --child TEST" under $TEST_TIMEOUT (the suite
+# sets SELF, LOGDIR, TEST_TIMEOUT and SKIP_RC) with its output in files (no
+# pipe: a process a test leaves running cannot hold the runner up), then
+# report it (child_result) and its duration. Returns 0 pass, 1 fail, 2 skip.
+run_one()
+{
+	local t=$1 out=$LOGDIR/$1.out log=$LOGDIR/$1.log rc t0=$SECONDS
+
+	timeout -k 5 "$TEST_TIMEOUT" bash "$SELF" --child "$t" >"$out" 2>"$log" </dev/null
+	child_result "$t" $? "$out" "$log"
+	rc=$?
+	echo "# ${t#test_}: $((SECONDS - t0)) s"
+	return $rc
 }

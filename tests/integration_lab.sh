@@ -712,26 +712,18 @@ start_one()
 # count it. A timeout or a crash without a FAIL line is a failure.
 finish_one()
 {
-	local t=$1 rc fails out=$RUN_DIR/$1.out
+	local t=$1 rc out=$RUN_DIR/$1.out
 	wait "${CPID[$t]}"
 	rc=$?
 	unset "CPID[$t]"
 	touch "$out"
-	cat "$out"
-	fails=$(grep -c '^FAIL ' "$out")
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "FAIL ${t#test_}: timed out after ${TEST_TIMEOUT}s"
-		fails=$((fails + 1))
-	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
-		echo "FAIL ${t#test_}: exited with status $rc"
-		fails=1
-	fi
-	if [ "$fails" -gt 0 ]; then
-		[ -s "$RUN_DIR/$t.log" ] && sed 's/^/#   /' "$RUN_DIR/$t.log"
+	if child_result "$t" "$rc" "$out" "$RUN_DIR/$t.log"; then
+		NPASS=$((NPASS + 1))
+	else
+		NFAIL=$((NFAIL + 1))
 		echo "#   daemon log (last 15 lines):"
 		tail -n 15 "$RUN_DIR/$(lab_of "$t")/daemon.log" 2>/dev/null | sed 's/^/#     /'
 	fi
-	if [ "$fails" -eq 0 ]; then NPASS=$((NPASS + 1)); else NFAIL=$((NFAIL + 1)); fi
 	echo "# ${t#test_}: $((SECONDS - CT0[$t])) s"
 }
 
