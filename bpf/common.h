@@ -112,6 +112,10 @@ struct ig_cfg {
 	__u64 port_bits[65536 / 64];
 };
 
+/* Where port p is in ig_cfg.port_bits: word IG_PORT_WORD(p), bit IG_PORT_BIT(p). */
+#define IG_PORT_WORD(p)	((p) / 64)
+#define IG_PORT_BIT(p)	(1ULL << ((p) % 64))
+
 /* ig_allow / ig_deny key (LPM trie). */
 struct ig_lpm_key {
 	__u32 prefixlen;	/* 0..128, IPv4 mapped: 96 + len */

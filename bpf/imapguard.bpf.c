@@ -415,7 +415,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 			return IG_R_BAD_FRAG;
 		}
 		port = p->dport;
-		if (cfg->port_bits[port / 64] & (1ULL << (port % 64)))
+		if (cfg->port_bits[IG_PORT_WORD(port)] & IG_PORT_BIT(port))
 			pc = bpf_map_lookup_elem(&ig_ports, &port);
 		if (pc && pc->action == IG_ACT_NONE)
 			pc = NULL;

@@ -17,6 +17,16 @@ check()
 	if [ "$3" = "$2" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
 }
 
+# check_probe NAME WANT ADDR PORT [SRC] [TIMEOUT]: a probe (tests/lib.sh)
+# ends as WANT (connected, refused, timeout).
+check_probe()
+{
+	local name=$1 want=$2
+
+	shift 2
+	check "$name" "$want" "$(probe "$@")"
+}
+
 # check_ge NAME MIN VALUE: integer VALUE >= MIN.
 check_ge()
 {

@@ -43,15 +43,6 @@ ALL_TESTS=(
 
 source "$(dirname "${BASH_SOURCE[0]}")/assert.sh"
 
-# check_probe NAME WANT ADDR PORT [SRC] [TIMEOUT]
-check_probe()
-{
-	local name=$1 want=$2
-
-	shift 2
-	check "$name" "$want" "$(probe "$@")"
-}
-
 # ---- fixtures --------------------------------------------------------------
 
 # Small maps: the default capacities preallocate about 100 MB per load.

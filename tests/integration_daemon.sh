@@ -54,15 +54,6 @@ ALL_TESTS=(
 
 source "$(dirname "${BASH_SOURCE[0]}")/assert.sh"
 
-# check_probe NAME WANT ADDR PORT [SRC] [TIMEOUT]
-check_probe()
-{
-	local name=$1 want=$2
-
-	shift 2
-	check "$name" "$want" "$(probe "$@")"
-}
-
 # Probe timeouts: a connect that should succeed gets plenty of time (it
 # returns at once when it does), one that should be dropped gets a little
 # more than a round trip would ever take here.

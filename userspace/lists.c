@@ -124,7 +124,7 @@ static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
  * lookup each in BPF, for bans and deny alike); any other prefix goes to an
  * LPM trie. Not ::/64: it holds the IPv4-mapped space, which BPF looks up
  * as /128s (IPv4 packets have no /64 key), so only the trie matches it. */
-static bool host_entry(const struct ig_prefix *p)
+bool host_entry(const struct ig_prefix *p)
 {
 	static const uint8_t zero[8];
 
@@ -318,6 +318,25 @@ static uint32_t own_mask(const struct ig_allow_val *v)
 	       (v->origin & IG_ORIGIN_POLICY ? v->policy_mask : 0);
 }
 
+/*
+ * An array v of n elements of size sz, with room for *cap, made to hold
+ * more: doubled as often as needed. The new array, or NULL (v unchanged)
+ * when memory runs out.
+ */
+static void *grow(void *v, size_t n, size_t *cap, size_t more, size_t sz)
+{
+	size_t c = *cap;
+
+	if (n + more <= c)
+		return v;
+	while (n + more > c)
+		c = c ? c * 2 : 64;
+	v = realloc(v, c * sz);
+	if (v)
+		*cap = c;
+	return v;
+}
+
 /* Read the whole trie, sorted by (plen, addr). */
 static int allow_read(int fd, struct allow_ent **out, size_t *n)
 {
@@ -327,15 +346,12 @@ static int allow_read(int fd, struct allow_ent **out, size_t *n)
 
 	*n = 0;
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = tmp;
+		tmp = grow(v, *n, &cap, 1, sizeof(*v));
+		if (!tmp) {
+			free(v);
+			return -ENOMEM;
 		}
+		v = tmp;
 		v[*n].k = k;
 		v[*n].keep = true;
 		if (bpf_map_lookup_elem(fd, &k, &v[*n].v))
@@ -406,13 +422,10 @@ static struct allow_ent *allow_find_or_add(struct allow_ent **v, size_t *n, size
 	for (size_t i = 0; i < *n; i++)
 		if (!ent_cmp(&(*v)[i].k, k))
 			return &(*v)[i];
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		tmp = realloc(*v, *cap * sizeof(**v));
-		if (!tmp)
-			return NULL;
-		*v = tmp;
-	}
+	tmp = grow(*v, *n, cap, 1, sizeof(**v));
+	if (!tmp)
+		return NULL;
+	*v = tmp;
 	tmp = &(*v)[(*n)++];
 	memset(tmp, 0, sizeof(*tmp));
 	tmp->k = *k;
@@ -476,15 +489,11 @@ static int prefix_cmp(const void *a, const void *b)
 
 static struct list_entry *entry_push(struct list_entry **v, size_t *n, size_t *cap)
 {
-	struct list_entry *tmp;
+	struct list_entry *tmp = grow(*v, *n, cap, 1, sizeof(**v));
 
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		tmp = realloc(*v, *cap * sizeof(**v));
-		if (!tmp)
-			return NULL;
-		*v = tmp;
-	}
+	if (!tmp)
+		return NULL;
+	*v = tmp;
 	return &(*v)[(*n)++];
 }
 
@@ -683,7 +692,7 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 		if (bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY))
 			ret = -errno;
 		cfg.ports[slots[i]] = pol->ports[i].port;
-		cfg.port_bits[key / 64] |= 1ULL << (key % 64);
+		cfg.port_bits[IG_PORT_WORD(key)] |= IG_PORT_BIT(key);
 		if (slots[i] + 1u > cfg.nports)
 			cfg.nports = slots[i] + 1;
 	}
@@ -874,13 +883,8 @@ int ban_del(struct ig_maps *m, const struct ig_prefix *p)
 
 static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t more)
 {
-	struct ban_info *tmp;
+	struct ban_info *tmp = grow(*out, *n, cap, more, sizeof(**out));
 
-	if (*n + more <= *cap)
-		return 0;
-	while (*n + more > *cap)
-		*cap = *cap ? *cap * 2 : 256;
-	tmp = realloc(*out, *cap * sizeof(**out));
 	if (!tmp)
 		return -ENOMEM;
 	*out = tmp;

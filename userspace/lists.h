@@ -25,6 +25,11 @@ enum ig_list { LIST_ALLOW, LIST_DENY };
  * place. On a validation error nothing is changed. */
 int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen);
 
+/* Whether p is a host entry (an address, or an IPv6 /64 other than ::/64):
+ * those live in ig_bans, for bans and the deny list alike; other prefixes
+ * in the LPM tries. */
+bool host_entry(const struct ig_prefix *p);
+
 int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin);
 /* Removes the entry whatever wrote it; *was_policy tells if the policy had it. */
 int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy);

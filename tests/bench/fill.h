@@ -266,7 +266,7 @@ static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 	for (size_t i = 0; i + 1 < n && !err; i++) {
 		k.prefixlen = p[i].plen;
 		memcpy(k.addr, p[i].addr, 16);
-		if (p[i].plen != 128 && (p[i].plen != 64 || addr_is_v4(p[i].addr)))
+		if (!host_entry(&p[i]))
 			err = list_add(m, LIST_DENY, &p[i], IG_ORIGIN_CLI);
 		else {	/* the address may be banned too: keep that */
 			if (bpf_map_lookup_elem(m->bans, &k, &v))

@@ -305,7 +305,7 @@ static int fill(void)
 	int err;
 
 	for (int i = 0; i < 2; i++)
-		cfg.port_bits[cfg.ports[i] / 64] |= 1ULL << (cfg.ports[i] % 64);
+		cfg.port_bits[IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
 	err = bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
 	if (!err && (what = "bans"))
 		err = bench_fill_bans(maps.bans, NBANS);

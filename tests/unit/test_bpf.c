@@ -737,7 +737,7 @@ int main(void)
 	__u32 zero = 0;
 
 	for (int i = 0; i < 2; i++)
-		cfg.port_bits[cfg.ports[i] / 64] |= 1ULL << (cfg.ports[i] % 64);
+		cfg.port_bits[IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
 
 	bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	for (int hook = HOOK_XDP; hook <= HOOK_TC; hook++) {
