@@ -81,14 +81,14 @@ static __always_inline int parse_eth(void *data, void *data_end, __u32 *off)
 static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p)
 {
 	struct iphdr *ip = data + p->l3_off;
-	__u32 hlen, tot;
-	__u16 frag;
+	__u32 vihl, hlen, tot, frag;
 
-	if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5)
+	if ((void *)(ip + 1) > data_end)
 		return -1;
-	hlen = ip->ihl * 4;	/* options are skipped, never interpreted */
+	vihl = *(__u8 *)ip;	/* version and ihl: one load, not a bitfield each */
+	hlen = (vihl & 0xf) * 4;	/* options are skipped, never interpreted */
 	tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen)
+	if ((vihl >> 4) != 4 || hlen < sizeof(*ip) || tot < hlen)
 		return -1;
 	frag = bpf_ntohs(ip->frag_off);
 	if (frag & IP_OFFSET)
