@@ -103,7 +103,7 @@ struct ig_cfg {
 	__u32 ban_scope;	/* enum ig_ban_scope */
 	__u32 flags;		/* IG_F_* */
 	__u32 nports;
-	__u32 pad;
+	__u32 hz;		/* kernel CONFIG_HZ: events are sampled on jiffies; 0 = unknown */
 	__u16 ports[IG_MAX_PORTS];	/* protected ports, slot order */
 	__u64 ban_ttl_ns;	/* default TTL for `ban add` without --ttl */
 	__u64 policy_hash;	/* FNV-1a of the applied policy file, for status */

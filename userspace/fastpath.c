@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <linux/if_link.h>
+#include <zlib.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fastpath.h"	/* common.h first: the skeleton embeds struct ig_cfg */
@@ -22,6 +24,36 @@
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
+
+/*
+ * HZ lets BPF sample events on jiffies, one load, instead of a clock helper
+ * call. The kernel does not publish it anywhere else; libbpf reads these same
+ * two files for __kconfig externs. gzread reads plain files too.
+ */
+unsigned int kernel_hz(void)
+{
+	static unsigned int hz;
+	static bool done;
+	char path[128], line[256];
+	struct utsname u;
+
+	if (done)
+		return hz;
+	done = true;
+	snprintf(path, sizeof(path), "/boot/config-%s", uname(&u) ? "" : u.release);
+	for (int i = 0; i < 2 && !hz; i++) {
+		gzFile f = gzopen(i ? "/proc/config.gz" : path, "r");
+
+		while (f && !hz && gzgets(f, line, sizeof(line)))
+			if (sscanf(line, "CONFIG_HZ=%u", &hz) != 1)
+				hz = 0;
+		if (f)
+			gzclose(f);
+	}
+	if (!hz)
+		pr_debug("kernel HZ unknown (no kernel config): events sampled on coarse ns");
+	return hz;
+}
 
 /* tc filter identity: fixed so detach and --replace find exactly ours. */
 #define IG_TC_HANDLE	0x1a9

@@ -42,6 +42,9 @@ void fastpath_close_maps(struct ig_maps *m);
 struct bpf_object;
 void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
 
+/* The kernel's CONFIG_HZ from its config file (/boot, /proc/config.gz), or 0. */
+unsigned int kernel_hz(void);
+
 /* mode: 0 = auto (native, generic, tc); returns the mode used via *used. */
 int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 		    int mode, bool replace, int *used);

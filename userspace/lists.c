@@ -707,6 +707,7 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 		return ret;
 	}
 	cfg.ban_scope = pol->ban_scope;
+	cfg.hz = kernel_hz();
 	cfg.flags = list_flags(m);
 	cfg.ban_ttl_ns = pol->ban_ttl_ns;
 	cfg.policy_hash = pol->hash;

@@ -652,15 +652,32 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void test_events(int hook)
+/* ig_cfg.hz: 0 samples events on coarse ns, else on jiffies. */
+static void set_hz(unsigned int hz)
+{
+	struct ig_cfg cfg;
+	__u32 zero = 0;
+
+	if (!bpf_map_lookup_elem(maps.cfg, &zero, &cfg)) {
+		cfg.hz = hz;
+		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
+	}
+}
+
+/* Events on either sampling clock; n picks sources no other run used. */
+static void events_on(int hook, unsigned int hz, int n)
 {
 	struct ring_buffer *rb = ring_buffer__new(maps.events, on_event, NULL, NULL);
-	const char *src = hook == HOOK_XDP ? "198.18.8.1" : "198.18.8.2";
-	struct ig_prefix p = pfx(src);
+	char src[INET6_ADDRSTRLEN], src6[INET6_ADDRSTRLEN];
+	struct ig_prefix p;
 	uint64_t sampled = counter(IG_C_EVENTS_SAMPLED);
 
 	if (!ASSERT_OK_PTR(rb, "ring_buffer__new"))
 		return;
+	snprintf(src, sizeof(src), "198.18.8.%d", n);
+	snprintf(src6, sizeof(src6), "2001:db8:8::%d", n);
+	p = pfx(src);
+	set_hz(hz);
 	ring_buffer__consume(rb);
 	ev_count = 0;
 	ban_add(&maps, &p, 0, "events");
@@ -674,13 +691,49 @@ static void test_events(int hook)
 	ASSERT_EQ(last_ev.dport, 993, "event port");
 	ASSERT_TRUE(!memcmp(last_ev.addr, p.addr, 16), "event address");
 	ASSERT_TRUE(last_ev.ts_ns > 0 && last_ev.ts_ns <= mono_ns(), "event time");
-	/* reject: another source, another event */
-	syn(hook, hook == HOOK_XDP ? "2001:db8:8::1" : "2001:db8:8::2", 143);
+	/* reject: another source, another event; the drop path has no time of its own */
+	syn(hook, src6, 143);
 	ring_buffer__consume(rb);
 	ASSERT_EQ(ev_count, 2, "v6 reject event");
 	ASSERT_EQ(last_ev.family, 6, "v6 family");
 	ASSERT_EQ(last_ev.reason, IG_R_REJECT, "v6 reason");
+	ASSERT_TRUE(last_ev.ts_ns > 0 && last_ev.ts_ns <= mono_ns(), "reject event time");
 	ban_del(&maps, &p);
+	set_hz(kernel_hz());
+	ring_buffer__free(rb);
+}
+
+static void test_events(int hook)
+{
+	events_on(hook, 0, hook == HOOK_XDP ? 1 : 2);
+}
+
+static void test_events_jiffies(int hook)
+{
+	events_on(hook, kernel_hz(), hook == HOOK_XDP ? 3 : 4);
+}
+
+/* Events go out again once the source's second is over, on either clock. */
+static void test_event_second(int hook)
+{
+	struct ring_buffer *rb = ring_buffer__new(maps.events, on_event, NULL, NULL);
+	const char *src = hook == HOOK_XDP ? "2001:db8:8::5" : "2001:db8:8::6";
+
+	if (!ASSERT_OK_PTR(rb, "ring_buffer__new"))
+		return;
+	for (int clock = 0; clock < (kernel_hz() ? 2 : 1); clock++) {
+		set_hz(clock ? kernel_hz() : 0);
+		ring_buffer__consume(rb);
+		ev_count = 0;
+		syn(hook, src, 143);
+		syn(hook, src, 143);
+		usleep(1100 * 1000);
+		syn(hook, src, 143);
+		ring_buffer__consume(rb);
+		ASSERT_EQ(ev_count, 2, clock ? "jiffies: one event per second" :
+					       "coarse ns: one event per second");
+	}
+	set_hz(kernel_hz());
 	ring_buffer__free(rb);
 }
 
@@ -734,6 +787,7 @@ int main(void)
 	}
 	fastpath_maps_of(skel->obj, &maps);
 	static struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
+	cfg.hz = kernel_hz();
 	__u32 zero = 0;
 
 	for (int i = 0; i < 2; i++)
@@ -758,6 +812,12 @@ int main(void)
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_ban_and_deny_host);
 		STATEFUL(test_events);
+		if (kernel_hz())
+			STATEFUL(test_events_jiffies);
+		else
+			SKIP_CASE("test_events_jiffies", "no kernel config (/boot/config-*, "
+				  "/proc/config.gz): HZ unknown, events use coarse ns");
+		STATEFUL(test_event_second);
 		STATEFUL(test_garbage);
 	}
 	imapguard_bpf__destroy(skel);
