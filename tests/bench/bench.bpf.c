@@ -4,6 +4,7 @@
  * imapguard itself):
  *  floor_drop  the floor: the cheapest XDP program there is
  *  floor_pass  parse Ethernet/IP/TCP with imapguard's own parser, then pass
+ *  lb_143, lb_993  lower bounds of imapguard's work (see below)
  *  tc_floor    the tc floor
  *  drive       rewrites the frame (template, random or rotating IPv6 source)
  *              and tail-calls jmp[0]: lets one BPF_PROG_RUN with repeat see a
@@ -52,6 +53,117 @@ struct {
 	__type(key, __u32);
 	__type(value, struct drive_cfg);
 } drv SEC(".maps");
+
+/*
+ * Lower bounds: the least work a verdict needs, to set the targets against.
+ * lb_143 is a counted drop: parse, the port, one per-reason counter (no port
+ * table, allow list or event). lb_993 adds what a SYN under budget cannot do
+ * without: the clock, the source's ban entry, and a compare-and-swap on its
+ * source and subnet buckets (no GCRA arithmetic, LPM prefilter or allow
+ * list). pktcost hands lb_993 imapguard's full ig_bans and ig_throttle.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IG_C_MAX);
+	__type(key, __u32);
+	__type(value, struct ig_counter);
+} lb_cnt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_ban_key);
+	__type(value, struct ig_ban_val);
+} lb_bans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct ig_thr_key);
+	__type(value, struct ig_thr_val);
+} lb_thr SEC(".maps");
+
+/* The parsed TCP packet's destination port, or -1. */
+static __always_inline int lb_parse(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	int proto = parse_eth(data, data_end, &p->l3_off);
+
+	if (proto == ETH_P_IP)
+		proto = parse_ipv4(data, data_end, p);
+	else if (proto == ETH_P_IPV6)
+		proto = parse_ipv6(data, data_end, p);
+	else
+		return -1;
+	if (proto != IPPROTO_TCP || p->frag == FRAG_LATER || parse_tcp(data, data_end, p))
+		return -1;
+	return p->dport;
+}
+
+static __always_inline int lb_count(struct xdp_md *ctx, __u32 idx, int verdict)
+{
+	struct ig_counter *c = bpf_map_lookup_elem(&lb_cnt, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += ctx->data_end - ctx->data;
+	}
+	return verdict;
+}
+
+SEC("xdp")
+int lb_143(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+
+	if (lb_parse(ctx, &p) != 143)
+		return XDP_PASS;
+	return lb_count(ctx, IG_R_DROP, XDP_DROP);
+}
+
+/* One bucket, imapguard's key layout: a compare-and-swap when it exists. */
+static __always_inline void lb_bucket(struct pkt *p, __u64 prefix, __u8 level, __u64 now)
+{
+	struct ig_thr_key k = { .port = p->dport, .level = level, .family = p->family };
+	struct ig_thr_val init = { .tat_ns = now }, *v;
+	__u64 w = 0, old;
+
+	if (p->family == 4)
+		__builtin_memcpy(&w, p->saddr + 12, 4);
+	else
+		__builtin_memcpy(&w, p->saddr, 8);
+	w &= prefix;
+	__builtin_memcpy(k.addr, &w, 8);
+	v = bpf_map_lookup_elem(&lb_thr, &k);
+	if (!v) {
+		bpf_map_update_elem(&lb_thr, &k, &init, BPF_NOEXIST);
+		return;
+	}
+	old = *(volatile __u64 *)&v->tat_ns;
+	__sync_val_compare_and_swap(&v->tat_ns, old, old);	/* leaves it as it was */
+}
+
+SEC("xdp")
+int lb_993(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ig_ban_key bk = { .plen = 128 };
+	struct pkt p = {};
+	__u64 now;
+
+	if (lb_parse(ctx, &p) != 993 || load_saddr(data, data_end, &p))
+		return XDP_PASS;
+	now = bpf_ktime_get_coarse_ns();
+	__builtin_memcpy(bk.addr, p.saddr, 16);
+	if (bpf_map_lookup_elem(&lb_bans, &bk))
+		return lb_count(ctx, IG_R_BAN, XDP_DROP);
+	/* IPv4 /32 and /24, IPv6 /64 and /48: the default policy's buckets */
+	lb_bucket(&p, ~0ULL, 0, now);
+	lb_bucket(&p, bpf_cpu_to_be64(p.family == 4 ? 0xffffff0000000000ULL :
+						     0xffffffffffff0000ULL), 1, now);
+	return lb_count(ctx, IG_R_PASS, XDP_PASS);
+}
 
 SEC("xdp")
 int floor_drop(struct xdp_md *ctx)

@@ -187,22 +187,36 @@ static inline void bench_rot6(uint8_t a[16], uint32_t i)
 	a[15] = 1;
 }
 
-static inline struct bpf_object *bench_obj_open(const char *path)
+/* Open and load a BPF object; maps named in reuse[] (NULL-terminated, with
+ * fds[]) take over those existing maps instead of being created. */
+static inline struct bpf_object *bench_obj_open_reuse(const char *path, const char *const *reuse,
+						      const int *fds)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
-	int err;
+	int err = 0;
 
 	if (!obj) {
 		fprintf(stderr, "bench: Couldn't open BPF object '%s': %s\n", path, strerror(errno));
 		return NULL;
 	}
-	err = bpf_object__load(obj);
+	for (int i = 0; !err && reuse && reuse[i]; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, reuse[i]);
+
+		err = m ? bpf_map__reuse_fd(m, fds[i]) : -ENOENT;
+	}
+	if (!err)
+		err = bpf_object__load(obj);
 	if (err) {
 		fprintf(stderr, "bench: Couldn't load BPF object '%s': %s\n", path, strerror(-err));
 		bpf_object__close(obj);
 		return NULL;
 	}
 	return obj;
+}
+
+static inline struct bpf_object *bench_obj_open(const char *path)
+{
+	return bench_obj_open_reuse(path, NULL, NULL);
 }
 
 static inline int bench_prog_fd(struct bpf_object *obj, const char *name)

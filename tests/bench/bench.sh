@@ -307,6 +307,7 @@ rate_setup()
 	[ "$port" = 993 ] || port=143
 	case $mode in
 	floor) ip -n "$NSR" link set dev "$IFR" xdpdrv obj "$OBJ" program floor_drop >>"$LOG" 2>&1 ;;
+	lb_143) ip -n "$NSR" link set dev "$IFR" xdpdrv obj "$OBJ" program lb_143 >>"$LOG" 2>&1 ;;
 	ig_xdp_143) ig_attach native 0 ;;
 	ig_xdp_143_full) export_lists && ig_attach native 1 ;;
 	ig_xdp_993) export_lists && ig_attach native 1 ;;
@@ -325,7 +326,7 @@ rate_setup()
 rate_dropped()
 {
 	case $1 in
-	floor) echo "-" ;;
+	floor | lb_*) echo "-" ;;
 	ig_*) nsenter --net="/run/netns/$NSR" "$IG_BIN" --pin-dir "$BPIN" stats --json </dev/null 2>/dev/null |
 		"$PY" -c 'import json, sys
 j = json.load(sys.stdin)["reasons"]
@@ -379,6 +380,7 @@ sec_rate()
 	rate_policy
 	rate_mode floor "bare XDP_DROP on the receiving veth (the floor)"
 	rate_mode nft_netdev_143 "nftables netdev ingress: tcp dport 143 drop"
+	rate_mode lb_143 "lower bound: parse, port, one counter, XDP_DROP (no port table, allow list or event)"
 	rate_mode ig_xdp_143 "imapguard native XDP: 143 drop, empty lists"
 	rate_mode ig_xdp_143_full "imapguard native XDP: 143 drop, lists filled"
 	rate_mode ig_tc_143 "imapguard tc: 143 drop, empty lists"

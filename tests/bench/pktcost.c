@@ -30,7 +30,7 @@
 #define NBANS		(1048576 - 4096)	/* 1M bans, less room for the cases' own */
 #define REASON_NONE	-1
 
-enum prog { P_FLOOR, P_PASS, P_TC_FLOOR, P_IG_XDP, P_IG_TC, P_DRIVE };
+enum prog { P_FLOOR, P_PASS, P_TC_FLOOR, P_IG_XDP, P_IG_TC, P_DRIVE, P_LB143, P_LB993 };
 enum rate { R_UNDER, R_UNDER_SRC, R_OVER, R_DEFAULT };	/* R_UNDER_SRC: no subnet budget */
 
 struct pcase {
@@ -66,7 +66,9 @@ static struct pcase cases[] = {
 	{ "v4_udp", "IPv4 non-TCP (UDP to 53)", P_IG_XDP, 0, 0, U4, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v4_tcp22", "IPv4 SYN to unprotected port 22", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v4_143_drop", "IPv4 SYN to 143, action drop", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
+	{ "lb_143", "lower bound of that: parse, port, one counter (no port table, allow list or event)", P_LB143, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE },
 	{ "v4_993_under", "IPv4 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
+	{ "lb_993", "lower bound of that: clock, ban entry, compare-and-swap on both buckets, counter", P_LB993, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v4_993_trie", "IPv4 SYN to 993 under budget, deny prefixes in the source's /16 (trie walked)", P_IG_XDP, 0, 0, V4(SRC4_TRIE, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
 	{ "v4_993_src", "IPv4 SYN to 993 under budget, source budget only (no subnet_rate)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, IG_R_PASS },
 	{ "v4_993_over", "IPv4 SYN to 993 over budget", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
@@ -78,6 +80,7 @@ static struct pcase cases[] = {
 	{ "v6_tcp22", "IPv6 SYN to unprotected port 22", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v6_143_drop", "IPv6 SYN to 143, action drop", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
 	{ "v6_993_under", "IPv6 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
+	{ "lb6_993", "lower bound of that: clock, ban entry, compare-and-swap on both buckets, counter", P_LB993, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
 	{ "v6_993_over", "IPv6 SYN to 993 over budget", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
 	{ "v6_993_banned", "IPv6 SYN to 993 from a banned /128", P_IG_XDP, 0, 0, V6(SRC6_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
 	{ "v6_993_banned64", "IPv6 SYN to 993 from a banned /64", P_IG_XDP, 0, 0, V6(SRC6_BANNED64, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
@@ -101,7 +104,7 @@ static struct result res[NCASES];
 static struct imapguard_bpf *skel;
 static struct ig_maps maps;
 static struct bpf_object *bobj;
-static int fd_floor, fd_pass, fd_tcfloor, fd_drive, fd_jmp, fd_drv;
+static int fd_floor, fd_pass, fd_tcfloor, fd_drive, fd_jmp, fd_drv, fd_lb143, fd_lb993;
 
 static int prog_fd(enum prog p)
 {
@@ -109,6 +112,8 @@ static int prog_fd(enum prog p)
 	case P_FLOOR: return fd_floor;
 	case P_PASS: return fd_pass;
 	case P_TC_FLOOR: return fd_tcfloor;
+	case P_LB143: return fd_lb143;
+	case P_LB993: return fd_lb993;
 	case P_IG_XDP: return bpf_program__fd(skel->progs.ig_xdp);
 	case P_IG_TC: return bpf_program__fd(skel->progs.ig_tc);
 	default: return fd_drive;
@@ -332,7 +337,8 @@ static int fill(void)
 
 static int load(const char *obj)
 {
-	int err;
+	static const char *const reuse[] = { "lb_bans", "lb_thr", NULL };
+	int err, fds[2];
 
 	skel = imapguard_bpf__open();
 	if (!skel) {
@@ -347,9 +353,14 @@ static int load(const char *obj)
 		return err;
 	}
 	fastpath_maps_of(skel->obj, &maps);
-	bobj = bench_obj_open(obj);
+	/* The lower bounds look up imapguard's own full maps. */
+	fds[0] = maps.bans;
+	fds[1] = maps.throttle;
+	bobj = bench_obj_open_reuse(obj, reuse, fds);
 	if (!bobj)
 		return -ENOENT;
+	fd_lb143 = bench_prog_fd(bobj, "lb_143");
+	fd_lb993 = bench_prog_fd(bobj, "lb_993");
 	fd_floor = bench_prog_fd(bobj, "floor_drop");
 	fd_pass = bench_prog_fd(bobj, "floor_pass");
 	fd_tcfloor = bench_prog_fd(bobj, "tc_floor");
@@ -357,7 +368,7 @@ static int load(const char *obj)
 	fd_jmp = bench_map_fd(bobj, "jmp");
 	fd_drv = bench_map_fd(bobj, "drv");
 	return fd_floor < 0 || fd_pass < 0 || fd_tcfloor < 0 || fd_drive < 0 || fd_jmp < 0 ||
-	       fd_drv < 0 ? -ENOENT : 0;
+	       fd_drv < 0 || fd_lb143 < 0 || fd_lb993 < 0 ? -ENOENT : 0;
 }
 
 /*

@@ -49,6 +49,7 @@ PKT = {
 }
 RATE = {
     "floor": ("nft_netdev_143", "ge", None),
+    "lb_143": ("nft_netdev_143", "ge", None),
     "ig_xdp_143": ("nft_netdev_143", "ge", 3),
     "ig_xdp_143_full": ("nft_netdev_143", "ge", 3),
     "ig_tc_143": ("nft_netdev_143", "ge", None),
