@@ -9,9 +9,9 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <unistd.h>
-#include <sys/utsname.h>
 #include <linux/if_link.h>
 #include <zlib.h>
 #include <bpf/bpf.h>
