@@ -157,8 +157,8 @@ static __always_inline __u32 sample_slot(const __u8 a[16], __u32 reason)
  * event, never add one, and it needs no inserts on the hot path. It counts
  * in jiffies when userspace told us HZ: the verifier inlines bpf_jiffies64()
  * into one load, while coarse ns is a helper call that costs every dropped
- * packet about 2 ns more. A slot written on the other clock reads as long
- * ago (at most one extra event). now is 0 when the caller had no need of it.
+ * packet about 2 ns more. A slot written on the other clock costs at most
+ * one event too many or too few. now is 0 when the caller had no need of it.
  */
 static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 				   __u32 reason, __u64 now)
