@@ -787,8 +787,9 @@ int main(void)
 	}
 	fastpath_maps_of(skel->obj, &maps);
 	static struct ig_cfg cfg = { .nports = 2, .ports = { 143, 993 } };
-	cfg.hz = kernel_hz();
 	__u32 zero = 0;
+
+	cfg.hz = kernel_hz();	/* as apply_policy() sets it */
 
 	for (int i = 0; i < 2; i++)
 		cfg.port_bits[IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
