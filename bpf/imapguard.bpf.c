@@ -409,13 +409,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 	__u32 port, slot_bit, flags, reason;
 	int proto;
 
-	proto = parse_eth(ci->data, ci->data_end, &p->l3_off);
-	if (proto == ETH_P_IP)
-		proto = parse_ipv4(ci->data, ci->data_end, p);
-	else if (proto == ETH_P_IPV6)
-		proto = parse_ipv6(ci->data, ci->data_end, p);
-	else
-		return -1;
+	proto = parse_ip(ci->data, ci->data_end, p);
 	if (proto < 0)
 		return -1;
 	if (proto == IPPROTO_TCP && p->frag != FRAG_LATER) {

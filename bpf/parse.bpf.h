@@ -149,6 +149,18 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct pkt *p)
 	return nh;
 }
 
+/* Ethernet, VLAN tags and the IP header: the layer-4 protocol, or -1. */
+static __always_inline int parse_ip(void *data, void *data_end, struct pkt *p)
+{
+	int proto = parse_eth(data, data_end, &p->l3_off);
+
+	if (proto == ETH_P_IP)
+		return parse_ipv4(data, data_end, p);
+	if (proto == ETH_P_IPV6)
+		return parse_ipv6(data, data_end, p);
+	return -1;
+}
+
 /*
  * The source address, copied only for packets that reach a list or bucket
  * lookup: most packets never need it. 0, or -1 if the header is not there.

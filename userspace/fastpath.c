@@ -45,8 +45,7 @@ unsigned int kernel_hz(void)
 		gzFile f = gzopen(i ? "/proc/config.gz" : path, "r");
 
 		while (f && !hz && gzgets(f, line, sizeof(line)))
-			if (sscanf(line, "CONFIG_HZ=%u", &hz) != 1)
-				hz = 0;
+			sscanf(line, "CONFIG_HZ=%u", &hz);	/* no match leaves hz 0 */
 		if (f)
 			gzclose(f);
 	}

@@ -88,14 +88,8 @@ struct {
 static __always_inline int lb_parse(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	int proto = parse_eth(data, data_end, &p->l3_off);
+	int proto = parse_ip(data, data_end, p);
 
-	if (proto == ETH_P_IP)
-		proto = parse_ipv4(data, data_end, p);
-	else if (proto == ETH_P_IPV6)
-		proto = parse_ipv6(data, data_end, p);
-	else
-		return -1;
 	if (proto != IPPROTO_TCP || p->frag == FRAG_LATER || parse_tcp(data, data_end, p))
 		return -1;
 	return p->dport;
@@ -176,15 +170,8 @@ int floor_pass(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = {};
-	int proto;
+	int proto = parse_ip(data, data_end, &p);
 
-	proto = parse_eth(data, data_end, &p.l3_off);
-	if (proto == ETH_P_IP)
-		proto = parse_ipv4(data, data_end, &p);
-	else if (proto == ETH_P_IPV6)
-		proto = parse_ipv6(data, data_end, &p);
-	else
-		return XDP_PASS;
 	if (proto == IPPROTO_TCP && parse_tcp(data, data_end, &p) == 0 && p.dport == 0)
 		return XDP_DROP;	/* uses the parse result: nothing is optimised away */
 	return XDP_PASS;
