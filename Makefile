@@ -15,12 +15,35 @@ USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
-# Sources of the imapguard binary; everything except main.c is also linked
-# into the unit tests that need it.
-USER_SRCS := $(wildcard userspace/*.c)
-USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/main.o,$(USER_OBJS))
+# Userspace is built by layer (README "Source layout"). A layer may include
+# only the headers of the layers listed after it here; `check-layers` fails
+# the build otherwise, and each layer is linked alone against just those
+# (layer-ok) so a hidden upward call fails too.
+LAYERS := base policy authlog fastpath audit daemon cli
+# Highest first: this is also the link order.
+USES_base :=
+USES_policy := base
+USES_authlog := policy base
+USES_fastpath := policy base
+USES_audit := base
+USES_daemon := fastpath authlog policy base
+USES_cli := daemon audit fastpath authlog policy base
+
+layer_srcs = $(wildcard userspace/$(1)/*.c)
+layer_objs = $(patsubst userspace/%.c,$(OUTPUT)/%.o,$(call layer_srcs,$(1)))
+# Archives of a layer and what it uses, highest first (link order).
+layer_libs = $(OUTPUT)/libig_$(1).a $(foreach u,$(USES_$(1)),$(OUTPUT)/libig_$(u).a)
+
+USER_OBJS := $(foreach l,$(LAYERS),$(call layer_objs,$(l)))
+USER_HDRS := $(wildcard userspace/*/*.h)
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# The layer each unit test exercises: it links that layer's archives only.
+TEST_LAYER_test_policy := policy
+TEST_LAYER_test_sign := policy
+TEST_LAYER_test_authlog := authlog
+TEST_LAYER_test_detector := authlog
+TEST_LAYER_test_follow := authlog
+TEST_LAYER_test_bpf := fastpath
 
 ifeq ($(V),1)
 Q =
@@ -30,6 +53,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+.SECONDEXPANSION:
 .PHONY: all clean deps test unit-test demo install uninstall bench
 all: $(BUILD)/imapguard
 
@@ -56,22 +80,39 @@ $(OUTPUT)/imapguard.skel.h: $(OUTPUT)/imapguard.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name imapguard_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/common.h bpf/lpmsum.h $(OUTPUT)/imapguard.skel.h
+# The rule is checked before anything compiles (scripts/check-layers.sh).
+$(OUTPUT)/layers.ok: scripts/check-layers.sh Makefile $(USER_HDRS) $(wildcard userspace/*/*.c) | $(OUTPUT)
+	$(call msg,LAYERS,userspace)
+	$(Q)bash scripts/check-layers.sh $(foreach l,$(LAYERS),'$(l):$(USES_$(l))') && touch $@
+
+# policies/default.conf is compiled into cli/common.o with .incbin.
+$(OUTPUT)/cli/common.o: policies/default.conf
+
+$(OUTPUT)/%.o: userspace/%.c $(USER_HDRS) bpf/common.h bpf/lpmsum.h $(OUTPUT)/imapguard.skel.h $(OUTPUT)/layers.ok
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-$(BUILD)/imapguard: $(USER_OBJS) | $(BUILD)
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) $^ $(LIBS) -o $@
-
-# An archive: each test pulls in only the objects it uses.
-$(OUTPUT)/libig.a: $(LIB_OBJS)
+$(OUTPUT)/libig_%.a: $$(call layer_objs,%)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/test_%: tests/unit/test_%.c tests/unit/test.h $(OUTPUT)/libig.a | $(BUILD)
+# Every layer but cli links alone against only the layers it may use: an
+# undefined symbol here is a call into a layer above.
+$(OUTPUT)/layer-%.ok: $$(call layer_libs,%) tests/unit/layer_main.c
+	$(call msg,LINK,layer $*)
+	$(Q)$(CC) $(USER_CFLAGS) tests/unit/layer_main.c -Wl,--whole-archive $(OUTPUT)/libig_$*.a \
+		-Wl,--no-whole-archive $(call layer_libs,$*) $(LIBS) -o $(OUTPUT)/layer-$*.bin
+	$(Q)rm -f $(OUTPUT)/layer-$*.bin && touch $@
+
+$(BUILD)/imapguard: $(USER_OBJS) $(patsubst %,$(OUTPUT)/layer-%.ok,$(filter-out cli,$(LAYERS))) | $(BUILD)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(USER_OBJS) $(LIBS) -o $@
+
+$(BUILD)/test_%: tests/unit/test_%.c tests/unit/test.h $$(call layer_libs,$$(TEST_LAYER_test_%)) | $(BUILD)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -Wno-missing-field-initializers -Itests/unit $< $(OUTPUT)/libig.a $(LIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) -Wno-missing-field-initializers -Itests/unit $< \
+		$(call layer_libs,$(TEST_LAYER_test_$*)) $(LIBS) -o $@
 
 unit-test: $(BUILD)/imapguard $(addprefix $(BUILD)/,$(TESTS))
 
@@ -83,9 +124,10 @@ test: deps
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
 BENCH_TOOLS := pktcost livegen authbench timetoban mapfill
 
-$(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(OUTPUT)/libig.a | $(BUILD)
+BENCH_LIBS := $(call layer_libs,daemon)
+$(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(BENCH_LIBS) | $(BUILD)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit $< $(OUTPUT)/libig.a $(LIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit $< $(BENCH_LIBS) $(LIBS) -o $@
 
 # Figures, never pass/fail: prints one table, saves tests/bench/results/.
 bench: deps

@@ -7,7 +7,7 @@
 #  - every command of `imapguard --help` and every option of each
 #    `imapguard COMMAND --help` is in imapguard(8) and in the completion;
 #  - every key the policy parser accepts (the section table and *_key()
-#    functions of userspace/policy.c) is in imapguard.conf(5) under its
+#    functions of userspace/policy/policy.c) is in imapguard.conf(5) under its
 #    section, and in policies/example-full.conf;
 #  - every JSON field and Prometheus metric the sources print is in imapguard(8).
 # Prints one PASS/FAIL line per check and SKIP lines (as tests/integration.sh);
@@ -105,7 +105,7 @@ man_section()
 # tests in each key function.
 policy_keys()
 {
-	"$PY" - "$ROOT/userspace/policy.c" <<-'EOF'
+	"$PY" - "$ROOT/userspace/policy/policy.c" <<-'EOF'
 	import re, sys
 	src = open(sys.argv[1]).read()
 	table = re.findall(r'\{\s*"(\w+)",\s*\w+,\s*(\w+),\s*\w+\s*\}', src)
@@ -267,7 +267,7 @@ test_man_json_metrics()
 	# print: \"field\": in printf formats, imapguard_* metric names. "stream"
 	# is the control protocol's own acknowledgement, never printed.
 	man_text "$MAN8" >"$WORK/man8.txt"
-	missing=$("$PY" - "$WORK/man8.txt" "$ROOT"/userspace/*.c <<-'EOF'
+	missing=$("$PY" - "$WORK/man8.txt" "$ROOT"/userspace/*/*.c <<-'EOF'
 	import re, sys
 	words = set()
 	for line in open(sys.argv[1]):
@@ -291,7 +291,7 @@ test_conf_keys()
 	local keys sect key man_missing ex_missing stext
 
 	keys=$(policy_keys)
-	[ -n "$keys" ] || { bad parse_policy_c "no keys found in userspace/policy.c"; return; }
+	[ -n "$keys" ] || { bad parse_policy_c "no keys found in userspace/policy/policy.c"; return; }
 	if grep -q '?no-function-' <<<"$keys"; then
 		bad parse_policy_c "$(grep '?no-function-' <<<"$keys" | tr '\n' ' ')"
 	else
@@ -573,7 +573,7 @@ test_grafana()
 	missing=
 	# shellcheck disable=SC2013 # one metric per word
 	for m in $(grep -oE 'imapguard_[a-z_]+' "$f" | sort -u); do
-		grep -qr -- "$m" "$ROOT"/userspace/*.c || missing+=" $m"
+		grep -qr -- "$m" "$ROOT"/userspace/*/*.c || missing+=" $m"
 	done
 	check_empty metrics_exist "$missing"
 }

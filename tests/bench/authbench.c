@@ -16,11 +16,11 @@
  */
 #include <getopt.h>
 #include <unistd.h>
-#include "authlog.h"
+#include "authlog/authlog.h"
 #include "bench.h"
-#include "detector.h"
-#include "follow.h"
-#include "policy.h"
+#include "authlog/detector.h"
+#include "authlog/follow.h"
+#include "policy/policy.h"
 
 #define ATTACKERS	6000
 #define USERS		3000

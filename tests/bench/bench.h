@@ -21,7 +21,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "../bpf/common.h"
+#include "common.h"
 
 #define BENCH_OBJ_DEFAULT	".output/bench/bench.bpf.o"
 #define FRAME_MAX		128

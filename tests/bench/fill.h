@@ -20,9 +20,9 @@
 #ifndef IMAPGUARD_BENCH_FILL_H
 #define IMAPGUARD_BENCH_FILL_H
 #include "bench.h"
-#include "addr.h"
-#include "fastpath.h"
-#include "lists.h"
+#include "base/addr.h"
+#include "fastpath/fastpath.h"
+#include "fastpath/lists.h"
 
 #define V4_BASE		0xc6120000u	/* 198.18.0.0 */
 #define V4_COUNT	131072u		/* the /15 */

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "addr.h"
-#include "authlog.h"
+#include "base/addr.h"
+#include "authlog/authlog.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;

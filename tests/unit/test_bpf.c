@@ -12,7 +12,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
+#include "fastpath/lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
 #include "test.h"
 

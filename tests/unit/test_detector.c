@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "addr.h"
-#include "detector.h"
+#include "base/addr.h"
+#include "authlog/detector.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;

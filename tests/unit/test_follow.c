@@ -15,7 +15,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
-#include "follow.h"
+#include "authlog/follow.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;

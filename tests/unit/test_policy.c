@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "policy.h"
+#include "policy/policy.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;

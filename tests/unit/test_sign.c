@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include "policy.h"
-#include "sign.h"
+#include "policy/policy.h"
+#include "policy/sign.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;

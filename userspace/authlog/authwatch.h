@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's auth-log half: followers (files, journald) feed the parser,
+ * the parser feeds the detector, and the detector's decisions become bans.
+ */
+#ifndef IMAPGUARD_AUTHWATCH_H
+#define IMAPGUARD_AUTHWATCH_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include <stdbool.h>
+#include "base/addr.h"
+#include "common.h"
+
+struct authwatch;
+struct policy;
+
+/*
+ * How the auth-log half acts on the world. Its owner (the daemon) passes
+ * these at creation, so this layer never calls upward. Each runs inside the
+ * loop iteration that read the line, with ctx as its first argument.
+ */
+struct aw_hooks {
+	void *ctx;
+	/* Ban p for duration_ns (0: until lifted); 0 or -errno (logged). */
+	int (*ban)(void *ctx, const struct ig_prefix *p, uint64_t duration_ns, const char *reason);
+	/* The entry for exactly p, live or expired: 0, or -ENOENT. */
+	int (*get_ban)(void *ctx, const struct ig_prefix *p, struct ig_ban_val *v);
+	/* A live (unexpired) ban for exactly p exists. */
+	bool (*has_ban)(void *ctx, const struct ig_prefix *p);
+	/* The allow list covers p (any port): never ban it. */
+	bool (*is_allowed)(void *ctx, const struct ig_prefix *p);
+	/* One JSON event line for `imapguard events`. */
+	void (*emit)(void *ctx, const char *json);
+};
+
+/* A detector for pol; the sources open in authwatch_start(), each with an
+ * epoll tag of type SRC_AUTHLOG (base/epsrc.h). hooks is copied. 0 or -ENOMEM. */
+int authwatch_open(struct authwatch **aw, const struct aw_hooks *hooks, const struct policy *pol,
+		   int epfd);
+/* Open the sources, at their saved positions (after state load). */
+int authwatch_start(struct authwatch *aw);
+/* New policy: thresholds change, sources are reopened where they changed. */
+int authwatch_reconfigure(struct authwatch *aw, const struct policy *pol);
+void authwatch_ready(struct authwatch *aw, void *src);	/* a source fd is readable */
+void authwatch_tick(struct authwatch *aw);		/* once a second */
+int authwatch_save(struct authwatch *aw, FILE *f);
+int authwatch_load_line(struct authwatch *aw, char *line);
+void authwatch_status_json(struct authwatch *aw, FILE *f);	/* ,"authlog":{...} */
+/* Prometheus lines: lines, failures per format, bans per rule. */
+void authwatch_metrics(struct authwatch *aw, FILE *f);
+void authwatch_why_json(struct authwatch *aw, const uint8_t addr[16], FILE *f);
+void authwatch_close(struct authwatch *aw);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared by the command handlers: global options and small output helpers. */
+#ifndef IMAPGUARD_CLI_H
+#define IMAPGUARD_CLI_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "fastpath/fastpath.h"
+#include "base/log.h"
+
+struct policy;
+
+struct cli_env {
+	const char *pin_dir;
+	const char *prog;	/* "imapguard" */
+};
+
+extern struct cli_env env;
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+/* Options every command accepts besides its own. */
+#define COMMON_LONGOPTS							\
+	{ "pin-dir", required_argument, NULL, 'P' },			\
+	{ "verbose", no_argument, NULL, 'v' },				\
+	{ "help", no_argument, NULL, 'h' }
+
+/* Handle a COMMON_LONGOPTS option; returns 1 if handled, -1 for help. */
+int common_opt(int opt);
+int require_root(void);
+/* Load FILE, or the installed/built-in default when FILE is NULL; with
+ * verify, a file must be signed when a trust file is in force (sign.h). The
+ * built-in default is part of the binary and needs no signature. Prints the
+ * error. */
+int load_policy(const char *file, const char *trusted, bool verify, struct policy *pol);
+/* apply_policy() that prints its error. 0 or -errno. */
+int apply_or_warn(struct ig_maps *m, const struct policy *pol);
+/* Lock the pin dir and open the maps; returns the lock fd or -errno. */
+int open_state(struct ig_maps *m);
+void close_state(struct ig_maps *m, int lock_fd);
+void usage_cmd(const char *name, const char *args, const char *help, const char *opts);
+
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_ban(int argc, char **argv);
+int cmd_allow(int argc, char **argv);
+int cmd_deny(int argc, char **argv);
+int cmd_authlog(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_why(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+
+
+#endif

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "daemon/ctl.h"
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn fn, void *ctx)
+{
+	char buf[65536];
+	size_t have = 0, lines = 0;
+	int fd = ctl_connect(path), err = 0;
+	struct pollfd pfd;
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	/* A daemon that refuses us answers and closes before reading: the
+	 * write may then fail, but its answer is still there to read. */
+	{
+		char line[CTL_MAX_REQ + 1];
+		int n = snprintf(line, sizeof(line), "%s\n", req);
+
+		if (n >= (int)sizeof(line)) {
+			err = -EMSGSIZE;
+			goto out;
+		}
+		if (send(fd, line, n, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
+			err = -errno;
+			goto out;
+		}
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	for (;;) {
+		char *nl;
+
+		n = poll(&pfd, 1, timeout_ms);
+		if (n == 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		n = n < 0 ? -1 : read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == ECONNRESET && lines && !have)
+			n = 0;	/* reset after a complete answer: that was the end */
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		have += n;
+		buf[have] = '\0';
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			lines++;
+			if (fn(ctx, buf))
+				goto out;
+			have -= nl + 1 - buf;
+			memmove(buf, nl + 1, have + 1);
+		}
+		if (have == sizeof(buf) - 1) {	/* a reply line longer than we take */
+			err = -EMSGSIZE;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}

@@ -1,0 +1,1030 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * imapguard run: the daemon. One epoll loop over the ring buffer, the
+ * control socket, signals, a 1 s timer and the auth-log sources. Enforcement
+ * lives in pinned maps and links, so the daemon can die or restart without a
+ * moment where a port or a ban is not enforced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
+#include "authlog/authwatch.h"
+#include "daemon/ctl.h"
+#include "base/epsrc.h"
+#include "daemon/daemon.h"
+#include "fastpath/lists.h"
+#include "base/log.h"
+#include "fastpath/metrics.h"
+#include "policy/policy.h"
+#include "policy/sign.h"
+#include "base/state.h"
+
+#define RECENT_EVENTS	256
+#define CLIENT_OUT_MAX	(256 * 1024)	/* per follower; beyond it events are dropped */
+#define MAX_CLIENTS	64
+#define LOG_EVENTS_PER_S 50		/* event log lines per second, the rest summarised */
+#define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
+#define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
+#define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
+
+struct client {
+	struct ep_src src;
+	int fd;
+	bool follow;
+	bool http;		/* a metrics scrape, not a control client */
+	char in[CTL_MAX_REQ];
+	size_t inlen;
+	char *out;
+	size_t outlen;
+	uint64_t dropped;
+	struct client *next;
+};
+
+struct source_agg {
+	uint8_t addr[16];
+	uint64_t drops[IG_R_MAX];
+	uint64_t total;
+};
+
+struct daemon {
+	struct policy pol;
+	struct daemon_opts o;		/* copied: start-up fills the defaults in */
+	struct ig_maps m;
+	int lock_fd, pin_fd, epfd, sigfd, timerfd, listenfd, metricsfd;
+	struct ep_src sig_src, timer_src, rb_src, listen_src, metrics_src;
+	struct ring_buffer *rb;
+	struct client *clients;
+	int nclients;
+	struct authwatch *aw;
+	uint64_t start_mono;
+	uint64_t events_seen, events_dropped_clients, log_suppressed;
+	uint64_t per_reason[IG_R_MAX];
+	uint64_t log_window, log_count;
+	struct source_agg *sources;
+	uint64_t source_evictions;
+	char *recent[RECENT_EVENTS];
+	unsigned int recent_next;
+	bool last_reload_ok;
+	time_t last_reload_time;
+	char last_reload_msg[POL_ERR_LEN];
+	bool dirty, stop;
+	bool adopted;		/* pins existed at start: the maps, not the file, are current */
+	struct sweep_cursor sweep;
+	uint64_t last_save;
+	gid_t ctl_gid;
+};
+
+/* ---- output to clients ------------------------------------------------- */
+
+static void client_close(struct daemon *d, struct client *c)
+{
+	struct client **pp;
+
+	for (pp = &d->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->out);
+	free(c);
+	d->nclients--;
+}
+
+static void client_flush(struct daemon *d, struct client *c)
+{
+	struct epoll_event ev = { .data.ptr = &c->src };
+	ssize_t n;
+
+	while (c->outlen) {
+		n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			c->outlen = 0;
+			return;
+		}
+		memmove(c->out, c->out + n, c->outlen - n);
+		c->outlen -= n;
+	}
+	ev.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0);
+	epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Queue bytes; a slow reader loses them (counted), never the daemon's time. */
+static void client_queue(struct daemon *d, struct client *c, const char *buf, size_t n,
+			 bool newline)
+{
+	char *tmp;
+
+	if (c->outlen + n + 1 > CLIENT_OUT_MAX) {
+		c->dropped++;
+		d->events_dropped_clients++;
+		return;
+	}
+	tmp = realloc(c->out, c->outlen + n + 1);
+	if (!tmp)
+		return;
+	c->out = tmp;
+	memcpy(c->out + c->outlen, buf, n);
+	c->outlen += n;
+	if (newline)
+		c->out[c->outlen++] = '\n';
+	client_flush(d, c);
+}
+
+static void client_send(struct daemon *d, struct client *c, const char *line)
+{
+	client_queue(d, c, line, strlen(line), true);
+}
+
+static void daemon_emit(void *ctx, const char *json)
+{
+	struct daemon *d = ctx;
+
+	free(d->recent[d->recent_next]);
+	d->recent[d->recent_next] = strdup(json);
+	d->recent_next = (d->recent_next + 1) % RECENT_EVENTS;
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->follow)
+			client_send(d, c, json);
+}
+
+static double wall_of_mono(uint64_t mono)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9 - (double)(mono_ns() - mono) / 1e9;
+}
+
+static int daemon_get_ban(void *ctx, const struct ig_prefix *p, struct ig_ban_val *v)
+{
+	struct daemon *d = ctx;
+
+	return ban_get(&d->m, p, v);
+}
+
+static bool daemon_has_ban(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	struct ig_ban_val v;
+
+	return !ban_get(&d->m, p, &v) && (!v.expires_ns || v.expires_ns > mono_ns());
+}
+
+static bool daemon_is_allowed(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	struct ig_lpm_key k = { .prefixlen = p->plen };
+	struct ig_allow_val v;
+
+	/* Longest match at or above p's length: p lies inside an allowed net. */
+	memcpy(k.addr, p->addr, 16);
+	return !bpf_map_lookup_elem(d->m.allow, &k, &v);
+}
+
+/* Map writes take the pin-dir lock like any CLI: see lists.h. Held for one
+ * write at a time, so a CLI never waits long. */
+static void map_lock(struct daemon *d, bool on)
+{
+	if (d->pin_fd >= 0 && flock(d->pin_fd, on ? LOCK_EX : LOCK_UN))
+		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", d->o.pin_dir, strerror(errno));
+}
+
+static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
+		      const char *reason)
+{
+	struct daemon *d = ctx;
+	char a[ADDR_STRLEN];
+	int err;
+
+	map_lock(d, true);
+	err = ban_add(&d->m, p, duration_ns, reason);
+	map_lock(d, false);
+
+	addr_format(p, a);
+	if (err)
+		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
+	d->dirty = true;
+	return err;
+}
+
+/* ---- ring buffer events ------------------------------------------------ */
+
+static void aggregate(struct daemon *d, const struct ig_event *e)
+{
+	uint32_t h = 2166136261u;
+	struct source_agg *s, *victim = NULL;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ e->addr[i]) * 16777619u;
+	/* Open addressing, 8 probes; when all are taken the quietest source
+	 * goes, so memory stays fixed however many sources a flood uses. */
+	for (int i = 0; i < 8; i++) {
+		s = &d->sources[(h + i) % SOURCES];
+		if (!s->total || !memcmp(s->addr, e->addr, 16)) {
+			victim = s;
+			break;
+		}
+		if (!victim || s->total < victim->total)
+			victim = s;
+	}
+	if (victim->total && memcmp(victim->addr, e->addr, 16)) {
+		memset(victim, 0, sizeof(*victim));
+		d->source_evictions++;
+	}
+	memcpy(victim->addr, e->addr, 16);
+	victim->drops[e->reason % IG_R_MAX]++;
+	victim->total++;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct daemon *d = ctx;
+	const struct ig_event *e = data;
+	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", json[512];
+	uint64_t now = mono_ns();
+
+	if (len < sizeof(*e))
+		return 0;
+	d->events_seen++;
+	d->per_reason[e->reason % IG_R_MAX]++;
+	aggregate(d, e);
+	addr_format_host(e->addr, a);
+	if_indextoname(e->ifindex, ifname);
+	snprintf(json, sizeof(json),
+		 "{\"ts\":%.3f,\"type\":\"drop\",\"reason\":\"%s\",\"addr\":\"%s\",\"port\":%u,"
+		 "\"iface\":\"%s\"}", wall_of_mono(e->ts_ns), reason_name(e->reason), a,
+		 e->dport, ifname);
+	daemon_emit(d, json);
+	if (now / 1000000000ULL != d->log_window) {
+		if (d->log_suppressed)
+			pr_info("%llu more events not logged (rate limit)",
+				(unsigned long long)d->log_suppressed);
+		d->log_window = now / 1000000000ULL;
+		d->log_count = d->log_suppressed = 0;
+	}
+	if (d->log_count++ < LOG_EVENTS_PER_S)
+		pr_info("event %s src=%s dport=%u iface=%s", reason_name(e->reason), a, e->dport,
+			ifname);
+	else
+		d->log_suppressed++;
+	return 0;
+}
+
+static uint64_t events_lost(struct daemon *d)
+{
+	struct ig_counter sum[IG_C_MAX];
+
+	return counters_read(&d->m, sum) ? 0 : sum[IG_C_EVENTS_LOST].packets;
+}
+
+/* ---- state file -------------------------------------------------------- */
+
+static int write_state(void *ctx, FILE *f)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns();
+	time_t wall = time(NULL);
+	struct ban_info *b;
+	char a[ADDR_STRLEN];
+	size_t n;
+	int err = ban_list(&d->m, &b, &n);
+
+	if (err)
+		return err;
+	/* Expiry as wall-clock time: CLOCK_MONOTONIC restarts with the host. */
+	for (size_t i = 0; !err && i < n; i++) {
+		if (b[i].val.expires_ns && b[i].val.expires_ns <= now)
+			continue;
+		err = state_put(f, "ban %s %lld %llu %s", addr_format(&b[i].pfx, a),
+				b[i].val.expires_ns ?
+				(long long)(wall + (b[i].val.expires_ns - now) / 1000000000ULL + 1) : 0LL,
+				(unsigned long long)b[i].val.created, b[i].val.reason);
+	}
+	free(b);
+	if (!err && d->aw)
+		err = authwatch_save(d->aw, f);
+	return err;
+}
+
+static int read_state_line(void *ctx, char *line)
+{
+	struct daemon *d = ctx;
+	char addr[ADDR_STRLEN + 8];
+	long long expires;
+	unsigned long long created;
+	struct ig_prefix p;
+	int off = 0;
+	time_t now = time(NULL);
+
+	if (!strncmp(line, "ban ", 4)) {
+		/* Adopted maps already hold every ban, including CLI changes
+		 * made after this file was written: only a fresh load (after a
+		 * reboot or a detach) restores bans from it. */
+		if (d->adopted)
+			return 0;
+		if (sscanf(line, "ban %70s %lld %llu %n", addr, &expires, &created, &off) < 3 ||
+		    !off || addr_parse(addr, &p, false))
+			return -EINVAL;
+		if (expires && expires <= now)
+			return 0;	/* expired while we were down */
+		return daemon_ban(d, &p, expires ? (uint64_t)(expires - now) * 1000000000ULL : 0,
+				  line + off);
+	}
+	return d->aw ? authwatch_load_line(d->aw, line) : 0;
+}
+
+static void save_state(struct daemon *d)
+{
+	int err = state_save(d->o.state_path, write_state, d);
+
+	d->last_save = mono_ns();
+	if (err)
+		pr_warn("Couldn't save state to '%s': %s", d->o.state_path, strerror(-err));
+	else
+		d->dirty = false;
+}
+
+/* ---- control socket ---------------------------------------------------- */
+
+static int followers(struct daemon *d)
+{
+	int n = 0;
+
+	for (struct client *c = d->clients; c; c = c->next)
+		n += c->follow;
+	return n;
+}
+
+static void reply_status(struct daemon *d, struct client *c)
+{
+	char buf[4096];
+	int n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "{\"ok\":true,\"running\":true,\"pid\":%d,\"uptime_s\":%.0f,\"policy_file\":",
+		     getpid(), (mono_ns() - d->start_mono) / 1e9);
+	FILE *f = fmemopen(buf + n, sizeof(buf) - n, "w");
+
+	if (!f)
+		return;
+	json_str(f, d->pol.file);
+	fprintf(f, ",\"policy_hash\":\"%016llx\",\"last_reload\":{\"ok\":%s,\"time\":%lld,\"message\":",
+		(unsigned long long)d->pol.hash, d->last_reload_ok ? "true" : "false",
+		(long long)d->last_reload_time);
+	json_str(f, d->last_reload_msg);
+	fprintf(f, "},\"events_seen\":%llu,\"events_lost\":%llu,\"events_dropped_clients\":%llu,"
+		"\"source_evictions\":%llu,\"clients\":%d,\"followers\":%d,\"drops\":{",
+		(unsigned long long)d->events_seen, (unsigned long long)events_lost(d),
+		(unsigned long long)d->events_dropped_clients,
+		(unsigned long long)d->source_evictions, d->nclients, followers(d));
+	for (int i = 0; i < IG_R_MAX; i++)
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "", reason_name(i),
+			(unsigned long long)d->per_reason[i]);
+	fprintf(f, "}");
+	if (d->aw)
+		authwatch_status_json(d->aw, f);
+	fprintf(f, "}");
+	fclose(f);
+	client_send(d, c, buf);
+}
+
+static int do_reload(struct daemon *d);
+
+/* What only the daemon knows, after the map metrics. */
+static void daemon_metrics(FILE *f, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	fprintf(f, "# HELP imapguard_daemon_up The daemon is running.\n"
+		"# TYPE imapguard_daemon_up gauge\nimapguard_daemon_up 1\n"
+		"# HELP imapguard_reload_success Whether the last policy (re)load worked.\n"
+		"# TYPE imapguard_reload_success gauge\nimapguard_reload_success %d\n"
+		"# HELP imapguard_events_seen_total Ring-buffer events read by the daemon.\n"
+		"# TYPE imapguard_events_seen_total counter\nimapguard_events_seen_total %llu\n",
+		d->last_reload_ok, (unsigned long long)d->events_seen);
+	if (d->aw)
+		authwatch_metrics(d->aw, f);
+}
+
+static int agg_cmp(const void *a, const void *b)
+{
+	const struct source_agg *x = *(const struct source_agg *const *)a;
+	const struct source_agg *y = *(const struct source_agg *const *)b;
+
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : 0;
+}
+
+/* Sources with the most drop events (each event stands for up to one
+ * second of drops of one reason, by the BPF sampling). */
+static void reply_top(struct daemon *d, struct client *c, const char *arg)
+{
+	struct source_agg **v = calloc(SOURCES, sizeof(*v));
+	char line[512], a[ADDR_STRLEN];
+	long want = arg ? strtol(arg, NULL, 10) : 10;
+	size_t n = 0;
+
+	if (!v)
+		return;
+	for (int i = 0; i < SOURCES; i++)
+		if (d->sources[i].total)
+			v[n++] = &d->sources[i];
+	qsort(v, n, sizeof(*v), agg_cmp);
+	for (size_t i = 0; i < n && (long)i < (want > 0 ? want : 10); i++) {
+		int off = snprintf(line, sizeof(line), "{\"addr\":\"%s\",\"events\":%llu",
+				   addr_format_host(v[i]->addr, a), (unsigned long long)v[i]->total);
+
+		for (int r = 0; r < IG_R_MAX && off < (int)sizeof(line) - 40; r++)
+			if (v[i]->drops[r])
+				off += snprintf(line + off, sizeof(line) - off, ",\"%s\":%llu",
+						reason_name(r), (unsigned long long)v[i]->drops[r]);
+		snprintf(line + off, sizeof(line) - off, "}");
+		client_send(d, c, line);
+	}
+	free(v);
+}
+
+static void reply_metrics(struct daemon *d, struct client *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	/* The CLI reads the map metrics itself: only the daemon's part. */
+	daemon_metrics(f, d);
+	fclose(f);
+	client_queue(d, c, buf, len, false);
+	free(buf);
+}
+
+/* One HTTP request per connection: answer once the header is complete. */
+static void on_http(struct daemon *d, struct client *c)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+
+	if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n") &&
+	    c->inlen < sizeof(c->in) - 1)
+		return;
+	if (!metrics_http_reply(c->in, c->inlen, &d->m, daemon_metrics, d, &out, &outlen))
+		client_queue(d, c, out, outlen, false);
+	free(out);
+	c->inlen = SIZE_MAX;
+}
+
+static void reply_why(struct daemon *d, struct client *c, const char *arg)
+{
+	char buf[4096], a[ADDR_STRLEN];
+	struct ig_prefix p;
+
+	if (addr_parse(arg, &p, false) || p.plen != 128) {
+		client_send(d, c, "{\"ok\":false,\"error\":\"why: expected one address\"}");
+		return;
+	}
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	if (!f)
+		return;
+	fprintf(f, "{\"ok\":true,\"addr\":\"%s\"", addr_format(&p, a));
+	if (d->aw)
+		authwatch_why_json(d->aw, p.addr, f);
+	fprintf(f, "}");
+	fclose(f);
+	client_send(d, c, buf);
+}
+
+static void handle_request(struct daemon *d, struct client *c, char *req)
+{
+	char buf[POL_ERR_LEN + 64];
+
+	if (!strcmp(req, "status")) {
+		reply_status(d, c);
+	} else if (!strcmp(req, "reload")) {
+		do_reload(d);
+		snprintf(buf, sizeof(buf), "{\"ok\":%s,\"message\":", d->last_reload_ok ? "true" : "false");
+		FILE *f = fmemopen(buf + strlen(buf), sizeof(buf) - strlen(buf), "w");
+
+		if (f) {
+			json_str(f, d->last_reload_msg);
+			fputc('}', f);
+			fclose(f);
+		}
+		client_send(d, c, buf);
+	} else if (!strcmp(req, "events")) {
+		c->follow = true;
+		client_send(d, c, "{\"ok\":true,\"stream\":true}");
+		return;
+	} else if (!strcmp(req, "recent")) {
+		for (unsigned int i = 0; i < RECENT_EVENTS; i++) {
+			char *e = d->recent[(d->recent_next + i) % RECENT_EVENTS];
+
+			if (e)
+				client_send(d, c, e);
+		}
+	} else if (!strncmp(req, "why ", 4)) {
+		reply_why(d, c, req + 4);
+	} else if (!strcmp(req, "top") || !strncmp(req, "top ", 4)) {
+		reply_top(d, c, req[3] ? req + 4 : NULL);
+	} else if (!strcmp(req, "metrics")) {
+		reply_metrics(d, c);
+	} else {
+		client_send(d, c, "{\"ok\":false,\"error\":\"unknown request\"}");
+	}
+	c->inlen = SIZE_MAX;	/* one request per connection: close once flushed */
+}
+
+static bool peer_allowed(struct daemon *d, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	gid_t groups[256];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return false;
+	if (cr.uid == 0)
+		return true;
+	if (d->ctl_gid == (gid_t)-1)
+		return false;
+	if (cr.gid == d->ctl_gid)
+		return true;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == d->ctl_gid)
+			return true;
+	return false;
+}
+
+static void on_accept(struct daemon *d, bool http)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct client *c;
+	int fd = accept4(http ? d->metricsfd : d->listenfd, NULL, NULL,
+			 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* Metrics are read-only counters on an address the admin chose. */
+	if (!http && !peer_allowed(d, fd)) {
+		send(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* No more from us; what the peer already sent is discarded with
+		 * the close (it may see a reset instead of our answer). */
+		shutdown(fd, SHUT_WR);
+		pr_warn("control socket: refused a peer that is neither root nor in the control group");
+		close(fd);
+		return;
+	}
+	if (d->nclients >= MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+		send(fd, "{\"ok\":false,\"error\":\"too many clients\"}\n", 40, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->http = http;
+	c->src = (struct ep_src){ SRC_CLIENT, c };
+	ev.data.ptr = &c->src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	c->next = d->clients;
+	d->clients = c;
+	d->nclients++;
+}
+
+static void on_client(struct daemon *d, struct client *c, uint32_t events)
+{
+	char *nl;
+	ssize_t n;
+
+	if (events & EPOLLOUT)
+		client_flush(d, c);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (c->inlen == SIZE_MAX || c->follow) {
+			char junk[256];	/* done with requests: just notice the close */
+
+			n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				goto close;
+			return;
+		}
+		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			goto close;
+		if (n < 0)
+			return;
+		c->inlen += n;
+		c->in[c->inlen] = '\0';
+		if (c->http) {
+			on_http(d, c);
+			goto done;
+		}
+		nl = memchr(c->in, '\n', c->inlen);
+		if (!nl && c->inlen == sizeof(c->in) - 1) {
+			client_send(d, c, "{\"ok\":false,\"error\":\"request too long\"}");
+			c->inlen = SIZE_MAX;
+		} else if (nl) {
+			*nl = '\0';
+			if (strlen(c->in) != (size_t)(nl - c->in)) {
+				client_send(d, c, "{\"ok\":false,\"error\":\"malformed request\"}");
+				c->inlen = SIZE_MAX;
+			} else {
+				handle_request(d, c, c->in);
+			}
+		}
+	}
+done:
+	if (c->inlen == SIZE_MAX && !c->outlen && !c->follow)
+		goto close;
+	return;
+close:
+	client_close(d, c);
+}
+
+static int listen_ctl(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->listen_src };
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd, err;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->o.ctl_path);
+	snprintf(dir, sizeof(dir), "%s", d->o.ctl_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		/* The control group must be able to reach the socket. */
+		if (!mkdir(dir, 0750) && d->ctl_gid != (gid_t)-1 && chown(dir, 0, d->ctl_gid))
+			pr_warn("Couldn't give '%s' to the control group: %s", dir, strerror(errno));
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(d->o.ctl_path);	/* a stale socket from a crashed daemon */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(d->o.ctl_path, d->ctl_gid == (gid_t)-1 ? 0600 : 0660) ||
+	    (d->ctl_gid != (gid_t)-1 && chown(d->o.ctl_path, 0, d->ctl_gid)) ||
+	    listen(fd, 16)) {
+		err = -errno;
+		pr_warn("Couldn't listen on control socket '%s': %s", d->o.ctl_path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->listenfd = fd;
+	d->listen_src = (struct ep_src){ SRC_LISTEN, d };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int listen_metrics(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->metrics_src };
+	struct sockaddr_storage ss;
+	int fd, one = 1, err;
+
+	if (!d->pol.metrics_listen[0] || parse_hostport(d->pol.metrics_listen, &ss))
+		return 0;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) || listen(fd, 16)) {
+		err = -errno;
+		pr_warn("Couldn't serve metrics on %s: %s", d->pol.metrics_listen, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->metricsfd = fd;
+	d->metrics_src = (struct ep_src){ SRC_METRICS, d };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	pr_info("serving metrics on http://%s/metrics", d->pol.metrics_listen);
+	return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void set_reload_result(struct daemon *d, bool ok, const char *msg)
+{
+	d->last_reload_ok = ok;
+	d->last_reload_time = time(NULL);
+	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
+}
+
+/* Re-read the policy: a bad file is reported and the old one stays. */
+static int do_reload(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	struct policy np;
+	int ret;
+
+	/* MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match the reload. */
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(mono_ns() / 1000));
+	/* An unsigned or badly signed file is refused like an invalid one. */
+	ret = policy_load_checked(d->o.policy_path, d->o.trusted, &np, err, sizeof(err));
+	if (!ret) {
+		map_lock(d, true);
+		ret = apply_policy(&d->m, &np, err, sizeof(err));
+		map_lock(d, false);
+		if (ret)
+			policy_free(&np);
+	}
+	if (ret) {
+		pr_warn("reload failed, previous policy stays in force: %s", err);
+		set_reload_result(d, false, err);
+	} else {
+		policy_free(&d->pol);
+		d->pol = np;
+		if (d->aw)
+			authwatch_reconfigure(d->aw, &d->pol);
+		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
+			 (unsigned long long)d->pol.hash);
+		pr_info("reload: %s", err);
+		set_reload_result(d, true, err);
+	}
+	sd_notify(0, "READY=1");
+	return ret;
+}
+
+/* Load or adopt the pinned fast path, apply the policy, attach interfaces.
+ * Adopting existing pins means a restart never opens a gap. */
+static int setup_fastpath(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	bool fresh;
+	int ret, used;
+
+	ret = fastpath_prepare_dir(d->o.pin_dir);
+	if (ret)
+		return ret;
+	d->lock_fd = fastpath_lock(d->o.pin_dir);
+	if (d->lock_fd < 0)
+		return d->lock_fd;
+	fresh = !fastpath_loaded(d->o.pin_dir);
+	d->adopted = !fresh;
+	if (fresh && (ret = fastpath_load(d->o.pin_dir, &d->pol)))
+		goto unlock;
+	if ((ret = fastpath_open_maps(d->o.pin_dir, &d->m)))
+		goto unlock;
+	d->pin_fd = open(d->o.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = apply_policy(&d->m, &d->pol, err, sizeof(err));
+	if (ret) {
+		pr_warn("Couldn't apply policy: %s", err);
+		goto unlock;
+	}
+	pr_info("%s fast path under %s", fresh ? "loaded" : "adopted pinned", d->o.pin_dir);
+	for (int i = 0; i < d->o.nifaces; i++) {
+		unsigned int ifindex = if_nametoindex(d->o.ifaces[i]);
+		struct ig_iface ifc;
+
+		if (ifindex && !bpf_map_lookup_elem(d->m.ifaces, &ifindex, &ifc)) {
+			pr_info("iface %s: already attached (%s), adopted", d->o.ifaces[i],
+				mode_name(ifc.mode));
+			continue;
+		}
+		ret = fastpath_attach(d->o.pin_dir, &d->m, d->o.ifaces[i], d->o.mode, false, &used);
+		if (ret)
+			goto unlock;
+		pr_info("iface %s: attached in %s mode", d->o.ifaces[i], mode_name(used));
+	}
+unlock:
+	/* The lock serialises setup with CLIs; the running daemon's later map
+	 * writes are single updates that need no lock. */
+	close(d->lock_fd);
+	d->lock_fd = -1;
+	return ret;
+}
+
+static void detach_ours(struct daemon *d)
+{
+	int lock_fd = fastpath_lock(d->o.pin_dir);
+
+	for (int i = 0; i < d->o.nifaces; i++) {
+		unsigned int ifindex = if_nametoindex(d->o.ifaces[i]);
+
+		if (ifindex && !fastpath_detach(d->o.pin_dir, &d->m, ifindex))
+			pr_info("iface %s: detached", d->o.ifaces[i]);
+	}
+	if (map_count(d->m.ifaces) == 0) {
+		fastpath_close_maps(&d->m);
+		fastpath_unpin_all(d->o.pin_dir);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+}
+
+static int setup_loop(struct daemon *d)
+{
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->sigfd < 0 || d->timerfd < 0 ||
+	    timerfd_settime(d->timerfd, 0, &its, NULL))
+		return -errno;
+	d->sig_src = (struct ep_src){ SRC_SIGNAL, d };
+	d->timer_src = (struct ep_src){ SRC_TIMER, d };
+	d->rb_src = (struct ep_src){ SRC_RINGBUF, d };
+	ev.data.ptr = &d->sig_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.ptr = &d->timer_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	d->rb = ring_buffer__new(d->m.events, on_event, d, NULL);
+	if (!d->rb)
+		return -errno;
+	ev.data.ptr = &d->rb_src;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev);
+	return 0;
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			pr_info("SIGHUP: reloading %s", d->o.policy_path);
+			do_reload(d);
+		} else {
+			pr_info("%s: exiting", strsignal(si.ssi_signo));
+			d->stop = true;
+		}
+	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t ticks;
+	int swept;
+
+	if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
+		return;
+	/* Expired bans already stop matching in BPF; this frees their slots. */
+	map_lock(d, true);
+	swept = ban_sweep_some(&d->m, &d->sweep, SWEEP_PER_TICK);
+	map_lock(d, false);
+	if (swept) {
+		pr_info("swept %d expired ban%s", swept, swept == 1 ? "" : "s");
+		d->dirty = true;
+	}
+	if (d->aw)
+		authwatch_tick(d->aw);
+	/* Bans live in pinned maps; the file is for reboots. Writing it at
+	 * most every few seconds keeps a ban storm from rewriting it per ban. */
+	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
+		save_state(d);
+}
+
+static int loop(struct daemon *d)
+{
+	struct epoll_event evs[32];
+	int n;
+
+	while (!d->stop) {
+		n = epoll_wait(d->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n && !d->stop; i++) {
+			struct ep_src *s = evs[i].data.ptr;
+
+			switch (s->type) {
+			case SRC_SIGNAL: on_signal(d); break;
+			case SRC_TIMER: on_timer(d); break;
+			case SRC_RINGBUF: ring_buffer__consume(d->rb); break;
+			case SRC_LISTEN: on_accept(d, false); break;
+			case SRC_METRICS: on_accept(d, true); break;
+			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
+			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			}
+		}
+	}
+	return 0;
+}
+
+static int daemon_init(struct daemon *d)
+{
+	char err[POL_ERR_LEN];
+	struct group *g;
+	int ret;
+
+	ret = policy_load_checked(d->o.policy_path, d->o.trusted, &d->pol, err, sizeof(err));
+	if (ret) {
+		pr_warn("%s", err);
+		return ret;
+	}
+	set_reload_result(d, true, "initial load");
+	if (!d->o.nifaces)
+		for (int i = 0; i < d->pol.nifaces; i++)
+			d->o.ifaces[d->o.nifaces++] = d->pol.ifaces[i];
+	if (!d->o.mode)
+		d->o.mode = d->pol.iface_mode;
+	if (!d->o.state_path)
+		d->o.state_path = d->pol.state_file;
+	if (!d->o.ctl_path)
+		d->o.ctl_path = d->pol.control_socket;
+	d->ctl_gid = (gid_t)-1;
+	if (d->pol.control_group[0]) {
+		g = getgrnam(d->pol.control_group);
+		if (!g) {
+			pr_warn("control_group '%s': no such group", d->pol.control_group);
+			return -ENOENT;
+		}
+		d->ctl_gid = g->gr_gid;
+	}
+	d->sources = calloc(SOURCES, sizeof(*d->sources));
+	return d->sources ? 0 : -ENOMEM;
+}
+
+static void daemon_fini(struct daemon *d)
+{
+	while (d->clients)
+		client_close(d, d->clients);
+	if (d->aw)
+		authwatch_close(d->aw);
+	ring_buffer__free(d->rb);
+	if (d->listenfd >= 0) {
+		close(d->listenfd);
+		unlink(d->o.ctl_path);
+	}
+	if (d->metricsfd >= 0)
+		close(d->metricsfd);
+	for (int i = 0; i < RECENT_EVENTS; i++)
+		free(d->recent[i]);
+	free(d->sources);
+	if (d->pin_fd >= 0)
+		close(d->pin_fd);
+	fastpath_close_maps(&d->m);
+	policy_free(&d->pol);
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1 };
+	const struct aw_hooks hooks = {
+		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
+		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
+	};
+	int err;
+
+	fastpath_maps_init(&d.m);	/* all closed: daemon_fini may run before they open */
+	d.start_mono = mono_ns();
+	if ((err = daemon_init(&d)))
+		goto out;
+	if ((err = setup_fastpath(&d)) || (err = setup_loop(&d)))
+		goto out;
+	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
+		goto out;
+	err = state_load(d.o.state_path, read_state_line, &d);
+	if (err && err != -ENOENT)
+		d.dirty = true;	/* set aside: write a fresh one */
+	else if (!err)
+		pr_info("restored state from %s", d.o.state_path);
+	if ((err = authwatch_start(d.aw)))
+		goto out;
+	/* Last: a client that can connect sees a daemon that is fully up. */
+	if ((err = listen_metrics(&d)) || (err = listen_ctl(&d)))
+		goto out;
+	sd_notify(0, "READY=1");
+	pr_info("imapguard %s running (pid %d, policy %s, control %s)", IG_VERSION, getpid(),
+		d.pol.file, d.o.ctl_path);
+	err = loop(&d);
+	sd_notify(0, "STOPPING=1");
+	save_state(&d);
+out:
+	/* Also after a failed start: --detach-on-exit means nothing stays. */
+	if (d.o.detach_on_exit && d.m.ifaces >= 0)
+		detach_ours(&d);
+	daemon_fini(&d);
+	return err;
+}

@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <zlib.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "fastpath/fastpath.h"	/* common.h first: the skeleton embeds struct ig_cfg */
+#include "imapguard.skel.h"
+#include "base/log.h"
+#include "policy/policy.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+/*
+ * HZ lets BPF sample events on jiffies, one load, instead of a clock helper
+ * call. The kernel does not publish it anywhere else; libbpf reads these same
+ * two files for __kconfig externs. gzread reads plain files too.
+ */
+unsigned int kernel_hz(void)
+{
+	static unsigned int hz;
+	static bool done;
+	char path[128], line[256];
+	struct utsname u;
+
+	if (done)
+		return hz;
+	done = true;
+	snprintf(path, sizeof(path), "/boot/config-%s", uname(&u) ? "" : u.release);
+	for (int i = 0; i < 2 && !hz; i++) {
+		gzFile f = gzopen(i ? "/proc/config.gz" : path, "r");
+
+		while (f && !hz && gzgets(f, line, sizeof(line)))
+			sscanf(line, "CONFIG_HZ=%u", &hz);	/* no match leaves hz 0 */
+		if (f)
+			gzclose(f);
+	}
+	if (!hz)
+		pr_debug("kernel HZ unknown (no kernel config): events sampled on coarse ns");
+	return hz;
+}
+
+/* tc filter identity: fixed so detach and --replace find exactly ours. */
+#define IG_TC_HANDLE	0x1a9
+#define IG_TC_PRIO	0x1a9
+
+const char *const ig_map_names[IG_NMAPS] = {
+	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
+	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces",
+};
+
+static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
+
+/* Key and value sizes of each map, in struct ig_maps order: adopted pins
+ * must have this layout (an older imapguard may have left others). */
+static const struct { __u32 key, value; } map_sizes[IG_NMAPS] = {
+	{ 4, sizeof(struct ig_port_cfg) },
+	{ 4, sizeof(struct ig_cfg) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_allow_val) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_deny_val) },
+	{ 4, sizeof(struct ig_lpmsum) },
+	{ sizeof(struct ig_ban_key), sizeof(struct ig_ban_val) },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_ban_val) },
+	{ sizeof(struct ig_thr_key), sizeof(struct ig_thr_val) },
+	{ 4, sizeof(struct ig_counter) },
+	{ 0, 0 },	/* ring buffer */
+	{ 4, 8 },
+	{ 4, sizeof(struct ig_iface) },
+};
+
+/* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */
+static const char *obj_name(int i)
+{
+	return strcmp(ig_map_names[i], "ig_cfg") ? ig_map_names[i] : IG_CFG_SECTION;
+}
+
+static void pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool private_mount_ns(void)
+{
+	struct stat self, init;
+
+	/* Can't tell (no /proc, no CAP_SYS_PTRACE): assume private, fail safe. */
+	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
+		return true;
+	return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
+}
+
+int fastpath_prepare_dir(const char *dir)
+{
+	struct statfs st;
+	char parent[PATH_MAX], *slash;
+	int err;
+
+	/* Most hosts mount bpffs; minimal ones do not. But a private mount
+	 * namespace (ip netns exec remounts /sys) would get a private bpffs
+	 * whose pins, and so enforcement, vanish when we exit. */
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type != BPF_FS_MAGIC &&
+	    !strncmp(dir, "/sys/fs/bpf/", 12)) {
+		if (private_mount_ns()) {
+			pr_warn("bpffs is not mounted in this mount namespace (under 'ip netns exec'?): "
+				"pins made here would vanish; use 'nsenter --net=/run/netns/NAME' instead");
+			return -ENOTSUP;
+		}
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			err = -errno;
+			pr_warn("Couldn't mount bpffs on /sys/fs/bpf: %s", strerror(-err));
+			return err;
+		}
+		pr_info("mounted bpffs on /sys/fs/bpf");
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC) {
+		pr_warn("Pin directory '%s' is not on a bpf filesystem", dir);
+		return -ENOTSUP;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		pr_warn("Couldn't create pin directory '%s': %s", dir, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int fastpath_lock(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			pr_warn("imapguard is not attached (no pin directory '%s')", dir);
+		else
+			pr_warn("Couldn't open pin directory '%s': %s", dir, strerror(-err));
+		return err;
+	}
+	/* Serialises the CLI, the daemon and concurrent CLIs on this state. */
+	if (flock(fd, LOCK_EX)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+bool fastpath_loaded(const char *dir)
+{
+	char path[PATH_MAX];
+
+	pin_path(path, sizeof(path), dir, prog_pins[0]);
+	return access(path, F_OK) == 0;
+}
+
+static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
+{
+	/* ig_bans also holds the deny list's hosts: room for both. */
+	bpf_map__set_max_entries(skel->maps.ig_bans, pol->max_bans + pol->max_deny);
+	bpf_map__set_max_entries(skel->maps.ig_throttle, pol->max_sources);
+	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
+	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
+}
+
+int fastpath_load(const char *dir, const struct policy *pol)
+{
+	struct imapguard_bpf *skel;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int err;
+
+	skel = imapguard_bpf__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("Couldn't open BPF object: %s", strerror(-err));
+		return err;
+	}
+	set_capacities(skel, pol);
+	err = imapguard_bpf__load(skel);
+	if (err) {
+		pr_warn("Couldn't load BPF object: %s", strerror(-err));
+		goto unpin;	/* nothing pinned yet: removes the empty directory */
+	}
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		/* .rodata and friends: frozen, nothing to share, and bpffs
+		 * reserves names with dots. */
+		if (!strcmp(name, IG_CFG_SECTION))
+			name = "ig_cfg";
+		else if (bpf_map__is_internal(map))
+			continue;
+		pin_path(path, sizeof(path), dir, name);
+		err = bpf_map__pin(map, path);
+		if (err) {
+			pr_warn("Couldn't pin map '%s': %s", path, strerror(-err));
+			goto unpin;
+		}
+	}
+	pin_path(path, sizeof(path), dir, prog_pins[0]);
+	err = bpf_program__pin(skel->progs.ig_xdp, path);
+	if (!err) {
+		pin_path(path, sizeof(path), dir, prog_pins[1]);
+		err = bpf_program__pin(skel->progs.ig_tc, path);
+	}
+	if (err) {
+		pr_warn("Couldn't pin program '%s': %s", path, strerror(-err));
+		goto unpin;
+	}
+	pr_debug("loaded and pinned BPF object under %s", dir);
+	goto cleanup;
+unpin:
+	fastpath_unpin_all(dir);
+cleanup:
+	imapguard_bpf__destroy(skel);
+	return err;
+}
+
+int fastpath_unpin_all(const char *dir)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		pin_path(path, sizeof(path), dir, de->d_name);
+		if (unlink(path) && !err)
+			err = -errno;
+	}
+	closedir(d);
+	if (rmdir(dir) && !err)
+		err = -errno;
+	return err;
+}
+
+void fastpath_maps_init(struct ig_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (int i = 0; i < IG_NMAPS; i++)
+		fds[i] = -1;
+}
+
+void fastpath_close_maps(struct ig_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (int i = 0; i < IG_NMAPS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	fastpath_maps_init(m);
+}
+
+int fastpath_open_maps(const char *dir, struct ig_maps *m)
+{
+	int *fds = (int *)m, err;
+	char path[PATH_MAX];
+
+	fastpath_maps_init(m);
+	for (int i = 0; i < IG_NMAPS; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		pin_path(path, sizeof(path), dir, ig_map_names[i]);
+		fds[i] = bpf_obj_get(path);
+		if (fds[i] < 0) {
+			err = -errno;
+			if (err == -ENOENT && !i)
+				pr_warn("imapguard is not attached (no pinned maps in '%s')", dir);
+			else if (err == -ENOENT)
+				pr_warn("No pinned map '%s': the pins in '%s' are incomplete, or from "
+					"another imapguard version (detach with that version, or remove "
+					"the directory)", path, dir);
+			else
+				pr_warn("Couldn't open pinned map '%s': %s", path, strerror(-err));
+			fastpath_close_maps(m);
+			return err;
+		}
+		err = bpf_obj_get_info_by_fd(fds[i], &info, &len) ? -errno : 0;
+		if (!err && (info.key_size != map_sizes[i].key ||
+			     info.value_size != map_sizes[i].value)) {
+			pr_warn("Pinned map '%s' has another layout (key %u, value %u bytes; expected "
+				"%u, %u): it is from another imapguard version; detach with that "
+				"version, or remove '%s'", path, info.key_size, info.value_size,
+				map_sizes[i].key, map_sizes[i].value, dir);
+			err = -EPROTO;
+		}
+		if (err) {
+			fastpath_close_maps(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (int i = 0; i < IG_NMAPS; i++)
+		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, obj_name(i)));
+}
+
+static int prog_fd_get(const char *dir, int mode)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	pin_path(path, sizeof(path), dir, prog_pins[mode == IG_MODE_TC]);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		pr_warn("Couldn't open pinned program '%s': %s", path, strerror(errno));
+	return fd < 0 ? -errno : fd;
+}
+
+static void link_path(char *buf, size_t len, const char *dir, unsigned int ifindex)
+{
+	snprintf(buf, len, "%s/link_%u", dir, ifindex);
+}
+
+static int attach_xdp(const char *dir, int prog_fd, unsigned int ifindex, int mode)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts,
+		    .flags = mode == IG_MODE_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+	char path[PATH_MAX];
+	int fd, err;
+
+	/* A link, pinned: enforcement outlives this process, and nobody can
+	 * silently replace our program with a plain netlink attach. */
+	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	if (fd < 0)
+		return -errno;
+	link_path(path, sizeof(path), dir, ifindex);
+	err = bpf_obj_pin(fd, path);
+	if (err) {
+		err = -errno;
+		bpf_link_detach(fd);
+	}
+	close(fd);
+	return err;
+}
+
+static int attach_tc(int prog_fd, unsigned int ifindex, bool replace, bool *created)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IG_TC_HANDLE, .priority = IG_TC_PRIO,
+		    .prog_fd = prog_fd, .flags = replace ? BPF_TC_F_REPLACE : 0);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	*created = !err;
+	if (err && err != -EEXIST)	/* clsact already there: not ours to remove */
+		return err;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err && *created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	return err;
+}
+
+static int detach_one(const char *dir, const struct ig_iface *ifc, unsigned int ifindex)
+{
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (ifc->mode == IG_MODE_TC) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IG_TC_HANDLE, .priority = IG_TC_PRIO);
+		char name[IF_NAMESIZE];
+
+		/* tc has no link: an ifindex reused by another interface (ours
+		 * went with its namespace) must not lose its filters. */
+		if (!if_indextoname(ifindex, name) || strcmp(name, ifc->name))
+			return 0;
+		err = bpf_tc_detach(&hook, &opts);
+		if (ifc->tc_created_hook) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+		/* The interface (or its qdisc) is already gone: nothing to undo. */
+		return err == -ENOENT || err == -ENODEV || err == -EINVAL ? 0 : err;
+	}
+	link_path(path, sizeof(path), dir, ifindex);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_link_detach(fd) && errno != ENOLINK && errno != EINVAL)
+			err = -errno;
+		close(fd);
+	}
+	if (unlink(path) && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
+static __u32 prog_id(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+/* Attach in one mode; with same_hook, atomically swap the program already
+ * attached there by us (pinned XDP link update, tc filter replace). */
+static int do_attach(const char *dir, unsigned int ifindex, int mode,
+		     bool same_hook, struct ig_iface *ifc)
+{
+	char path[PATH_MAX];
+	int prog_fd = prog_fd_get(dir, mode), lfd, err;
+	bool created = false;
+
+	if (prog_fd < 0)
+		return prog_fd;
+	if (mode == IG_MODE_TC) {
+		err = attach_tc(prog_fd, ifindex, same_hook, &created);
+		ifc->tc_created_hook = created || (same_hook && ifc->tc_created_hook);
+	} else if (same_hook) {
+		link_path(path, sizeof(path), dir, ifindex);
+		lfd = bpf_obj_get(path);
+		err = lfd < 0 ? -errno : bpf_link_update(lfd, prog_fd, NULL);
+		if (lfd >= 0)
+			close(lfd);
+	} else {
+		err = attach_xdp(dir, prog_fd, ifindex, mode);
+	}
+	ifc->mode = mode;
+	ifc->prog_id = prog_id(prog_fd);
+	close(prog_fd);
+	return err;
+}
+
+/* Native <-> generic: the kernel runs one XDP mode per device, so bridge
+ * the switch through tc and the interface is never unprotected. */
+static int switch_xdp_mode(const char *dir, unsigned int ifindex, const struct ig_iface *old,
+			   int mode, struct ig_iface *ifc)
+{
+	struct ig_iface bridge = *ifc;
+	int err;
+
+	err = do_attach(dir, ifindex, IG_MODE_TC, false, &bridge);
+	if (!err)
+		err = detach_one(dir, old, ifindex);
+	if (!err)
+		err = do_attach(dir, ifindex, mode, false, ifc);
+	if (!bridge.mode || detach_one(dir, &bridge, ifindex))
+		pr_debug("tc bridge on ifindex %u not removed", ifindex);
+	return err;
+}
+
+int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
+		    int mode, bool replace, int *used)
+{
+	static const int order[] = { IG_MODE_NATIVE, IG_MODE_GENERIC, IG_MODE_TC };
+	unsigned int ifindex = if_nametoindex(ifname);
+	struct ig_iface old = {}, ifc = {};
+	bool had;
+	int err = -EINVAL;
+
+	if (!ifindex) {
+		pr_warn("Couldn't attach to iface '%s': no such interface", ifname);
+		return -ENODEV;
+	}
+	had = !bpf_map_lookup_elem(m->ifaces, &ifindex, &old);
+	if (had && !replace) {
+		pr_warn("Already attached to iface '%s' (%s mode); use --replace or detach first",
+			ifname, mode_name(old.mode));
+		return -EEXIST;
+	}
+	if (had && !mode)
+		mode = old.mode;	/* auto + --replace: stay in the working mode */
+	ifc = old;
+	snprintf(ifc.name, sizeof(ifc.name), "%s", ifname);
+	/*
+	 * --replace in the same hook swaps atomically; between XDP and tc the
+	 * new attachment goes in before the old one comes out: for a moment
+	 * both run (verdicts are idempotent), never neither.
+	 */
+	if (had && old.mode != IG_MODE_TC && mode != IG_MODE_TC && (__u32)mode != old.mode) {
+		err = switch_xdp_mode(dir, ifindex, &old, mode, &ifc);
+		had = false;
+	} else {
+		for (size_t i = 0; i < 3; i++) {
+			if (mode && order[i] != mode)
+				continue;
+			err = do_attach(dir, ifindex, order[i],
+					had && old.mode == (__u32)order[i], &ifc);
+			if (!err)
+				break;
+			pr_debug("attach to '%s' in %s mode failed: %s", ifname,
+				 mode_name(order[i]), strerror(-err));
+		}
+	}
+	if (err) {
+		pr_warn("Couldn't attach to iface '%s' in %s mode: %s", ifname,
+			mode_name(mode), strerror(-err));
+		return err;
+	}
+	if (had && old.mode != ifc.mode)
+		detach_one(dir, &old, ifindex);
+	*used = ifc.mode;
+	if (bpf_map_update_elem(m->ifaces, &ifindex, &ifc, BPF_ANY)) {
+		err = -errno;
+		pr_warn("Couldn't record attachment to '%s': %s", ifname, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int fastpath_detach(const char *dir, struct ig_maps *m, unsigned int ifindex)
+{
+	struct ig_iface ifc;
+	int err;
+
+	if (bpf_map_lookup_elem(m->ifaces, &ifindex, &ifc))
+		return -ENOENT;
+	err = detach_one(dir, &ifc, ifindex);
+	if (err)
+		pr_warn("Couldn't detach from iface '%s': %s", ifc.name, strerror(-err));
+	bpf_map_delete_elem(m->ifaces, &ifindex);
+	return err;
+}

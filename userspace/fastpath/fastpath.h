@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The pinned fast path: loading the BPF object once, pinning its maps and
+ * programs under the pin directory, and attaching them to interfaces.
+ */
+#ifndef IMAPGUARD_FASTPATH_H
+#define IMAPGUARD_FASTPATH_H
+#include <stdbool.h>
+#include "common.h"
+
+#define IG_DEFAULT_PIN_DIR "/sys/fs/bpf/imapguard"
+
+/* File descriptors of the pinned maps (-1 when closed). */
+struct ig_maps {
+	int ports, cfg, allow, deny, lpmsum, bans, banpfx, throttle, counters,
+	    events, sample, ifaces;
+};
+
+/* Names of the maps as pinned, in struct ig_maps order. ig_cfg is the
+ * object's global-data section IG_CFG_SECTION, pinned as "ig_cfg". */
+#define IG_CFG_SECTION ".data.ig_cfg"
+extern const char *const ig_map_names[];
+#define IG_NMAPS 12
+_Static_assert(sizeof(struct ig_maps) == IG_NMAPS * sizeof(int), "ig_maps and IG_NMAPS disagree");
+
+struct policy;
+
+/* Mount bpffs on /sys/fs/bpf if needed; create dir. */
+int fastpath_prepare_dir(const char *dir);
+/* flock(LOCK_EX) on the pin directory; returns the fd to close, or -errno. */
+int fastpath_lock(const char *dir);
+bool fastpath_loaded(const char *dir);
+/* Load the object (capacities from pol) and pin maps and programs. */
+int fastpath_load(const char *dir, const struct policy *pol);
+/* Remove every pin and the directory. */
+int fastpath_unpin_all(const char *dir);
+/* Every fd -1 (none open). */
+void fastpath_maps_init(struct ig_maps *m);
+int fastpath_open_maps(const char *dir, struct ig_maps *m);
+void fastpath_close_maps(struct ig_maps *m);
+/* The map fds of a loaded (not pinned) object, e.g. a test's skeleton. */
+struct bpf_object;
+void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
+
+/* The kernel's CONFIG_HZ from its config file (/boot, /proc/config.gz), or 0. */
+unsigned int kernel_hz(void);
+
+/* mode: 0 = auto (native, generic, tc); returns the mode used via *used. */
+int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
+		    int mode, bool replace, int *used);
+int fastpath_detach(const char *dir, struct ig_maps *m, unsigned int ifindex);
+
+#endif

@@ -1,0 +1,1037 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "lpmsum.h"
+#include "fastpath/lists.h"
+#include "base/log.h"
+#include "policy/policy.h"
+
+uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	/* The BPF side compares against bpf_ktime_get_coarse_ns(): same clock. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+uint32_t map_capacity(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+long map_count(int fd)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter *v;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (__u32 i = 0; i < IG_C_MAX; i++) {
+		sum[i].packets = sum[i].bytes = 0;
+		if (bpf_map_lookup_elem(m->counters, &i, v))
+			continue;
+		for (int c = 0; c < ncpu; c++) {	/* per-CPU slots */
+			sum[i].packets += v[c].packets;
+			sum[i].bytes += v[c].bytes;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+/* Userspace-only counters (e.g. map full) live on CPU 0's slot, which the
+ * BPF side never writes for these indexes. */
+void count_extra(struct ig_maps *m, uint32_t idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ig_counter *v;
+
+	if (ncpu <= 0 || !(v = calloc(ncpu, sizeof(*v))))
+		return;
+	if (!bpf_map_lookup_elem(m->counters, &idx, v)) {
+		v[0].packets++;
+		bpf_map_update_elem(m->counters, &idx, v, BPF_ANY);
+	}
+	free(v);
+}
+
+static bool map_empty(int fd)
+{
+	char key[64];
+
+	return bpf_map_get_next_key(fd, NULL, key) != 0;
+}
+
+static __u32 list_flags(struct ig_maps *m)
+{
+	return (map_empty(m->allow) ? 0 : IG_F_ALLOW) | (map_empty(m->deny) ? 0 : IG_F_DENY) |
+	       (map_empty(m->banpfx) ? 0 : IG_F_BANPFX);
+}
+
+/* After any list change (callers hold the pin-dir lock): look up only the
+ * tries that hold something. */
+static int refresh_flags(struct ig_maps *m)
+{
+	struct ig_cfg cfg;
+	__u32 zero = 0, flags;
+
+	if (bpf_map_lookup_elem(m->cfg, &zero, &cfg))
+		return -errno;
+	flags = list_flags(m);
+	if (flags == cfg.flags)
+		return 0;
+	cfg.flags = flags;
+	return bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
+}
+
+static struct ig_lpm_key lpm_key(const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = { .prefixlen = p->plen };
+
+	memcpy(k.addr, p->addr, 16);
+	return k;
+}
+
+/* Exact addresses and IPv6 /64s are host entries, in the ig_bans hash (one
+ * lookup each in BPF, for bans and deny alike); any other prefix goes to an
+ * LPM trie. Not ::/64: it holds the IPv4-mapped space, which BPF looks up
+ * as /128s (IPv4 packets have no /64 key), so only the trie matches it. */
+bool host_entry(const struct ig_prefix *p)
+{
+	static const uint8_t zero[8];
+
+	if (p->plen == 128)
+		return true;
+	return p->plen == 64 && !addr_is_v4(p->addr) && memcmp(p->addr, zero, 8);
+}
+
+/* Write a host entry back, or delete it once it is neither ban nor deny. */
+static int host_put(struct ig_maps *m, const struct ig_lpm_key *k, const struct ig_ban_val *v)
+{
+	if (!v->banned && !v->deny)
+		return bpf_map_delete_elem(m->bans, k) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(m->bans, k, v, BPF_ANY) ? -errno : 0;
+}
+
+/* Deny-list origins of exactly p; 0 when p is not on the list. */
+static uint8_t deny_get(struct ig_maps *m, const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_ban_val bv;
+	struct ig_deny_val dv;
+
+	if (host_entry(p))
+		return bpf_map_lookup_elem(m->bans, &k, &bv) ? 0 : bv.deny;
+	return bpf_map_lookup_elem(m->deny, &k, &dv) ? 0 : dv.origin;
+}
+
+/* Set them; 0 takes p off the list. A trie prefix must be marked in the
+ * prefilter before it goes in (callers do). */
+static int deny_put(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_deny_val dv = { .origin = origin };
+	struct ig_ban_val bv = {};
+
+	if (host_entry(p)) {
+		bpf_map_lookup_elem(m->bans, &k, &bv);	/* keeps a ban it may carry */
+		bv.deny = origin;
+		return host_put(m, &k, &bv);
+	}
+	if (!origin)
+		return bpf_map_delete_elem(m->deny, &k) ? -errno : 0;
+	return bpf_map_update_elem(m->deny, &k, &dv, BPF_ANY) ? -errno : 0;
+}
+
+/* ---- LPM prefilter (ig_lpmsum, see common.h) ---------------------------- */
+
+static void sum_range(struct ig_lpmsum *s, int list, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		s[i / 64].bits[list] |= 1ULL << (i % 64);
+}
+
+/* Mark every slot that an address inside trie key k can have. */
+static void sum_mark(struct ig_lpmsum *s, int list, const struct ig_lpm_key *k)
+{
+	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff };
+	uint32_t plen = k->prefixlen;
+	uint8_t a[16], b[16];
+	uint64_t top;
+
+	memcpy(a, k->addr, 16);
+	addr_mask(a, plen);
+	if (plen >= 96 && !memcmp(a, mapped, 12)) {	/* IPv4: slot = /16 */
+		uint32_t n = plen >= 96 + 16 ? 1 : 1u << (96 + 16 - plen);
+
+		sum_range(s, list, (a[12] << 8 | a[13]) & ~(n - 1), n);
+		return;
+	}
+	memcpy(b, mapped, 16);
+	addr_mask(b, plen);
+	if (!memcmp(a, b, 16))		/* contains ::ffff:0.0.0.0/96 */
+		sum_range(s, list, 0, 65536);
+	if (plen >= 48) {		/* IPv6: slot = /48, hashed */
+		sum_range(s, list, ig_sum_slot6(a), 1);
+		return;
+	}
+	if (plen < 48 - 10) {		/* > 1024 /48s: they would hash onto most slots */
+		sum_range(s, list, 65536, 65536);
+		return;
+	}
+	top = 0;
+	for (int i = 0; i < 6; i++)
+		top = top << 8 | a[i];
+	for (uint64_t i = 0; i < 1ULL << (48 - plen); i++) {
+		for (int j = 0; j < 6; j++)
+			b[j] = (top | i) >> (40 - 8 * j);
+		sum_range(s, list, ig_sum_slot6(b), 1);
+	}
+}
+
+/* The whole prefilter in one batch syscall each way. */
+static int sum_io(struct ig_maps *m, struct ig_lpmsum *s, bool write)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 *keys = calloc(IG_SUM_ENTRIES, sizeof(*keys)), n = IG_SUM_ENTRIES, next;
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = i;
+	if (write)
+		err = bpf_map_update_batch(m->lpmsum, keys, s, &n, &o) ? -errno : 0;
+	else	/* ENOENT: the array ended, with every entry read */
+		err = bpf_map_lookup_batch(m->lpmsum, NULL, &next, keys, s, &n, &o) &&
+		      errno != ENOENT ? -errno : 0;
+	free(keys);
+	return err ? err : n == IG_SUM_ENTRIES ? 0 : -EIO;
+}
+
+/* The prefilter, in *out (caller frees, or passes it to sum_write). */
+static int sum_read(struct ig_maps *m, struct ig_lpmsum **out)
+{
+	struct ig_lpmsum *s = calloc(IG_SUM_ENTRIES, sizeof(*s));
+	int err = s ? sum_io(m, s, false) : -ENOMEM;
+
+	if (err)
+		free(s);
+	*out = err ? NULL : s;
+	return err;
+}
+
+/* Write back what sum_read gave, and free it. */
+static int sum_write(struct ig_maps *m, struct ig_lpmsum *s)
+{
+	int err = sum_io(m, s, true);
+
+	free(s);
+	return err;
+}
+
+/* Before a key goes into a trie: mark its slots. */
+static int sum_add(struct ig_maps *m, int list, const struct ig_lpm_key *k)
+{
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
+
+	if (err)
+		return err;
+	sum_mark(s, list, k);
+	return sum_write(m, s);
+}
+
+/* After deletes from a trie: the bits of exactly what it still holds. Set
+ * bits of current entries stay set throughout, so BPF never misses one. */
+static int sum_rebuild(struct ig_maps *m, int list, int fd)
+{
+	struct ig_lpm_key k, cur, *prev = NULL;
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
+
+	if (err)
+		return err;
+	for (__u32 i = 0; i < IG_SUM_ENTRIES; i++)
+		s[i].bits[list] = 0;
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		sum_mark(s, list, &k);
+		cur = k;
+		prev = &cur;
+	}
+	if (errno != ENOENT) {	/* a partial walk would clear live entries' bits */
+		err = -errno;
+		free(s);
+		return err;
+	}
+	return sum_write(m, s);
+}
+
+/* ---- allow list: effective masks -------------------------------------- */
+
+struct allow_ent {
+	struct ig_lpm_key k;
+	struct ig_allow_val v;
+	bool keep;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ig_lpm_key *x = a, *y = b;
+
+	if (x->prefixlen != y->prefixlen)
+		return x->prefixlen < y->prefixlen ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+static uint32_t own_mask(const struct ig_allow_val *v)
+{
+	return (v->origin & ~IG_ORIGIN_POLICY ? IG_ALL_PORTS : 0) |
+	       (v->origin & IG_ORIGIN_POLICY ? v->policy_mask : 0);
+}
+
+/*
+ * An array v of n elements of size sz, with room for *cap, made to hold
+ * more: doubled as often as needed. The new array, or NULL (v unchanged)
+ * when memory runs out.
+ */
+static void *grow(void *v, size_t n, size_t *cap, size_t more, size_t sz)
+{
+	size_t c = *cap;
+
+	if (n + more <= c)
+		return v;
+	while (n + more > c)
+		c = c ? c * 2 : 64;
+	v = realloc(v, c * sz);
+	if (v)
+		*cap = c;
+	return v;
+}
+
+/* Read the whole trie, sorted by (plen, addr). */
+static int allow_read(int fd, struct allow_ent **out, size_t *n)
+{
+	struct ig_lpm_key k, *prev = NULL;
+	struct allow_ent *v = NULL, *tmp;
+	size_t cap = 0;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		tmp = grow(v, *n, &cap, 1, sizeof(*v));
+		if (!tmp) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = tmp;
+		v[*n].k = k;
+		v[*n].keep = true;
+		if (bpf_map_lookup_elem(fd, &k, &v[*n].v))
+			continue;	/* deleted under us */
+		prev = &v[*n].k;
+		(*n)++;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), ent_cmp);
+	*out = v;
+	return 0;
+}
+
+/*
+ * The trie answers with the longest match only, so each entry carries the
+ * union of its own ports and those of every shorter entry containing it.
+ * Entries are written first and stale ones deleted last: at no moment is a
+ * source that stays allowed seen as not allowed.
+ */
+static int allow_write(struct ig_maps *m, struct allow_ent *v, size_t n)
+{
+	bool plens[129] = {}, stale = false;
+	struct ig_lpmsum *s;
+	int err = sum_read(m, &s);
+
+	if (err)
+		return err;
+	qsort(v, n, sizeof(*v), ent_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].keep) {
+			plens[v[i].k.prefixlen] = true;
+			sum_mark(s, IG_SUM_ALLOW, &v[i].k);
+		}
+	err = sum_write(m, s);
+	for (size_t i = 0; i < n && !err; i++) {
+		uint32_t mask = own_mask(&v[i].v);
+
+		if (!v[i].keep)
+			continue;
+		for (unsigned int q = 0; q < v[i].k.prefixlen; q++) {
+			struct allow_ent probe = { .k = v[i].k }, *c;
+
+			if (!plens[q])
+				continue;
+			probe.k.prefixlen = q;
+			addr_mask(probe.k.addr, q);
+			c = bsearch(&probe, v, n, sizeof(*v), ent_cmp);
+			if (c && c->keep)
+				mask |= own_mask(&c->v);
+		}
+		v[i].v.port_mask = mask;
+		if (bpf_map_update_elem(m->allow, &v[i].k, &v[i].v, BPF_ANY))
+			err = -errno;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		if (!v[i].keep)
+			stale |= !bpf_map_delete_elem(m->allow, &v[i].k);
+	if (!err && stale)
+		err = sum_rebuild(m, IG_SUM_ALLOW, m->allow);
+	return err;
+}
+
+static struct allow_ent *allow_find_or_add(struct allow_ent **v, size_t *n, size_t *cap,
+					   const struct ig_lpm_key *k)
+{
+	struct allow_ent *tmp;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!ent_cmp(&(*v)[i].k, k))
+			return &(*v)[i];
+	tmp = grow(*v, *n, cap, 1, sizeof(**v));
+	if (!tmp)
+		return NULL;
+	*v = tmp;
+	tmp = &(*v)[(*n)++];
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->k = *k;
+	tmp->keep = true;
+	return tmp;
+}
+
+/* ---- policy ----------------------------------------------------------- */
+
+static int add_policy_allow(struct allow_ent **v, size_t *n, size_t *cap,
+			    const struct pol_list *l, uint32_t mask)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct ig_lpm_key k = lpm_key(&l->v[i]);
+		struct allow_ent *e = allow_find_or_add(v, n, cap, &k);
+
+		if (!e)
+			return -ENOMEM;
+		if (!(e->v.origin & IG_ORIGIN_POLICY))
+			e->v.policy_mask = 0;
+		e->v.origin |= IG_ORIGIN_POLICY;
+		e->v.policy_mask |= mask;
+		e->keep = true;
+	}
+	return 0;
+}
+
+static int apply_allow(struct ig_maps *m, const struct policy *pol, const uint8_t *slots)
+{
+	struct allow_ent *v;
+	size_t n, cap;
+	int err;
+
+	err = allow_read(m->allow, &v, &n);
+	if (err)
+		return err;
+	cap = n;
+	/* Forget what the previous policy said; CLI/daemon entries stay. */
+	for (size_t i = 0; i < n; i++) {
+		v[i].v.origin &= ~IG_ORIGIN_POLICY;
+		v[i].v.policy_mask = 0;
+		v[i].keep = v[i].v.origin != 0;
+	}
+	err = add_policy_allow(&v, &n, &cap, &pol->allow, IG_ALL_PORTS);
+	for (int i = 0; !err && i < pol->nports; i++)
+		err = add_policy_allow(&v, &n, &cap, &pol->ports[i].allow, 1U << slots[i]);
+	if (!err)
+		err = allow_write(m, v, n);
+	free(v);
+	return err;
+}
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	const struct ig_prefix *x = a, *y = b;
+
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+static struct list_entry *entry_push(struct list_entry **v, size_t *n, size_t *cap)
+{
+	struct list_entry *tmp = grow(*v, *n, cap, 1, sizeof(**v));
+
+	if (!tmp)
+		return NULL;
+	*v = tmp;
+	return &(*v)[(*n)++];
+}
+
+static bool is_banned(const struct ig_ban_val *v) { return v->banned; }
+static bool is_denied(const struct ig_ban_val *v) { return v->deny; }
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap,
+		       bool (*keep)(const struct ig_ban_val *));
+
+/* Every deny entry, host entries and trie prefixes alike; caller frees. */
+static int deny_collect(struct ig_maps *m, struct list_entry **out, size_t *n)
+{
+	struct ig_lpm_key k, cur, *prev = NULL;
+	struct list_entry *e;
+	struct ban_info *b = NULL;
+	struct ig_deny_val dv;
+	size_t nb = 0, bcap = 0, cap = 0;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = ban_collect(m->bans, &b, &nb, &bcap, is_denied);
+	for (size_t i = 0; !err && i < nb; i++) {
+		e = entry_push(out, n, &cap);
+		if (!e)
+			err = -ENOMEM;
+		else
+			*e = (struct list_entry){ .pfx = b[i].pfx, .origin = b[i].val.deny };
+	}
+	free(b);
+	while (!err && !bpf_map_get_next_key(m->deny, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (bpf_map_lookup_elem(m->deny, &k, &dv))
+			continue;
+		e = entry_push(out, n, &cap);
+		if (!e) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(e->pfx.addr, k.addr, 16);
+		e->pfx.plen = k.prefixlen;
+		e->origin = dv.origin;
+	}
+	if (err) {
+		free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+int list_entries(struct ig_maps *m, enum ig_list l, struct list_entry **out, size_t *n)
+{
+	struct allow_ent *v;
+	int err;
+
+	if (l == LIST_DENY)
+		return deny_collect(m, out, n);
+	err = allow_read(m->allow, &v, n);
+	if (err)
+		return err;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	for (size_t i = 0; *out && i < *n; i++) {
+		memcpy((*out)[i].pfx.addr, v[i].k.addr, 16);
+		(*out)[i].pfx.plen = v[i].k.prefixlen;
+		(*out)[i].origin = v[i].v.origin;
+	}
+	free(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int apply_deny(struct ig_maps *m, const struct policy *pol)
+{
+	struct ig_prefix *want = NULL;
+	struct list_entry *have = NULL;
+	struct ig_lpmsum *sum;
+	struct ig_lpm_key k;
+	size_t n = pol->deny.n, nhave = 0;
+	bool trie_deleted = false;
+	uint8_t origin;
+	int err = 0;
+
+	if (n) {
+		want = malloc(n * sizeof(*want));
+		if (!want)
+			return -ENOMEM;
+		memcpy(want, pol->deny.v, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), prefix_cmp);
+	}
+	/* Add (or mark) the policy's entries first, then drop stale ones. */
+	err = sum_read(m, &sum);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		k = lpm_key(&want[i]);
+		if (!host_entry(&want[i]))
+			sum_mark(sum, IG_SUM_DENY, &k);
+	}
+	err = sum_write(m, sum);
+	for (size_t i = 0; i < n && !err; i++) {
+		origin = deny_get(m, &want[i]);
+		if (!(origin & IG_ORIGIN_POLICY))
+			err = deny_put(m, &want[i], origin | IG_ORIGIN_POLICY);
+	}
+	if (!err)
+		err = deny_collect(m, &have, &nhave);
+	for (size_t i = 0; i < nhave && !err; i++) {
+		if (!(have[i].origin & IG_ORIGIN_POLICY) ||
+		    (n && bsearch(&have[i].pfx, want, n, sizeof(*want), prefix_cmp)))
+			continue;
+		err = deny_put(m, &have[i].pfx, have[i].origin & ~IG_ORIGIN_POLICY);
+		trie_deleted |= !host_entry(&have[i].pfx) && have[i].origin == IG_ORIGIN_POLICY;
+	}
+	if (!err && trie_deleted)
+		err = sum_rebuild(m, IG_SUM_DENY, m->deny);
+out:
+	free(have);
+	free(want);
+	return err;
+}
+
+/* Keep the slot of every port that stays, so allow masks stay valid while
+ * the ports are rewritten one by one. */
+static void assign_slots(const struct ig_cfg *old, const struct policy *pol, uint8_t *slots)
+{
+	uint32_t used = 0;
+
+	for (int i = 0; i < pol->nports; i++) {
+		slots[i] = 0xff;
+		for (uint32_t j = 0; j < old->nports && j < IG_MAX_PORTS; j++)
+			if (old->ports[j] == pol->ports[i].port) {
+				slots[i] = j;
+				used |= 1U << j;
+			}
+	}
+	for (int i = 0; i < pol->nports; i++) {
+		if (slots[i] != 0xff)
+			continue;
+		for (uint8_t j = 0; j < IG_MAX_PORTS; j++)
+			if (!(used & (1U << j))) {
+				slots[i] = j;
+				used |= 1U << j;
+				break;
+			}
+	}
+}
+
+static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifindex,
+		     struct ig_port_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->action = pp->action;
+	pc->slot = slot;
+	pc->redirect_ifindex = ifindex;
+	pc->src_plen4 = pp->src_plen4;
+	pc->src_plen6 = pp->src_plen6;
+	pc->sub_plen4 = pp->sub_plen4;
+	pc->sub_plen6 = pp->sub_plen6;
+	pc->src_interval_ns = pp->syn_interval_ns;
+	if (pp->syn_interval_ns)
+		pc->src_tol_ns = (uint64_t)(pp->syn_burst - 1) * pp->syn_interval_ns;
+	pc->sub_interval_ns = pp->subnet_interval_ns;
+	if (pp->subnet_interval_ns)
+		pc->sub_tol_ns = (uint64_t)(pp->subnet_burst - 1) * pp->subnet_interval_ns;
+}
+
+int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen)
+{
+	unsigned int ifindex[IG_MAX_PORTS] = {};
+	struct ig_cfg old = {}, cfg = {};
+	struct ig_port_cfg pc;
+	uint8_t slots[IG_MAX_PORTS];
+	__u32 zero = 0, key;
+	int ret;
+
+	for (int i = 0; i < pol->nports; i++) {
+		if (pol->ports[i].action != IG_ACT_REDIRECT)
+			continue;
+		ifindex[i] = if_nametoindex(pol->ports[i].redirect_to);
+		if (!ifindex[i]) {
+			snprintf(err, errlen, "%s: [port %u] redirect_to: no interface '%s'",
+				 pol->file, pol->ports[i].port, pol->ports[i].redirect_to);
+			return -ENODEV;
+		}
+	}
+	bpf_map_lookup_elem(m->cfg, &zero, &old);
+	assign_slots(&old, pol, slots);
+
+	/* Order matters: lists first, then ports, then retire old ports, so a
+	 * policy change never opens a port that either policy closes. */
+	ret = apply_allow(m, pol, slots);
+	if (!ret)
+		ret = apply_deny(m, pol);
+	for (int i = 0; !ret && i < pol->nports; i++) {
+		port_cfg(&pol->ports[i], slots[i], ifindex[i], &pc);
+		key = pol->ports[i].port;
+		if (bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY))
+			ret = -errno;
+		cfg.ports[slots[i]] = pol->ports[i].port;
+		cfg.port_bits[IG_PORT_WORD(key)] |= IG_PORT_BIT(key);
+		if (slots[i] + 1u > cfg.nports)
+			cfg.nports = slots[i] + 1;
+	}
+	if (ret == -E2BIG || ret == -ENOSPC) {
+		snprintf(err, errlen, "Couldn't update maps: a list is larger than its map (the "
+			 "deny list's addresses share the ban hash: max_bans + max_deny entries); "
+			 "raise [limits] and attach again");
+		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "Couldn't update maps: %s", strerror(-ret));
+		return ret;
+	}
+	cfg.ban_scope = pol->ban_scope;
+	cfg.hz = kernel_hz();
+	cfg.flags = list_flags(m);
+	cfg.ban_ttl_ns = pol->ban_ttl_ns;
+	cfg.policy_hash = pol->hash;
+	if (bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY)) {
+		ret = -errno;
+		snprintf(err, errlen, "Couldn't update config map: %s", strerror(-ret));
+		return ret;
+	}
+	memset(&pc, 0, sizeof(pc));
+	for (uint32_t j = 0; j < old.nports && j < IG_MAX_PORTS; j++) {
+		bool kept = false;
+
+		for (int i = 0; i < pol->nports; i++)
+			kept |= pol->ports[i].port == old.ports[j];
+		key = old.ports[j];
+		if (!kept && key)
+			bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY);
+	}
+	return 0;
+}
+
+/* ---- CLI list operations ---------------------------------------------- */
+
+int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	int err;
+
+	if (l == LIST_DENY) {
+		err = host_entry(p) ? 0 : sum_add(m, IG_SUM_DENY, &k);
+		if (!err)
+			err = deny_put(m, p, deny_get(m, p) | origin);
+	} else {
+		struct allow_ent *v;
+		size_t n, cap;
+
+		err = allow_read(m->allow, &v, &n);
+		if (err)
+			return err;
+		cap = n;
+		struct allow_ent *e = allow_find_or_add(&v, &n, &cap, &k);
+
+		if (e) {
+			e->v.origin |= origin;
+			err = allow_write(m, v, n);
+		} else {
+			err = -ENOMEM;
+		}
+		free(v);
+	}
+	if (err == -E2BIG || err == -ENOSPC) {
+		count_extra(m, IG_C_MAP_FULL);
+		err = -E2BIG;
+	}
+	return err ? err : refresh_flags(m);
+}
+
+int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct allow_ent *v, *e;
+	size_t n;
+	int err;
+
+	*was_policy = false;
+	if (l == LIST_DENY) {
+		uint8_t origin = deny_get(m, p);
+
+		if (!origin)
+			return -ENOENT;
+		*was_policy = origin & IG_ORIGIN_POLICY;
+		err = deny_put(m, p, 0);
+		if (!err && !host_entry(p))
+			err = sum_rebuild(m, IG_SUM_DENY, m->deny);
+		return err ? err : refresh_flags(m);
+	}
+	err = allow_read(m->allow, &v, &n);
+	if (err)
+		return err;
+	e = n ? bsearch(&k, v, n, sizeof(*v), ent_cmp) : NULL;
+	if (!e) {
+		err = -ENOENT;
+	} else {
+		*was_policy = e->v.origin & IG_ORIGIN_POLICY;
+		e->keep = false;
+		err = allow_write(m, v, n);
+	}
+	free(v);
+	return err ? err : refresh_flags(m);
+}
+
+/* ---- bans ------------------------------------------------------------- */
+
+static int ban_map(struct ig_maps *m, const struct ig_prefix *p)
+{
+	return host_entry(p) ? m->bans : m->banpfx;
+}
+
+int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
+{
+	struct ig_lpm_key k = lpm_key(p);
+	struct ig_ban_val v = {};
+	int fd = ban_map(m, p);
+
+	if (fd == m->banpfx) {
+		int err = sum_add(m, IG_SUM_BANPFX, &k);
+
+		if (err)
+			return err;
+	}
+	/* Re-banning keeps the drop count and start, refreshes expiry and
+	 * reason; a host's deny-list mark stays. */
+	bpf_map_lookup_elem(fd, &k, &v);
+	if (!v.banned)
+		memset(&v, 0, offsetof(struct ig_ban_val, banned));
+	v.banned = 1;
+	v.expires_ns = ttl_ns ? mono_ns() + ttl_ns : 0;
+	if (!v.created)		/* a re-ban or extension keeps its start */
+		v.created = time(NULL);
+	snprintf(v.reason, sizeof(v.reason), "%s", reason ? reason : "");
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
+		int err = -errno;
+
+		if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
+			count_extra(m, IG_C_MAP_FULL);
+			return -E2BIG;
+		}
+		return err;
+	}
+	return fd == m->banpfx ? refresh_flags(m) : 0;
+}
+
+/* After deletes from ig_banpfx. */
+static int banpfx_changed(struct ig_maps *m)
+{
+	int err = sum_rebuild(m, IG_SUM_BANPFX, m->banpfx);
+
+	return err ? err : refresh_flags(m);
+}
+
+int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v)
+{
+	struct ig_lpm_key k = lpm_key(p);
+
+	if (bpf_map_lookup_elem(ban_map(m, p), &k, v))
+		return -errno;
+	return v->banned ? 0 : -ENOENT;	/* a deny-only host entry */
+}
+
+/* Lift the ban of a host entry, keeping a deny it also carries; with
+ * expired_by, only a ban that expired by then (the sweep). */
+static int host_unban(struct ig_maps *m, const struct ig_lpm_key *k, uint64_t expired_by)
+{
+	struct ig_ban_val v;
+
+	if (bpf_map_lookup_elem(m->bans, k, &v) || !v.banned)
+		return -ENOENT;
+	if (expired_by && (!v.expires_ns || v.expires_ns > expired_by))
+		return -EAGAIN;		/* extended since the sweep looked */
+	memset(&v, 0, offsetof(struct ig_ban_val, deny));
+	return host_put(m, k, &v);
+}
+
+int ban_del(struct ig_maps *m, const struct ig_prefix *p)
+{
+	struct ig_lpm_key k = lpm_key(p);
+
+	if (host_entry(p))
+		return host_unban(m, &k, 0);
+	if (bpf_map_delete_elem(m->banpfx, &k))
+		return -errno;
+	return banpfx_changed(m);
+}
+
+static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t more)
+{
+	struct ban_info *tmp = grow(*out, *n, cap, more, sizeof(**out));
+
+	if (!tmp)
+		return -ENOMEM;
+	*out = tmp;
+	return 0;
+}
+
+#define BATCH 4096
+
+/* The ban hash in batches: one syscall per 4096 bans instead of two per ban
+ * (a million bans are listed in a few ms). -EINVAL: no batch support. */
+static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *cap,
+			     bool (*keep)(const struct ig_ban_val *))
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	static struct ig_lpm_key keys[BATCH];
+	static struct ig_ban_val vals[BATCH];
+	__u32 in, next, count;
+	bool first = true;
+	int err;
+
+	do {
+		count = BATCH;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &next, keys, vals, &count, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		if (ban_reserve(out, n, cap, count))
+			return -ENOMEM;
+		for (__u32 i = 0; i < count; i++) {
+			if (!keep(&vals[i]))
+				continue;
+			memcpy((*out)[*n].pfx.addr, keys[i].addr, 16);
+			(*out)[*n].pfx.plen = keys[i].prefixlen;
+			(*out)[*n].val = vals[i];
+			(*n)++;
+		}
+		in = next;
+		first = false;
+	} while (!err);
+	return 0;
+}
+
+/* The entries of fd that keep() wants, appended to *out. */
+static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap,
+		       bool (*keep)(const struct ig_ban_val *))
+{
+	struct ig_lpm_key k, *prev = NULL, cur;
+	size_t start = *n;
+
+	if (!ban_collect_batch(fd, out, n, cap, keep))
+		return 0;
+	*n = start;	/* LPM tries have no batch ops: walk them */
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (ban_reserve(out, n, cap, 1))
+			return -ENOMEM;
+		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val) || !keep(&(*out)[*n].val))
+			continue;
+		memcpy((*out)[*n].pfx.addr, k.addr, 16);
+		(*out)[*n].pfx.plen = k.prefixlen;
+		(*n)++;
+	}
+	return 0;
+}
+
+int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)
+{
+	size_t cap = 0;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = ban_collect(m->bans, out, n, &cap, is_banned);	/* not deny-only hosts */
+	if (!err)
+		err = ban_collect(m->banpfx, out, n, &cap, is_banned);
+	if (err) {
+		free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+/*
+ * Look at up to budget bans from where the last call stopped and delete the
+ * expired ones. A full walk of a million-entry map every second costs a CPU;
+ * expired bans already stop matching in BPF, so their slots can wait. The
+ * entry under the cursor is deleted only once the walk has moved past it, so
+ * get_next_key never loses its place.
+ */
+int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budget)
+{
+	uint64_t now = mono_ns();
+	struct ig_ban_val v;
+	struct ig_lpm_key next;
+	int swept[2] = {}, fd;
+	bool end;
+
+	for (unsigned int i = 0; i < budget; i++) {
+		fd = c->which ? m->banpfx : m->bans;
+		end = bpf_map_get_next_key(fd, c->have ? &c->key : NULL, &next);
+		if (c->have && c->expired &&
+		    !(c->which ? bpf_map_delete_elem(fd, &c->key) : host_unban(m, &c->key, now)))
+			swept[c->which]++;
+		if (end) {
+			c->have = c->expired = false;
+			c->which = !c->which;
+			if (!c->which)
+				break;	/* both maps done: start over next time */
+			continue;
+		}
+		c->key = next;
+		c->have = true;
+		c->expired = !bpf_map_lookup_elem(fd, &next, &v) && v.banned &&
+			     v.expires_ns && v.expires_ns <= now;
+	}
+	if (swept[1])
+		banpfx_changed(m);
+	return swept[0] + swept[1];
+}
+
+int ban_sweep(struct ig_maps *m)
+{
+	struct sweep_cursor c = {};
+
+	return ban_sweep_some(m, &c, UINT_MAX);	/* one pass over both maps */
+}
+
+static const char *const reason_names[IG_C_MAX] = {
+	[IG_R_PASS] = "pass",
+	[IG_R_ALLOW] = "allow",
+	[IG_R_DROP] = "drop",
+	[IG_R_REJECT] = "reject",
+	[IG_R_REJECT_DROP] = "reject_drop",
+	[IG_R_REDIRECT] = "redirect",
+	[IG_R_DENY] = "deny",
+	[IG_R_BAN] = "ban",
+	[IG_R_SYN_RATE] = "syn_rate",
+	[IG_R_SUBNET_RATE] = "subnet_rate",
+	[IG_R_BAD_FRAG] = "bad_fragment",
+	[IG_C_EVENTS_LOST] = "events_lost",
+	[IG_C_EVENTS_SAMPLED] = "events_sampled",
+	[IG_C_REDIRECT_ERR] = "redirect_error",
+	[IG_C_MAP_FULL] = "map_full",
+};
+
+const char *reason_name(int idx)
+{
+	return idx >= 0 && idx < IG_C_MAX && reason_names[idx] ? reason_names[idx] : "?";
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Policy and list operations on the pinned maps: applying a policy, the
+ * allow/deny lists and bans. Callers hold the pin-directory lock.
+ */
+#ifndef IMAPGUARD_LISTS_H
+#define IMAPGUARD_LISTS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "base/addr.h"
+#include "fastpath/fastpath.h"
+
+struct policy;
+
+enum ig_list { LIST_ALLOW, LIST_DENY };
+
+/*
+ * Every function that writes a map must run under the pin-directory lock
+ * (fastpath_lock): ig_cfg.flags, which tells BPF which tries to look up, is
+ * recomputed after each change and must not race another writer.
+ */
+
+/* Validate against the system (interfaces exist), then update every map in
+ * place. On a validation error nothing is changed. */
+int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen);
+
+/* Whether p is a host entry (an address, or an IPv6 /64 other than ::/64):
+ * those live in ig_bans, for bans and the deny list alike; other prefixes
+ * in the LPM tries. */
+bool host_entry(const struct ig_prefix *p);
+
+int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin);
+/* Removes the entry whatever wrote it; *was_policy tells if the policy had it. */
+int list_del(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, bool *was_policy);
+
+/* An allow or deny entry and who wrote it (IG_ORIGIN_* bits). */
+struct list_entry {
+	struct ig_prefix pfx;
+	uint8_t origin;
+};
+
+/* Every entry of a list; caller frees *out. */
+int list_entries(struct ig_maps *m, enum ig_list l, struct list_entry **out, size_t *n);
+
+struct ban_info {
+	struct ig_prefix pfx;
+	struct ig_ban_val val;
+};
+
+/* ttl_ns 0 = permanent. -E2BIG when the map is full (also counted). */
+int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+	    const char *reason);
+int ban_del(struct ig_maps *m, const struct ig_prefix *p);
+/* The ban entry for exactly p (expired or not); -ENOENT if none. */
+int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
+/* All bans (expired ones included, with expires in the past); caller frees. */
+int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
+/* Delete bans that expired; returns how many. */
+int ban_sweep(struct ig_maps *m);
+
+/* Where an incremental sweep stopped. Zero-initialise. */
+struct sweep_cursor {
+	struct ig_lpm_key key;
+	bool have, expired;
+	int which;		/* 0: ig_bans, 1: ig_banpfx */
+};
+/* The same, a bounded number of entries per call (the daemon's timer). */
+int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budget);
+
+/* Number of entries in a map (walks the keys). */
+long map_count(int fd);
+uint32_t map_capacity(int fd);
+uint64_t mono_ns(void);
+void count_extra(struct ig_maps *m, uint32_t idx);
+/* Every counter summed over CPUs. */
+int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
+/* Stable name of a counter index (stats output, JSON keys). */
+const char *reason_name(int idx);
+
+#endif

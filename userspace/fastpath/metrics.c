@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "fastpath/lists.h"
+#include "fastpath/metrics.h"
+
+static void help(FILE *f, const char *name, const char *type, const char *text)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static int write_counters(FILE *f, struct ig_maps *m)
+{
+	struct ig_counter sum[IG_C_MAX];
+	int err = counters_read(m, sum);
+
+	if (err)
+		return err;
+	help(f, "imapguard_packets_total", "counter", "Packets per verdict reason.");
+	for (int i = 0; i < IG_R_MAX; i++)
+		fprintf(f, "imapguard_packets_total{reason=\"%s\"} %llu\n", reason_name(i),
+			(unsigned long long)sum[i].packets);
+	help(f, "imapguard_bytes_total", "counter", "Bytes per verdict reason.");
+	for (int i = 0; i < IG_R_MAX; i++)
+		fprintf(f, "imapguard_bytes_total{reason=\"%s\"} %llu\n", reason_name(i),
+			(unsigned long long)sum[i].bytes);
+	help(f, "imapguard_events_lost_total", "counter", "Events lost: ring buffer full.");
+	fprintf(f, "imapguard_events_lost_total %llu\n",
+		(unsigned long long)sum[IG_C_EVENTS_LOST].packets);
+	help(f, "imapguard_events_sampled_total", "counter",
+	     "Events suppressed by per-source sampling (one per source and reason per second).");
+	fprintf(f, "imapguard_events_sampled_total %llu\n",
+		(unsigned long long)sum[IG_C_EVENTS_SAMPLED].packets);
+	help(f, "imapguard_redirect_errors_total", "counter", "Redirects whose interface was missing.");
+	fprintf(f, "imapguard_redirect_errors_total %llu\n",
+		(unsigned long long)sum[IG_C_REDIRECT_ERR].packets);
+	help(f, "imapguard_map_full_total", "counter", "Inserts refused because a map was full.");
+	fprintf(f, "imapguard_map_full_total %llu\n", (unsigned long long)sum[IG_C_MAP_FULL].packets);
+	return 0;
+}
+
+static long bans_active(struct ig_maps *m)
+{
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	size_t n;
+	long live = 0;
+
+	if (ban_list(m, &b, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		live += !b[i].val.expires_ns || b[i].val.expires_ns > now;
+	free(b);
+	return live;
+}
+
+int metrics_write(FILE *f, struct ig_maps *m)
+{
+	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle" };
+	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle }, err;
+
+	err = write_counters(f, m);
+	if (err)
+		return err;
+	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
+	fprintf(f, "imapguard_bans_active %ld\n", bans_active(m));
+	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
+	for (int i = 0; i < 5; i++)
+		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i], map_count(fds[i]));
+	help(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
+	for (int i = 0; i < 5; i++)
+		fprintf(f, "imapguard_map_capacity{map=\"%s\"} %u\n", names[i], map_capacity(fds[i]));
+	return 0;
+}
+
+int metrics_http_reply(const char *req, size_t len, struct ig_maps *m,
+		       void (*extra)(FILE *f, void *ctx), void *ctx, char **out, size_t *outlen)
+{
+	static const char get[] = "GET /metrics ";
+	char *body = NULL;
+	size_t blen = 0;
+	FILE *f;
+
+	if (len < sizeof(get) - 1 || memcmp(req, get, sizeof(get) - 1)) {
+		const char *r = !strncmp(req, "GET ", 4) ?
+			"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" :
+			"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n"
+			"Connection: close\r\n\r\n";
+
+		*out = strdup(r);
+		*outlen = *out ? strlen(r) : 0;
+		return *out ? 0 : -ENOMEM;
+	}
+	f = open_memstream(&body, &blen);
+	if (!f)
+		return -ENOMEM;
+	metrics_write(f, m);
+	if (extra)
+		extra(f, ctx);
+	fclose(f);
+	f = open_memstream(out, outlen);
+	if (!f) {
+		free(body);
+		return -ENOMEM;
+	}
+	fprintf(f, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		"Content-Length: %zu\r\nConnection: close\r\n\r\n%s", blen, body);
+	fclose(f);
+	free(body);
+	return 0;
+}

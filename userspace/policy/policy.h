@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Policy files: INI (libinih), fully validated into struct policy before
+ * anything is applied. Plain C, no BPF dependency, so it is unit-tested
+ * without root.
+ */
+#ifndef IMAPGUARD_POLICY_H
+#define IMAPGUARD_POLICY_H
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common.h"
+#include "base/addr.h"
+#include "base/value.h"
+
+#define POL_MAX_IFACES	16
+#define POL_MAX_AUTHLOG	8
+#define POL_ERR_LEN	512
+
+struct pol_list {
+	struct ig_prefix *v;
+	size_t n, cap;
+};
+
+struct pol_port {
+	uint16_t port;
+	uint8_t action;			/* enum ig_action, never IG_ACT_NONE */
+	char redirect_to[IG_IFNAME_LEN];	/* action = redirect */
+	struct pol_list allow;		/* sources exempt on this port only */
+	/* SYN throttle; interval 0 = off. */
+	uint64_t syn_interval_ns;	/* syn_rate = N/s|m|h -> 1e9/N ns */
+	uint32_t syn_burst;		/* default: 2 x rate per second, >= 1 */
+	uint8_t src_plen4, src_plen6;	/* source_prefix = 32, 64 */
+	uint64_t subnet_interval_ns;
+	uint32_t subnet_burst;
+	uint8_t sub_plen4, sub_plen6;	/* subnet_prefix = 24, 48 */
+};
+
+enum authlog_format {
+	AUTHLOG_AUTO = 0,
+	AUTHLOG_DOVECOT,
+	AUTHLOG_CYRUS,
+	AUTHLOG_COURIER,
+	AUTHLOG_UWIMAP,
+};
+
+struct pol_authlog {
+	char name[64];
+	char path[PATH_MAX];		/* path = FILE, or ... */
+	char journal[256];		/* journal = UNIT */
+	int format;			/* enum authlog_format */
+};
+
+/* [detect]: the auth-log detector's thresholds (fail2ban-like names). */
+struct pol_detect {
+	uint32_t max_failures;		/* default 5 */
+	uint64_t window_ns;		/* default 10m */
+	uint64_t ban_time_ns;		/* default 10m */
+	uint32_t max_users;		/* distinct users failing; default 4, 0 = off */
+	uint8_t v6_plen;		/* count/ban IPv6 per /N too; default 64 */
+	uint32_t max_sources;		/* banned addrs per subnet -> ban subnet; default 8, 0 = off */
+	uint8_t subnet_plen4, subnet_plen6;	/* default 24, 48 */
+	uint32_t account_max_sources;	/* distinct sources failing one user -> event; default 10 */
+	double ban_factor;		/* default 2.0, >= 1 */
+	uint64_t ban_max_ns;		/* default 7d */
+	bool reset_on_success;		/* default yes */
+	bool dry_run;			/* default no */
+};
+
+struct policy {
+	char file[PATH_MAX];
+	uint64_t hash;			/* FNV-1a 64 of the file bytes */
+	struct pol_port ports[IG_MAX_PORTS];
+	int nports;
+	struct pol_list allow;		/* [lists] allow: every protected port */
+	struct pol_list deny;		/* [lists] deny + deny_file */
+	uint32_t ban_scope;		/* enum ig_ban_scope; [lists] ban_scope */
+	uint64_t ban_ttl_ns;		/* [lists] ban_ttl: default for `ban add`, 1h */
+	/* [limits] map capacities, fixed when the BPF object is first loaded. */
+	uint32_t max_bans;		/* default 1048576 */
+	uint32_t max_sources;		/* throttle LRU, default 1048576 */
+	uint32_t max_deny;		/* default 1048576 */
+	uint32_t max_allow;		/* default 65536 */
+	/* [interface] names = eth0, eth1; mode = auto|native|generic|tc */
+	char ifaces[POL_MAX_IFACES][IG_IFNAME_LEN];
+	int nifaces;
+	int iface_mode;			/* 0 auto, else enum ig_attach_mode */
+	/* [daemon] */
+	char state_file[PATH_MAX];	/* default /var/lib/imapguard/state */
+	char control_socket[PATH_MAX];	/* default /run/imapguard/control.sock */
+	char control_group[64];		/* group allowed on the socket besides root */
+	struct pol_detect detect;
+	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
+	int nauthlogs;
+	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
+};
+
+/* Parse and validate FILE into *pol (initialised here). On error returns
+ * -EINVAL (or -errno for I/O) and writes "file:line: what is wrong" to err. */
+int policy_load(const char *file, struct policy *pol, char *err, size_t errlen);
+/* The same from bytes already read (file names them, for errors and for
+ * deny_file paths); buf is not kept. */
+int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
+		    char *err, size_t errlen);
+void policy_free(struct policy *pol);
+/* Fill defaults only (what an empty file gives). */
+void policy_init(struct policy *pol);
+/* Parsers shared with the CLI. Return 0 or -EINVAL. */
+int parse_action(const char *s, uint8_t *action);
+const char *action_name(uint8_t action);
+/* auto|native|generic|tc <-> 0 / enum ig_attach_mode. */
+int parse_mode(const char *s, int *mode);
+const char *mode_name(int mode);
+struct sockaddr_storage;
+/* "127.0.0.1:9687" or "[::1]:9687" -> socket address. 0 or -EINVAL. */
+int parse_hostport(const char *s, struct sockaddr_storage *ss);
+
+#endif
