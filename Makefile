@@ -12,7 +12,7 @@ VERSION := 0.1.0
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
-LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd
+LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
 # Userspace is built by layer (README "Source layout"). A layer may include
@@ -38,6 +38,7 @@ USER_OBJS := $(foreach l,$(LAYERS),$(call layer_objs,$(l)))
 USER_HDRS := $(wildcard userspace/*/*.h)
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 # The layer each unit test exercises: it links that layer's archives only.
+TEST_LAYER_test_base := base
 TEST_LAYER_test_policy := policy
 TEST_LAYER_test_sign := policy
 TEST_LAYER_test_authlog := authlog

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
 	make gcc clang llvm pkg-config
-	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev
+	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev libjansson-dev libmicrohttpd-dev
 	bpftool iproute2 nftables iptables
 	python3 util-linux procps kmod
 	openssl dovecot-core dovecot-imapd systemd

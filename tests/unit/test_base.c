@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * base/ alone: UTF-8 validation and cleaning (text.c) and the JSON helpers
+ * (json.c). Linked against libig_base.a only, which proves base/ needs
+ * nothing from the layers above it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "base/json.h"
+#include "base/text.h"
+#include "base/value.h"
+#include "test.h"
+
+TEST_DEFINE_GLOBALS;
+
+static const struct {
+	const char *name, *in;
+	bool valid;
+} utf8_cases[] = {
+	{ "ascii", "alice", true },
+	{ "two-byte", "j\xc3\xb6rg", true },
+	{ "three-byte", "\xe2\x82\xac", true },
+	{ "four-byte", "\xf0\x9f\x93\xa7", true },
+	{ "lone continuation", "a\x80z", false },
+	{ "overlong slash", "\xc0\xaf", false },
+	{ "overlong three", "\xe0\x80\xaf", false },
+	{ "surrogate", "\xed\xa0\x80", false },
+	{ "above U+10FFFF", "\xf4\x90\x80\x80", false },
+	{ "truncated", "\xe2\x82", false },
+	{ "latin-1 byte", "m\xfcller", false },
+	{ "0xff", "\xff", false },
+};
+
+static void test_utf8_table(void)
+{
+	for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+		const char *s = utf8_cases[i].in;
+		char out[64];
+
+		ASSERT_EQ(utf8_valid(s, strlen(s)), utf8_cases[i].valid, utf8_cases[i].name);
+		/* Cleaning always yields valid UTF-8, unchanged when it was. */
+		ASSERT_EQ(utf8_clean(out, sizeof(out), s, strlen(s)) == 0, utf8_cases[i].valid,
+			  utf8_cases[i].name);
+		ASSERT_TRUE(utf8_valid(out, strlen(out)), utf8_cases[i].name);
+	}
+}
+
+static void test_utf8_nul_and_truncation(void)
+{
+	char out[8];
+
+	ASSERT_TRUE(!utf8_valid("a\0b", 3), "NUL is not valid text");
+	ASSERT_EQ(utf8_clean(out, sizeof(out), "a\0b", 3), 1, "NUL replaced");
+	ASSERT_STREQ(out, "a" UTF8_REPLACEMENT "b", "NUL becomes U+FFFD");
+	/* "€€€" is 9 bytes: 7 fit two whole sequences, never a split one. */
+	ASSERT_EQ(utf8_clean(out, sizeof(out), "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 9), 0,
+		  "nothing replaced");
+	ASSERT_STREQ(out, "\xe2\x82\xac\xe2\x82\xac", "cut at a sequence boundary");
+}
+
+static void test_text_clean(void)
+{
+	char out[64];
+
+	ASSERT_EQ(text_clean(out, sizeof(out), "a\x1b[2Jb\x7f\xc2\x9b" "1m\xc3\xa9", 13), 3,
+		  "ESC, DEL and CSI replaced");
+	ASSERT_STREQ(out, "a?[2Jb??1m\xc3\xa9", "no control survives, é stays");
+}
+
+static void test_json_text(void)
+{
+	char *s = json_take_string(json_pack("{s:o}", "user", json_text("bad\xff\"q")));
+	json_error_t err;
+	json_t *j;
+
+	ASSERT_STREQ(s, "{\"user\":\"bad" UTF8_REPLACEMENT "\\\"q\"}", "escaped and replaced");
+	j = s ? json_parse_object(s, strlen(s), &err) : NULL;
+	ASSERT_OK_PTR(j, "own output parses");
+	json_decref(j);
+	free(s);
+	ASSERT_TRUE(!json_parse_object("[1]", 3, &err), "an array is not an object");
+	ASSERT_TRUE(!json_parse_object("{\"a\":1,\"a\":2}", 13, &err), "duplicate keys refused");
+	ASSERT_TRUE(!json_parse_object("{} x", 4, &err), "trailing garbage refused");
+}
+
+static void test_durations(void)
+{
+	uint64_t ns;
+
+	ASSERT_OK(parse_duration_ns("1h30m", &ns), "1h30m");
+	ASSERT_EQ(ns, 5400 * NS_PER_SEC, "1h30m in ns");
+	ASSERT_TRUE(parse_duration_ns("-1", &ns) != 0, "no sign");
+	ASSERT_TRUE(parse_duration_ns("99999999999w", &ns) != 0, "overflow refused");
+}
+
+int main(void)
+{
+	RUN_CASE("base utf8 table", test_utf8_table());
+	RUN_CASE("base utf8 NUL and truncation", test_utf8_nul_and_truncation());
+	RUN_CASE("base text_clean controls", test_text_clean());
+	RUN_CASE("base json_text", test_json_text());
+	RUN_CASE("base durations", test_durations());
+	return test_cases_failed != 0;
+}
