@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/json.h"
 #include "base/text.h"
 #include "base/value.h"
@@ -93,8 +94,36 @@ static void test_durations(void)
 	ASSERT_TRUE(parse_duration_ns("99999999999w", &ns) != 0, "overflow refused");
 }
 
+/* Test vector from the SipHash paper (appendix A): key 00..0f, message
+ * 00..0e, SipHash-2-4 = 0xa129ca6149be45e5. */
+static void test_siphash_vector(void)
+{
+	uint8_t key[HASH_KEY_LEN], msg[15];
+	struct hasher *h, *r1, *r2;
+
+	for (int i = 0; i < 16; i++)
+		key[i] = i;
+	for (int i = 0; i < 15; i++)
+		msg[i] = i;
+	h = hasher_new(key);
+	if (!ASSERT_OK_PTR(h, "hasher"))
+		return;
+	ASSERT_EQ(hasher_sum(h, msg, sizeof(msg)), 0xa129ca6149be45e5ULL, "paper vector");
+	ASSERT_EQ(hasher_sum(h, msg, sizeof(msg)), 0xa129ca6149be45e5ULL, "again, same key");
+	hasher_free(h);
+	ASSERT_EQ(hash_stable("x", 1), hash_stable("x", 1), "stable is stable");
+	r1 = hasher_new(NULL);
+	r2 = hasher_new(NULL);
+	if (ASSERT_OK_PTR(r1, "random 1") && ASSERT_OK_PTR(r2, "random 2"))
+		ASSERT_TRUE(hasher_sum(r1, "alice", 5) != hasher_sum(r2, "alice", 5),
+			    "random keys differ");
+	hasher_free(r1);
+	hasher_free(r2);
+}
+
 int main(void)
 {
+	RUN_CASE("base siphash", test_siphash_vector());
 	RUN_CASE("base utf8 table", test_utf8_table());
 	RUN_CASE("base utf8 NUL and truncation", test_utf8_nul_and_truncation());
 	RUN_CASE("base text_clean controls", test_text_clean());
