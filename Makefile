@@ -55,7 +55,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDEXPANSION:
-.PHONY: all clean deps test unit-test demo install uninstall bench
+.PHONY: all clean deps test unit-test demo install uninstall bench lint
 all: $(BUILD)/imapguard
 
 deps:
@@ -138,6 +138,20 @@ bench: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash scripts/demo.sh
+
+# Static checks, clean on the whole tree; CI runs them (.ci/run).
+# cppcheck: variableScope is off because the house style (the kernel's)
+# declares locals at the top of a block.
+LINT_C := $(wildcard userspace/*/*.c tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
+LINT_SH := $(wildcard scripts/*.sh tests/*.sh tests/bench/*.sh) .ci/run scripts/completion/imapguard
+lint:
+	$(call msg,CPPCHECK,userspace tests)
+	$(Q)cppcheck -q --error-exitcode=1 --std=c11 --inline-suppr \
+		--enable=warning,style,performance,portability --suppress=variableScope \
+		--suppress=missingIncludeSystem -D__x86_64__ --include=scripts/lint/cppcheck.h \
+		-Iuserspace -Ibpf -Itests/unit $(LINT_C)
+	$(call msg,SHCHECK,scripts tests)
+	$(Q)shellcheck -x $(LINT_SH)
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc

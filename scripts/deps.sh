@@ -9,6 +9,7 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev libjansson-dev libmicrohttpd-dev
 	bpftool iproute2 nftables iptables
 	python3 util-linux procps kmod
+	cppcheck shellcheck
 	openssl dovecot-core dovecot-imapd systemd
 )
 
