@@ -142,7 +142,7 @@ demo: deps
 # Static checks, clean on the whole tree; CI runs them (.ci/run).
 # cppcheck: variableScope is off because the house style (the kernel's)
 # declares locals at the top of a block.
-LINT_C := $(wildcard userspace/*/*.c tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
+LINT_C := $(filter-out %.bpf.c,$(wildcard userspace/*/*.c tests/unit/*.c tests/bench/*.c tests/fuzz/*.c))
 LINT_SH := $(wildcard scripts/*.sh tests/*.sh tests/bench/*.sh) .ci/run scripts/completion/imapguard
 lint:
 	$(call msg,CPPCHECK,userspace tests)
