@@ -44,6 +44,7 @@ TEST_LAYER_test_sign := policy
 TEST_LAYER_test_authlog := authlog
 TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
+TEST_LAYER_test_authwatch := authlog
 TEST_LAYER_test_bpf := fastpath
 
 ifeq ($(V),1)

@@ -267,14 +267,17 @@ test_man_json_metrics()
 	# print: \"field\": in printf formats, imapguard_* metric names. "stream"
 	# is the control protocol's own acknowledgement, never printed.
 	man_text "$MAN8" >"$WORK/man8.txt"
-	missing=$("$PY" - "$WORK/man8.txt" "$ROOT"/userspace/*/*.c <<-'EOF'
+	missing=$(PYTHONPATH="$ROOT/tests" "$PY" - "$WORK/man8.txt" "$ROOT"/userspace/*/*.c <<-'EOF'
 	import re, sys
 	words = set()
 	for line in open(sys.argv[1]):
 	    if re.match(r'\.(B|BR|RB|BI)\b', line):
 	        words.update(re.findall(r'[A-Za-z0-9_]+', line))
 	src = "".join(open(f).read() for f in sys.argv[2:])
-	fields = set(re.findall(r'\\"([a-z][a-z0-9_]*)\\":', src)) - {"stream"}
+	fields = set(re.findall(r'\\"([a-z][a-z0-9_]*)\\":', src))
+	# ... and the keys of what is built with jansson (tests/json_keys.py).
+	from json_keys import jansson_keys
+	fields = (fields | jansson_keys(src)) - {"stream"}
 	metrics = {m for m in re.findall(r'imapguard_[a-z_]+', src) if not m.startswith("imapguard_bpf")}
 	print(" ".join(sorted(fields - words)) + "|" + " ".join(sorted(metrics - words)))
 	EOF

@@ -6,8 +6,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/hash.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/text.h"
 #include "base/value.h"
 #include "test.h"
@@ -84,6 +86,72 @@ static void test_json_text(void)
 	ASSERT_TRUE(!json_parse_object("{} x", 4, &err), "trailing garbage refused");
 }
 
+/* Lines --log-format json writes to stderr, read back: each is one JSON
+ * object, valid UTF-8 whatever bytes the message carried, never cut. */
+static void test_log_json(void)
+{
+	char *line = NULL, long_msg[3001];
+	size_t cap = 0;
+	json_error_t err;
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO), n = 0;
+	ssize_t len;
+
+	if (!ASSERT_OK_PTR(tmp, "tmpfile") || !ASSERT_TRUE(saved >= 0, "dup stderr"))
+		return;
+	memset(long_msg, 'x', sizeof(long_msg) - 1);
+	long_msg[sizeof(long_msg) - 1] = '\0';
+	fflush(stderr);
+	dup2(fileno(tmp), STDERR_FILENO);
+	log_set_json(1);
+	pr_warn("user <%s> from %s", "bad\xff\"q\\\x01", "198.18.0.1");
+	pr_info("%s", long_msg);
+	log_set_json(0);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	while ((len = getline(&line, &cap, tmp)) > 0) {
+		json_t *j = json_parse_object(line, len, &err);
+		const char *msg = NULL, *level = NULL;
+		double ts = 0;
+
+		n++;
+		if (!ASSERT_OK_PTR(j, "a log line is a JSON object")) {
+			fprintf(stderr, "  %s: %s", err.text, line);
+			continue;
+		}
+		ASSERT_OK(json_unpack(j, "{s:F, s:s, s:s}", "ts", &ts, "level", &level, "msg", &msg),
+			  "ts, level, msg");
+		ASSERT_TRUE(ts > 1e9, "ts in seconds since the epoch");
+		if (n == 1) {
+			ASSERT_STREQ(level, "warn", "level");
+			ASSERT_STREQ(msg, "user <bad" UTF8_REPLACEMENT "\"q\\\x01> from 198.18.0.1",
+				     "invalid byte replaced, the rest intact");
+		} else {
+			ASSERT_STREQ(level, "info", "level");
+			ASSERT_STREQ(msg, long_msg, "a long message is not cut");
+		}
+		json_decref(j);
+	}
+	ASSERT_EQ(n, 2, "two lines");
+	free(line);
+	fclose(tmp);
+}
+
+/* json_fixed: a decimal that prints as written, and stays a real. */
+static void test_json_fixed(void)
+{
+	char *s = json_take_string(json_pack("{s:o, s:o, s:o, s:o}", "ts",
+					     json_fixed(1763872201.1234, 3), "left",
+					     json_fixed(599.96, 1), "zero", json_fixed(0, 1),
+					     "neg", json_fixed(-2.25, 1)));
+
+	ASSERT_STREQ(s, "{\"ts\":1763872201.123,\"left\":600.0,\"zero\":0.0,\"neg\":-2.3}",
+		     "rounded, printed as decimals");
+	free(s);
+}
+
 static void test_durations(void)
 {
 	uint64_t ns;
@@ -128,6 +196,8 @@ int main(void)
 	RUN_CASE("base utf8 NUL and truncation", test_utf8_nul_and_truncation());
 	RUN_CASE("base text_clean controls", test_text_clean());
 	RUN_CASE("base json_text", test_json_text());
+	RUN_CASE("base log json lines", test_log_json());
+	RUN_CASE("base json_fixed", test_json_fixed());
 	RUN_CASE("base durations", test_durations());
 	return test_cases_failed != 0;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include "authlog/authlog.h"
 #include "base/epsrc.h"
+#include "base/json.h"
 #include "authlog/authwatch.h"
 #include "authlog/detector.h"
 #include "authlog/follow.h"
@@ -62,40 +63,51 @@ static uint64_t wall_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+json_t *authwatch_event_json(const struct det_event *ev, uint64_t wall_ns)
+{
+	char a[ADDR_STRLEN];
+
+	if (ev->kind == DET_EV_ACCOUNT)
+		/* The user name is attacker-chosen, and may not be UTF-8. */
+		return json_pack("{s:o, s:s, s:o, s:I, s:I}", "ts", json_fixed(wall_ns / 1e9, 3),
+				 "type", "account", "user", json_text(ev->user), "sources",
+				 (json_int_t)ev->users, "window_s",
+				 (json_int_t)(ev->window_ns / 1000000000ULL));
+	addr_format(&ev->prefix, a);
+	return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
+			 "ts", json_fixed(wall_ns / 1e9, 3), "type", "ban", "rule", ev->rule,
+			 "addr", a, "failures", (json_int_t)ev->failures,
+			 "users", (json_int_t)ev->users,
+			 "window_s", (json_int_t)(ev->window_ns / 1000000000ULL),
+			 "duration_s", (json_int_t)(ev->duration_ns / 1000000000ULL),
+			 "repeat", (json_int_t)ev->repeat, "extend", ev->extend,
+			 "dry_run", ev->dry_run);
+}
+
 static void on_det_event(const struct det_event *ev, void *ctx)
 {
 	struct authwatch *aw = ctx;
-	char a[ADDR_STRLEN], reason[IG_REASON_LEN], json[1024];
-	FILE *f;
+	char a[ADDR_STRLEN], reason[IG_REASON_LEN];
+	char *json = json_take_string(authwatch_event_json(ev, wall_ns()));
 
 	addr_format(&ev->prefix, a);
-	f = fmemopen(json, sizeof(json), "w");
-	if (!f)
-		return;
 	if (ev->kind == DET_EV_ACCOUNT) {
 		aw->account_events++;
-		fprintf(f, "{\"ts\":%.3f,\"type\":\"account\",\"user\":", wall_ns() / 1e9);
-		json_str(f, ev->user ? ev->user : "");
-		fprintf(f, ",\"sources\":%u,\"window_s\":%llu}", ev->users,
-			(unsigned long long)(ev->window_ns / 1000000000ULL));
-		fclose(f);
 		/* The user name is attacker-chosen: log it only JSON-escaped. */
-		pr_warn("distributed spraying against one account: %s", json);
-		aw->h.emit(aw->h.ctx, json);
+		pr_warn("distributed spraying against one account: %s",
+			json ? json : "(out of memory)");
+		if (json)
+			aw->h.emit(aw->h.ctx, json);
+		free(json);
 		return;
 	}
-	fprintf(f, "{\"ts\":%.3f,\"type\":\"ban\",\"rule\":\"%s\",\"addr\":\"%s\",\"failures\":%u,"
-		"\"users\":%u,\"window_s\":%llu,\"duration_s\":%llu,\"repeat\":%u,\"extend\":%s,"
-		"\"dry_run\":%s}", wall_ns() / 1e9, ev->rule, a, ev->failures, ev->users,
-		(unsigned long long)(ev->window_ns / 1000000000ULL),
-		(unsigned long long)(ev->duration_ns / 1000000000ULL), ev->repeat,
-		ev->extend ? "true" : "false", ev->dry_run ? "true" : "false");
-	fclose(f);
 	pr_info("%s%s %s rule=%s failures=%u users=%u window=%llus duration=%llus repeat=%u",
 		ev->dry_run ? "dry-run: would " : "", ev->extend ? "extend ban" : "ban", a, ev->rule,
 		ev->failures, ev->users, (unsigned long long)(ev->window_ns / 1000000000ULL),
 		(unsigned long long)(ev->duration_ns / 1000000000ULL), ev->repeat);
-	aw->h.emit(aw->h.ctx, json);
+	if (json)
+		aw->h.emit(aw->h.ctx, json);
+	free(json);
 	if (ev->dry_run) {
 		aw->dry_bans++;
 		return;
@@ -345,31 +357,34 @@ int authwatch_load_line(struct authwatch *aw, char *line)
 	return -EINVAL;
 }
 
-void authwatch_status_json(struct authwatch *aw, FILE *f)
+json_t *authwatch_status_json(struct authwatch *aw)
 {
 	struct det_stats st;
+	json_t *o, *srcs = json_array();
 
-	detector_stats(aw->det, &st);
-	fprintf(f, ",\"authlog\":{\"lines\":%llu,\"skipped\":%llu,\"failures\":%llu,\"successes\":%llu,"
-		"\"bans\":%llu,\"dry_run_bans\":%llu,\"account_events\":%llu,\"tracked_sources\":%u,"
-		"\"evictions\":%llu,\"sources\":[", (unsigned long long)aw->lines,
-		(unsigned long long)aw->skipped, (unsigned long long)aw->fails,
-		(unsigned long long)aw->successes, (unsigned long long)aw->bans,
-		(unsigned long long)aw->dry_bans, (unsigned long long)aw->account_events,
-		st.sources, (unsigned long long)st.evictions);
-	for (int i = 0; i < aw->nsrc; i++) {
+	for (int i = 0; srcs && i < aw->nsrc; i++) {
 		struct follow_stats fs = {};
 
 		if (aw->src[i].f)
 			follow_get_stats(aw->src[i].f, &fs);
-		fprintf(f, "%s{\"name\":", i ? "," : "");
-		json_str(f, aw->src[i].cfg.name);
-		fprintf(f, ",\"open\":%s,\"lines\":%llu,\"rotations\":%llu,\"truncations\":%llu,"
-			"\"skipped_long\":%llu}", aw->src[i].f ? "true" : "false",
-			(unsigned long long)fs.lines, (unsigned long long)fs.rotations,
-			(unsigned long long)fs.truncations, (unsigned long long)fs.skipped_long);
+		if (json_array_append_new(srcs, json_pack("{s:o, s:b, s:I, s:I, s:I, s:I}",
+				"name", json_text(aw->src[i].cfg.name), "open", aw->src[i].f != NULL,
+				"lines", (json_int_t)fs.lines, "rotations", (json_int_t)fs.rotations,
+				"truncations", (json_int_t)fs.truncations,
+				"skipped_long", (json_int_t)fs.skipped_long))) {
+			json_decref(srcs);
+			return NULL;
+		}
 	}
-	fprintf(f, "]}");
+	detector_stats(aw->det, &st);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+		      "lines", (json_int_t)aw->lines, "skipped", (json_int_t)aw->skipped,
+		      "failures", (json_int_t)aw->fails, "successes", (json_int_t)aw->successes,
+		      "bans", (json_int_t)aw->bans, "dry_run_bans", (json_int_t)aw->dry_bans,
+		      "account_events", (json_int_t)aw->account_events,
+		      "tracked_sources", (json_int_t)st.sources,
+		      "evictions", (json_int_t)st.evictions, "sources", srcs);
+	return o;
 }
 
 void authwatch_metrics(struct authwatch *aw, FILE *f)
@@ -398,13 +413,14 @@ void authwatch_metrics(struct authwatch *aw, FILE *f)
 		"imapguard_account_events_total %llu\n", (unsigned long long)aw->account_events);
 }
 
-void authwatch_why_json(struct authwatch *aw, const uint8_t addr[16], FILE *f)
+json_t *authwatch_why_json(struct authwatch *aw, const uint8_t addr[16])
 {
 	char buf[2048];
 
+	/* Three entries of bounded length: -ENOSPC cannot happen, and would
+	 * only cut the text short. */
 	detector_explain(aw->det, addr, wall_ns(), buf, sizeof(buf));
-	fprintf(f, ",\"detector\":");
-	json_str(f, buf);
+	return json_text(buf);
 }
 
 void authwatch_close(struct authwatch *aw)

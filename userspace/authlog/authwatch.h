@@ -9,11 +9,13 @@
 #include <stdio.h>
 
 #include <stdbool.h>
+#include <jansson.h>
 #include "base/addr.h"
 #include "common.h"
 
 struct authwatch;
 struct policy;
+struct det_event;
 
 /*
  * How the auth-log half acts on the world. Its owner (the daemon) passes
@@ -30,7 +32,8 @@ struct aw_hooks {
 	bool (*has_ban)(void *ctx, const struct ig_prefix *p);
 	/* The allow list covers p (any port): never ban it. */
 	bool (*is_allowed)(void *ctx, const struct ig_prefix *p);
-	/* One JSON event line for `imapguard events`. */
+	/* One event for `imapguard events`: a compact JSON object (one line,
+	 * valid UTF-8), owned by the caller; copy it to keep it. */
 	void (*emit)(void *ctx, const char *json);
 };
 
@@ -46,10 +49,21 @@ void authwatch_ready(struct authwatch *aw, void *src);	/* a source fd is readabl
 void authwatch_tick(struct authwatch *aw);		/* once a second */
 int authwatch_save(struct authwatch *aw, FILE *f);
 int authwatch_load_line(struct authwatch *aw, char *line);
-void authwatch_status_json(struct authwatch *aw, FILE *f);	/* ,"authlog":{...} */
+/*
+ * JSON for the daemon's replies (imapguard(8) "JSON OUTPUT"). Each returns a
+ * new reference the caller owns (json_object_set_new() takes it), or NULL
+ * when out of memory; strings from logs and policy go in through
+ * json_text(), so the result is always valid UTF-8.
+ */
+/* The status reply's "authlog" object: counters and one entry per source. */
+json_t *authwatch_status_json(struct authwatch *aw);
+/* The why reply's "detector" string: failures, users and ban history of addr. */
+json_t *authwatch_why_json(struct authwatch *aw, const uint8_t addr[16]);
+/* The event object (type "ban" or "account") emitted for ev, at wall_ns
+ * (CLOCK_REALTIME, ns). Pure: no authwatch needed. */
+json_t *authwatch_event_json(const struct det_event *ev, uint64_t wall_ns);
 /* Prometheus lines: lines, failures per format, bans per rule. */
 void authwatch_metrics(struct authwatch *aw, FILE *f);
-void authwatch_why_json(struct authwatch *aw, const uint8_t addr[16], FILE *f);
 void authwatch_close(struct authwatch *aw);
 
 #endif

@@ -30,13 +30,24 @@ json_t *json_text(const char *s)
 	return json_textn(s, s ? strlen(s) : 0);
 }
 
+json_t *json_fixed(double v, int decimals)
+{
+	double scale = 1;
+
+	for (int i = 0; i < decimals && i < 9; i++)
+		scale *= 10;
+	/* Round half away from zero without libm; the quotient is the double
+	 * nearest the decimal, which %.15g prints back as that decimal. */
+	return json_real((double)(long long)(v * scale + (v < 0 ? -0.5 : 0.5)) / scale);
+}
+
 int json_println(FILE *f, json_t *j)
 {
 	int err = 0;
 
 	if (!j)
 		return -ENOMEM;
-	if (json_dumpf(j, f, JSON_COMPACT) || fputc('\n', f) == EOF)
+	if (json_dumpf(j, f, JSON_DUMP_FLAGS) || fputc('\n', f) == EOF)
 		err = -EIO;
 	json_decref(j);
 	return err;
@@ -48,7 +59,7 @@ char *json_take_string(json_t *j)
 
 	if (!j)
 		return NULL;
-	s = json_dumps(j, JSON_COMPACT);
+	s = json_dumps(j, JSON_DUMP_FLAGS);
 	json_decref(j);
 	return s;
 }

@@ -19,11 +19,19 @@
  * that and fail in turn. */
 json_t *json_text(const char *s);
 json_t *json_textn(const char *s, size_t n);
-/* Print j compactly and a newline to f, then drop the reference (j may be
- * NULL: out of memory). 0 or -errno (-ENOMEM, -EIO). */
+/* v rounded to decimals places (0..9) as a JSON real: json_println and
+ * json_take_string print it as that decimal (599.9, not 599.89999999999998),
+ * always with a '.' or an exponent, so a reader sees a real. NULL only when
+ * out of memory. */
+json_t *json_fixed(double v, int decimals);
+/* How this project dumps JSON: one compact line, reals with 15 significant
+ * digits (enough for a json_fixed timestamp in milliseconds). */
+#define JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+/* Print j (JSON_DUMP_FLAGS) and a newline to f, then drop the reference (j
+ * may be NULL: out of memory). 0 or -errno (-ENOMEM, -EIO). */
 int json_println(FILE *f, json_t *j);
-/* j as a compact NUL-terminated string the caller frees; drops the
- * reference. NULL when out of memory. */
+/* j as a compact NUL-terminated string (JSON_DUMP_FLAGS) the caller frees;
+ * drops the reference. NULL when j is NULL or out of memory. */
 char *json_take_string(json_t *j);
 /* Parse one JSON object of at most len bytes (no trailing garbage).
  * NULL if it is not an object; err (may be NULL) says why. */

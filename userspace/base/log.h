@@ -9,11 +9,14 @@ enum log_level { LL_WARN, LL_INFO, LL_DEBUG, LL_LIBBPF };
 /* Set from the number of -v flags: 0 warnings+info, 1 debug, 2 libbpf debug. */
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
-/* json=1 prints one JSON object per line (for the daemon's --log-format json). */
+/* json=1 prints one JSON object per line (for the daemon's --log-format
+ * json): ts, level, msg; invalid UTF-8 in a message becomes U+FFFD. */
 void log_set_json(int json);
 void log_init_libbpf(void);
 
-/* s as a JSON string, quotes included (control bytes escaped). */
+/* s as a JSON string, quotes included (control bytes escaped, other bytes
+ * copied: not valid UTF-8 when s is not). Deprecated: use base/json.h;
+ * kept only for audit/ until it builds its JSON with jansson. */
 void json_str(FILE *f, const char *s);
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

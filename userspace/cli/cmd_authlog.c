@@ -13,13 +13,14 @@
 #include "authlog/authlog.h"
 #include "cli/cli.h"
 #include "authlog/detector.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "policy/policy.h"
 
 struct at_ctx {
 	bool json;
 	uint32_t bans, accounts;
-	bool first_ban;
+	json_t *ban_list;	/* --json: the summary's "bans" */
 };
 
 /* User names are attacker-chosen: never let them reach a terminal raw. */
@@ -51,13 +52,13 @@ static void on_event(const struct det_event *ev, void *ctx)
 	c->bans++;
 	addr_format(&ev->prefix, a);
 	if (c->json)
-		printf("%s{\"addr\":\"%s\",\"rule\":\"%s\",\"failures\":%u,\"users\":%u,"
-		       "\"duration_s\":%llu}", c->first_ban ? "" : ",", a, ev->rule, ev->failures,
-		       ev->users, (unsigned long long)(ev->duration_ns / 1000000000ULL));
+		json_array_append_new(c->ban_list, json_pack("{s:s, s:s, s:I, s:I, s:I}", "addr", a,
+				      "rule", ev->rule, "failures", (json_int_t)ev->failures,
+				      "users", (json_int_t)ev->users,
+				      "duration_s", (json_int_t)(ev->duration_ns / 1000000000ULL)));
 	else
 		printf("would ban: %-40s rule=%s failures=%u users=%u for %llus\n", a, ev->rule,
 		       ev->failures, ev->users, (unsigned long long)(ev->duration_ns / 1000000000ULL));
-	c->first_ban = false;
 }
 
 static const char *const kinds[] = { "none", "fail", "success" };
@@ -68,9 +69,11 @@ static void print_line(bool json, unsigned long n, const struct al_result *r)
 
 	addr_format_host(r->addr, a);
 	if (json) {
-		printf("{\"line\":%lu,\"kind\":\"%s\",\"addr\":\"%s\",\"user\":", n, kinds[r->kind], a);
-		json_str(stdout, r->user);
-		printf(",\"attempts\":%u}\n", r->kind == AL_FAIL ? r->attempts : 0);
+		/* The user name is attacker-chosen: json_text keeps the line UTF-8. */
+		json_println(stdout, json_pack("{s:I, s:s, s:s, s:o, s:I}", "line", (json_int_t)n,
+					       "kind", kinds[r->kind], "addr", a,
+					       "user", json_text(r->user), "attempts",
+					       (json_int_t)(r->kind == AL_FAIL ? r->attempts : 0)));
 		return;
 	}
 	printf("line %lu: %-7s %-40s user=", n, kinds[r->kind], a);
@@ -95,7 +98,7 @@ static int parse_format(const char *s, int *fmt)
 
 static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 {
-	struct at_ctx c = { .json = json, .first_ban = true };
+	struct at_ctx c = { .json = json, .ban_list = json ? json_array() : NULL };
 	struct det_hooks hooks = { .event = on_event, .ctx = &c };
 	unsigned long n = 0, fails = 0, succ = 0, skipped = 0, none = 0, counted = 0;
 	struct detector *det = detector_new(&pol->detect, &hooks, 1u << 20);
@@ -105,7 +108,7 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 	ssize_t len;
 	int err = 0;
 
-	if (!det || !dd) {
+	if (!det || !dd || (json && !c.ban_list)) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -134,11 +137,7 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 	/* Replay for the detector: every line as if inside one window, which
 	 * shows the most the policy could ban for this log. */
 	rewind(in);
-	if (json)
-		printf("{\"summary\":{\"lines\":%lu,\"failures\":%lu,\"failures_counted\":%lu,"
-		       "\"successes\":%lu,\"unrecognised\":%lu,\"skipped\":%lu},\"bans\":[",
-		       n, fails, counted, succ, none, skipped);
-	else
+	if (!json)
 		printf("\n%lu lines: %lu failure lines (%lu failures after de-duplication), "
 		       "%lu successes, %lu unrecognised, %lu skipped (overlong, NUL, bad UTF-8)\n",
 		       n, fails, counted, succ, none, skipped);
@@ -156,11 +155,17 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 			detector_fail(det, r.addr, r.user, k, 1);
 	}
 	if (json)
-		printf("],\"would_ban\":%u,\"account_reports\":%u}\n", c.bans, c.accounts);
+		err = json_println(stdout, json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:O, s:I, s:I}",
+			"summary", "lines", (json_int_t)n, "failures", (json_int_t)fails,
+			"failures_counted", (json_int_t)counted, "successes", (json_int_t)succ,
+			"unrecognised", (json_int_t)none, "skipped", (json_int_t)skipped,
+			"bans", c.ban_list, "would_ban", (json_int_t)c.bans,
+			"account_reports", (json_int_t)c.accounts));
 	else
 		printf("%u source%s would be banned under %s\n", c.bans, c.bans == 1 ? "" : "s",
 		       pol->file[0] ? pol->file : "the built-in policy");
 out:
+	json_decref(c.ban_list);
 	free(line);
 	al_dedup_free(dd);
 	detector_free(det);

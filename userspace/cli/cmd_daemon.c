@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "base/json.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "cli/cli.h"
 #include "daemon/ctl.h"
 #include "fastpath/lists.h"
@@ -64,13 +66,45 @@ static int ctl_opts(int argc, char **argv, const char *name, const char *args,
 	return 0;
 }
 
-static int print_line(void *ctx, const char *line)
+/* A reply line from the daemon, read with jansson: NULL (with a warning)
+ * when it is not a JSON object. */
+static json_t *parse_reply(const char *cmd, const char *line)
 {
-	int *ok = ctx;
+	json_error_t err;
+	json_t *j = json_parse_object(line, strlen(line), &err);
 
-	if (ok && strstr(line, "\"ok\":false"))
-		*ok = 0;
-	printf("%s\n", line);
+	if (!j)
+		pr_warn("%s: the daemon's answer is not a JSON object: %s", cmd, err.text);
+	return j;
+}
+
+/* The daemon's answer says it failed: {"ok": false, "error": ...}. */
+static bool reply_refused(json_t *j)
+{
+	return json_is_false(json_object_get(j, "ok"));
+}
+
+/* Untrusted text to the terminal: controls and invalid UTF-8 neutralised. */
+static void print_clean(const char *s, size_t n)
+{
+	char *out = malloc(3 * n + 1);	/* an invalid byte grows to U+FFFD */
+
+	if (!out)
+		return;
+	text_clean(out, 3 * n + 1, s, n);
+	fputs(out, stdout);
+	free(out);
+}
+
+/* reload: print the answer; *ok stays true only for a JSON "ok": true. */
+static int print_reload(void *ctx, const char *line)
+{
+	bool *ok = ctx;
+	json_t *j = parse_reply("reload", line);
+
+	if (!j || !json_is_true(json_object_get(j, "ok")))
+		*ok = false;
+	json_println(stdout, j);
 	fflush(stdout);
 	return 0;
 }
@@ -87,40 +121,62 @@ static int ctl_fail(const char *path, int err)
 int cmd_reload(int argc, char **argv)
 {
 	struct ctl_opts o = {};
-	int ok = 1, err;
+	bool ok = true;
+	int err;
 
 	err = ctl_opts(argc, argv, "reload", "[--control-socket PATH]",
 		       "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
 		       "policy in force stays. Exit status 1 if the reload failed.", "", &o);
 	if (err)
 		return err < 0 ? err : 0;
-	err = ctl_request(o.path, "reload", 10000, print_line, &ok);
+	err = ctl_request(o.path, "reload", 10000, print_reload, &ok);
 	if (err)
 		return ctl_fail(o.path, err);
 	return ok ? 0 : -EINVAL;
 }
 
-/* Human form of a JSON event line: pick a few fields out. */
+struct events_ctx {
+	bool json;
+	bool failed;	/* a refusal or a line that is not JSON: exit 1 */
+};
+
+/* A string field of an event, or dflt. */
+static const char *ev_str(json_t *e, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(e, key));
+
+	return v ? v : dflt;
+}
+
+/* One event line: as it came with --json, else the type, the reason (or the
+ * rule), the address, then the event itself. */
 static int print_event(void *ctx, const char *line)
 {
-	bool json = *(bool *)ctx;
+	struct events_ctx *c = ctx;
+	json_t *e = parse_reply("events", line);
+	char *s;
 
-	if (strstr(line, "\"stream\":true"))
+	if (!e) {
+		c->failed = true;
 		return 0;
-	if (json || line[0] != '{') {
-		printf("%s\n", line);
-	} else {
-		char type[32] = "?", reason[32] = "", addr[64] = "?";
-		const char *p;
-
-		if ((p = strstr(line, "\"type\":\"")))
-			sscanf(p + 8, "%31[^\"]", type);
-		if ((p = strstr(line, "\"reason\":\"")) || (p = strstr(line, "\"rule\":\"")))
-			sscanf(strchr(p, ':') + 2, "%31[^\"]", reason);
-		if ((p = strstr(line, "\"addr\":\"")))
-			sscanf(p + 8, "%63[^\"]", addr);
-		printf("%-6s %-14s %-40s %s\n", type, reason, addr, line);
 	}
+	if (reply_refused(e)) {
+		c->failed = true;
+		pr_warn("events: the daemon refused: %s", ev_str(e, "error", "(no reason given)"));
+		if (c->json)
+			json_println(stdout, json_incref(e));
+	} else if (json_is_true(json_object_get(e, "stream"))) {
+		/* the stream's greeting, not an event */
+	} else if (c->json) {
+		json_println(stdout, json_incref(e));
+	} else if ((s = json_take_string(json_incref(e)))) {
+		printf("%-6s %-14s %-40s ", ev_str(e, "type", "?"),
+		       ev_str(e, "reason", ev_str(e, "rule", "")), ev_str(e, "addr", "?"));
+		print_clean(s, strlen(s));	/* a user name may hold C1 controls */
+		putchar('\n');
+		free(s);
+	}
+	json_decref(e);
 	fflush(stdout);
 	return 0;
 }
@@ -128,6 +184,7 @@ static int print_event(void *ctx, const char *line)
 int cmd_events(int argc, char **argv)
 {
 	struct ctl_opts o = {};
+	struct events_ctx c = {};
 	int err;
 
 	err = ctl_opts(argc, argv, "events", "[--json] [--follow] [--control-socket PATH]",
@@ -137,31 +194,32 @@ int cmd_events(int argc, char **argv)
 		       "  -f, --follow        keep streaming\n", &o);
 	if (err)
 		return err < 0 ? err : 0;
+	c.json = o.json;
 	err = ctl_request(o.path, o.follow ? "events" : "recent", o.follow ? -1 : 5000,
-			  print_event, &o.json);
-	return err ? ctl_fail(o.path, err) : 0;
+			  print_event, &c);
+	if (err)
+		return ctl_fail(o.path, err);
+	return c.failed ? -EPROTO : 0;
 }
 
 /* Human form of the daemon's "why" reply: the detector's own lines. */
 static int print_why(void *ctx, const char *line)
 {
 	bool json = *(bool *)ctx;
-	const char *p = strstr(line, "\"detector\":\"");
+	json_t *j = parse_reply("why", line);
+	const char *text = json_string_value(json_object_get(j, "detector"));
 
-	if (json || !p) {
-		printf("%s\n", line);
+	if (json || !text) {
+		json_println(stdout, j);
 		return 0;
 	}
-	for (p += 12; *p && *p != '"'; p++) {
-		if (*p != '\\') {
-			putchar(*p);
-		} else if (!strncmp(p, "\\u000a", 6)) {
-			putchar('\n');
-			p += 5;
-		} else if (p[1]) {
-			putchar(*++p);
-		}
+	/* Line by line: text_clean would turn the newlines into '?'. */
+	for (const char *nl; *text; text = *nl ? nl + 1 : nl) {
+		nl = strchrnul(text, '\n');
+		print_clean(text, nl - text);
+		putchar('\n');
 	}
+	json_decref(j);
 	return 0;
 }
 
@@ -187,14 +245,14 @@ static void why_ban(const struct ig_prefix *p, bool json)
 		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
 			continue;
 		addr_format(&b[i].pfx, a);
-		if (json) {
-			printf("{\"ban\":\"%s\",\"reason\":", a);
-			json_str(stdout, b[i].val.reason);
-			printf(",\"permanent\":%s,\"expires_in_s\":%.1f,\"packets\":%llu}\n",
-			       b[i].val.expires_ns ? "false" : "true",
-			       b[i].val.expires_ns ? (b[i].val.expires_ns - now) / 1e9 : 0.0,
-			       (unsigned long long)b[i].val.packets);
-		}
+		if (json)
+			json_println(stdout, json_pack("{s:s, s:o, s:b, s:o, s:I}", "ban", a,
+				"reason", json_textn(b[i].val.reason,
+						     strnlen(b[i].val.reason, sizeof(b[i].val.reason))),
+				"permanent", !b[i].val.expires_ns,
+				"expires_in_s", json_fixed(b[i].val.expires_ns ?
+							   (b[i].val.expires_ns - now) / 1e9 : 0, 1),
+				"packets", (json_int_t)b[i].val.packets));
 		if (!json)
 			printf("banned now by %s (%s), %llu packets dropped, %s\n", a, b[i].val.reason,
 			       (unsigned long long)b[i].val.packets,
@@ -236,23 +294,24 @@ int cmd_why(int argc, char **argv)
 static int print_top(void *ctx, const char *line)
 {
 	struct ctl_opts *o = ctx;
-	bool json = o->json;
-	char addr[64] = "?";
-	unsigned long long ev = 0;
-	const char *p = strstr(line, "\"events\":");
+	json_t *j = parse_reply("top", line), *v;
+	const char *addr = json_string_value(json_object_get(j, "addr")), *key;
 
-	if (json || line[0] != '{' || !p) {
-		printf("%s\n", line);
+	if (o->json || !addr) {
+		json_println(stdout, j);
 		return 0;
 	}
 	if (!o->follow) {
 		printf("%-40s %8s  %s\n", "source", "events", "by reason");
 		o->follow = true;
 	}
-	sscanf(line, "{\"addr\":\"%63[^\"]", addr);
-	sscanf(p + 9, "%llu", &ev);
-	p = strchr(p + 9, ',');
-	printf("%-40s %8llu  %s\n", addr, ev, p ? p + 1 : "");
+	printf("%-40s %8lld ", addr, (long long)json_integer_value(json_object_get(j, "events")));
+	/* Every other key is a verdict reason with its count. */
+	json_object_foreach(j, key, v)
+		if (strcmp(key, "addr") && strcmp(key, "events"))
+			printf(" %s=%lld", key, (long long)json_integer_value(v));
+	putchar('\n');
+	json_decref(j);
 	return 0;
 }
 

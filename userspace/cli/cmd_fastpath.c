@@ -15,6 +15,7 @@
 #include "daemon/ctl.h"
 #include "fastpath/lists.h"
 #include "fastpath/metrics.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "policy/policy.h"
 #include "policy/sign.h"
@@ -236,61 +237,56 @@ static int parse_json_flag(int argc, char **argv, const char *name, const char *
 	return 0;
 }
 
-struct daemon_reply {
-	char line[8192];
-	bool got;
-};
-
-static int keep_line(void *ctx, const char *line)
+/* The daemon's one-line status answer, parsed: NULL if none came. */
+static int keep_reply(void *ctx, const char *line)
 {
-	struct daemon_reply *r = ctx;
+	json_t **reply = ctx;
+	json_error_t err;
 
-	snprintf(r->line, sizeof(r->line), "%s", line);
-	r->got = true;
+	*reply = json_parse_object(line, strlen(line), &err);
+	if (!*reply)
+		pr_warn("status: the daemon's answer is not a JSON object: %s", err.text);
 	return 1;
 }
 
-/* Pick a number or string field out of the daemon's one-line JSON. */
-static const char *jfield(const char *json, const char *key, char out[256])
+/* A field of the daemon's answer as text: strings whole (a long path is
+ * not cut), numbers and booleans formatted into buf, "?" when absent. */
+static const char *field_text(json_t *o, const char *key, char *buf, size_t len)
 {
-	char pat[64];
-	const char *p;
+	json_t *v = json_object_get(o, key);
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (!p)
-		return "?";
-	p += strlen(pat);
-	if (*p == '"')
-		sscanf(p + 1, "%255[^\"]", out);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.0f", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
 	else
-		sscanf(p, "%255[^,}]", out);
-	return out;
+		return "?";
+	return buf;
 }
 
-static void status_daemon(bool json)
+/* The daemon's status answer (NULL: none). Text form only; the JSON form
+ * inserts the object whole. */
+static void status_daemon_text(json_t *r)
 {
-	struct daemon_reply r = {};
-	char a[256], b[256], c[256], e[256], f[256];
+	json_t *last = json_object_get(r, "last_reload");
+	char a[32], b[32], c[32], e[32];
 
-	ctl_request(ctl_path, "status", 2000, keep_line, &r);
-	if (json) {
-		printf(",\"daemon\":%s", r.got ? r.line : "{\"running\":false}");
-		return;
-	}
-	if (!r.got) {
+	if (!r) {
 		printf("daemon: not running (no answer on %s)\n", ctl_path);
 		return;
 	}
-	printf("daemon: running, pid %s, up %ss, policy %s (hash %s)\n", jfield(r.line, "pid", a),
-	       jfield(r.line, "uptime_s", b), jfield(r.line, "policy_file", c),
-	       jfield(r.line, "policy_hash", e));
-	printf("  last reload: %s, %s\n", strstr(r.line, "\"last_reload\":{\"ok\":true") ? "ok" : "FAILED",
-	       jfield(r.line, "message", f));
-	printf("  events seen %s, lost %s\n", jfield(r.line, "events_seen", a),
-	       jfield(r.line, "events_lost", b));
+	printf("daemon: running, pid %s, up %ss, policy %s (hash %s)\n",
+	       field_text(r, "pid", a, sizeof(a)), field_text(r, "uptime_s", b, sizeof(b)),
+	       field_text(r, "policy_file", c, sizeof(c)), field_text(r, "policy_hash", e, sizeof(e)));
+	printf("  last reload: %s, %s\n", json_is_true(json_object_get(last, "ok")) ? "ok" : "FAILED",
+	       field_text(last, "message", a, sizeof(a)));
+	printf("  events seen %s, lost %s\n", field_text(r, "events_seen", a, sizeof(a)),
+	       field_text(r, "events_lost", b, sizeof(b)));
 }
-
 
 static int keep_daemon_lines(void *ctx, const char *line)
 {
@@ -330,13 +326,18 @@ static void stats_table(const struct ig_counter *sum, const struct ig_counter *p
 	}
 }
 
-static void stats_json(const struct ig_counter *sum)
+static int stats_json(const struct ig_counter *sum)
 {
-	printf("{\"reasons\":{");
-	for (int i = 0; i < IG_C_MAX; i++)
-		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "", reason_name(i),
-		       (unsigned long long)sum[i].packets, (unsigned long long)sum[i].bytes);
-	printf("}}\n");
+	json_t *reasons = json_object();
+
+	for (int i = 0; reasons && i < IG_C_MAX; i++)
+		if (json_object_set_new(reasons, reason_name(i),
+					json_pack("{s:I, s:I}", "packets", (json_int_t)sum[i].packets,
+						  "bytes", (json_int_t)sum[i].bytes))) {
+			json_decref(reasons);
+			reasons = NULL;
+		}
+	return json_println(stdout, json_pack("{s:o}", "reasons", reasons));
 }
 
 /* --watch: rates computed between samples, redrawn like watch(1). */
@@ -415,21 +416,23 @@ int cmd_stats(int argc, char **argv)
 		err = stats_prometheus(&m);
 	else if (watch)
 		err = stats_watch(&m, watch);
-	else if (!(err = counters_read(&m, sum)))
-		json ? stats_json(sum) : stats_table(sum, NULL, 0);
+	else if (!(err = counters_read(&m, sum)) && json)
+		err = stats_json(sum);
+	else if (!err)
+		stats_table(sum, NULL, 0);
 	fastpath_close_maps(&m);
 	return err;
 }
 
-static void status_ifaces(struct ig_maps *m, bool json)
+/* Text, or with arr one object per interface appended to it. */
+static int status_ifaces(struct ig_maps *m, json_t *arr)
 {
 	__u32 key, cur, *prev = NULL;
 	struct ig_iface ifc;
 	char name[IF_NAMESIZE];
 	bool gone;
-	int n = 0;
 
-	if (!json)
+	if (!arr)
 		printf("interfaces:\n");
 	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
 		cur = key;
@@ -437,48 +440,89 @@ static void status_ifaces(struct ig_maps *m, bool json)
 		if (bpf_map_lookup_elem(m->ifaces, &key, &ifc))
 			continue;
 		gone = !if_indextoname(key, name);
-		if (json) {
-			printf("%s{\"name\":", n++ ? "," : "");
-			json_str(stdout, ifc.name);
-			printf(",\"ifindex\":%u,\"mode\":\"%s\",\"prog_id\":%u,\"present\":%s}",
-			       key, mode_name(ifc.mode), ifc.prog_id, gone ? "false" : "true");
+		if (arr) {
+			if (json_array_append_new(arr, json_pack("{s:o, s:I, s:s, s:I, s:b}",
+					"name", json_textn(ifc.name, strnlen(ifc.name, sizeof(ifc.name))),
+					"ifindex", (json_int_t)key, "mode", mode_name(ifc.mode),
+					"prog_id", (json_int_t)ifc.prog_id, "present", !gone)))
+				return -ENOMEM;
 		} else {
 			printf("  %-16s ifindex %-4u %-8s prog id %u%s\n", ifc.name, key,
 			       mode_name(ifc.mode), ifc.prog_id,
 			       gone ? "  (interface gone)" : "");
 		}
 	}
+	return 0;
 }
 
-static void status_ports(struct ig_maps *m, const struct ig_cfg *cfg, bool json)
+/* Text, or with arr one object per protected port appended to it. */
+static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr)
 {
 	struct ig_port_cfg pc;
-	int n = 0;
 
-	if (!json)
+	if (!arr)
 		printf("ports:\n");
 	for (__u32 i = 0; i < cfg->nports && i < IG_MAX_PORTS; i++) {
 		__u32 port = cfg->ports[i];
 
 		if (!port || bpf_map_lookup_elem(m->ports, &port, &pc) || !pc.action)
 			continue;
-		if (json)
-			printf("%s{\"port\":%u,\"action\":\"%s\",\"syn_rate_interval_ns\":%llu,"
-			       "\"subnet_rate_interval_ns\":%llu}", n++ ? "," : "", port,
-			       action_name(pc.action), (unsigned long long)pc.src_interval_ns,
-			       (unsigned long long)pc.sub_interval_ns);
-		else
+		if (arr) {
+			if (json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:I}",
+					"port", (json_int_t)port, "action", action_name(pc.action),
+					"syn_rate_interval_ns", (json_int_t)pc.src_interval_ns,
+					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns)))
+				return -ENOMEM;
+		} else {
 			printf("  %-5u %-8s%s%s\n", port, action_name(pc.action),
 			       pc.src_interval_ns ? "  syn throttle" : "",
 			       pc.sub_interval_ns ? "  subnet throttle" : "");
+		}
 	}
+	return 0;
+}
+
+static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "throttle" };
+
+/* status --json: one object, the daemon's answer (or {"running": false})
+ * inserted whole as "daemon". Takes the reference to reply. */
+static int status_json(struct ig_maps *m, const struct ig_cfg *cfg, const int *fds,
+		       json_t *reply)
+{
+	json_t *ifaces = json_array(), *ports = json_array(), *maps = json_object();
+	char hash[17];
+	int err = 0;
+
+	if (!reply)
+		reply = json_pack("{s:b}", "running", 0);
+	for (int i = 0; maps && i < 5; i++)
+		if (json_object_set_new(maps, shown_maps[i], json_pack("{s:I, s:I}",
+				"entries", (json_int_t)map_count(fds[i]),
+				"capacity", (json_int_t)map_capacity(fds[i])))) {
+			json_decref(maps);
+			maps = NULL;
+		}
+	if (!ifaces || !ports || status_ifaces(m, ifaces) || status_ports(m, cfg, ports))
+		err = -ENOMEM;
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)cfg->policy_hash);
+	if (err) {
+		json_decref(ifaces);
+		json_decref(ports);
+		json_decref(maps);
+		json_decref(reply);
+		return err;
+	}
+	return json_println(stdout, json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
+		"pin_dir", json_text(env.pin_dir), "policy_hash", hash,
+		"ban_scope", cfg->ban_scope == IG_SCOPE_ALL ? "all" : "protected",
+		"interfaces", ifaces, "ports", ports, "maps", maps, "daemon", reply));
 }
 
 int cmd_status(int argc, char **argv)
 {
-	static const char *const shown[] = { "allow", "deny", "bans", "banpfx", "throttle" };
 	struct ig_cfg cfg = {};
 	struct ig_maps m;
+	json_t *reply = NULL;
 	bool json = false;
 	int lock_fd, err, fds[5];
 	__u32 zero = 0;
@@ -499,33 +543,22 @@ int cmd_status(int argc, char **argv)
 	lock_fd = -1;
 	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
 	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
+	ctl_request(ctl_path, "status", 2000, keep_reply, &reply);
 	if (json) {
-		printf("{\"pin_dir\":");
-		json_str(stdout, env.pin_dir);
-		printf(",\"policy_hash\":\"%016llx\",\"ban_scope\":\"%s\",\"interfaces\":[",
-		       (unsigned long long)cfg.policy_hash,
-		       cfg.ban_scope == IG_SCOPE_ALL ? "all" : "protected");
-		status_ifaces(&m, true);
-		printf("],\"ports\":[");
-		status_ports(&m, &cfg, true);
-		printf("],\"maps\":{");
-		for (int i = 0; i < 5; i++)
-			printf("%s\"%s\":{\"entries\":%ld,\"capacity\":%u}", i ? "," : "", shown[i],
-			       map_count(fds[i]), map_capacity(fds[i]));
-		printf("}");
-		status_daemon(true);
-		printf("}\n");
+		err = status_json(&m, &cfg, fds, reply);
 	} else {
 		printf("pin dir: %s\npolicy hash: %016llx\nban scope: %s\n", env.pin_dir,
 		       (unsigned long long)cfg.policy_hash,
 		       cfg.ban_scope == IG_SCOPE_ALL ? "all" : "protected");
-		status_ifaces(&m, false);
-		status_ports(&m, &cfg, false);
+		status_ifaces(&m, NULL);
+		status_ports(&m, &cfg, NULL);
 		printf("maps:\n");
 		for (int i = 0; i < 5; i++)
-			printf("  %-10s %8ld / %u\n", shown[i], map_count(fds[i]), map_capacity(fds[i]));
-		status_daemon(false);
+			printf("  %-10s %8ld / %u\n", shown_maps[i], map_count(fds[i]),
+			       map_capacity(fds[i]));
+		status_daemon_text(reply);
+		json_decref(reply);
 	}
 	close_state(&m, lock_fd);
-	return 0;
+	return err;
 }

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include "cli/cli.h"
 #include "fastpath/lists.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "policy/policy.h"
 
@@ -92,7 +93,8 @@ static int get_prefix(int argc, char **argv, struct ig_prefix *p)
 	return 0;
 }
 
-static void print_ban(const struct ban_info *b, uint64_t now, bool json, int idx)
+/* One ban: a line of text, or with arr an object appended to it. */
+static int print_ban(const struct ban_info *b, uint64_t now, json_t *arr)
 {
 	char a[ADDR_STRLEN], left[32] = "permanent";
 	bool expired = b->val.expires_ns && b->val.expires_ns <= now;
@@ -102,45 +104,49 @@ static void print_ban(const struct ban_info *b, uint64_t now, bool json, int idx
 	else if (expired)
 		snprintf(left, sizeof(left), "expired");
 	addr_format(&b->pfx, a);
-	if (json) {
-		printf("%s{\"addr\":\"%s\",\"reason\":", idx ? "," : "", a);
-		json_str(stdout, b->val.reason);
-		printf(",\"expires_in_s\":%.1f,\"permanent\":%s,\"expired\":%s,\"created\":%llu,"
-		       "\"packets\":%llu}",
-		       b->val.expires_ns && !expired ? (b->val.expires_ns - now) / 1e9 : 0.0,
-		       b->val.expires_ns ? "false" : "true", expired ? "true" : "false",
-		       (unsigned long long)b->val.created, (unsigned long long)b->val.packets);
-	} else {
-		printf("%-40s %-12s %12llu  %s\n", a, left,
-		       (unsigned long long)b->val.packets, b->val.reason);
-	}
+	if (arr)
+		/* The reason is anyone's --reason text, cut at its size. */
+		return json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:b, s:b, s:I, s:I}",
+			"addr", a, "reason",
+			json_textn(b->val.reason, strnlen(b->val.reason, sizeof(b->val.reason))),
+			"expires_in_s", json_fixed(b->val.expires_ns && !expired ?
+						   (b->val.expires_ns - now) / 1e9 : 0, 1),
+			"permanent", !b->val.expires_ns, "expired", expired,
+			"created", (json_int_t)b->val.created,
+			"packets", (json_int_t)b->val.packets)) ? -ENOMEM : 0;
+	printf("%-40s %-12s %12llu  %s\n", a, left,
+	       (unsigned long long)b->val.packets, b->val.reason);
+	return 0;
 }
 
 static int ban_list_cmd(struct ig_maps *m, bool json)
 {
 	uint64_t now = mono_ns();
 	struct ban_info *v;
+	json_t *arr = NULL;
 	size_t n;
 	int err = ban_list(m, &v, &n);
 
 	if (err)
 		return err;
-	if (json)
-		printf("[");
-	else
+	if (json && !(arr = json_array()))
+		err = -ENOMEM;
+	else if (!json)
 		printf("%-40s %-12s %12s  %s\n", "address", "time left", "packets", "reason");
-	for (size_t i = 0; i < n; i++)
-		print_ban(&v[i], now, json, i);
-	if (json)
-		printf("]\n");
+	for (size_t i = 0; !err && i < n; i++)
+		err = print_ban(&v[i], now, arr);
+	if (!err && json)
+		err = json_println(stdout, json_incref(arr));
+	json_decref(arr);
 	free(v);
-	return 0;
+	return err;
 }
 
 static int list_list_cmd(struct ig_maps *m, enum ig_list l, bool json)
 {
 	struct list_entry *v;
 	char a[ADDR_STRLEN];
+	json_t *arr = NULL;
 	size_t n;
 	int err;
 
@@ -150,26 +156,27 @@ static int list_list_cmd(struct ig_maps *m, enum ig_list l, bool json)
 			strerror(-err));
 		return err;
 	}
-	if (json)
-		printf("[");
-	for (size_t i = 0; i < n; i++) {
+	if (json && !(arr = json_array()))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
 		uint8_t origin = v[i].origin;
 
 		addr_format(&v[i].pfx, a);
 		if (json)
-			printf("%s{\"cidr\":\"%s\",\"policy\":%s,\"cli\":%s,\"daemon\":%s}",
-			       i ? "," : "", a, origin & IG_ORIGIN_POLICY ? "true" : "false",
-			       origin & IG_ORIGIN_CLI ? "true" : "false",
-			       origin & IG_ORIGIN_DAEMON ? "true" : "false");
+			err = json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:b}", "cidr", a,
+					"policy", !!(origin & IG_ORIGIN_POLICY),
+					"cli", !!(origin & IG_ORIGIN_CLI),
+					"daemon", !!(origin & IG_ORIGIN_DAEMON))) ? -ENOMEM : 0;
 		else
 			printf("%-44s %s%s%s\n", a, origin & IG_ORIGIN_POLICY ? "policy " : "",
 			       origin & IG_ORIGIN_CLI ? "cli " : "",
 			       origin & IG_ORIGIN_DAEMON ? "daemon" : "");
 	}
-	if (json)
-		printf("]\n");
+	if (!err && json)
+		err = json_println(stdout, json_incref(arr));
+	json_decref(arr);
 	free(v);
-	return 0;
+	return err;
 }
 
 static int do_edit(const char *what, const char *sub, struct ig_maps *m,

@@ -28,6 +28,7 @@
 #include "authlog/authwatch.h"
 #include "daemon/ctl.h"
 #include "base/epsrc.h"
+#include "base/json.h"
 #include "daemon/daemon.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
@@ -89,6 +90,7 @@ struct daemon {
 	struct sweep_cursor sweep;
 	uint64_t last_save;
 	gid_t ctl_gid;
+	char *oom_reply;	/* made at start: the answer when a reply cannot be built */
 };
 
 /* ---- output to clients ------------------------------------------------- */
@@ -154,6 +156,27 @@ static void client_queue(struct daemon *d, struct client *c, const char *buf, si
 static void client_send(struct daemon *d, struct client *c, const char *line)
 {
 	client_queue(d, c, line, strlen(line), true);
+}
+
+/* Send j as one reply line and drop the reference. Built whole in memory
+ * (no fixed buffer), so a reply is never cut; NULL (out of memory while
+ * building it) sends the prepared error instead. */
+static void client_send_json(struct daemon *d, struct client *c, json_t *j)
+{
+	char *line = json_take_string(j);
+
+	client_send(d, c, line ? line : d->oom_reply);
+	free(line);
+}
+
+static json_t *error_json(const char *msg)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static void client_send_error(struct daemon *d, struct client *c, const char *msg)
+{
+	client_send_json(d, c, error_json(msg));
 }
 
 static void daemon_emit(void *ctx, const char *json)
@@ -261,7 +284,7 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct daemon *d = ctx;
 	const struct ig_event *e = data;
-	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", json[512];
+	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", *json;
 	uint64_t now = mono_ns();
 
 	if (len < sizeof(*e))
@@ -271,11 +294,14 @@ static int on_event(void *ctx, void *data, size_t len)
 	aggregate(d, e);
 	addr_format_host(e->addr, a);
 	if_indextoname(e->ifindex, ifname);
-	snprintf(json, sizeof(json),
-		 "{\"ts\":%.3f,\"type\":\"drop\",\"reason\":\"%s\",\"addr\":\"%s\",\"port\":%u,"
-		 "\"iface\":\"%s\"}", wall_of_mono(e->ts_ns), reason_name(e->reason), a,
-		 e->dport, ifname);
-	daemon_emit(d, json);
+	/* Interface names are bytes to the kernel: json_text keeps it UTF-8. */
+	json = json_take_string(json_pack("{s:o, s:s, s:s, s:s, s:i, s:o}", "ts",
+					  json_fixed(wall_of_mono(e->ts_ns), 3), "type", "drop",
+					  "reason", reason_name(e->reason), "addr", a,
+					  "port", (int)e->dport, "iface", json_text(ifname)));
+	if (json)
+		daemon_emit(d, json);
+	free(json);
 	if (now / 1000000000ULL != d->log_window) {
 		if (d->log_suppressed)
 			pr_info("%llu more events not logged (rate limit)",
@@ -376,37 +402,41 @@ static int followers(struct daemon *d)
 	return n;
 }
 
+static json_t *drops_json(struct daemon *d)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; o && i < IG_R_MAX; i++)
+		if (json_object_set_new(o, reason_name(i), json_integer(d->per_reason[i]))) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
 static void reply_status(struct daemon *d, struct client *c)
 {
-	char buf[4096];
-	int n;
+	char hash[17];
+	json_t *r;
 
-	n = snprintf(buf, sizeof(buf),
-		     "{\"ok\":true,\"running\":true,\"pid\":%d,\"uptime_s\":%.0f,\"policy_file\":",
-		     getpid(), (mono_ns() - d->start_mono) / 1e9);
-	FILE *f = fmemopen(buf + n, sizeof(buf) - n, "w");
-
-	if (!f)
-		return;
-	json_str(f, d->pol.file);
-	fprintf(f, ",\"policy_hash\":\"%016llx\",\"last_reload\":{\"ok\":%s,\"time\":%lld,\"message\":",
-		(unsigned long long)d->pol.hash, d->last_reload_ok ? "true" : "false",
-		(long long)d->last_reload_time);
-	json_str(f, d->last_reload_msg);
-	fprintf(f, "},\"events_seen\":%llu,\"events_lost\":%llu,\"events_dropped_clients\":%llu,"
-		"\"source_evictions\":%llu,\"clients\":%d,\"followers\":%d,\"drops\":{",
-		(unsigned long long)d->events_seen, (unsigned long long)events_lost(d),
-		(unsigned long long)d->events_dropped_clients,
-		(unsigned long long)d->source_evictions, d->nclients, followers(d));
-	for (int i = 0; i < IG_R_MAX; i++)
-		fprintf(f, "%s\"%s\":%llu", i ? "," : "", reason_name(i),
-			(unsigned long long)d->per_reason[i]);
-	fprintf(f, "}");
-	if (d->aw)
-		authwatch_status_json(d->aw, f);
-	fprintf(f, "}");
-	fclose(f);
-	client_send(d, c, buf);
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)d->pol.hash);
+	r = json_pack("{s:b, s:b, s:i, s:I, s:o, s:s, s:{s:b, s:I, s:o}, s:I, s:I, s:I, s:I,"
+		      " s:i, s:i, s:o}",
+		      "ok", 1, "running", 1, "pid", (int)getpid(),
+		      "uptime_s", (json_int_t)((mono_ns() - d->start_mono + 500000000ULL) / 1000000000ULL),
+		      "policy_file", json_text(d->pol.file), "policy_hash", hash,
+		      "last_reload", "ok", d->last_reload_ok, "time", (json_int_t)d->last_reload_time,
+		      "message", json_text(d->last_reload_msg),
+		      "events_seen", (json_int_t)d->events_seen,
+		      "events_lost", (json_int_t)events_lost(d),
+		      "events_dropped_clients", (json_int_t)d->events_dropped_clients,
+		      "source_evictions", (json_int_t)d->source_evictions,
+		      "clients", d->nclients, "followers", followers(d), "drops", drops_json(d));
+	if (r && d->aw && json_object_set_new(r, "authlog", authwatch_status_json(d->aw))) {
+		json_decref(r);
+		r = NULL;
+	}
+	client_send_json(d, c, r);
 }
 
 static int do_reload(struct daemon *d);
@@ -440,7 +470,7 @@ static int agg_cmp(const void *a, const void *b)
 static void reply_top(struct daemon *d, struct client *c, const char *arg)
 {
 	struct source_agg **v = calloc(SOURCES, sizeof(*v));
-	char line[512], a[ADDR_STRLEN];
+	char a[ADDR_STRLEN];
 	long want = arg ? strtol(arg, NULL, 10) : 10;
 	size_t n = 0;
 
@@ -451,15 +481,16 @@ static void reply_top(struct daemon *d, struct client *c, const char *arg)
 			v[n++] = &d->sources[i];
 	qsort(v, n, sizeof(*v), agg_cmp);
 	for (size_t i = 0; i < n && (long)i < (want > 0 ? want : 10); i++) {
-		int off = snprintf(line, sizeof(line), "{\"addr\":\"%s\",\"events\":%llu",
-				   addr_format_host(v[i]->addr, a), (unsigned long long)v[i]->total);
+		json_t *o = json_pack("{s:s, s:I}", "addr", addr_format_host(v[i]->addr, a),
+				      "events", (json_int_t)v[i]->total);
 
-		for (int r = 0; r < IG_R_MAX && off < (int)sizeof(line) - 40; r++)
-			if (v[i]->drops[r])
-				off += snprintf(line + off, sizeof(line) - off, ",\"%s\":%llu",
-						reason_name(r), (unsigned long long)v[i]->drops[r]);
-		snprintf(line + off, sizeof(line) - off, "}");
-		client_send(d, c, line);
+		for (int r = 0; o && r < IG_R_MAX; r++)
+			if (v[i]->drops[r] &&
+			    json_object_set_new(o, reason_name(r), json_integer(v[i]->drops[r]))) {
+				json_decref(o);
+				o = NULL;
+			}
+		client_send_json(d, c, o);
 	}
 	free(v);
 }
@@ -496,45 +527,33 @@ static void on_http(struct daemon *d, struct client *c)
 
 static void reply_why(struct daemon *d, struct client *c, const char *arg)
 {
-	char buf[4096], a[ADDR_STRLEN];
+	char a[ADDR_STRLEN];
 	struct ig_prefix p;
+	json_t *r;
 
 	if (addr_parse(arg, &p, false) || p.plen != 128) {
-		client_send(d, c, "{\"ok\":false,\"error\":\"why: expected one address\"}");
+		client_send_error(d, c, "why: expected one address");
 		return;
 	}
-	FILE *f = fmemopen(buf, sizeof(buf), "w");
-
-	if (!f)
-		return;
-	fprintf(f, "{\"ok\":true,\"addr\":\"%s\"", addr_format(&p, a));
-	if (d->aw)
-		authwatch_why_json(d->aw, p.addr, f);
-	fprintf(f, "}");
-	fclose(f);
-	client_send(d, c, buf);
+	r = json_pack("{s:b, s:s}", "ok", 1, "addr", addr_format(&p, a));
+	if (r && d->aw && json_object_set_new(r, "detector", authwatch_why_json(d->aw, p.addr))) {
+		json_decref(r);
+		r = NULL;
+	}
+	client_send_json(d, c, r);
 }
 
 static void handle_request(struct daemon *d, struct client *c, char *req)
 {
-	char buf[POL_ERR_LEN + 64];
-
 	if (!strcmp(req, "status")) {
 		reply_status(d, c);
 	} else if (!strcmp(req, "reload")) {
 		do_reload(d);
-		snprintf(buf, sizeof(buf), "{\"ok\":%s,\"message\":", d->last_reload_ok ? "true" : "false");
-		FILE *f = fmemopen(buf + strlen(buf), sizeof(buf) - strlen(buf), "w");
-
-		if (f) {
-			json_str(f, d->last_reload_msg);
-			fputc('}', f);
-			fclose(f);
-		}
-		client_send(d, c, buf);
+		client_send_json(d, c, json_pack("{s:b, s:o}", "ok", d->last_reload_ok,
+						 "message", json_text(d->last_reload_msg)));
 	} else if (!strcmp(req, "events")) {
 		c->follow = true;
-		client_send(d, c, "{\"ok\":true,\"stream\":true}");
+		client_send_json(d, c, json_pack("{s:b, s:b}", "ok", 1, "stream", 1));
 		return;
 	} else if (!strcmp(req, "recent")) {
 		for (unsigned int i = 0; i < RECENT_EVENTS; i++) {
@@ -550,7 +569,7 @@ static void handle_request(struct daemon *d, struct client *c, char *req)
 	} else if (!strcmp(req, "metrics")) {
 		reply_metrics(d, c);
 	} else {
-		client_send(d, c, "{\"ok\":false,\"error\":\"unknown request\"}");
+		client_send_error(d, c, "unknown request");
 	}
 	c->inlen = SIZE_MAX;	/* one request per connection: close once flushed */
 }
@@ -578,6 +597,19 @@ static bool peer_allowed(struct daemon *d, int fd)
 	return false;
 }
 
+/* Answer a peer that gets no client slot: one error line, sent at once on
+ * the fresh connection (its socket buffer is empty) or not at all. */
+static void refuse(struct daemon *d, int fd, const char *why)
+{
+	char *line = json_take_string(error_json(why));
+	const char *l = line ? line : d->oom_reply;
+	struct iovec iov[2] = { { (void *)l, strlen(l) }, { "\n", 1 } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(line);
+}
+
 static void on_accept(struct daemon *d, bool http)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -589,7 +621,7 @@ static void on_accept(struct daemon *d, bool http)
 		return;
 	/* Metrics are read-only counters on an address the admin chose. */
 	if (!http && !peer_allowed(d, fd)) {
-		send(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41, MSG_NOSIGNAL | MSG_DONTWAIT);
+		refuse(d, fd, "permission denied");
 		/* No more from us; what the peer already sent is discarded with
 		 * the close (it may see a reset instead of our answer). */
 		shutdown(fd, SHUT_WR);
@@ -598,7 +630,7 @@ static void on_accept(struct daemon *d, bool http)
 		return;
 	}
 	if (d->nclients >= MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
-		send(fd, "{\"ok\":false,\"error\":\"too many clients\"}\n", 40, MSG_NOSIGNAL | MSG_DONTWAIT);
+		refuse(d, fd, "too many clients");
 		close(fd);
 		return;
 	}
@@ -641,12 +673,12 @@ static void on_client(struct daemon *d, struct client *c, uint32_t events)
 		}
 		nl = memchr(c->in, '\n', c->inlen);
 		if (!nl && c->inlen == sizeof(c->in) - 1) {
-			client_send(d, c, "{\"ok\":false,\"error\":\"request too long\"}");
+			client_send_error(d, c, "request too long");
 			c->inlen = SIZE_MAX;
 		} else if (nl) {
 			*nl = '\0';
 			if (strlen(c->in) != (size_t)(nl - c->in)) {
-				client_send(d, c, "{\"ok\":false,\"error\":\"malformed request\"}");
+				client_send_error(d, c, "malformed request");
 				c->inlen = SIZE_MAX;
 			} else {
 				handle_request(d, c, c->in);
@@ -963,7 +995,8 @@ static int daemon_init(struct daemon *d)
 		d->ctl_gid = g->gr_gid;
 	}
 	d->sources = calloc(SOURCES, sizeof(*d->sources));
-	return d->sources ? 0 : -ENOMEM;
+	d->oom_reply = json_take_string(error_json("out of memory"));
+	return d->sources && d->oom_reply ? 0 : -ENOMEM;
 }
 
 static void daemon_fini(struct daemon *d)
@@ -982,6 +1015,7 @@ static void daemon_fini(struct daemon *d)
 	for (int i = 0; i < RECENT_EVENTS; i++)
 		free(d->recent[i]);
 	free(d->sources);
+	free(d->oom_reply);
 	if (d->pin_fd >= 0)
 		close(d->pin_fd);
 	fastpath_close_maps(&d->m);
