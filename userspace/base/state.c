@@ -287,3 +287,20 @@ int state_load(const char *path, state_line_fn fn, void *ctx)
 	free(buf);
 	return 0;
 }
+
+int state_check(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	int dfd, err = split_path(path, dir, &base);
+
+	if (err)
+		return err;
+	dfd = open_dir(dir);
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	close(dfd);
+	return 0;
+}

@@ -43,5 +43,8 @@ int state_put(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * nothing was loaded. Other -errno: unreadable (warned), nothing loaded.
  */
 int state_load(const char *path, state_line_fn fn, void *ctx);
+/* Before anything else is set up: 0 if PATH's directory is safe or does not
+ * exist yet (state_save makes it, mode 0700), -EPERM (warned) if unsafe. */
+int state_check(const char *path);
 
 #endif

@@ -966,6 +966,9 @@ static int daemon_init(struct daemon *d)
 		d->o.mode = d->pol.iface_mode;
 	if (!d->o.state_path)
 		d->o.state_path = d->pol.state_file;
+	/* An unsafe state directory is found before the fast path is touched. */
+	if ((ret = state_check(d->o.state_path)))
+		return ret;
 	if (!d->o.ctl_path)
 		d->o.ctl_path = d->pol.control_socket;
 	d->ctl_gid = (gid_t)-1;
