@@ -618,8 +618,9 @@ static void test_deny_file_no_echo(void)
 	policy_free(&pol);
 }
 
-/* Run load_text in a child with a deadline: a regression must fail, not hang. */
-static int load_with_deadline(const char *text, int seconds, char *why, size_t whylen)
+/* policy_load(path) in a child with a deadline: a regression must fail
+ * (-ETIMEDOUT), not hang. The child's error message goes to why. */
+static int load_path_with_deadline(const char *path, int seconds, char *why, size_t whylen)
 {
 	int fds[2], status = 0;
 	pid_t pid;
@@ -633,7 +634,7 @@ static int load_with_deadline(const char *text, int seconds, char *why, size_t w
 
 		close(fds[0]);
 		alarm(seconds);
-		ret = load_text(text);
+		ret = policy_load(path, &pol, err, sizeof(err));
 		if (write(fds[1], err, strlen(err) + 1) < 0)
 			_exit(2);
 		_exit(-ret & 0xff);
@@ -646,6 +647,14 @@ static int load_with_deadline(const char *text, int seconds, char *why, size_t w
 	if (WIFSIGNALED(status))
 		return -ETIMEDOUT;
 	return -WEXITSTATUS(status);
+}
+
+static int load_with_deadline(const char *text, int seconds, char *why, size_t whylen)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", write_str("p.conf", text));
+	return load_path_with_deadline(path, seconds, why, whylen);
 }
 
 /* FIFOs and devices never block or exhaust the parser, as the policy or
@@ -663,12 +672,12 @@ static void test_special_files(void)
 	ASSERT_TRUE(strstr(why, "not a regular file") != NULL, "FIFO message");
 	ASSERT_EQ(load_with_deadline("[lists]\ndeny_file = /dev/zero\n", 5, why, sizeof(why)),
 		  -FILE_ENOTREG, "/dev/zero deny_file");
-	/* The policy itself: policy_load on a FIFO and on /dev/zero, in a child. */
+	/* The policy itself: a FIFO, and /dev/zero (read until ENOMEM before). */
 	snprintf(text, sizeof(text), "%s", tmp_path("fifo"));
-	ASSERT_EQ(policy_load(text, &pol, err, sizeof(err)), -FILE_ENOTREG, "FIFO policy");
-	ASSERT_EQ(policy_load("/dev/zero", &pol, err, sizeof(err)), -FILE_ENOTREG,
+	ASSERT_EQ(load_path_with_deadline(text, 5, why, sizeof(why)), -FILE_ENOTREG, "FIFO policy");
+	ASSERT_EQ(load_path_with_deadline("/dev/zero", 5, why, sizeof(why)), -FILE_ENOTREG,
 		  "/dev/zero policy");
-	ASSERT_STREQ(err, "/dev/zero: not a regular file", "message");
+	ASSERT_STREQ(why, "/dev/zero: not a regular file", "message");
 	/* One byte over the cap: refused whole (a sparse file costs no disk). */
 	if (ASSERT_OK(truncate(write_str("huge.txt", ""), POL_MAX_DENY_FILE + 1ULL), "truncate")) {
 		ASSERT_EQ(load_text("[lists]\ndeny_file = huge.txt\n"), -EFBIG, "oversize deny_file");

@@ -357,11 +357,16 @@ static void test_feed_covered(void)
 	{
 		char sig[4096];
 
+		char *line;
+
 		snprintf(sig, sizeof(sig), "%s", slurp(P("f.conf.sig"), NULL));
-		*strstr(sig, "deny_file sha256:") = 'D';
-		write_file(P("f.conf.sig"), sig, strlen(sig));
-		ASSERT_EQ(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)), -EBADMSG,
-			  "edited manifest");
+		line = strstr(sig, "deny_file sha256:");
+		if (ASSERT_TRUE(line != NULL, "manifest line")) {
+			*line = 'D';
+			write_file(P("f.conf.sig"), sig, strlen(sig));
+			ASSERT_EQ(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)),
+				  -EBADMSG, "edited manifest");
+		}
 	}
 	/* A signed policy that gains a deny_file it did not have. */
 	write_file(P("g.conf"), policy, strlen(policy));
