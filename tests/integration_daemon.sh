@@ -799,7 +799,7 @@ print("end %d %016x" % (len(sys.argv) - 1, h))' "$@"
 # goes out as version 2.
 test_daemon_state_v1_restore()
 {
-	local pol now left
+	local pol now left a
 
 	pol=$(pol_daemon v1 reject <<-EOF
 	[lists]
