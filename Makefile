@@ -39,6 +39,7 @@ USER_HDRS := $(wildcard userspace/*/*.h)
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 # The layer each unit test exercises: it links that layer's archives only.
 TEST_LAYER_test_base := base
+TEST_LAYER_test_state := base
 TEST_LAYER_test_policy := policy
 TEST_LAYER_test_sign := policy
 TEST_LAYER_test_authlog := authlog

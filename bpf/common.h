@@ -106,7 +106,7 @@ struct ig_cfg {
 	__u32 hz;		/* kernel CONFIG_HZ: events are sampled on jiffies; 0 = unknown */
 	__u16 ports[IG_MAX_PORTS];	/* protected ports, slot order */
 	__u64 ban_ttl_ns;	/* default TTL for `ban add` without --ttl */
-	__u64 policy_hash;	/* FNV-1a of the applied policy file, for status */
+	__u64 policy_hash;	/* hash_stable() of the applied policy file, for status */
 	/* Bit p set: port p has an ig_ports action. Other ports cost a bit
 	 * test, not an ig_ports lookup (3 MB, cache-cold for random ports). */
 	__u64 port_bits[65536 / 64];

@@ -33,6 +33,8 @@ ALL_TESTS=(
 	test_daemon_kill9_restart
 	test_daemon_state
 	test_daemon_state_corrupt
+	test_daemon_state_v1_restore
+	test_daemon_special_files
 	test_daemon_status_lock
 	test_daemon_events_follow
 	test_daemon_ctl_perms
@@ -253,13 +255,47 @@ ban_field()
 	ig ban list --json | json_get "next((b['$2'] for b in j if b['addr'] == '$1'), '')"
 }
 
-# wait_ban ADDR [SECONDS]: poll for ADDR's ban; prints milliseconds taken.
+# wait_ban ADDR [SECONDS]: poll for ADDR's ban (a bound for failing, not a
+# measurement: default 10 s, as each poll can take a second on a loaded
+# machine); prints milliseconds taken.
 wait_ban()
 {
 	local t0=$EPOCHREALTIME
 
-	wait_for "${2:-3}" is_banned "$1" || { echo timeout; return 1; }
+	wait_for "${2:-10}" is_banned "$1" || { echo timeout; return 1; }
 	ms_since "$t0"
+}
+
+# ban_span ADDR TS: how long ADDR's ban lasts from TS (the wall-clock "ts"
+# of the daemon's own ban event), as "LO HI" in milliseconds. expires_in_s
+# is relative to the moment the CLI read the map, which lies between two
+# clock readings taken around the call: LO and HI bracket the true length
+# however long a loaded machine makes the CLI take (plus 50 ms either way
+# for the one decimal of expires_in_s).
+ban_span()
+{
+	local t0 t1 left
+
+	t0=$EPOCHREALTIME
+	left=$(ban_field "$1" expires_in_s)
+	t1=$EPOCHREALTIME
+	"$PY" -c '
+import sys
+t0, t1, left, ts = (float(a.replace(",", ".")) for a in sys.argv[1:])
+print(int((t0 + left - ts) * 1000) - 50, int((t1 + left - ts) * 1000) + 50)' "$t0" "$t1" "$left" "$2"
+}
+
+# check_span NAME WANT_MS TOL_MS "LO HI": the bracket from ban_span admits a
+# length within TOL_MS of WANT_MS (and is not wider than the CLI call made it).
+check_span()
+{
+	local lo=${4% *} hi=${4#* }
+
+	if [ -n "$lo" ] && [ "$lo" -le $(($2 + $3)) ] && [ "$hi" -ge $(($2 - $3)) ]; then
+		ok "$1"
+	else
+		bad "$1" "ban length bracket [$lo, $hi] ms misses ${2}±${3} ms"
+	fi
 }
 
 # Count JSON event lines on stdin for which the python expression FILTER is
@@ -743,6 +779,112 @@ test_daemon_state()
 	check_match restored_history "*banned 1 time*" "$(igc why $CLI4)"
 }
 
+# state_v1 RECORD...: a state file as the previous version wrote it (version
+# 1, FNV-1a checksum), on stdout.
+state_v1()
+{
+	"$PY" -c '
+import sys
+h = 0xcbf29ce484222325
+for r in sys.argv[1:]:
+    for b in r.encode():
+        h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+print("imapguard-state 1")
+for r in sys.argv[1:]:
+    print(r)
+print("end %d %016x" % (len(sys.argv) - 1, h))' "$@"
+}
+
+# A state file from the previous version (version 1) still restores its bans
+# after the upgrade, but bounded: an expiry 2^55 s away lasts ban_max (not
+# forever), and a ban of an allowed source is not restored. The file then
+# goes out as version 2.
+test_daemon_state_v1_restore()
+{
+	local pol now left a
+
+	pol=$(pol_daemon v1 reject <<-EOF
+	[lists]
+	allow = $CLI4B, $CLI6B
+	ban_ttl = 1h
+	[detect]
+	ban_time = 10m
+	ban_max = 2h
+	EOF
+	)
+	now=$(date +%s)
+	state_v1 "ban $CLI4 $((now + (1 << 55))) $now far-off" "ban $CLI6 $((now + (1 << 55))) $now far-off6" \
+		"ban $CLI4B $((now + 600)) $now allowed" "ban $CLI6B 0 $now allowed6" \
+		"ban 198.18.0.77 $((now + 300)) $now plain" >"$STATE"
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	check_match restored "*restored state from $STATE*" "$(last_dlog)"
+	check plain_restored plain "$(ban_field 198.18.0.77 reason)"
+	left=$(ban_field 198.18.0.77 expires_in_s)
+	check_range plain_expiry 200 300 "${left%.*}"
+	for a in $CLI4 $CLI6; do
+		check "far_off_not_permanent_$a" False "$(ban_field "$a" permanent)"
+		left=$(ban_field "$a" expires_in_s)
+		check_range "far_off_clamped_to_ban_max_$a" 7000 7200 "${left%.*}"
+	done
+	check allowed_not_restored "" "$(ban_field $CLI4B reason)"
+	check allowed6_not_restored "" "$(ban_field $CLI6B reason)"
+	check_match allowed_logged "*not restoring the ban of $CLI4B*allow list*" "$(last_dlog)"
+	check_probe far_off_drops timeout $SRV4 993 $CLI4 $DROPT
+	check_probe far_off6_drops timeout $SRV6 993 $CLI6 $DROPT
+	check_probe allowed_connects connected $SRV4 993 $CLI4B $OKT
+	check_probe allowed6_connects connected $SRV6 993 $CLI6B $OKT
+	daemon_stop TERM
+	check stop_exit 0 $?
+	check written_as_v2 "imapguard-state 2" "$(head -n 1 "$STATE")"
+	check_match v2_keeps_ban "*ban $CLI4 *far-off*" "$(grep "^ban " "$STATE")"
+}
+
+# A FIFO as the state file neither hangs start-up nor SIGTERM (it is set
+# aside); a FIFO deny_file fails the reload at once and the loop carries on;
+# a state directory others can write to is refused at start, with the reason.
+test_daemon_special_files()
+{
+	local pol msg
+
+	pol=$(pol_daemon special reject </dev/null)
+	mkfifo "$STATE"
+	daemon_start "$pol" || { bad fifo_state_start "daemon did not come up with a FIFO state file"; return; }
+	ok fifo_state_start
+	check_match fifo_state_set_aside "*$STATE*not a regular file*moved to*" "$(last_dlog)"
+	mkfifo "$LAB_TMP/feed"
+	printf '[port 143]\naction = reject\n[port 993]\naction = pass\n%s\n[lists]\ndeny_file = feed\n' \
+		"$LIMITS" >"$pol.new" && mv "$pol.new" "$pol"
+	check_cmd fifo_deny_file_reload 1 "*not a regular file*" timeout 10 "$IG_BIN" reload -c "$CTL"
+	msg=$(dget 'd["last_reload"]["message"]')
+	check_match fifo_deny_file_reported "*$LAB_TMP/feed*not a regular file*" "$msg"
+	check loop_alive True "$(dget 'd["running"]')"
+	check_probe policy_kept refused $SRV4 143 $CLI4 $OKT
+	daemon_stop TERM
+	check sigterm_exit 0 $?
+	rm -f "$LAB_TMP/feed"
+
+	# An unsafe state directory: refused at start, before the fast path is
+	# touched, named in the message.
+	mkdir -m 0777 "$LAB_TMP/open"
+	printf '[port 143]\naction = reject\n[port 993]\naction = pass\n%s\n' "$LIMITS" >"$pol"
+	nsenter --net="/run/netns/$NS_SRV" "$IG_BIN" --pin-dir "$PIN" run --policy "$pol" \
+		--iface "$IF_SRV" --mode "$DMODE" \
+		--state-file "$LAB_TMP/open/state" --control-socket "$CTL" </dev/null >"$LAB_TMP/open.log" 2>&1 &
+	DPID=$!
+	LAB_PIDS+=("$DPID")
+	if wait_for 30 eval '! alive $DPID'; then
+		wait "$DPID"
+		check unsafe_dir_refused 1 $?
+	else
+		bad unsafe_dir_refused "still running 30 s after start"
+		daemon_stop TERM
+	fi
+	forget_pid "$DPID"
+	DPID=
+	check_match unsafe_dir_message "*Refusing state directory*$LAB_TMP/open*mode 0777*" \
+		"$(cat "$LAB_TMP/open.log")"
+}
+
 # Corrupt, truncated and empty state files are set aside (FILE.corrupt-TIME,
 # content kept) and the daemon starts with a fresh state anyway.
 test_daemon_state_corrupt()
@@ -1167,7 +1309,10 @@ test_daemon_authlog_brute()
 			"int((e['ts'] - ${t0/,/.}) * 1000)")
 		echo "# ban decided $dec ms, seen in the map $ms ms after the fifth failure was written" >&2
 		check_range ban_decided_within_1s 0 1000 "$dec"
-		check_range ban_in_map_within_2500ms 0 2500 "$ms"
+		# In the map at the decision: its expiry is the event's ts + 1m
+		# (by the daemon's clocks; our polling latency does not count).
+		check_span ban_in_map_at_decision 60000 200 "$(ban_span $CLI4 \
+			"$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'$CLI4'"' 'e["ts"]')")"
 	else
 		bad ban_decided_within_1s "no ban 3 s after the fifth failure"
 	fi
@@ -1388,27 +1533,29 @@ test_daemon_reset_on_success()
 # (which includes however long we took to see it: tenths, under load).
 test_daemon_escalation()
 {
-	local pol n want t0 left el dur rep
+	local pol n want left dur rep ts span
 
 	: >"$ALOG"
 	pol=$(pol_authlog esc "max_failures = 2" "window = 1m" "ban_time = 2s" "ban_factor = 2" "ban_max = 6s" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	for n in 1 2 3; do
 		want=$((n == 1 ? 2 : n == 2 ? 4 : 6))
-		t0=$EPOCHREALTIME
 		fail_lines $CLI4 olga 2 >>"$ALOG"
 		wait_ban $CLI4 >/dev/null || { bad "ban$n" "no ban for offence $n"; return; }
-		left=$(ban_field $CLI4 expires_in_s)
-		el=$(ms_since "$t0")
-		echo "# offence $n: expires_in_s=$left, ${el} ms after the write" >&2
-		# In tenths of a second: left + elapsed within [want - 0.3, want + 1].
-		left=$("$PY" -c "print(int(round(float('$left') * 10)))")
-		check_range "ban${n}_length" $((want * 10 - 3)) $((want * 10 + 10)) $((left + el / 100))
+		# Measured from the daemon's own ban event, not from our write or
+		# our polling: on a busy machine those add seconds the ban never had.
+		ts=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("ts")')
+		span=$(ban_span $CLI4 "$ts")
+		echo "# offence $n: ban event ts=$ts, length bracket [${span/ /, }] ms" >&2
+		check_span "ban${n}_length" $((want * 1000)) 200 "$span"
+		left=$("$PY" -c "print(int(round(float('$(ban_field $CLI4 expires_in_s)' or 0) * 10)))")
 		check_range "ban${n}_left_at_most" 0 $((want * 10 + 1)) "$left"
 		dur=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("duration_s")')
 		check "ban${n}_event_duration" "$want" "$dur"
-		# A 2 s ban may be nearly over by now; the longer ones surely are not.
-		[ $n -gt 1 ] && check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
+		# The ban drops while it runs: probed only with a second to spare
+		# (a 2 s ban may be nearly over by now, more so on a loaded machine).
+		[ "$left" -gt 20 ] &&
+			check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
 		[ $n -eq 3 ] && break
 		# Wait out the ban (bounded), then it no longer drops.
 		wait_for $((want + 3)) eval '! is_banned $CLI4' ||

@@ -41,6 +41,8 @@ ALL_TESTS=(
 	test_install
 	test_make_install
 	test_grafana
+	test_default_conf_dep
+	test_policy_special_files
 )
 
 # ---- assertions ------------------------------------------------------------
@@ -579,6 +581,57 @@ test_grafana()
 		grep -qr -- "$m" "$ROOT"/userspace/*/*.c || missing+=" $m"
 	done
 	check_empty metrics_exist "$missing"
+}
+
+# policies/default.conf is compiled into the binary (.incbin in
+# userspace/cli/common.c): a newer default.conf must rebuild cli/common.o and
+# relink. Asked of make with -n -W (what if the file were new), so nothing is
+# built or touched; the up-to-date check first keeps it from passing merely
+# because everything would be rebuilt anyway.
+test_default_conf_dep()
+{
+	local out
+
+	command -v make >/dev/null || skip "no make"
+	grep -q 'incbin.*policies/default.conf' "$ROOT/userspace/cli/common.c" ||
+		{ bad incbin "userspace/cli/common.c no longer embeds policies/default.conf"; return; }
+	make -q -C "$ROOT" build/imapguard >/dev/null 2>&1 ||
+		skip "build/imapguard is not up to date (run make first)"
+	out=$(make -n -C "$ROOT" -W policies/default.conf build/imapguard 2>&1)
+	check_match default_conf_rebuilds_common "*-c userspace/cli/common.c -o .output/cli/common.o*" "$out"
+	check_match default_conf_relinks "*-o build/imapguard*" "$out"
+	out=$(make -n -C "$ROOT" -W policies/example-full.conf build/imapguard 2>&1)
+	check_match other_policy_no_rebuild "*is up to date*" "$out"
+}
+
+# A FIFO or a device where a policy, deny_file or signature belongs is refused
+# at once ("not a regular file"), never read until memory runs out nor
+# waited on; each command runs under a deadline so a regression fails here.
+test_policy_special_files()
+{
+	local d
+
+	need_bin
+	d=$(mktemp -d /tmp/igops-fifo.XXXXXX)
+	mkfifo "$d/fifo.conf" "$d/feed"
+	printf '[port 143]\naction = reject\n' >"$d/p.conf"
+	printf '[port 143]\naction = reject\n[lists]\ndeny_file = feed\n' >"$d/f.conf"
+	check_cmd check_dev_zero 1 "*/dev/zero: not a regular file*" \
+		timeout 10 "$IG_BIN" policy check /dev/zero
+	check_cmd check_fifo 1 "*fifo.conf: not a regular file*" \
+		timeout 10 "$IG_BIN" policy check "$d/fifo.conf"
+	check_cmd check_fifo_deny_file 1 "*cannot read*feed*: not a regular file*" \
+		timeout 10 "$IG_BIN" policy check "$d/f.conf"
+	"$IG_BIN" policy keygen --out "$d/k" >/dev/null 2>&1
+	check_cmd sign 0 "signed*" "$IG_BIN" policy sign "$d/p.conf" --key "$d/k"
+	cp "$d/p.conf.sig" "$d/fifo.conf.sig"
+	rm -f "$d/p.conf.sig"
+	mkfifo "$d/p.conf.sig"
+	check_cmd verify_fifo_sig 1 "*p.conf.sig*not a regular file*" \
+		timeout 10 "$IG_BIN" policy verify "$d/p.conf" --pub "$d/k.pub"
+	check_cmd verify_fifo_policy 1 "*fifo.conf*not a regular file*" \
+		timeout 10 "$IG_BIN" policy verify "$d/fifo.conf" --pub "$d/k.pub"
+	rm -rf "$d"
 }
 
 # ---- runner ----------------------------------------------------------------

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include "base/file.h"
+#include "base/hash.h"
 #include "policy/policy.h"
 #include "test.h"
 
@@ -164,6 +168,10 @@ static const struct err_case err_cases[] = {
 	{ "ban_ttl empty", "[lists]\nban_ttl =\n", 2, "invalid duration ''" },
 	{ "ban_ttl trailing number", "[lists]\nban_ttl = 1h30\n", 2, "invalid duration" },
 	{ "ban_ttl overflow", "[lists]\nban_ttl = 99999999999w\n", 2, "invalid duration" },
+	{ "ban_ttl above a year", "[lists]\nban_ttl = 366d\n", 2, "longer than a year" },
+	{ "ban_time above a year", "[detect]\nban_time = 53w\nban_max = 53w\n", 2, "longer than a year" },
+	{ "ban_max above a year", "[detect]\nban_max = 60w\n", 2, "longer than a year" },
+	{ "window above a year", "[detect]\nwindow = 8761h\n", 2, "longer than a year" },
 	{ "deny_file empty", "[lists]\ndeny_file =\n", 2, "empty path" },
 	/* [limits] */
 	{ "max_bans 0", "[limits]\nmax_bans = 0\n", 2, "expected an integer from 1 to 16777216, got '0'" },
@@ -291,7 +299,7 @@ static void test_missing_file(void)
 	ASSERT_EQ(policy_load(path, &pol, err, sizeof(err)), -ENOENT, "ENOENT");
 	snprintf(want, sizeof(want), "%s: No such file or directory", path);
 	ASSERT_STREQ(err, want, "message");
-	ASSERT_EQ(policy_load(tmpdir, &pol, err, sizeof(err)), -EISDIR, "directory");
+	ASSERT_EQ(policy_load(tmpdir, &pol, err, sizeof(err)), -FILE_ENOTREG, "directory");
 	ASSERT_EQ(pol.allow.v == NULL && pol.nports == 0, 1, "pol left empty");
 	policy_free(&pol);
 }
@@ -323,15 +331,6 @@ static void check_defaults(const struct policy *p)
 	ASSERT_TRUE(p->detect.reset_on_success && !p->detect.dry_run, "bools");
 }
 
-static uint64_t ref_fnv(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
 static void test_defaults(void)
 {
 	static struct policy init;
@@ -341,10 +340,10 @@ static void test_defaults(void)
 	check_defaults(&init);
 	ASSERT_OK(load_text(""), "empty file");
 	check_defaults(&pol);
-	ASSERT_EQ(pol.hash, 0xcbf29ce484222325ULL, "FNV-1a of nothing");
+	ASSERT_EQ(pol.hash, hash_stable("", 0), "hash of nothing");
 	ASSERT_OK(load_text(text), "comment and empty section");
 	check_defaults(&pol);
-	ASSERT_EQ(pol.hash, ref_fnv(text), "hash");
+	ASSERT_EQ(pol.hash, hash_stable(text, strlen(text)), "hash");
 	ASSERT_STREQ(pol.file, tmp_path("p.conf"), "file");
 	ASSERT_STREQ(err, "", "no error");
 	policy_free(&pol);
@@ -563,11 +562,11 @@ static void test_deny_file(void)
 	policy_free(&pol);
 
 	snprintf(path, sizeof(path), "%s", write_str("deny.txt", "10.0.0.0/8\n# c\n\n198.18.0.1/24\n"));
-	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 4, "198.18.0.1/24: host bits set");
+	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 4, "host bits set");
 	write_str("deny.txt", "10.0.0.0/8 10.1.0.0/16\n");
 	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 1, "one address or prefix per line");
 	write_str("deny.txt", "\n\n2001:db8::/129");
-	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 3, "2001:db8::/129: invalid");
+	expect_error_in(path, load_text("[lists]\ndeny_file = deny.txt\n"), 3, "invalid address or prefix");
 
 	ASSERT_EQ(load_text("[lists]\n\ndeny_file = missing.txt\n"), -ENOENT, "missing deny_file");
 	snprintf(path, sizeof(path), "%s/p.conf:3: cannot read '%s/missing.txt': No such file or directory",
@@ -595,6 +594,101 @@ static void test_big_deny_file(void)
 	free(text);
 	ASSERT_OK(load_text("[lists]\ndeny_file = big.txt\n"), "100k lines");
 	ASSERT_EQ(pol.deny.n, n, "entries");
+	policy_free(&pol);
+}
+
+/* A deny_file may be a symlink to a file the reader of an error must not see:
+ * errors name the file and line, never the line's text. */
+static void test_deny_file_no_echo(void)
+{
+	static const char secret[] = "root:$6$s3cr3tHash:19000:0:99999:7:::";
+	char text[256], target[PATH_MAX];
+
+	snprintf(target, sizeof(target), "%s", write_str("secret", secret));
+	unlink(tmp_path("feed.txt"));
+	if (!ASSERT_OK(symlink(target, tmp_path("feed.txt")), "symlink"))
+		return;
+	ASSERT_EQ(load_text("[lists]\ndeny_file = feed.txt\n"), -EINVAL, "refused");
+	ASSERT_TRUE(strstr(err, "feed.txt:1:") != NULL, "names file and line");
+	ASSERT_TRUE(!strstr(err, "s3cr3t") && !strstr(err, "root"), "content not echoed");
+	snprintf(text, sizeof(text), "10.0.0.0/8\n%s\n", "2001:db8::1 s3cr3t");
+	write_str("secret", text);
+	ASSERT_EQ(load_text("[lists]\ndeny_file = feed.txt\n"), -EINVAL, "two words");
+	ASSERT_TRUE(strstr(err, "feed.txt:2:") && !strstr(err, "s3cr3t"), "line 2, no content");
+	policy_free(&pol);
+}
+
+/* policy_load(path) in a child with a deadline: a regression must fail
+ * (-ETIMEDOUT), not hang. The child's error message goes to why. */
+static int load_path_with_deadline(const char *path, int seconds, char *why, size_t whylen)
+{
+	int fds[2], status = 0;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe(fds))
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		int ret;
+
+		close(fds[0]);
+		alarm(seconds);
+		ret = policy_load(path, &pol, err, sizeof(err));
+		if (write(fds[1], err, strlen(err) + 1) < 0)
+			_exit(2);
+		_exit(-ret & 0xff);
+	}
+	close(fds[1]);
+	n = read(fds[0], why, whylen - 1);
+	why[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status))
+		return -ETIMEDOUT;
+	return -WEXITSTATUS(status);
+}
+
+static int load_with_deadline(const char *text, int seconds, char *why, size_t whylen)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", write_str("p.conf", text));
+	return load_path_with_deadline(path, seconds, why, whylen);
+}
+
+/* FIFOs and devices never block or exhaust the parser, as the policy or
+ * as a deny_file; over-large files are refused before they are read. */
+static void test_special_files(void)
+{
+	char text[PATH_MAX + 64], why[POL_ERR_LEN];
+	int ret;
+
+	unlink(tmp_path("fifo"));
+	if (!ASSERT_OK(mkfifo(tmp_path("fifo"), 0600), "mkfifo"))
+		return;
+	ret = load_with_deadline("[lists]\ndeny_file = fifo\n", 5, why, sizeof(why));
+	ASSERT_EQ(ret, -FILE_ENOTREG, "FIFO deny_file refused at once");
+	ASSERT_TRUE(strstr(why, "not a regular file") != NULL, "FIFO message");
+	ASSERT_EQ(load_with_deadline("[lists]\ndeny_file = /dev/zero\n", 5, why, sizeof(why)),
+		  -FILE_ENOTREG, "/dev/zero deny_file");
+	/* The policy itself: a FIFO, and /dev/zero (read until ENOMEM before). */
+	snprintf(text, sizeof(text), "%s", tmp_path("fifo"));
+	ASSERT_EQ(load_path_with_deadline(text, 5, why, sizeof(why)), -FILE_ENOTREG, "FIFO policy");
+	ASSERT_EQ(load_path_with_deadline("/dev/zero", 5, why, sizeof(why)), -FILE_ENOTREG,
+		  "/dev/zero policy");
+	ASSERT_STREQ(why, "/dev/zero: not a regular file", "message");
+	/* One byte over the cap: refused whole (a sparse file costs no disk). */
+	if (ASSERT_OK(truncate(write_str("huge.txt", ""), POL_MAX_DENY_FILE + 1ULL), "truncate")) {
+		ASSERT_EQ(load_text("[lists]\ndeny_file = huge.txt\n"), -EFBIG, "oversize deny_file");
+		ASSERT_TRUE(strstr(err, "huge.txt") && strstr(err, "size limit"), "oversize message");
+	}
+	if (ASSERT_OK(truncate(write_str("huge.conf", ""), POL_MAX_FILE + 1ULL), "truncate")) {
+		ASSERT_EQ(policy_load(tmp_path("huge.conf"), &pol, err, sizeof(err)), -EFBIG,
+			  "oversize policy");
+	}
+	unlink(tmp_path("huge.txt"));
+	unlink(tmp_path("huge.conf"));
 	policy_free(&pol);
 }
 
@@ -702,6 +796,8 @@ int main(int argc, char **argv)
 	RUN_CASE("missing file", test_missing_file());
 	RUN_CASE("deny_file", test_deny_file());
 	RUN_CASE("deny_file 100k lines", test_big_deny_file());
+	RUN_CASE("deny_file content never echoed", test_deny_file_no_echo());
+	RUN_CASE("FIFO, device and oversize files", test_special_files());
 	RUN_CASE("addr round trip", test_addr_roundtrip());
 	RUN_CASE("addr bad input", test_addr_bad());
 	RUN_CASE("addr misc", test_addr_misc());

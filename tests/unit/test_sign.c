@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include "base/file.h"
 #include "policy/policy.h"
 #include "policy/sign.h"
 #include "test.h"
@@ -129,7 +130,8 @@ static void test_good(void)
 {
 	const char *sig = slurp(P("p.conf.sig"), NULL);
 
-	ASSERT_TRUE(!strncmp(sig, "-----BEGIN " SIG_PEM_NAME "-----\n", 36), "PEM armour");
+	ASSERT_TRUE(!strncmp(sig, "imapguard-signature 2\npolicy sha256:", 36), "manifest first");
+	ASSERT_TRUE(strstr(sig, "\n-----BEGIN " SIG_PEM_NAME "-----\n") != NULL, "PEM armour");
 	ASSERT_EQ(mode_of(P("p.conf.sig")), 0644, "signature mode");
 	ASSERT_OK(sig_verify(P("p.conf"), P("a.key.pub"), msg, sizeof(msg)), "verify");
 	ASSERT_TRUE(strstr(msg, "good signature by key 1 of 1") != NULL, "message");
@@ -186,7 +188,7 @@ static void test_truncated_sig(void)
 	ASSERT_EQ(sig_verify(P("u.conf"), P("a.key.pub"), msg, sizeof(msg)), -EINVAL, "empty");
 	/* Intact armour, base64 body cut short: 48 bytes instead of 64. */
 	snprintf(buf, sizeof(buf), "%s", sig);
-	nl = strchr(buf, '\n');
+	nl = strchr(strstr(buf, "-----BEGIN"), '\n');
 	memmove(nl + 1 + 64, strstr(buf, "\n-----END"), strlen(strstr(buf, "\n-----END")) + 1);
 	write_file(P("u.conf.sig"), buf, strlen(buf));
 	ASSERT_EQ(sig_verify(P("u.conf"), P("a.key.pub"), msg, sizeof(msg)), -EINVAL, "short body");
@@ -273,16 +275,136 @@ static void test_policy_check(void)
 	unsetenv(SIG_TRUSTED_ENV);
 }
 
-/* The format is plain enough for the openssl tool to check it. */
+/* The format is plain enough for the openssl tool to check it: the
+ * signature covers the manifest lines, which name the files' SHA-256. */
 static void test_openssl_interop(void)
 {
 	char cmd[2048];
 
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s && sed '1d;$d' p.conf.sig | openssl base64 -d > p.raw && "
-		 "openssl pkeyutl -verify -pubin -inkey a.key.pub -rawin -in p.conf "
-		 "-sigfile p.raw >/dev/null 2>&1", tmpdir);
+		 "cd %s && sed '/^-----BEGIN/,$d' p.conf.sig > p.man && "
+		 "sed -n '/^-----BEGIN/,/^-----END/p' p.conf.sig | sed '1d;$d' | "
+		 "openssl base64 -d > p.raw && "
+		 "openssl pkeyutl -verify -pubin -inkey a.key.pub -rawin -in p.man "
+		 "-sigfile p.raw >/dev/null 2>&1 && "
+		 "grep -qx \"policy sha256:$(openssl dgst -sha256 -r p.conf | cut -c1-64)\" p.man",
+		 tmpdir);
 	ASSERT_OK(system(cmd), "openssl pkeyutl -verify");
+}
+
+/* An old signature (Ed25519 over the policy's bytes, as openssl makes it):
+ * still good for a policy without deny_file, refused for one with. */
+static void test_legacy_format(void)
+{
+	static const char feed_pol[] = "[lists]\ndeny_file = feed.txt\n";
+	char cmd[2048];
+
+	write_file(P("feed.txt"), "192.0.2.0/24\n", 13);
+	write_file(P("l.conf"), policy, strlen(policy));
+	write_file(P("lf.conf"), feed_pol, strlen(feed_pol));
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && for f in l lf; do openssl pkeyutl -sign -inkey a.key -rawin -in $f.conf "
+		 "-out $f.raw && { echo '-----BEGIN " SIG_PEM_NAME "-----'; openssl base64 -in $f.raw; "
+		 "echo '-----END " SIG_PEM_NAME "-----'; } > $f.conf.sig || exit 1; done", tmpdir);
+	if (!ASSERT_OK(system(cmd), "openssl pkeyutl -sign"))
+		return;
+	ASSERT_OK(sig_verify(P("l.conf"), P("a.key.pub"), msg, sizeof(msg)), "old format, no feed");
+	ASSERT_EQ(sig_verify(P("lf.conf"), P("a.key.pub"), msg, sizeof(msg)), -EBADMSG,
+		  "old format with deny_file");
+	ASSERT_TRUE(strstr(msg, "old format") && strstr(msg, "sign the policy again"), "message");
+}
+
+/* The signature binds the deny_file's bytes: a feed changed to 0.0.0.0/0
+ * (or added, or its manifest line edited) is refused; the untouched one loads. */
+static void test_feed_covered(void)
+{
+	static const char pol2[] = "[lists]\ndeny = 198.51.100.0/24, 2001:db8::/48\n"
+				   "deny_file = feed.txt\n";
+	char err[SIG_ERR_LEN];
+	struct policy pol;
+	int ret;
+
+	write_file(P("feed.txt"), "192.0.2.0/24\n", 13);
+	write_file(P("f.conf"), pol2, strlen(pol2));
+	if (!ASSERT_OK(sig_sign(P("f.conf"), P("a.key"), msg, sizeof(msg)), "sign"))
+		return;
+	ASSERT_TRUE(strstr(msg, "1 deny_file") != NULL, "sign names the feed");
+	ASSERT_TRUE(strstr(slurp(P("f.conf.sig"), NULL), "deny_file sha256:") != NULL, "manifest");
+	ASSERT_OK(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)), "untampered verifies");
+	ret = policy_load_checked(P("f.conf"), P("a.key.pub"), &pol, err, sizeof(err));
+	ASSERT_OK(ret, "untampered loads");
+	ASSERT_EQ(pol.deny.n, 3, "three deny entries");
+	policy_free(&pol);
+
+	write_file(P("feed.txt"), "0.0.0.0/0\n", 10);
+	ASSERT_EQ(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)), -EBADMSG,
+		  "tampered feed: verify");
+	ASSERT_TRUE(strstr(msg, "changed after signing") && strstr(msg, "feed.txt"), "message");
+	ret = policy_load_checked(P("f.conf"), P("a.key.pub"), &pol, err, sizeof(err));
+	ASSERT_EQ(ret, -EBADMSG, "tampered feed: load refused");
+	ASSERT_TRUE(strstr(err, "refusing policy") && strstr(err, "changed after signing"),
+		    "load message");
+	ASSERT_EQ(pol.deny.n, 0, "nothing loaded");
+	policy_free(&pol);
+
+	/* One byte appended is a change too; the original verifies again. */
+	write_file(P("feed.txt"), "192.0.2.0/24\n\n", 14);
+	ASSERT_EQ(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)), -EBADMSG, "appended");
+	write_file(P("feed.txt"), "192.0.2.0/24\n", 13);
+	ASSERT_OK(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)), "restored");
+
+	/* A manifest edited by hand no longer verifies. */
+	{
+		char sig[4096];
+
+		char *line;
+
+		snprintf(sig, sizeof(sig), "%s", slurp(P("f.conf.sig"), NULL));
+		line = strstr(sig, "deny_file sha256:");
+		if (ASSERT_TRUE(line != NULL, "manifest line")) {
+			*line = 'D';
+			write_file(P("f.conf.sig"), sig, strlen(sig));
+			ASSERT_EQ(sig_verify(P("f.conf"), P("a.key.pub"), msg, sizeof(msg)),
+				  -EBADMSG, "edited manifest");
+		}
+	}
+	/* A signed policy that gains a deny_file it did not have. */
+	write_file(P("g.conf"), policy, strlen(policy));
+	ASSERT_OK(sig_sign(P("g.conf"), P("a.key"), msg, sizeof(msg)), "sign g");
+	{
+		char both[512];
+
+		snprintf(both, sizeof(both), "%s[lists]\ndeny_file = feed.txt\n", policy);
+		write_file(P("g.conf"), both, strlen(both));
+	}
+	ASSERT_EQ(sig_verify(P("g.conf"), P("a.key.pub"), msg, sizeof(msg)), -EBADMSG,
+		  "added deny_file");
+	/* Signing refuses a policy that does not load. */
+	write_file(P("h.conf"), "[lists]\ndeny_file = nofeed.txt\n", 31);
+	ASSERT_EQ(sig_sign(P("h.conf"), P("a.key"), msg, sizeof(msg)), -ENOENT, "missing feed");
+	ASSERT_TRUE(strstr(msg, "Couldn't sign") && strstr(msg, "nofeed.txt"), "sign message");
+}
+
+/* A FIFO where a policy or signature belongs never blocks verify. */
+static void test_fifo(void)
+{
+	write_file(P("q.conf"), policy, strlen(policy));
+	unlink(P("q.conf.sig"));
+	if (!ASSERT_OK(mkfifo(P("q.conf.sig"), 0600), "mkfifo"))
+		return;
+	alarm(10);	/* a regression fails (SIGALRM) instead of hanging */
+	ASSERT_EQ(sig_verify(P("q.conf"), P("a.key.pub"), msg, sizeof(msg)), -FILE_ENOTREG,
+		  "FIFO signature");
+	ASSERT_TRUE(strstr(msg, "not a regular file") != NULL, "message");
+	unlink(P("q.conf.sig"));
+	ASSERT_OK(sig_sign(P("q.conf"), P("a.key"), msg, sizeof(msg)), "sign q");
+	unlink(P("q.conf"));
+	ASSERT_OK(mkfifo(P("q.conf"), 0600), "mkfifo policy");
+	ASSERT_EQ(sig_verify(P("q.conf"), P("a.key.pub"), msg, sizeof(msg)), -FILE_ENOTREG,
+		  "FIFO policy");
+	ASSERT_EQ(sig_sign(P("q.conf"), P("a.key"), msg, sizeof(msg)), -FILE_ENOTREG,
+		  "sign FIFO");
+	alarm(0);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -312,10 +434,15 @@ int main(void)
 	RUN_CASE("sign multiple trusted keys", test_multiple_keys());
 	RUN_CASE("sign bad trust file", test_bad_trust_file());
 	RUN_CASE("sign policy check hook", test_policy_check());
-	if (system("openssl version >/dev/null 2>&1") == 0)
+	RUN_CASE("sign covers deny_file", test_feed_covered());
+	RUN_CASE("sign FIFO never blocks", test_fifo());
+	if (system("openssl version >/dev/null 2>&1") == 0) {
 		RUN_CASE("sign openssl interop", test_openssl_interop());
-	else
+		RUN_CASE("sign old format", test_legacy_format());
+	} else {
 		SKIP_CASE("sign openssl interop", "no openssl binary");
+		SKIP_CASE("sign old format", "no openssl binary");
+	}
 	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return test_cases_failed != 0;
 }

@@ -208,6 +208,8 @@ static int do_edit(const char *what, const char *sub, struct ig_maps *m,
 			sub, a, what);
 	else if (err == -ENOENT)
 		pr_warn("Couldn't %s %s: no such entry", sub, a);
+	else if (err == -ERANGE)
+		pr_warn("Couldn't %s %s: a ban lasts at most 365d (--ttl 0 is permanent)", sub, a);
 	else if (err)
 		pr_warn("Couldn't %s %s: %s", sub, a, strerror(-err));
 	else

@@ -20,10 +20,11 @@ static void sig_usage(const char *sub)
 		       "overwritten. Prints the key's SHA256 fingerprint.\n", env.prog);
 	else if (!strcmp(sub, "sign"))
 		printf("Usage: %s policy sign FILE --key KEY\n\n"
-		       "Write FILE.sig: a detached Ed25519 signature over FILE's exact bytes\n"
-		       "(PEM \"" SIG_PEM_NAME "\", base64 of the raw 64 bytes). KEY must be\n"
-		       "mode 0600. Sign after the last edit: any change, even whitespace,\n"
-		       "invalidates it.\n", env.prog);
+		       "Write FILE.sig: a manifest of the SHA-256 of FILE's exact bytes and of\n"
+		       "its deny_file, and a detached Ed25519 signature over it (PEM\n"
+		       "\"" SIG_PEM_NAME "\"). FILE must load. KEY must be mode 0600. Sign\n"
+		       "after the last edit of the policy or its deny_file: any change, even\n"
+		       "whitespace, invalidates it.\n", env.prog);
 	else
 		printf("Usage: %s policy verify FILE [--pub PUBFILE]\n\n"
 		       "Check FILE.sig against the public key(s) in PUBFILE (PEM blocks one after\n"

@@ -28,6 +28,7 @@
 #include "authlog/authwatch.h"
 #include "daemon/ctl.h"
 #include "base/epsrc.h"
+#include "base/hash.h"
 #include "base/json.h"
 #include "daemon/daemon.h"
 #include "fastpath/lists.h"
@@ -79,6 +80,7 @@ struct daemon {
 	uint64_t per_reason[IG_R_MAX];
 	uint64_t log_window, log_count;
 	struct source_agg *sources;
+	struct hasher *src_hash;	/* random key: sources are attacker-chosen */
 	uint64_t source_evictions;
 	char *recent[RECENT_EVENTS];
 	unsigned int recent_next;
@@ -255,11 +257,9 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 
 static void aggregate(struct daemon *d, const struct ig_event *e)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = hasher_sum(d->src_hash, e->addr, 16);
 	struct source_agg *s, *victim = NULL;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ e->addr[i]) * 16777619u;
 	/* Open addressing, 8 probes; when all are taken the quietest source
 	 * goes, so memory stays fixed however many sources a flood uses. */
 	for (int i = 0; i < 8; i++) {
@@ -353,6 +353,17 @@ static int write_state(void *ctx, FILE *f)
 	return err;
 }
 
+/* A restored ban lasts no longer than the longest ban the policy gives
+ * (ban_max, or ban_ttl for manual bans): a far-off or corrupt expiry must
+ * neither overflow nor outlast what the daemon would ever set. */
+static uint64_t restore_ttl(const struct daemon *d, long long left_s)
+{
+	uint64_t cap = d->pol.detect.ban_max_ns > d->pol.ban_ttl_ns ?
+		       d->pol.detect.ban_max_ns : d->pol.ban_ttl_ns;
+
+	return (uint64_t)left_s >= cap / 1000000000ULL ? cap : (uint64_t)left_s * 1000000000ULL;
+}
+
 static int read_state_line(void *ctx, char *line)
 {
 	struct daemon *d = ctx;
@@ -374,8 +385,12 @@ static int read_state_line(void *ctx, char *line)
 			return -EINVAL;
 		if (expires && expires <= now)
 			return 0;	/* expired while we were down */
-		return daemon_ban(d, &p, expires ? (uint64_t)(expires - now) * 1000000000ULL : 0,
-				  line + off);
+		/* The allow list wins over a ban from the file, as over any other. */
+		if (daemon_is_allowed(d, &p)) {
+			pr_warn("State file: not restoring the ban of %s: it is in the allow list", addr);
+			return 0;
+		}
+		return daemon_ban(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off);
 	}
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
@@ -983,6 +998,9 @@ static int daemon_init(struct daemon *d)
 		d->o.mode = d->pol.iface_mode;
 	if (!d->o.state_path)
 		d->o.state_path = d->pol.state_file;
+	/* An unsafe state directory is found before the fast path is touched. */
+	if ((ret = state_check(d->o.state_path)))
+		return ret;
 	if (!d->o.ctl_path)
 		d->o.ctl_path = d->pol.control_socket;
 	d->ctl_gid = (gid_t)-1;
@@ -996,7 +1014,10 @@ static int daemon_init(struct daemon *d)
 	}
 	d->sources = calloc(SOURCES, sizeof(*d->sources));
 	d->oom_reply = json_take_string(error_json("out of memory"));
-	return d->sources && d->oom_reply ? 0 : -ENOMEM;
+	d->src_hash = hasher_new(NULL);
+	if (!d->src_hash)
+		pr_warn("Couldn't set up the source hash: %s", strerror(errno));
+	return d->sources && d->oom_reply && d->src_hash ? 0 : -ENOMEM;
 }
 
 static void daemon_fini(struct daemon *d)
@@ -1016,6 +1037,7 @@ static void daemon_fini(struct daemon *d)
 		free(d->recent[i]);
 	free(d->sources);
 	free(d->oom_reply);
+	hasher_free(d->src_hash);
 	if (d->pin_fd >= 0)
 		close(d->pin_fd);
 	fastpath_close_maps(&d->m);
@@ -1040,6 +1062,8 @@ int daemon_run(const struct daemon_opts *o)
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
 		goto out;
 	err = state_load(d.o.state_path, read_state_line, &d);
+	if (err == -EPERM)	/* an unsafe directory: warned, the admin must fix it */
+		goto out;
 	if (err && err != -ENOENT)
 		d.dirty = true;	/* set aside: write a fresh one */
 	else if (!err)

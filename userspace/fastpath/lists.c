@@ -812,6 +812,10 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 	struct ig_ban_val v = {};
 	int fd = ban_map(m, p);
 
+	/* mono_ns() + ttl must not wrap (a wrapped expiry would read as
+	 * permanent or as long past). */
+	if (ttl_ns > POL_DURATION_MAX_NS)
+		return -ERANGE;
 	if (fd == m->banpfx) {
 		int err = sum_add(m, IG_SUM_BANPFX, &k);
 

@@ -48,7 +48,8 @@ struct ban_info {
 	struct ig_ban_val val;
 };
 
-/* ttl_ns 0 = permanent. -E2BIG when the map is full (also counted). */
+/* ttl_ns 0 = permanent, else at most POL_DURATION_MAX_NS (365 days), -ERANGE
+ * above. -E2BIG when the map is full (also counted). */
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 	    const char *reason);
 int ban_del(struct ig_maps *m, const struct ig_prefix *p);

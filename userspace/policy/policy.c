@@ -16,6 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
+#include <openssl/evp.h>
+#include "base/file.h"
+#include "base/hash.h"
 #include "policy/policy.h"
 
 
@@ -56,6 +59,8 @@ struct ctx {
 	const char *key;		/* key being parsed, for messages */
 	struct seen sects[MAX_SECTS];
 	int nsects;
+	const struct pol_feed_hook *hook;	/* NULL: feeds are not checked */
+	int nfeeds;			/* deny_file keys read so far */
 	bool failed;
 	int err_at;			/* line being processed at the first error */
 	int ret;			/* -errno for I/O errors, else -EINVAL */
@@ -273,6 +278,8 @@ static int get_duration(struct ctx *c, const char *v, uint64_t min, uint64_t *ou
 		return fail(c, c->line, "invalid duration '%s' (e.g. 90, 500ms, 30s, 10m, 1h30m, 7d, 1w)", v);
 	if (ns < min)
 		return fail(c, c->line, "duration must be greater than 0");
+	if (ns > POL_DURATION_MAX_NS)
+		return fail(c, c->line, "duration '%s' is longer than a year (365d)", v);
 	*out = ns;
 	return 0;
 }
@@ -416,42 +423,6 @@ static int get_cidrs(struct ctx *c, const char *v, struct pol_list *l)
 	return 0;
 }
 
-/* Whole file into memory: fine for policies, and a 100k-line deny file is ~2 MB. */
-static int read_file(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = fopen(path, "re");
-	size_t len = 0, cap = 0, n;
-	char *buf = NULL, *nb;
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	do {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		errno = 0;
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n);
-	if (!err && ferror(f))
-		err = errno ? -errno : -EIO;
-	fclose(f);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 static const char *next_line(const char *buf, size_t len, size_t *pos, size_t *n)
 {
 	const char *s = buf + *pos, *nl = memchr(s, '\n', len - *pos);
@@ -495,9 +466,28 @@ static int deny_line(struct ctx *c, const char *path, int line, const char *s, s
 	for (size_t i = 0; i < n; i++)
 		if (isspace((unsigned char)s[i]))
 			return fail_in(c, path, line, "expected one address or prefix per line");
+	/* The line itself is never quoted: deny_file may name a file the
+	 * reader of this message must not see (a symlink to a secret). */
 	if (cidr_parse(s, n, &p, &why))
-		return fail_in(c, path, line, "%.*s: %s", (int)n, s, why);
+		return fail_in(c, path, line, "%s", why);
 	return list_add(&c->pol->deny, &p) ? nomem(c) : 0;
+}
+
+static int check_feed(struct ctx *c, const char *v, const char *path, const char *buf,
+		      size_t len)
+{
+	struct pol_feed f = { .index = c->nfeeds - 1, .value = v, .path = path };
+	char why[POL_ERR_LEN / 2] = "refused";
+	unsigned int n = 0;
+
+	if (EVP_Digest(buf, len, f.sha256, &n, EVP_sha256(), NULL) != 1 || n != sizeof(f.sha256))
+		return nomem(c);
+	if (c->hook->feed(c->hook->ctx, &f, why, sizeof(why))) {
+		fail(c, c->line, "deny_file '%s': %s", path, why);
+		c->ret = -EBADMSG;
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 static int get_deny_file(struct ctx *c, const char *v)
@@ -508,10 +498,16 @@ static int get_deny_file(struct ctx *c, const char *v)
 
 	if (resolve_path(c, v, path))
 		return -EINVAL;
-	err = read_file(path, &buf, &len);
+	err = file_read(path, POL_MAX_DENY_FILE, 0, &buf, &len);
 	if (err) {
-		fail(c, c->line, "cannot read '%s': %s", path, strerror(-err));
+		fail(c, c->line, "cannot read '%s': %s", path, file_strerror(err));
 		c->ret = err;
+		return err;
+	}
+	/* Checked before a line is parsed: the bytes checked are the bytes used. */
+	c->nfeeds++;
+	if (c->hook && (err = check_feed(c, v, path, buf, len))) {
+		free(buf);
 		return err;
 	}
 	while (!err && pos < len) {
@@ -969,17 +965,6 @@ static void list_dedupe(struct pol_list *l)
 	l->n = n + 1;
 }
 
-static uint64_t fnv1a64(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (n--) {
-		h ^= (unsigned char)*p++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static int parse(struct ctx *c)
 {
 	int ret;
@@ -999,6 +984,11 @@ static int parse(struct ctx *c)
 		return nomem(c);
 	if (c->failed || close_section(c))
 		return -EINVAL;
+	if (c->hook && c->hook->done && c->hook->done(c->hook->ctx, c->nfeeds, c->msg,
+						       sizeof(c->msg))) {
+		c->ret = -EBADMSG;
+		return -EBADMSG;
+	}
 	list_dedupe(&c->pol->allow);
 	list_dedupe(&c->pol->deny);
 	for (int i = 0; i < c->pol->nports; i++)
@@ -1008,6 +998,12 @@ static int parse(struct ctx *c)
 
 int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
 		    char *err, size_t errlen)
+{
+	return policy_load_feeds(file, buf, len, NULL, pol, err, errlen);
+}
+
+int policy_load_feeds(const char *file, char *buf, size_t len, const struct pol_feed_hook *hook,
+		      struct policy *pol, char *err, size_t errlen)
 {
 	struct ctx *c;
 	int ret;
@@ -1023,8 +1019,9 @@ int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
 		return -ENOMEM;
 	}
 	strcpy(pol->file, file);
-	pol->hash = fnv1a64(buf, len);
+	pol->hash = hash_stable(buf, len);
 	c->pol = pol;
+	c->hook = hook;
 	c->buf = buf;
 	c->len = len;
 	ret = parse(c);
@@ -1046,9 +1043,10 @@ int policy_load(const char *file, struct policy *pol, char *err, size_t errlen)
 	int ret;
 
 	policy_init(pol);
-	ret = strlen(file) >= sizeof(pol->file) ? -ENAMETOOLONG : read_file(file, &buf, &len);
+	ret = strlen(file) >= sizeof(pol->file) ? -ENAMETOOLONG :
+	      file_read(file, POL_MAX_FILE, 0, &buf, &len);
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", file, strerror(-ret));
+		snprintf(err, errlen, "%s: %s", file, file_strerror(ret));
 		return ret;
 	}
 	ret = policy_load_buf(file, buf, len, pol, err, errlen);

@@ -17,6 +17,12 @@
 #define POL_MAX_IFACES	16
 #define POL_MAX_AUTHLOG	8
 #define POL_ERR_LEN	512
+/* Size caps (bytes): a policy is small; a deny_file of 64 MiB holds about
+ * 3.5 million IPv4 lines. Larger files are refused, never read in part. */
+#define POL_MAX_FILE		(16u << 20)
+#define POL_MAX_DENY_FILE	(64u << 20)
+/* The longest ban_time, ban_max, ban_ttl and window: 365 days. */
+#define POL_DURATION_MAX_NS	(365ULL * 86400 * NS_PER_SEC)
 
 struct pol_list {
 	struct ig_prefix *v;
@@ -70,7 +76,7 @@ struct pol_detect {
 
 struct policy {
 	char file[PATH_MAX];
-	uint64_t hash;			/* FNV-1a 64 of the file bytes */
+	uint64_t hash;			/* hash_stable() of the file bytes */
 	struct pol_port ports[IG_MAX_PORTS];
 	int nports;
 	struct pol_list allow;		/* [lists] allow: every protected port */
@@ -97,12 +103,40 @@ struct policy {
 };
 
 /* Parse and validate FILE into *pol (initialised here). On error returns
- * -EINVAL (or -errno for I/O) and writes "file:line: what is wrong" to err. */
+ * -EINVAL (or -errno for I/O: -FILE_ENOTREG for a FIFO or device, -EFBIG over
+ * POL_MAX_FILE, see base/file.h) and writes "file:line: what is wrong" to err.
+ * An error in a deny_file names that file and line, never the line's text. */
 int policy_load(const char *file, struct policy *pol, char *err, size_t errlen);
 /* The same from bytes already read (file names them, for errors and for
  * deny_file paths); buf is not kept. */
 int policy_load_buf(const char *file, char *buf, size_t len, struct policy *pol,
 		    char *err, size_t errlen);
+
+/* A deny_file as the parser reads it, for a caller that must vouch for its
+ * bytes (signatures, sign.c). */
+struct pol_feed {
+	int index;			/* 0 for the first deny_file key, ... */
+	const char *value;		/* as written in the policy */
+	const char *path;		/* resolved (relative to the policy's directory) */
+	unsigned char sha256[32];	/* of exactly the bytes that are parsed */
+};
+
+/*
+ * Called for every deny_file once its bytes are read and before a line of it
+ * is parsed, then once at the end with the number of deny_file keys. A
+ * non-zero return refuses the policy with -EBADMSG; the hook writes the
+ * reason to why (feed: "deny_file 'PATH': " goes before it; done: the
+ * whole message). done may be NULL.
+ */
+struct pol_feed_hook {
+	int (*feed)(void *ctx, const struct pol_feed *f, char *why, size_t whylen);
+	int (*done)(void *ctx, int nfeeds, char *why, size_t whylen);
+	void *ctx;
+};
+
+/* policy_load_buf() with every deny_file shown to hook (NULL: none). */
+int policy_load_feeds(const char *file, char *buf, size_t len, const struct pol_feed_hook *hook,
+		      struct policy *pol, char *err, size_t errlen);
 void policy_free(struct policy *pol);
 /* Fill defaults only (what an empty file gives). */
 void policy_init(struct policy *pol);

@@ -14,13 +14,16 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include "base/file.h"
 #include "policy/policy.h"
 #include "policy/sign.h"
 
 #define SIG_LEN		64		/* Ed25519 */
 #define MAX_KEYS	32		/* in one trust file */
-#define MAX_POLICY	(64 << 20)	/* a policy is small; deny lists live in deny_file */
-#define MAX_PEM		(1 << 20)
+#define MAX_PEM		(1 << 20)	/* key, trust and signature files */
+#define MANIFEST_MAGIC	"imapguard-signature 2"
+#define SHA_LEN		32
+#define HEX_LEN		(2 * SHA_LEN)
 
 static int fail(char *msg, size_t len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -48,50 +51,11 @@ static const char *ssl_reason(void)
 	return buf;
 }
 
-/* Whole file into a malloc'd buffer (one extra NUL byte for PEM parsing). */
+/* Whole regular file, never blocking on a FIFO (base/file.h); a NUL byte
+ * follows the data for PEM parsing. */
 static int read_all(const char *path, size_t max, unsigned char **out, size_t *outlen)
 {
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	struct stat st;
-	ssize_t n;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		err = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		goto out;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* Read to EOF, not st_size: the file may change size under us. */
-	while (len < (size_t)st.st_size &&
-	       (n = read(fd, buf + len, st.st_size - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		len += n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
+	return file_read(path, max, 0, (char **)out, outlen);
 }
 
 /* ssh-style fingerprint: SHA256:<unpadded base64 of SHA-256(raw public key)>. */
@@ -177,12 +141,12 @@ int sig_keygen(const char *prefix, char *msg, size_t msglen)
 	err = write_new(prefix, priv_pem, 0600);
 	if (err) {
 		fail(msg, msglen, err, "Couldn't create private key '%s': %s", prefix,
-		     strerror(-err));
+		     file_strerror(err));
 		goto out;
 	}
 	err = write_new(pub, pub_pem, 0644);
 	if (err) {
-		fail(msg, msglen, err, "Couldn't create public key '%s': %s", pub, strerror(-err));
+		fail(msg, msglen, err, "Couldn't create public key '%s': %s", pub, file_strerror(err));
 		unlink(prefix);	/* no half key pairs */
 		goto out;
 	}
@@ -219,7 +183,7 @@ static int load_private(const char *keyfile, EVP_PKEY **out, char *msg, size_t m
 	err = read_all(keyfile, MAX_PEM, &pem, &len);
 	if (err)
 		return fail(msg, msglen, err, "Couldn't read private key '%s': %s", keyfile,
-			    strerror(-err));
+			    file_strerror(err));
 	bio = BIO_new_mem_buf(pem, len);
 	*out = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
 	BIO_free(bio);
@@ -237,11 +201,194 @@ static int load_private(const char *keyfile, EVP_PKEY **out, char *msg, size_t m
 	return 0;
 }
 
+/* ---- what a signature covers ------------------------------------------ */
+
+/*
+ * A signature covers a manifest (format in sign.h): the policy's SHA-256
+ * and, in order, each deny_file's value and SHA-256. Signing parses the
+ * policy to find its feeds. Verifying checks the signature over the
+ * manifest first, then the policy's digest, then each feed while the parser
+ * reads it (struct pol_feed_hook), so the bytes checked are the bytes used.
+ */
+struct feed_rec {
+	char *value;
+	unsigned char sha256[SHA_LEN];
+};
+
+struct manifest {
+	unsigned char policy_sha[SHA_LEN];
+	struct feed_rec *feeds;
+	int n, cap;
+	bool legacy;		/* an old signature over the policy's bytes alone */
+	const char *file, *sigpath;	/* for messages */
+};
+
+static void manifest_free(struct manifest *m)
+{
+	for (int i = 0; i < m->n; i++)
+		free(m->feeds[i].value);
+	free(m->feeds);
+	m->feeds = NULL;
+	m->n = m->cap = 0;
+}
+
+static int manifest_add(struct manifest *m, const char *value, size_t vlen,
+			const unsigned char sha[SHA_LEN])
+{
+	if (m->n == m->cap) {
+		int cap = m->cap ? m->cap * 2 : 4;
+		struct feed_rec *v = realloc(m->feeds, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		m->feeds = v;
+		m->cap = cap;
+	}
+	m->feeds[m->n].value = strndup(value, vlen);
+	if (!m->feeds[m->n].value)
+		return -ENOMEM;
+	memcpy(m->feeds[m->n++].sha256, sha, SHA_LEN);
+	return 0;
+}
+
+static void to_hex(const unsigned char b[SHA_LEN], char out[HEX_LEN + 1])
+{
+	for (int i = 0; i < SHA_LEN; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* Exactly HEX_LEN lower-case hex digits. */
+static int from_hex(const char *s, unsigned char out[SHA_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < HEX_LEN; i++) {
+		const char *d = s[i] ? strchr(digits, s[i]) : NULL;
+
+		if (!d)
+			return -EINVAL;
+		if (i % 2)
+			out[i / 2] |= d - digits;
+		else
+			out[i / 2] = (d - digits) << 4;
+	}
+	return 0;
+}
+
+static int sha256(const void *data, size_t len, unsigned char out[SHA_LEN])
+{
+	unsigned int n = 0;
+
+	return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == SHA_LEN ?
+	       0 : -ENOMEM;
+}
+
+/* The manifest text that is signed; malloc'd, NULL on ENOMEM. */
+static char *manifest_text(const struct manifest *m, size_t *len)
+{
+	char h[HEX_LEN + 1], *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (!f)
+		return NULL;
+	to_hex(m->policy_sha, h);
+	fprintf(f, MANIFEST_MAGIC "\npolicy sha256:%s\n", h);
+	for (int i = 0; i < m->n; i++) {
+		to_hex(m->feeds[i].sha256, h);
+		fprintf(f, "deny_file sha256:%s %s\n", h, m->feeds[i].value);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Read back a manifest whose signature already verified: a strict check
+ * of its form all the same. */
+static int manifest_parse(struct manifest *m, const char *s, size_t len)
+{
+	const char *end = s + len, *nl;
+	static const char pol[] = "policy sha256:", feed[] = "deny_file sha256:";
+	size_t pl = sizeof(pol) - 1, fl = sizeof(feed) - 1;
+
+	for (int line = 0; s < end; line++, s = nl + 1) {
+		nl = memchr(s, '\n', end - s);
+		if (!nl)
+			return -EINVAL;
+		if (line == 0 && ((size_t)(nl - s) != strlen(MANIFEST_MAGIC) ||
+				  memcmp(s, MANIFEST_MAGIC, nl - s)))
+			return -EINVAL;
+		if (line == 1 && (nl - s != (long)(pl + HEX_LEN) || memcmp(s, pol, pl) ||
+				  from_hex(s + pl, m->policy_sha)))
+			return -EINVAL;
+		if (line >= 2) {
+			unsigned char sha[SHA_LEN];
+
+			if (nl - s <= (long)(fl + HEX_LEN + 1) || memcmp(s, feed, fl) ||
+			    from_hex(s + fl, sha) || s[fl + HEX_LEN] != ' ')
+				return -EINVAL;
+			if (manifest_add(m, s + fl + HEX_LEN + 1, nl - s - fl - HEX_LEN - 1, sha))
+				return -ENOMEM;
+		}
+	}
+	return len ? 0 : -EINVAL;
+}
+
+/* Signing: note every feed the parser reads. */
+static int record_feed(void *ctx, const struct pol_feed *f, char *why, size_t whylen)
+{
+	if (manifest_add(ctx, f->value, strlen(f->value), f->sha256)) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Verifying: each feed must be the one signed, at its place, unchanged. */
+static int check_feed(void *ctx, const struct pol_feed *f, char *why, size_t whylen)
+{
+	const struct manifest *m = ctx;
+	char got[HEX_LEN + 1], want[HEX_LEN + 1];
+
+	if (m->legacy)
+		snprintf(why, whylen, "signature '%s' is in the old format, which covers the "
+			 "policy's bytes but not its deny_file: sign the policy again", m->sigpath);
+	else if (f->index >= m->n)
+		snprintf(why, whylen, "not covered by signature '%s' (it covers %d deny_file)",
+			 m->sigpath, m->n);
+	else if (strcmp(f->value, m->feeds[f->index].value))
+		snprintf(why, whylen, "signature '%s' covers deny_file = %s here", m->sigpath,
+			 m->feeds[f->index].value);
+	else if (memcmp(f->sha256, m->feeds[f->index].sha256, SHA_LEN))
+		snprintf(why, whylen, "changed after signing (sha256 %s, signature '%s' has %s)",
+			 (to_hex(f->sha256, got), got), m->sigpath,
+			 (to_hex(m->feeds[f->index].sha256, want), want));
+	else
+		return 0;
+	return -EBADMSG;
+}
+
+static int check_done(void *ctx, int nfeeds, char *why, size_t whylen)
+{
+	const struct manifest *m = ctx;
+
+	if (m->legacy || nfeeds == m->n)
+		return 0;
+	snprintf(why, whylen, "%s: signature '%s' covers %d deny_file, the policy has %d",
+		 m->file, m->sigpath, m->n, nfeeds);
+	return -EBADMSG;
+}
+
 int sig_sign(const char *file, const char *keyfile, char *msg, size_t msglen)
 {
+	struct manifest m = { .file = file };
+	const struct pol_feed_hook hook = { .feed = record_feed, .ctx = &m };
 	unsigned char *data = NULL, sig[SIG_LEN];
-	char sigpath[PATH_MAX], tmp[PATH_MAX + 8];
-	size_t len = 0, siglen = sizeof(sig);
+	char sigpath[PATH_MAX], tmp[PATH_MAX + 8], *text = NULL;
+	char perr[POL_ERR_LEN];
+	size_t len = 0, tlen = 0, siglen = sizeof(sig);
+	struct policy *pol = NULL;
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY *pkey = NULL;
 	BIO *pem = NULL;
@@ -251,9 +398,26 @@ int sig_sign(const char *file, const char *keyfile, char *msg, size_t msglen)
 	if (snprintf(sigpath, sizeof(sigpath), "%s.sig", file) >= (int)sizeof(sigpath))
 		return fail(msg, msglen, -ENAMETOOLONG, "Couldn't sign '%s': %s", file,
 			    strerror(ENAMETOOLONG));
-	err = read_all(file, MAX_POLICY, &data, &len);
+	err = read_all(file, POL_MAX_FILE, &data, &len);
 	if (err)
-		return fail(msg, msglen, err, "Couldn't read '%s': %s", file, strerror(-err));
+		return fail(msg, msglen, err, "Couldn't read '%s': %s", file, file_strerror(err));
+	/* A signer vouches for a policy that loads, feeds included. */
+	pol = malloc(sizeof(*pol));
+	err = pol ? policy_load_feeds(file, (char *)data, len, &hook, pol, perr, sizeof(perr))
+		  : -ENOMEM;
+	if (pol && !err)
+		policy_free(pol);
+	if (err) {
+		fail(msg, msglen, err, "Couldn't sign '%s': %s", file,
+		     pol ? perr : strerror(ENOMEM));
+		goto out;
+	}
+	err = sha256(data, len, m.policy_sha);
+	text = err ? NULL : manifest_text(&m, &tlen);
+	if (!text) {
+		err = fail(msg, msglen, -ENOMEM, "Couldn't sign '%s': %s", file, strerror(ENOMEM));
+		goto out;
+	}
 	err = load_private(keyfile, &pkey, msg, msglen);
 	if (err)
 		goto out;
@@ -261,7 +425,8 @@ int sig_sign(const char *file, const char *keyfile, char *msg, size_t msglen)
 	ctx = EVP_MD_CTX_new();
 	pem = BIO_new(BIO_s_mem());
 	if (!ctx || !pem || EVP_DigestSignInit(ctx, NULL, NULL, NULL, pkey) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, data, len) != 1 || siglen != SIG_LEN ||
+	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)text, tlen) != 1 ||
+	    siglen != SIG_LEN || BIO_write(pem, text, (int)tlen) != (int)tlen ||
 	    PEM_write_bio(pem, SIG_PEM_NAME, "", sig, siglen) <= 0) {
 		err = fail(msg, msglen, -EINVAL, "Couldn't sign '%s': %s", file, ssl_reason());
 		goto out;
@@ -276,14 +441,17 @@ int sig_sign(const char *file, const char *keyfile, char *msg, size_t msglen)
 		if (fd >= 0)
 			unlink(tmp);
 		fail(msg, msglen, err, "Couldn't write signature '%s': %s", sigpath,
-		     strerror(-err));
+		     file_strerror(err));
 		goto out;
 	}
-	snprintf(msg, msglen, "%s", sigpath);
+	snprintf(msg, msglen, "%s (covers the policy and %d deny_file)", sigpath, m.n);
 out:
 	BIO_free(pem);
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
+	manifest_free(&m);
+	free(text);
+	free(pol);
 	free(data);
 	return err;
 }
@@ -325,7 +493,7 @@ static int load_trusted(const char *path, EVP_PKEY **keys, int *nkeys, char *msg
 	err = read_all(path, MAX_PEM, &pem, &len);
 	if (err)
 		return fail(msg, msglen, err, "Couldn't read trusted keys '%s': %s", path,
-			    strerror(-err));
+			    file_strerror(err));
 	bio = BIO_new_mem_buf(pem, len);
 	while (!err && bio && PEM_read_bio(bio, &name, &header, &der, &dlen) == 1) {
 		if (*nkeys == MAX_KEYS)
@@ -353,21 +521,42 @@ static int load_trusted(const char *path, EVP_PKEY **keys, int *nkeys, char *msg
 	return err;
 }
 
-/* The 64 signature bytes from FILE.sig. */
-static int load_sig(const char *path, unsigned char sig[SIG_LEN], char *msg, size_t msglen)
+/* FILE.sig: the 64 signature bytes, and the manifest text before the PEM
+ * block (malloc'd into *text; empty for an old signature, whose message is
+ * the policy's bytes). */
+static int load_sig(const char *path, unsigned char sig[SIG_LEN], char **text, size_t *tlen,
+		    char *msg, size_t msglen)
 {
 	unsigned char *pem = NULL, *data = NULL;
-	char *name = NULL, *header = NULL;
+	char *name = NULL, *header = NULL, *begin;
 	long dlen = 0;
 	size_t len;
 	BIO *bio;
 	int err;
 
+	*text = NULL;
+	*tlen = 0;
 	err = read_all(path, MAX_PEM, &pem, &len);
 	if (err)
 		return fail(msg, msglen, err, "Couldn't read signature '%s': %s", path,
-			    strerror(-err));
-	bio = BIO_new_mem_buf(pem, len);
+			    file_strerror(err));
+	/* The PEM block starts the file (old format) or a line after the manifest. */
+	begin = strncmp((char *)pem, "-----BEGIN ", 11) ? strstr((char *)pem, "\n-----BEGIN ") :
+		(char *)pem;
+	if (begin && begin != (char *)pem)
+		begin++;
+	if (begin) {
+		*tlen = begin - (char *)pem;
+		*text = malloc(*tlen + 1);
+		if (!*text) {
+			free(pem);
+			return fail(msg, msglen, -ENOMEM, "Couldn't read signature '%s': %s",
+				    path, strerror(ENOMEM));
+		}
+		memcpy(*text, pem, *tlen);
+		(*text)[*tlen] = '\0';
+	}
+	bio = begin ? BIO_new_mem_buf(begin, len - *tlen) : NULL;
 	if (!bio || PEM_read_bio(bio, &name, &header, &data, &dlen) != 1)
 		err = fail(msg, msglen, -EINVAL, "Couldn't read signature '%s': not a PEM "
 			   "block (truncated?): %s", path, ssl_reason());
@@ -382,44 +571,72 @@ static int load_sig(const char *path, unsigned char sig[SIG_LEN], char *msg, siz
 	OPENSSL_free(data);
 	BIO_free(bio);
 	free(pem);
+	if (err) {
+		free(*text);
+		*text = NULL;
+	}
 	return err;
 }
 
-static int verify(const char *file, const char *trusted, char *msg, size_t msglen,
-		  unsigned char **keep, size_t *keeplen)
+/* Which trusted key signed msg; -1 if none, -ENOMEM if OpenSSL fails. */
+static int good_key(EVP_PKEY **keys, int nkeys, const unsigned char sig[SIG_LEN],
+		    const void *data, size_t len)
 {
-	unsigned char *data = NULL, sig[SIG_LEN];
+	int good = -1;
+
+	for (int i = 0; i < nkeys && good < 0; i++) {
+		/* A fresh context per key: DigestVerify is one-shot for Ed25519. */
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+		if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, keys[i]) != 1) {
+			EVP_MD_CTX_free(ctx);
+			return -ENOMEM;
+		}
+		if (EVP_DigestVerify(ctx, sig, SIG_LEN, data, len) == 1)
+			good = i;
+		EVP_MD_CTX_free(ctx);
+	}
+	return good;
+}
+
+/*
+ * The signature, the policy's digest, then the policy parsed into *pol with
+ * every deny_file checked against the manifest. On a parse error that is not
+ * about signatures, *parse_err is set and msg holds the parser's message.
+ */
+static int verify(const char *file, const char *trusted, struct policy *pol, bool *parse_err,
+		  char *msg, size_t msglen)
+{
+	unsigned char *data = NULL, sig[SIG_LEN], sha[SHA_LEN];
 	EVP_PKEY *keys[MAX_KEYS];
-	char sigpath[PATH_MAX], fp[80];
-	EVP_MD_CTX *ctx = NULL;
-	int nkeys = 0, err, good = -1;
-	size_t len = 0;
+	char sigpath[PATH_MAX], fp[80], perr[POL_ERR_LEN], *text = NULL;
+	struct manifest m = { .file = file, .sigpath = sigpath };
+	const struct pol_feed_hook hook = { .feed = check_feed, .done = check_done, .ctx = &m };
+	int nkeys = 0, err, good;
+	size_t len = 0, tlen = 0;
 
 	ERR_clear_error();
+	*parse_err = false;
+	policy_init(pol);
 	if (snprintf(sigpath, sizeof(sigpath), "%s.sig", file) >= (int)sizeof(sigpath))
 		return fail(msg, msglen, -ENAMETOOLONG, "Couldn't verify '%s': %s", file,
 			    strerror(ENAMETOOLONG));
 	err = load_trusted(trusted, keys, &nkeys, msg, msglen);
 	if (!err)
-		err = load_sig(sigpath, sig, msg, msglen);
-	if (!err && (err = read_all(file, MAX_POLICY, &data, &len)))
-		fail(msg, msglen, err, "Couldn't read '%s': %s", file, strerror(-err));
+		err = load_sig(sigpath, sig, &text, &tlen, msg, msglen);
+	if (!err && (err = read_all(file, POL_MAX_FILE, &data, &len)))
+		fail(msg, msglen, err, "Couldn't read '%s': %s", file, file_strerror(err));
 	if (err)
 		goto out;
-	for (int i = 0; i < nkeys && good < 0; i++) {
-		/* A fresh context per key: DigestVerify is one-shot for Ed25519. */
-		ctx = EVP_MD_CTX_new();
-		if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, keys[i]) != 1) {
-			err = fail(msg, msglen, -ENOMEM, "Couldn't verify '%s': %s", file,
-				   ssl_reason());
-			goto out;
-		}
-		if (EVP_DigestVerify(ctx, sig, SIG_LEN, data, len) == 1)
-			good = i;
-		EVP_MD_CTX_free(ctx);
-		ctx = NULL;
-	}
+	/* An old signature signed the policy's bytes; a new one its manifest. */
+	m.legacy = !tlen;
+	good = m.legacy ? good_key(keys, nkeys, sig, data, len) :
+	       good_key(keys, nkeys, sig, text, tlen);
 	ERR_clear_error();	/* a bad signature leaves an error queued */
+	if (good == -ENOMEM) {
+		err = fail(msg, msglen, -ENOMEM, "Couldn't verify '%s': %s", file, ssl_reason());
+		goto out;
+	}
 	if (good < 0) {
 		err = fail(msg, msglen, -EBADMSG, "Couldn't verify '%s': signature '%s' does "
 			   "not match the file with any of the %d key(s) in '%s' (file changed "
@@ -427,25 +644,52 @@ static int verify(const char *file, const char *trusted, char *msg, size_t msgle
 			   trusted);
 		goto out;
 	}
-	fingerprint(keys[good], fp, sizeof(fp));
-	snprintf(msg, msglen, "good signature by key %d of %d in '%s' (%s)", good + 1,
-		 nkeys, trusted, fp);
-	if (keep) {	/* the caller parses exactly the bytes that verified */
-		*keep = data;
-		*keeplen = len;
-		data = NULL;
+	if (!m.legacy && (err = manifest_parse(&m, text, tlen))) {
+		fail(msg, msglen, err, "Couldn't verify '%s': signature '%s' is signed but "
+		     "malformed", file, sigpath);
+		goto out;
 	}
+	if (!m.legacy && (sha256(data, len, sha) || memcmp(sha, m.policy_sha, SHA_LEN))) {
+		err = fail(msg, msglen, -EBADMSG, "Couldn't verify '%s': signature '%s' does "
+			   "not match the file (its sha256 differs: file changed after signing)",
+			   file, sigpath);
+		goto out;
+	}
+	err = policy_load_feeds(file, (char *)data, len, &hook, pol, perr, sizeof(perr));
+	if (err == -EBADMSG) {
+		fail(msg, msglen, err, "Couldn't verify '%s': %s", file, perr);
+		goto out;
+	}
+	if (err) {
+		*parse_err = true;
+		fail(msg, msglen, err, "%s", perr);
+		goto out;
+	}
+	fingerprint(keys[good], fp, sizeof(fp));
+	snprintf(msg, msglen, "good signature by key %d of %d in '%s' (%s), covering the "
+		 "policy and %d deny_file", good + 1, nkeys, trusted, fp, m.n);
 out:
-	EVP_MD_CTX_free(ctx);
 	for (int i = 0; i < nkeys; i++)
 		EVP_PKEY_free(keys[i]);
+	manifest_free(&m);
+	free(text);
 	free(data);
 	return err;
 }
 
 int sig_verify(const char *file, const char *trusted, char *msg, size_t msglen)
 {
-	return verify(file, trusted, msg, msglen, NULL, NULL);
+	struct policy *pol = malloc(sizeof(*pol));	/* ~50 KB: off the stack */
+	bool parse_err;
+	int err;
+
+	if (!pol)
+		return fail(msg, msglen, -ENOMEM, "Couldn't verify '%s': %s", file,
+			    strerror(ENOMEM));
+	err = verify(file, trusted, pol, &parse_err, msg, msglen);
+	policy_free(pol);
+	free(pol);
+	return err;
 }
 
 const char *sig_trusted_path(const char *override)
@@ -469,22 +713,18 @@ int policy_load_checked(const char *file, const char *trusted_path, struct polic
 {
 	const char *trusted = sig_trusted_path(trusted_path);
 	char msg[SIG_ERR_LEN - 128];
-	unsigned char *data = NULL;
-	size_t len = 0;
+	bool parse_err;
 	int ret;
 
 	if (!trusted)
 		return policy_load(file, pol, err, errlen);
-	/* One read: verifying a file and then parsing it again would let a
-	 * writer swap it in between. */
-	ret = verify(file, trusted, msg, sizeof(msg), &data, &len);
-	if (ret) {
-		policy_init(pol);
+	/* One read of each file: verifying a file and then parsing it again
+	 * would let a writer swap it in between. */
+	ret = verify(file, trusted, pol, &parse_err, msg, sizeof(msg));
+	if (ret && parse_err)
+		snprintf(err, errlen, "%s", msg);
+	else if (ret)
 		snprintf(err, errlen, "refusing policy '%s' (signatures are required by %s): %s",
 			 file, trusted, msg);
-		return ret;
-	}
-	ret = policy_load_buf(file, (char *)data, len, pol, err, errlen);
-	free(data);
 	return ret;
 }
