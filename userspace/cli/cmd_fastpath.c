@@ -458,9 +458,9 @@ static void status_ports(struct ig_maps *m, const struct ig_cfg *cfg, bool json)
 	if (!json)
 		printf("ports:\n");
 	for (__u32 i = 0; i < cfg->nports && i < IG_MAX_PORTS; i++) {
-		__u32 port = cfg->ports[i];
+		__u32 port = cfg->ports[i], key = IG_PORT_KEY(cfg->gen, port);
 
-		if (!port || bpf_map_lookup_elem(m->ports, &port, &pc) || !pc.action)
+		if (!port || bpf_map_lookup_elem(m->ports, &key, &pc) || !pc.action)
 			continue;
 		if (json)
 			printf("%s{\"port\":%u,\"action\":\"%s\",\"syn_rate_interval_ns\":%llu,"
