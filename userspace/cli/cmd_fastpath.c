@@ -299,10 +299,16 @@ static int keep_daemon_lines(void *ctx, const char *line)
 	return 0;
 }
 
+/* m NULL: nothing is loaded, which the exposition says (imapguard_up 0). */
 static int stats_prometheus(struct ig_maps *m)
 {
 	bool daemon = false;
-	int err = metrics_write(stdout, m);
+	int err = 0;
+
+	if (m)
+		err = metrics_write(stdout, m);
+	else
+		metrics_write_up(stdout, false);
 
 	/* Daemon-only metrics (auth log, reloads) come from the daemon. */
 	if (!err && ctl_request(ctl_path, "metrics", 2000, keep_daemon_lines, &daemon) == 0 && daemon)
@@ -406,6 +412,10 @@ int cmd_stats(int argc, char **argv)
 	}
 	if ((err = require_root()))
 		return err;
+	/* Nothing attached is a state to report, not an error: a scraper or a
+	 * textfile collector gets a valid exposition with imapguard_up 0. */
+	if (prom && !fastpath_loaded(env.pin_dir))
+		return stats_prometheus(NULL);
 	lock_fd = open_state(&m);
 	if (lock_fd < 0)
 		return lock_fd;
