@@ -445,7 +445,7 @@ listen(993)
 no_controls()
 {
 	local why
-	why=$("$PY" -c '
+	if why=$("$PY" -c '
 import sys
 b = sys.argv[1].encode("utf-8", "surrogateescape")
 try:
@@ -454,7 +454,11 @@ except UnicodeDecodeError as e:
     sys.exit("invalid UTF-8: %s" % e)
 bad = sorted({"U+%04X" % ord(c) for c in t if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)})
 if bad:
-    sys.exit("control characters " + " ".join(bad))' "$OUT" 2>&1) && ok "$1" || bad "$1" "$why"
+    sys.exit("control characters " + " ".join(bad))' "$OUT" 2>&1); then
+		ok "$1"
+	else
+		bad "$1" "$why"
+	fi
 }
 
 test_hostile_server()
@@ -472,7 +476,7 @@ test_hostile_server()
 		return
 	fi
 	for a in $a4 $a6; do
-		ip netns exec "$NS_ATK" "$PY" -c "$_PY_HOSTILE" $a "$W/evil.crt" "$W/evil.key" \
+		ip netns exec "$NS_ATK" "$PY" -c "$_PY_HOSTILE" "$a" "$W/evil.crt" "$W/evil.key" \
 			</dev/null >/dev/null 2>&1 &
 		PIDS+=($!)
 	done
