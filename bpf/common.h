@@ -68,7 +68,18 @@ struct ig_counter {
 	__u64 bytes;
 };
 
-/* ig_ports value, indexed by TCP destination port (host order). */
+/*
+ * Port configuration comes in two generations, so that a policy apply is one
+ * switch for the fast path: ig_ports holds a table of 65536 entries per
+ * generation (key IG_PORT_KEY), ig_cfg a port_bits row per generation, and
+ * ig_cfg.gen says which one is in force. BPF reads gen once per packet and
+ * uses only that generation; userspace writes the other one completely, then
+ * flips gen. gen is 0 or 1: the one byte that changes cannot tear.
+ */
+#define IG_PORT_GENS	2
+#define IG_PORT_KEY(gen, port)	((((__u32)(gen) & 1) << 16) | ((port) & 0xffff))
+
+/* ig_ports value, key IG_PORT_KEY(generation, TCP destination port). */
 struct ig_port_cfg {
 	__u8 action;		/* enum ig_action */
 	__u8 slot;		/* index in ig_cfg.ports, for allow masks */
@@ -102,17 +113,20 @@ struct ig_port_cfg {
 struct ig_cfg {
 	__u32 ban_scope;	/* enum ig_ban_scope */
 	__u32 flags;		/* IG_F_* */
-	__u32 nports;
+	__u32 nports;		/* of the generation in force, as ports[] */
 	__u32 hz;		/* kernel CONFIG_HZ: events are sampled on jiffies; 0 = unknown */
-	__u16 ports[IG_MAX_PORTS];	/* protected ports, slot order */
+	__u32 gen;		/* port generation in force: 0 or 1 */
+	__u32 pad;
+	__u16 ports[IG_MAX_PORTS];	/* protected ports in force, slot order */
 	__u64 ban_ttl_ns;	/* default TTL for `ban add` without --ttl */
 	__u64 policy_hash;	/* hash_stable() of the applied policy file, for status */
-	/* Bit p set: port p has an ig_ports action. Other ports cost a bit
-	 * test, not an ig_ports lookup (3 MB, cache-cold for random ports). */
-	__u64 port_bits[65536 / 64];
+	/* Per generation, bit p set: port p has an ig_ports action. Other
+	 * ports cost a bit test, not an ig_ports lookup (6 MB, cache-cold for
+	 * random ports). */
+	__u64 port_bits[IG_PORT_GENS][65536 / 64];
 };
 
-/* Where port p is in ig_cfg.port_bits: word IG_PORT_WORD(p), bit IG_PORT_BIT(p). */
+/* Where port p is in a port_bits row: word IG_PORT_WORD(p), bit IG_PORT_BIT(p). */
 #define IG_PORT_WORD(p)	((p) / 64)
 #define IG_PORT_BIT(p)	(1ULL << ((p) % 64))
 

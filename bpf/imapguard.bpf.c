@@ -23,10 +23,11 @@
 /* Bucket state is shared by all CPUs: read it once per decision. */
 #define READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
 
-/* Port (host order) -> its action and throttle settings; action 0 = unprotected. */
+/* IG_PORT_KEY(generation, port) -> its action and throttle settings;
+ * action 0 = unprotected. Only ig_cfg.gen's half is in force (common.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, IG_PORT_GENS * 65536);
 	__type(key, __u32);
 	__type(value, struct ig_port_cfg);
 } ig_ports SEC(".maps");
@@ -406,7 +407,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 {
 	struct ig_port_cfg *pc = NULL;
 	struct ig_cfg *cfg = &ig_cfg;
-	__u32 port, slot_bit, flags, reason;
+	__u32 port, slot_bit, flags, reason, gen;
 	int proto;
 
 	proto = parse_ip(ci->data, ci->data_end, p);
@@ -421,8 +422,13 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 			return IG_R_BAD_FRAG;
 		}
 		port = p->dport;
-		if (cfg->port_bits[IG_PORT_WORD(port)] & IG_PORT_BIT(port))
+		/* One read of gen, then only its generation: an apply that is
+		 * writing the other one is invisible until it flips gen. */
+		gen = READ_ONCE(cfg->gen) & 1;
+		if (cfg->port_bits[gen][IG_PORT_WORD(port)] & IG_PORT_BIT(port)) {
+			port = IG_PORT_KEY(gen, port);
 			pc = bpf_map_lookup_elem(&ig_ports, &port);
+		}
 		if (pc && pc->action == IG_ACT_NONE)
 			pc = NULL;
 		if (pc)

@@ -205,14 +205,26 @@ test_stats_json()
 # drop <-> reject through `policy apply`, with the same program attached all along.
 test_stats_prometheus()
 {
-	local pol out here
+	local pol out here rc none=$PIN-none
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+	# Nothing attached: still a valid exposition that says so, quietly, and
+	# exit 0 (a scraper or textfile collector must not see an error).
+	out=$(nsenter --net="/run/netns/$NS_SRV" "$IG_BIN" --pin-dir "$none" stats --prometheus \
+		-c "$none/control.sock" 2>&1 </dev/null)
+	rc=$?
+	check detached_exit 0 "$rc"
+	check_cmd detached_format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
+	check detached_up "imapguard_up 0" "$(grep '^imapguard_up' <<<"$out")"
+	check detached_daemon_down "imapguard_daemon_up 0" "$(grep '^imapguard_daemon_up' <<<"$out")"
+	check detached_no_pins_made "" "$(ls -d "$none" 2>/dev/null)"
 
 	pol=$(pol_basic reject reject)
 	attach tc "$pol" || return
 	probe $SRV4 143 $CLI4 >/dev/null
 	out=$(ig stats --prometheus)
 	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
+	check up "imapguard_up 1" "$(grep '^imapguard_up' <<<"$out")"
 	check_ge reject_counted 1 "$(sed -n 's/^imapguard_packets_total{reason="reject"} //p' <<<"$out")"
 	check daemon_down "imapguard_daemon_up 0" "$(grep '^imapguard_daemon_up' <<<"$out")"
 	# The ban hash also holds deny-list hosts: max_bans + max_deny.

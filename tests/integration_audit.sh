@@ -12,8 +12,9 @@
 # (ok), TLS 1.2+ (Dovecot's default) versus LAB_TLS_MIN=TLSv1. The audit
 # runs from the client namespace, like a scanner on another host. Small
 # python servers in the server namespace cover what Dovecot cannot show: a
-# silent server (the per-host deadline) and a plaintext-only POP3 server that
-# records every command it gets (proof that no credentials are sent).
+# silent server (the per-host deadline), a plaintext-only POP3 server that
+# records every command it gets (proof that no credentials are sent), and a
+# hostile server whose every string carries terminal escapes.
 #
 # Prints PASS/FAIL lines ("PASS audit.plaintext.verdict"), SKIP with a reason
 # when it cannot run here, and removes what it made: python servers and the
@@ -36,12 +37,13 @@ ALL_TESTS=(
 	test_hostname
 	test_timeout_and_limits
 	test_pop3
+	test_hostile_server
 	test_sign_cli
 	test_signed_reload
 )
 
 LAB_ID=aud$$
-NS_SRV=ig-$LAB_ID-srv NS_CLI=ig-$LAB_ID-cli
+NS_SRV=ig-$LAB_ID-srv NS_CLI=ig-$LAB_ID-cli NS_ATK=ig-$LAB_ID-atk
 LAB_DIR=/tmp/imapguard-$LAB_ID
 SRV4=198.18.0.1 SRV6=2001:db8:0:1::1
 PIN=/sys/fs/bpf/igaudit-$LAB_ID
@@ -89,18 +91,19 @@ audit()
 	RC=$?
 }
 
-# jget EXPR: EXPR over the last --json audit ($OUT). H: address -> host,
-# P(addr, port): that port's object, R(addr): its reason texts, S: summary.
+# jget EXPR: EXPR over the last --json audit ($OUT). H: address -> host (the
+# last one), L: every host in order, P(addr, port): that port's object,
+# R(addr): its reason texts, S: summary.
 jget()
 {
 	"$PY" -c '
 import json, sys
-H, S = {}, {}
-for line in sys.argv[2].splitlines():
+H, S, L = {}, {}, []
+for line in sys.argv[2].split("\n"):	# not splitlines(): U+0085 is no line end
     if line.startswith("{"):
         o = json.loads(line)
         if "summary" in o: S = o["summary"]
-        else: H[o["address"]] = o
+        else: H[o["address"]] = o; L.append(o)
 P = lambda a, port: next(p for p in H[a]["ports"] if p["port"] == port)
 R = lambda a: " | ".join(r["level"] + ": " + r["text"] for r in H[a]["reasons"])
 try:
@@ -368,6 +371,151 @@ test_pop3()
 	check imap_still_ok "" "$(jget '" ".join(r["text"] for r in H["'$SRV4'"]["reasons"] if not r["text"].startswith(("110", "995")))')"
 	# Every command the server received: no USER, PASS or AUTH, ever.
 	check commands_sent "CAPA QUIT" "$(tr '\n' ' ' <"$W/pop3.log" | sed 's/ $//')"
+}
+
+# A hostile IMAP server, in the attacker's namespace (any address there is
+# bindable; the server namespace's Dovecot holds 143 and 993 on every
+# address of its own): its greeting, capabilities
+# (before and after TLS), certificate subject, issuer and SAN, and its
+# refusals carry terminal escapes (OSC title, CSI clear screen), BEL, DEL,
+# C1 controls as UTF-8 (U+009B CSI, U+0085) and as lone bytes (invalid
+# UTF-8). Port 143: STARTTLS; 993: implicit TLS; 144 refuses CAPABILITY
+# with escapes; 145 greets with escapes and BYE.
+_PY_HOSTILE='
+import socket, ssl, sys, threading
+addr, cert, key = sys.argv[1], sys.argv[2], sys.argv[3]
+E = b"\x1b]0;owned\x07\x1b[2J\x9b31m\xc2\x9b\xc2\x85\x7fx"
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+
+def serve(c, port):
+    tls = port == 993
+    if tls:
+        c = ctx.wrap_socket(c, server_side=True)
+    f = c.makefile("rwb", buffering=0)
+    if port == 145:
+        f.write(b"* BYE " + E + b"\r\n")
+        return
+    f.write(b"* OK " + E + b" ready\r\n")
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        tag, _, cmd = line.strip().partition(b" ")
+        cmd = cmd.upper()
+        if cmd == b"CAPABILITY" and port == 144:
+            f.write(tag + b" NO " + E + b"\r\n")
+        elif cmd == b"CAPABILITY":
+            f.write(b"* CAPABILITY IMAP4rev1 " + E + (b" AUTH=PLAIN" if tls else
+                    b" STARTTLS LOGINDISABLED") + b"\r\n" + tag + b" OK " + E + b"\r\n")
+        elif cmd == b"STARTTLS" and not tls:
+            f.write(tag + b" OK " + E + b"\r\n")
+            c = ctx.wrap_socket(c, server_side=True)
+            f = c.makefile("rwb", buffering=0)
+            tls = True
+        elif cmd == b"LOGOUT":
+            f.write(b"* BYE " + E + b"\r\n" + tag + b" OK\r\n")
+            return
+        else:
+            f.write(tag + b" BAD " + E + b"\r\n")
+
+def conn(c, port):
+    try:
+        serve(c, port)
+    except Exception:
+        pass
+    finally:
+        c.close()
+
+def listen(port):
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=conn, args=(c, port), daemon=True).start()
+
+for port in (143, 144, 145):
+    threading.Thread(target=listen, args=(port,), daemon=True).start()
+listen(993)
+'
+
+# no_controls NAME: $OUT is valid UTF-8 with no control character but
+# newlines: no C0, DEL or C1 (U+0080..U+009F), so no escape sequence.
+no_controls()
+{
+	local why
+	if why=$("$PY" -c '
+import sys
+b = sys.argv[1].encode("utf-8", "surrogateescape")
+try:
+    t = b.decode("utf-8")
+except UnicodeDecodeError as e:
+    sys.exit("invalid UTF-8: %s" % e)
+bad = sorted({"U+%04X" % ord(c) for c in t if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)})
+if bad:
+    sys.exit("control characters " + " ".join(bad))' "$OUT" 2>&1); then
+		ok "$1"
+	else
+		bad "$1" "$why"
+	fi
+}
+
+test_hostile_server()
+{
+	local a4=198.19.66.77 a6=2001:db8:666::77 cn san json_ok a i
+
+	# Control characters in the subject (UTF8String) and the SAN (IA5String).
+	cn=$(printf 'evil\033]0;owned\007\033[2J\302\233x')
+	san=$(printf 'evil\033[2J\302\205.lab.test')
+	if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$W/evil.key" -out "$W/evil.crt" -days 30 -utf8 \
+		-subj "/CN=$cn/O=org$(printf '\302\205')x" -addext "subjectAltName=DNS:$san" \
+		>"$W/evil.log" 2>&1; then
+		bad cert "openssl req failed: $(tail -2 "$W/evil.log")"
+		return
+	fi
+	for a in $a4 $a6; do
+		ip netns exec "$NS_ATK" "$PY" -c "$_PY_HOSTILE" "$a" "$W/evil.crt" "$W/evil.key" \
+			</dev/null >/dev/null 2>&1 &
+		PIDS+=($!)
+	done
+	for ((i = 0; i < 50; i++)); do
+		[ "$(ip netns exec "$NS_ATK" ss -Hltn "src $a4 or src [$a6]" | wc -l)" -eq 8 ] && break
+		sleep 0.1
+	done
+	[ $i -lt 50 ] || { bad hostile_server "did not start"; return; }
+
+	# Text: every field shown, none with a control character in it.
+	audit --timeout 5 --ca "$W/evil.crt" $a4 $a4:144 $a4:145 "[$a6]:143"
+	check text_exit 1 "$RC"
+	no_controls text_clean
+	check_has text_greeting "greeting      * OK ?]0;owned??[2J" "$OUT"
+	check_has text_caps "capabilities  IMAP4rev1 ?]0;owned" "$OUT"
+	check_has text_subject "certificate   O=org" "$OUT"
+	check_has text_subject_cn "CN=evil" "$OUT"
+	check_has text_refused "CAPABILITY refused: a1 NO ?]0;owned" "$OUT"
+	check_has text_greeting_refused "unexpected greeting: * BYE ?]0;owned" "$OUT"
+	check_has text_v6 "$a6: fail" "$OUT"
+
+	# JSON: every line parses as strict UTF-8; control characters are
+	# escaped by JSON, invalid bytes are U+FFFD.
+	audit --json --timeout 5 --ca "$W/evil.crt" $a4 $a4:144 $a4:145 "[$a6]:143"
+	check json_exit 1 "$RC"
+	json_ok=$("$PY" -c '
+import json, sys
+n = 0
+for line in sys.argv[1].encode("utf-8", "surrogateescape").split(b"\n"):
+    if line:
+        json.loads(line.decode("utf-8"))
+        n += 1
+print(n)' "$OUT" 2>&1)
+	check json_valid 5 "$json_ok"
+	check json_refused True "$(jget 'any(r["text"].startswith("144/imap: open, but no IMAP conversation: CAPABILITY refused: a1 NO \x1b]0;owned\x07") for h in L for r in h["reasons"])')"
+	audit --json --timeout 5 --ca "$W/evil.crt" $a4
+	check json_greeting True "$(jget 'P("'$a4'", 143)["greeting"] == "* OK \x1b]0;owned\x07\x1b[2J\ufffd31m\x9b\x85\x7fx ready"')"
+	check_has json_caps_tls "AUTH=PLAIN" "$(jget 'P("'$a4'", 993)["tls"]["capabilities"]')"
+	check json_subject True "$(jget '"CN=evil\\1B]0\\;owned\\07\\1B[2J\x9bx" in P("'$a4'", 993)["tls"]["cert"]["subject"]')"
 }
 
 test_sign_cli()

@@ -310,7 +310,7 @@ static int fill(void)
 	int err;
 
 	for (int i = 0; i < 2; i++)
-		cfg.port_bits[IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
+		cfg.port_bits[0][IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
 	cfg.hz = kernel_hz();	/* as apply_policy() sets it */
 	err = bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
 	if (!err && (what = "bans"))

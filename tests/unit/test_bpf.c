@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include <bpf/libbpf.h>
 #include "fastpath/lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
+#include "policy/policy.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;
@@ -762,6 +764,151 @@ static void test_garbage(int hook)
 	}
 }
 
+/* ---- policy apply: one switch between port generations ------------------ */
+
+/* A packet to port, and its verdict under the old and the new policy. */
+struct gen_pkt {
+	uint16_t port;
+	int family;
+	enum exp before, after;
+};
+
+struct gen_case {
+	const char *name;
+	const char *from, *to;	/* policy texts */
+	struct gen_pkt pk[5];	/* port 0 ends */
+};
+
+static const struct gen_case gen_cases[] = {
+	{ "actions change",
+	  "[port 143]\naction = reject\n[port 993]\naction = pass\n",
+	  "[port 143]\naction = pass\n[port 993]\naction = drop\n",
+	  { { 143, 4, E_TX, E_PASS }, { 993, 6, E_PASS, E_DROP }, { 143, 6, E_TX, E_PASS } } },
+	{ "ports added and retired",
+	  "[port 143]\naction = drop\n[port 993]\naction = pass\n",
+	  "[port 110]\naction = reject\n[port 995]\naction = drop\n[port 993]\naction = drop\n",
+	  { { 143, 4, E_DROP, E_PASS }, { 110, 4, E_PASS, E_TX }, { 995, 6, E_PASS, E_DROP },
+	    { 993, 4, E_PASS, E_DROP } } },
+	{ "fewer ports",
+	  "[port 143]\naction = reject\n[port 993]\naction = drop\n[port 110]\naction = drop\n",
+	  "[port 993]\naction = pass\n",
+	  { { 143, 4, E_TX, E_PASS }, { 110, 6, E_DROP, E_PASS }, { 993, 4, E_DROP, E_PASS } } },
+	{ "every action at once",
+	  "[port 143]\naction = drop\n[port 993]\naction = drop\n[port 110]\naction = drop\n",
+	  "[port 143]\naction = pass\n[port 993]\naction = reject\n[port 110]\naction = pass\n",
+	  { { 143, 4, E_DROP, E_PASS }, { 993, 6, E_DROP, E_TX }, { 110, 4, E_DROP, E_PASS } } },
+};
+
+static int gen_load(const char *text, struct policy *pol)
+{
+	char err[256], *buf = strdup(text);
+	int ret = buf ? policy_load_buf("gen-test.conf", buf, strlen(text), pol, err,
+					 sizeof(err)) : -ENOMEM;
+
+	if (ret)
+		fprintf(stderr, "  policy: %s\n", err);
+	free(buf);
+	return ret;
+}
+
+/* Every packet of c gets its verdict under the old (after = false) or the
+ * new policy; why names the moment. */
+static void gen_expect(int hook, const struct gen_case *c, bool after, const char *why)
+{
+	char name[160], src[INET6_ADDRSTRLEN];
+
+	for (int i = 0; i < 5 && c->pk[i].port; i++) {
+		const struct gen_pkt *k = &c->pk[i];
+
+		snprintf(src, sizeof(src), k->family == 6 ? "2001:db8:10::%x" : "198.18.10.%d",
+			 i + 1);
+		snprintf(name, sizeof(name), "%s: port %u v%d", why, k->port, k->family);
+		ASSERT_EQ(syn(hook, src, k->port),
+			  expected_retval(hook, after ? k->after : k->before), name);
+	}
+}
+
+/*
+ * policy apply from c->from to c->to. The new ports are written into the
+ * generation not in force, a growing part of them at a time (as an apply
+ * that is interrupted half-way leaves them): every packet still sees only
+ * the old policy. After apply_commit(), only the new one.
+ */
+static void test_port_switch(int hook, const struct gen_case *c)
+{
+	struct policy from, to, part;
+	struct apply_state *st = malloc(sizeof(*st));
+	char err[256], why[64];
+
+	if (!ASSERT_OK_PTR(st, "malloc"))
+		return;
+	if (!ASSERT_OK(gen_load(c->from, &from), "from policy") ||
+	    !ASSERT_OK(gen_load(c->to, &to), "to policy"))
+		goto out;
+	clear_throttle();
+	ASSERT_OK(apply_policy(&maps, &from, err, sizeof(err)), "apply the old policy");
+	gen_expect(hook, c, false, "old policy in force");
+	for (int k = 1; k <= to.nports; k++) {
+		part = to;
+		part.nports = k;	/* the first k ports of the new policy staged */
+		ASSERT_OK(apply_prepare(&maps, &part, st, err, sizeof(err)), "prepare");
+		snprintf(why, sizeof(why), "%d of %d new ports written", k, to.nports);
+		gen_expect(hook, c, false, why);
+	}
+	ASSERT_OK(apply_commit(&maps, st, err, sizeof(err)), "commit");
+	gen_expect(hook, c, true, "after the switch");
+	/* And back, through the generation the old policy left. */
+	ASSERT_OK(apply_policy(&maps, &from, err, sizeof(err)), "apply the old policy again");
+	gen_expect(hook, c, false, "old policy again");
+	policy_free(&to);
+out:
+	policy_free(&from);
+	free(st);
+}
+
+/* The adopted-pin check knows the generation layout: one table of 65536
+ * entries (an older imapguard) is refused, not misread. */
+static void test_port_layout(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+	char dir[] = "/sys/fs/bpf/ig_test_XXXXXX", path[PATH_MAX];
+	struct ig_maps m;
+	int fd, err;
+
+	if (!mkdtemp(dir)) {
+		SKIP_CASE("port layout", "no bpffs at /sys/fs/bpf");
+		return;
+	}
+	for (int i = 0; i < IG_NMAPS; i++) {
+		int src = ((int *)&maps)[i];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, ig_map_names[i]);
+		if (i == 0)	/* ig_ports as an older imapguard made it */
+			fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ig_ports", 4,
+					    sizeof(struct ig_port_cfg), 65536, &o);
+		else
+			fd = dup(src);
+		if (fd >= 0) {
+			bpf_obj_pin(fd, path);
+			close(fd);
+		}
+	}
+	err = fastpath_open_maps(dir, &m);
+	ASSERT_EQ(err, -EPROTO, "one-generation ig_ports refused");
+	if (!err)
+		fastpath_close_maps(&m);
+	snprintf(path, sizeof(path), "%s/%s", dir, ig_map_names[0]);
+	unlink(path);
+	fd = dup(maps.ports);
+	ASSERT_OK(bpf_obj_pin(fd, path), "pin");
+	close(fd);
+	err = fastpath_open_maps(dir, &m);
+	ASSERT_OK(err, "this layout adopted");
+	if (!err)
+		fastpath_close_maps(&m);
+	fastpath_unpin_all(dir);
+}
+
 int main(void)
 {
 	char name[128];
@@ -792,7 +939,7 @@ int main(void)
 	cfg.hz = kernel_hz();	/* as apply_policy() sets it */
 
 	for (int i = 0; i < 2; i++)
-		cfg.port_bits[IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
+		cfg.port_bits[0][IG_PORT_WORD(cfg.ports[i])] |= IG_PORT_BIT(cfg.ports[i]);
 
 	bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	for (int hook = HOOK_XDP; hook <= HOOK_TC; hook++) {
@@ -820,7 +967,17 @@ int main(void)
 				  "/proc/config.gz): HZ unknown, events use coarse ns");
 		STATEFUL(test_event_second);
 		STATEFUL(test_garbage);
+		/* Last: applies move ig_cfg.gen, which the cases above keep at 0
+		 * (set_port writes generation 0). */
+		for (size_t i = 0; i < sizeof(gen_cases) / sizeof(gen_cases[0]); i++) {
+			snprintf(name, sizeof(name), "%s: port switch: %s", hook_name[hook],
+				 gen_cases[i].name);
+			RUN_CASE(name, test_port_switch(hook, &gen_cases[i]));
+		}
+		reset_lists();
+		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	}
+	RUN_CASE("port layout: adopted pins", test_port_layout());
 	imapguard_bpf__destroy(skel);
 	return test_cases_failed != 0;
 }

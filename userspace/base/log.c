@@ -15,24 +15,6 @@ void log_set_level(enum log_level lvl) { cur_level = lvl; }
 enum log_level log_get_level(void) { return cur_level; }
 void log_set_json(int json) { log_json = json; }
 
-/* Only audit/ still prints JSON by hand with this; it goes once audit
- * builds its JSON with jansson (base/json.h). */
-void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 /* One object per line; the message may carry bytes from peers (a user
  * name from a log line), so it goes in through json_text(). */
 static void log_json_line(const char *level, const char *msg)

@@ -14,11 +14,6 @@ enum log_level log_get_level(void);
 void log_set_json(int json);
 void log_init_libbpf(void);
 
-/* s as a JSON string, quotes included (control bytes escaped, other bytes
- * copied: not valid UTF-8 when s is not). Deprecated: use base/json.h;
- * kept only for audit/ until it builds its JSON with jansson. */
-void json_str(FILE *f, const char *s);
-
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

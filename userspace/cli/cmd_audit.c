@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* audit: options and help; the probing is audit/audit.c. */
+/* audit: options and help; the audit itself is audit/ (probes, report, targets). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>

@@ -10,7 +10,6 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "audit/audit.h"
 #include "cli/cli.h"
 #include "daemon/ctl.h"
 #include "fastpath/lists.h"
@@ -295,10 +294,16 @@ static int keep_daemon_lines(void *ctx, const char *line)
 	return 0;
 }
 
+/* m NULL: nothing is loaded, which the exposition says (imapguard_up 0). */
 static int stats_prometheus(struct ig_maps *m)
 {
 	bool daemon = false;
-	int err = metrics_write(stdout, m);
+	int err = 0;
+
+	if (m)
+		err = metrics_write(stdout, m);
+	else
+		metrics_write_up(stdout, false);
 
 	/* Daemon-only metrics (auth log, reloads) come from the daemon. */
 	if (!err && ctl_request(ctl_path, "metrics", 2000, keep_daemon_lines, &daemon) == 0 && daemon)
@@ -407,6 +412,10 @@ int cmd_stats(int argc, char **argv)
 	}
 	if ((err = require_root()))
 		return err;
+	/* Nothing attached is a state to report, not an error: a scraper or a
+	 * textfile collector gets a valid exposition with imapguard_up 0. */
+	if (prom && !fastpath_loaded(env.pin_dir))
+		return stats_prometheus(NULL);
 	lock_fd = open_state(&m);
 	if (lock_fd < 0)
 		return lock_fd;
@@ -463,9 +472,9 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 	if (!arr)
 		printf("ports:\n");
 	for (__u32 i = 0; i < cfg->nports && i < IG_MAX_PORTS; i++) {
-		__u32 port = cfg->ports[i];
+		__u32 port = cfg->ports[i], key = IG_PORT_KEY(cfg->gen, port);
 
-		if (!port || bpf_map_lookup_elem(m->ports, &port, &pc) || !pc.action)
+		if (!port || bpf_map_lookup_elem(m->ports, &key, &pc) || !pc.action)
 			continue;
 		if (arr) {
 			if (json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:I}",

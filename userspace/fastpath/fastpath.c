@@ -65,21 +65,23 @@ const char *const ig_map_names[IG_NMAPS] = {
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
 
-/* Key and value sizes of each map, in struct ig_maps order: adopted pins
- * must have this layout (an older imapguard may have left others). */
-static const struct { __u32 key, value; } map_sizes[IG_NMAPS] = {
-	{ 4, sizeof(struct ig_port_cfg) },
-	{ 4, sizeof(struct ig_cfg) },
-	{ sizeof(struct ig_lpm_key), sizeof(struct ig_allow_val) },
-	{ sizeof(struct ig_lpm_key), sizeof(struct ig_deny_val) },
-	{ 4, sizeof(struct ig_lpmsum) },
-	{ sizeof(struct ig_ban_key), sizeof(struct ig_ban_val) },
-	{ sizeof(struct ig_lpm_key), sizeof(struct ig_ban_val) },
-	{ sizeof(struct ig_thr_key), sizeof(struct ig_thr_val) },
-	{ 4, sizeof(struct ig_counter) },
-	{ 0, 0 },	/* ring buffer */
-	{ 4, 8 },
-	{ 4, sizeof(struct ig_iface) },
+/* Key and value sizes of each map, in struct ig_maps order, and the
+ * entries where the layout fixes them (0: not checked): adopted
+ * pins must have this layout (an older imapguard may have left others,
+ * e.g. one port table where the ports now come in generations). */
+static const struct { __u32 key, value, entries; } map_sizes[IG_NMAPS] = {
+	{ 4, sizeof(struct ig_port_cfg), IG_PORT_GENS * 65536 },
+	{ 4, sizeof(struct ig_cfg), 1 },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_allow_val), 0 },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_deny_val), 0 },
+	{ 4, sizeof(struct ig_lpmsum), 0 },
+	{ sizeof(struct ig_ban_key), sizeof(struct ig_ban_val), 0 },
+	{ sizeof(struct ig_lpm_key), sizeof(struct ig_ban_val), 0 },
+	{ sizeof(struct ig_thr_key), sizeof(struct ig_thr_val), 0 },
+	{ 4, sizeof(struct ig_counter), 0 },
+	{ 0, 0, 0 },	/* ring buffer */
+	{ 4, 8, 0 },
+	{ 4, sizeof(struct ig_iface), 0 },
 };
 
 /* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */
@@ -301,11 +303,17 @@ int fastpath_open_maps(const char *dir, struct ig_maps *m)
 		}
 		err = bpf_obj_get_info_by_fd(fds[i], &info, &len) ? -errno : 0;
 		if (!err && (info.key_size != map_sizes[i].key ||
-			     info.value_size != map_sizes[i].value)) {
-			pr_warn("Pinned map '%s' has another layout (key %u, value %u bytes; expected "
-				"%u, %u): it is from another imapguard version; detach with that "
-				"version, or remove '%s'", path, info.key_size, info.value_size,
-				map_sizes[i].key, map_sizes[i].value, dir);
+			     info.value_size != map_sizes[i].value ||
+			     (map_sizes[i].entries && info.max_entries != map_sizes[i].entries))) {
+			char want[32] = "";
+
+			if (map_sizes[i].entries)
+				snprintf(want, sizeof(want), ", %u entries", map_sizes[i].entries);
+			pr_warn("Pinned map '%s' has another layout (key %u, value %u bytes, %u "
+				"entries; expected %u, %u bytes%s): it is from another imapguard "
+				"version; detach with that version, or remove '%s'", path,
+				info.key_size, info.value_size, info.max_entries, map_sizes[i].key,
+				map_sizes[i].value, want, dir);
 			err = -EPROTO;
 		}
 		if (err) {

@@ -614,30 +614,41 @@ out:
 	return err;
 }
 
-/* Keep the slot of every port that stays, so allow masks stay valid while
- * the ports are rewritten one by one. */
+/*
+ * Slots index the allow masks, which are written in place before the port
+ * switch: a port that stays keeps its slot, so its allow entries mean the
+ * same to both generations. A new port takes a slot no old port had, when
+ * one is free, so its allow entries never apply to a retired port that the
+ * old generation still enforces until the switch.
+ */
 static void assign_slots(const struct ig_cfg *old, const struct policy *pol, uint8_t *slots)
 {
-	uint32_t used = 0;
+	uint32_t used = 0, old_slots = 0;
 
 	for (int i = 0; i < pol->nports; i++) {
 		slots[i] = 0xff;
-		for (uint32_t j = 0; j < old->nports && j < IG_MAX_PORTS; j++)
+		for (uint32_t j = 0; j < old->nports && j < IG_MAX_PORTS; j++) {
+			if (old->ports[j])
+				old_slots |= 1U << j;
 			if (old->ports[j] == pol->ports[i].port) {
 				slots[i] = j;
 				used |= 1U << j;
 			}
+		}
 	}
-	for (int i = 0; i < pol->nports; i++) {
-		if (slots[i] != 0xff)
-			continue;
-		for (uint8_t j = 0; j < IG_MAX_PORTS; j++)
-			if (!(used & (1U << j))) {
-				slots[i] = j;
-				used |= 1U << j;
-				break;
-			}
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < pol->nports; i++) {
+			uint32_t taken = used | (pass ? 0 : old_slots);
+
+			if (slots[i] != 0xff)
+				continue;
+			for (uint8_t j = 0; j < IG_MAX_PORTS; j++)
+				if (!(taken & (1U << j))) {
+					slots[i] = j;
+					used |= 1U << j;
+					break;
+				}
+		}
 }
 
 static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifindex,
@@ -659,13 +670,72 @@ static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifind
 		pc->sub_tol_ns = (uint64_t)(pp->subnet_burst - 1) * pp->subnet_interval_ns;
 }
 
-int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen)
+static int put_port(struct ig_maps *m, __u32 gen, __u32 port, const struct ig_port_cfg *pc)
+{
+	__u32 key = IG_PORT_KEY(gen, port);
+
+	return bpf_map_update_elem(m->ports, &key, pc, BPF_ANY) ? -errno : 0;
+}
+
+/*
+ * Write pol's ports into generation gen (not in force): every port's entry,
+ * an empty entry for each port a former use of gen left there, then the
+ * generation's port_bits row in ig_cfg (nothing else in cfg changes). BPF
+ * reads neither until ig_cfg.gen names gen.
+ */
+static int stage_ports(struct ig_maps *m, struct ig_cfg *cfg, __u32 gen,
+		       const struct policy *pol, const uint8_t *slots,
+		       const unsigned int *ifindex)
+{
+	__u64 *row = cfg->port_bits[gen], stale;
+	struct ig_port_cfg pc = {};
+	__u32 zero = 0;
+	int err = 0;
+
+	for (int i = 0; !err && i < pol->nports; i++) {
+		port_cfg(&pol->ports[i], slots[i], ifindex[i], &pc);
+		err = put_port(m, gen, pol->ports[i].port, &pc);
+	}
+	if (err)
+		return err;
+	memset(&pc, 0, sizeof(pc));
+	for (unsigned int w = 0; w < 65536 / 64; w++) {
+		for (stale = row[w]; !err && stale; stale &= stale - 1) {
+			__u32 port = w * 64 + __builtin_ctzll(stale);
+			bool kept = false;
+
+			for (int i = 0; i < pol->nports; i++)
+				kept |= pol->ports[i].port == port;
+			if (!kept)
+				err = put_port(m, gen, port, &pc);
+		}
+		row[w] = 0;
+	}
+	for (int i = 0; i < pol->nports; i++)
+		row[IG_PORT_WORD(pol->ports[i].port)] |= IG_PORT_BIT(pol->ports[i].port);
+	if (!err && bpf_map_update_elem(m->cfg, &zero, cfg, BPF_ANY))
+		err = -errno;
+	return err;
+}
+
+static int update_error(int ret, char *err, size_t errlen)
+{
+	if (ret == -E2BIG || ret == -ENOSPC)
+		snprintf(err, errlen, "Couldn't update maps: a list is larger than its map (the "
+			 "deny list's addresses share the ban hash: max_bans + max_deny entries); "
+			 "raise [limits] and attach again");
+	else
+		snprintf(err, errlen, "Couldn't update maps: %s", strerror(-ret));
+	return ret;
+}
+
+int apply_prepare(struct ig_maps *m, const struct policy *pol, struct apply_state *st,
+		  char *err, size_t errlen)
 {
 	unsigned int ifindex[IG_MAX_PORTS] = {};
-	struct ig_cfg old = {}, cfg = {};
-	struct ig_port_cfg pc;
+	struct ig_cfg *cfg = &st->next;
 	uint8_t slots[IG_MAX_PORTS];
-	__u32 zero = 0, key;
+	__u32 zero = 0, gen;
 	int ret;
 
 	for (int i = 0; i < pol->nports; i++) {
@@ -678,55 +748,71 @@ int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t 
 			return -ENODEV;
 		}
 	}
-	bpf_map_lookup_elem(m->cfg, &zero, &old);
-	assign_slots(&old, pol, slots);
+	memset(cfg, 0, sizeof(*cfg));
+	bpf_map_lookup_elem(m->cfg, &zero, cfg);
+	gen = !(cfg->gen & 1);
+	assign_slots(cfg, pol, slots);
 
-	/* Order matters: lists first, then ports, then retire old ports, so a
-	 * policy change never opens a port that either policy closes. */
+	/* Lists first, then the ports, so a policy change never opens a port
+	 * that either policy closes. */
 	ret = apply_allow(m, pol, slots);
 	if (!ret)
 		ret = apply_deny(m, pol);
-	for (int i = 0; !ret && i < pol->nports; i++) {
-		port_cfg(&pol->ports[i], slots[i], ifindex[i], &pc);
-		key = pol->ports[i].port;
-		if (bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY))
-			ret = -errno;
-		cfg.ports[slots[i]] = pol->ports[i].port;
-		cfg.port_bits[IG_PORT_WORD(key)] |= IG_PORT_BIT(key);
-		if (slots[i] + 1u > cfg.nports)
-			cfg.nports = slots[i] + 1;
+	/* A trie the lists just filled is looked up from the staging write
+	 * on; a bit is cleared only at the switch (a stale bit costs a
+	 * lookup, a missing one skips entries). */
+	cfg->flags |= list_flags(m);
+	if (!ret)
+		ret = stage_ports(m, cfg, gen, pol, slots, ifindex);
+	if (ret)
+		return update_error(ret, err, errlen);
+
+	/* What apply_commit() puts in force, in one write. */
+	cfg->gen = gen;
+	memset(cfg->ports, 0, sizeof(cfg->ports));
+	cfg->nports = 0;
+	for (int i = 0; i < pol->nports; i++) {
+		cfg->ports[slots[i]] = pol->ports[i].port;
+		if (slots[i] + 1u > cfg->nports)
+			cfg->nports = slots[i] + 1;
 	}
-	if (ret == -E2BIG || ret == -ENOSPC) {
-		snprintf(err, errlen, "Couldn't update maps: a list is larger than its map (the "
-			 "deny list's addresses share the ban hash: max_bans + max_deny entries); "
-			 "raise [limits] and attach again");
-		return ret;
-	}
-	if (ret) {
-		snprintf(err, errlen, "Couldn't update maps: %s", strerror(-ret));
-		return ret;
-	}
-	cfg.ban_scope = pol->ban_scope;
-	cfg.hz = kernel_hz();
-	cfg.flags = list_flags(m);
-	cfg.ban_ttl_ns = pol->ban_ttl_ns;
-	cfg.policy_hash = pol->hash;
-	if (bpf_map_update_elem(m->cfg, &zero, &cfg, BPF_ANY)) {
+	cfg->ban_scope = pol->ban_scope;
+	cfg->hz = kernel_hz();
+	cfg->flags = list_flags(m);
+	cfg->ban_ttl_ns = pol->ban_ttl_ns;
+	cfg->policy_hash = pol->hash;
+	return 0;
+}
+
+int apply_commit(struct ig_maps *m, const struct apply_state *st, char *err, size_t errlen)
+{
+	__u32 zero = 0;
+	int ret;
+
+	/* The switch: gen changes in this one write, and with it the port
+	 * generation of every packet that reads gen after it. */
+	if (bpf_map_update_elem(m->cfg, &zero, &st->next, BPF_ANY)) {
 		ret = -errno;
 		snprintf(err, errlen, "Couldn't update config map: %s", strerror(-ret));
 		return ret;
 	}
-	memset(&pc, 0, sizeof(pc));
-	for (uint32_t j = 0; j < old.nports && j < IG_MAX_PORTS; j++) {
-		bool kept = false;
-
-		for (int i = 0; i < pol->nports; i++)
-			kept |= pol->ports[i].port == old.ports[j];
-		key = old.ports[j];
-		if (!kept && key)
-			bpf_map_update_elem(m->ports, &key, &pc, BPF_ANY);
-	}
 	return 0;
+}
+
+int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen)
+{
+	struct apply_state *st = malloc(sizeof(*st));	/* 16 KiB: not on the stack */
+	int ret;
+
+	if (!st) {
+		snprintf(err, errlen, "Couldn't apply the policy: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	ret = apply_prepare(m, pol, st, err, errlen);
+	if (!ret)
+		ret = apply_commit(m, st, err, errlen);
+	free(st);
+	return ret;
 }
 
 /* ---- CLI list operations ---------------------------------------------- */

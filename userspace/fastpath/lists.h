@@ -21,9 +21,28 @@ enum ig_list { LIST_ALLOW, LIST_DENY };
  * recomputed after each change and must not race another writer.
  */
 
-/* Validate against the system (interfaces exist), then update every map in
- * place. On a validation error nothing is changed. */
+/* Validate against the system (interfaces exist), then update every map:
+ * apply_prepare(), then apply_commit(). On a validation error nothing is
+ * changed. 0 or -errno, with the reason in err. */
 int apply_policy(struct ig_maps *m, const struct policy *pol, char *err, size_t errlen);
+
+/*
+ * apply_policy() in its two steps, under one hold of the lock. The port
+ * configuration switches at one instant for the fast path (common.h,
+ * IG_PORT_GENS): apply_prepare() validates, writes the lists in place (lists
+ * first: no moment opens a port that either policy closes) and writes pol's
+ * ports into the generation not in force, while packets still see the old
+ * ports, all of them. apply_commit() writes st->next, which flips ig_cfg.gen:
+ * each packet sees the old ports or the new ones, never a mix. Nothing else
+ * may write ig_cfg between the two (st->next would undo it). Errors as
+ * apply_policy(); a failed prepare leaves the ports in force unchanged.
+ */
+struct apply_state {
+	struct ig_cfg next;	/* ig_cfg with the staged generation in force */
+};
+int apply_prepare(struct ig_maps *m, const struct policy *pol, struct apply_state *st,
+		  char *err, size_t errlen);
+int apply_commit(struct ig_maps *m, const struct apply_state *st, char *err, size_t errlen);
 
 /* Whether p is a host entry (an address, or an IPv6 /64 other than ::/64):
  * those live in ig_bans, for bans and the deny list alike; other prefixes

@@ -57,11 +57,18 @@ static long bans_active(struct ig_maps *m)
 	return live;
 }
 
+void metrics_write_up(FILE *f, bool up)
+{
+	help(f, "imapguard_up", "gauge", "The fast path is loaded (its pinned maps were read).");
+	fprintf(f, "imapguard_up %d\n", up);
+}
+
 int metrics_write(FILE *f, struct ig_maps *m)
 {
 	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle" };
 	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle }, err;
 
+	metrics_write_up(f, true);
 	err = write_counters(f, m);
 	if (err)
 		return err;
