@@ -34,7 +34,7 @@ static const struct opt audit_options[] = {
 	OPTION("force", 'f', OPT_FLAG, O(a.force), NULL,
 	       "expand more than " STR(CIDR_LIMIT) " addresses (up to a /8)"),
 	ARG(OPT_STR, O(targets), "HOST[:PORT]|CIDR", .max = OPTS_REST, .count_off = O(ntargets),
-	       .required = true),
+	    .required = true),
 	{}
 };
 #undef O

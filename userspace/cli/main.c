@@ -60,7 +60,7 @@ struct help_opts {
 
 static const struct opt help_options[] = {
 	ARG(OPT_STR, offsetof(struct help_opts, cmd), "COMMAND", .max = 1,
-	       .count_off = offsetof(struct help_opts, n)),
+	    .count_off = offsetof(struct help_opts, n)),
 	{}
 };
 

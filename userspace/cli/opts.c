@@ -80,7 +80,7 @@ static void describe(FILE *f, const struct opt *o)
 	case OPT_ADDR: fputs("one address", f); break;
 	case OPT_IFACE: fprintf(f, "an interface name: 1..%d bytes, no '/', ':' or blank",
 				IF_NAMESIZE - 1); break;
-	default: fputs("empty", f);
+	default: fputs("must not be empty", f);
 	}
 }
 

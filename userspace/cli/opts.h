@@ -4,20 +4,33 @@
  * caller fills in the defaults) and a static table of typed options; one
  * parser fills the struct, checks every value, and prints --help from the
  * table. The common options (-P/--pin-dir, -v/--verbose, -h/--help) are
- * added to every table and act directly (env.pin_dir, the log level).
+ * added to every table and act directly on env.pin_dir and the log level.
  *
- *	struct attach_opts o = { .mode = 0 };
- *	static const struct opt attach_opts[] = {
- *		{ "iface", 'i', OPT_IFACE, offsetof(struct attach_opts, iface), "IF",
- *		  "interface to protect", .required = true },
+ *	struct attach_opts { const char *iface; int mode; };
+ *	#define O(f) offsetof(struct attach_opts, f)
+ *	static const struct opt attach_options[] = {
+ *		OPTION("iface", 'i', OPT_IFACE, O(iface), "IF", "interface to protect",
+ *		       .required = true),
+ *		OPTION("mode", 'm', OPT_ENUM, O(mode), "MODE", "auto|native|generic|tc",
+ *		       .names = cli_mode_names),
  *		{}
  *	};
+ *	static const struct opts_cmd attach_cmd = {
+ *		.name = "attach", .usage = "--iface IF [options]",
+ *		.doc = "Attach the fast path.", .opts = attach_options,
+ *	};
+ *	...
+ *	struct attach_opts o = { .mode = 0 };
  *	if ((err = opts_parse(&attach_cmd, argc, argv, &o)))
  *		return opts_done(err);
  *
- * Contract: argv[0] names the command (it is not parsed); argv may be
- * permuted (getopt_long). Pointers stored in the struct point into argv.
- * Errors are printed as "CMD: what is wrong" through pr_warn.
+ * Contract: argv[0] names the command and is not parsed; argv may be
+ * permuted (getopt_long: options and arguments mix; "--" ends the options).
+ * Strings stored in the struct point into argv. Errors are printed through
+ * pr_warn as "CMD: what is wrong", and the common options take effect only
+ * once every option parsed. getopt's globals make it single-threaded. A
+ * table that uses a letter or long name twice (or holds more than 32
+ * options) is refused with -EINVAL: a bug, caught by any --help.
  */
 #ifndef IMAPGUARD_CLI_OPTS_H
 #define IMAPGUARD_CLI_OPTS_H
@@ -97,10 +110,11 @@ struct opts_cmd {
  * -EINVAL after printing what is wrong (unknown option, missing argument,
  * value out of range, missing or extra positional argument). */
 int opts_parse(const struct opts_cmd *c, int argc, char **argv, void *out);
-/* For a command with subs: parse the options before the subcommand, then
- * look it up. On 0, *sub is its entry and argv + *argi its own argv (the
- * subcommand name first). No subcommand: the help on stderr and -EINVAL,
- * or with OPTS_SUB_OPTIONAL 0 and *sub NULL. */
+/* For a command with subs: parse the options before the subcommand (into
+ * out, which may be NULL when c has no table), then look it up. On 0, *sub
+ * is its entry and argv + *argi its own argv (the subcommand name first).
+ * No subcommand: the help on stderr and -EINVAL, or with OPTS_SUB_OPTIONAL 0
+ * and *sub NULL. An unknown one: -EINVAL, printed. */
 int opts_sub(const struct opts_cmd *c, int argc, char **argv, void *out,
 	     const struct cmd **sub, int *argi);
 /* The --help text of c. */
