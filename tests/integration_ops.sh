@@ -5,7 +5,8 @@
 # uninstall, Grafana dashboard. It checks each against the binary and the
 # sources, so they cannot drift apart unnoticed:
 #  - every command of `imapguard --help` and every option of each
-#    `imapguard COMMAND --help` is in imapguard(8) and in the completion;
+#    `imapguard COMMAND --help` is in imapguard(8) and in the completion, and
+#    the completion offers no option the helps do not list;
 #  - every key the policy parser accepts (the section table and *_key()
 #    functions of userspace/policy/policy.c) is in imapguard.conf(5) under its
 #    section, and in policies/example-full.conf;
@@ -239,7 +240,7 @@ test_man_commands()
 	check_empty sections "$missing"
 	sect=$(man_section "$MAN8" '^GLOBAL OPTIONS$')
 	missing=
-	for o in $("$IG_BIN" --help | grep -E '^Usage:|^  --' | long_opts); do
+	for o in $("$IG_BIN" --help | grep -E '^Usage:|^ +-' | long_opts); do
 		grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" <<<"$sect" || missing+=" $o"
 	done
 	check_empty global_options "$missing"
@@ -383,9 +384,25 @@ test_completion()
 		done
 	done
 	check_empty options "$missing"
+	# And the other way: nothing offered that the help does not list (short
+	# options included), globally, per command and per subcommand.
+	missing=
+	for cmd in '' $(commands); do
+		[ "$cmd" = help ] && continue
+		for s in '' $([ -n "$cmd" ] && subcommands "$cmd"); do
+			# shellcheck disable=SC2086 # empty words vanish on purpose
+			got=$("$IG_BIN" $cmd $s --help 2>/dev/null | grep -E '^ +-')
+			# shellcheck disable=SC2086
+			for o in $(comp imapguard $cmd $s -); do
+				grep -qE -- "(^|[^A-Za-z0-9-])$o([^A-Za-z0-9-]|\$)" <<<"$got" ||
+					missing+=" ${cmd:-global}${s:+-$s}:$o"
+			done
+		done
+	done
+	check_empty nothing_stale "$missing"
 	got=$(comp imapguard -)
 	missing=
-	for o in $("$IG_BIN" --help | grep -E '^Usage:|^  --' | long_opts); do
+	for o in $("$IG_BIN" --help | grep -E '^Usage:|^ +-' | long_opts); do
 		[[ $got == *" $o "* ]] || missing+=" $o"
 	done
 	check_empty global_options "$missing"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "fastpath/fastpath.h"
 #include "base/log.h"
+#include "cli/opts.h"
 
 struct policy;
 
@@ -17,21 +18,11 @@ struct cli_env {
 
 extern struct cli_env env;
 
-struct cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *args;
-	const char *help;
-};
+/* OPT_ENUM names whose index is the value: attach modes (0 auto, then
+ * enum ig_attach_mode, as parse_mode()) and enum authlog_format. */
+extern const char *const cli_mode_names[];
+extern const char *const cli_format_names[];
 
-/* Options every command accepts besides its own. */
-#define COMMON_LONGOPTS							\
-	{ "pin-dir", required_argument, NULL, 'P' },			\
-	{ "verbose", no_argument, NULL, 'v' },				\
-	{ "help", no_argument, NULL, 'h' }
-
-/* Handle a COMMON_LONGOPTS option; returns 1 if handled, -1 for help. */
-int common_opt(int opt);
 int require_root(void);
 /* Load FILE, or the installed/built-in default when FILE is NULL; with
  * verify, a file must be signed when a trust file is in force (sign.h). The
@@ -43,7 +34,6 @@ int apply_or_warn(struct ig_maps *m, const struct policy *pol);
 /* Lock the pin dir and open the maps; returns the lock fd or -errno. */
 int open_state(struct ig_maps *m);
 void close_state(struct ig_maps *m, int lock_fd);
-void usage_cmd(const char *name, const char *args, const char *help, const char *opts);
 
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);

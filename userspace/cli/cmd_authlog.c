@@ -6,7 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,19 +81,6 @@ static void print_line(bool json, unsigned long n, const struct al_result *r)
 	if (r->kind == AL_FAIL)
 		printf(" attempts=%u%s", r->attempts, r->per_attempt ? " (auth process)" : "");
 	putchar('\n');
-}
-
-static int parse_format(const char *s, int *fmt)
-{
-	static const char *const names[] = { "auto", "dovecot", "cyrus", "courier", "uwimap" };
-
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(s, names[i])) {
-			*fmt = i;	/* enum authlog_format order */
-			return 0;
-		}
-	pr_warn("invalid --format '%s' (auto|dovecot|cyrus|courier|uwimap)", s);
-	return -EINVAL;
 }
 
 static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
@@ -172,46 +159,57 @@ out:
 	return err;
 }
 
+struct authlog_opts {
+	int format;		/* enum authlog_format */
+	bool json;
+	const char *policy, *file;
+};
+
+#define O(f) offsetof(struct authlog_opts, f)
+static const struct opt authlog_options[] = {
+	OPTION("format", 'f', OPT_ENUM, O(format), "F",
+	       "auto|dovecot|cyrus|courier|uwimap (default auto)",
+	       .names = cli_format_names),
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL,
+	       "one object per recognised line, then a summary"),
+	OPTION("policy", 'p', OPT_PATH, O(policy), "FILE",
+	       "thresholds from this policy (default: installed or built-in)"),
+	ARG(OPT_PATH, O(file), "FILE|-"),
+	{}
+};
+#undef O
+
+static const struct cmd authlog_subs[] = {
+	{ "test", NULL, "FILE|-", "what each line says, then what would be banned" },
+	{}
+};
+
+static const struct opts_cmd authlog_cmd = {
+	.name = "authlog",
+	.usage = "test FILE|- [--format F] [--json] [--policy FILE]",
+	.doc = "Read auth-log lines (a file, or - for standard input) and report what\n"
+	       "each line says on its own: a failure or a success, with address, user\n"
+	       "and attempt count. Then the totals after de-duplication, and what the\n"
+	       "detector would ban under the policy if all lines fell in one window.",
+	.opts = authlog_options,
+	.subs = authlog_subs,
+};
+
 int cmd_authlog(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "policy", required_argument, NULL, 'p' },
-		COMMON_LONGOPTS, {}
-	};
-	const char *file = NULL, *pfile = NULL;
-	bool json = false;
-	int opt, c, fmt = AUTHLOG_AUTO, err;
+	struct authlog_opts o = { .format = AUTHLOG_AUTO };
+	const struct cmd *sub;
+	const char *file, *pfile;
+	bool json;
+	int fmt, err, i;
 	struct policy pol;
 	FILE *in;
 
-	if (argc < 2 || strcmp(argv[1], "test")) {
-		if (argc < 2 || argv[1][0] != '-')
-			pr_warn("usage: %s authlog test FILE|- [--format F] [--json] [--policy FILE]",
-				env.prog);
-		else
-			goto help;
-		return -EINVAL;
-	}
-	argc--, argv++;
-	while ((opt = getopt_long(argc, argv, "f:jp:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0)
-			goto help;
-		if (c)
-			continue;
-		switch (opt) {
-		case 'f': if (parse_format(optarg, &fmt)) return -EINVAL; break;
-		case 'j': json = true; break;
-		case 'p': pfile = optarg; break;
-		default: return -EINVAL;
-		}
-	}
-	if (optind + 1 != argc) {
-		pr_warn("authlog test: expected one FILE (or - for standard input)");
-		return -EINVAL;
-	}
-	file = argv[optind];
+	/* One subcommand, "test"; options may come before or after it. */
+	if ((err = opts_sub(&authlog_cmd, argc, argv, &o, &sub, &i)) ||
+	    (err = opts_parse(&authlog_cmd, argc - i, argv + i, &o)))
+		return opts_done(err);
+	file = o.file, pfile = o.policy, json = o.json, fmt = o.format;
 	if ((err = load_policy(pfile, NULL, false, &pol)))
 		return err;
 	in = strcmp(file, "-") ? fopen(file, "re") : stdin;
@@ -237,14 +235,4 @@ int cmd_authlog(int argc, char **argv)
 	}
 	policy_free(&pol);
 	return err;
-help:
-	usage_cmd("authlog", "test FILE|- [--format F] [--json] [--policy FILE]",
-		  "Read auth-log lines (a file, or - for standard input) and report what\n"
-		  "each line says on its own: a failure or a success, with address, user\n"
-		  "and attempt count. Then the totals after de-duplication, and what the\n"
-		  "detector would ban under the policy if all lines fell in one window.",
-		  "  -f, --format F      auto|dovecot|cyrus|courier|uwimap (default auto)\n"
-		  "  -j, --json          one object per recognised line, then a summary\n"
-		  "  -p, --policy FILE   thresholds from this policy (default: installed or built-in)\n");
-	return 0;
 }

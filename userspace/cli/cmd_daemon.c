@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* reload, events, why and top: the commands that ask the running daemon. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,51 +20,71 @@ struct ctl_opts {
 	bool json, follow;
 	int n;
 	const char *path;
+	struct ig_prefix addr;	/* why */
 };
 
-/* Options of the commands that talk to the daemon. 1: help printed. */
-static int ctl_opts(int argc, char **argv, const char *name, const char *args,
-		    const char *help, const char *extra, struct ctl_opts *o)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "control-socket", required_argument, NULL, 'c' },
-		COMMON_LONGOPTS, {}
-	};
-	char *end;
-	int opt, c;
+#define O(f) offsetof(struct ctl_opts, f)
+#define CTL_SOCKET OPTION("control-socket", 'c', OPT_PATH, O(path), "PATH", \
+			  "the daemon's socket (default " IG_DEFAULT_CTL_SOCK ")")
+static const struct opt reload_options[] = { CTL_SOCKET, {} };
 
-	o->path = IG_DEFAULT_CTL_SOCK;
-	o->n = 10;
-	while ((opt = getopt_long(argc, argv, "jfn:c:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0) {
-			char all[512];
+static const struct opt events_options[] = {
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "one JSON object per line"),
+	OPTION("follow", 'f', OPT_FLAG, O(follow), NULL, "keep streaming"),
+	CTL_SOCKET, {}
+};
 
-			snprintf(all, sizeof(all), "%s  -c, --control-socket PATH  the daemon's socket "
-				 "(default " IG_DEFAULT_CTL_SOCK ")\n", extra);
-			usage_cmd(name, args, help, all);
-			return 1;
-		} else if (c) {
-			continue;
-		}
-		switch (opt) {
-		case 'j': o->json = true; break;
-		case 'f': o->follow = true; break;
-		case 'c': o->path = optarg; break;
-		case 'n':
-			errno = 0;
-			o->n = strtol(optarg, &end, 10);
-			if (errno || *end || o->n < 1 || o->n > CTL_TOP_MAX) {
-				pr_warn("invalid -n '%s' (1..%d)", optarg, CTL_TOP_MAX);
-				return -EINVAL;
-			}
-			break;
-		default: return -EINVAL;
-		}
-	}
-	return 0;
-}
+static const struct opt why_options[] = {
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "JSON lines"),
+	CTL_SOCKET,
+	ARG(OPT_ADDR, O(addr), "ADDR"),
+	{}
+};
+
+static const struct opt top_options[] = {
+	OPTION(NULL, 'n', OPT_INT, O(n), "N",
+	       "how many (default 10)", .min = 1, .max = CTL_TOP_MAX),
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "one JSON object per source"),
+	CTL_SOCKET, {}
+};
+#undef CTL_SOCKET
+#undef O
+
+static const struct opts_cmd reload_cmd = {
+	.name = "reload",
+	.usage = "[--control-socket PATH]",
+	.doc = "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
+	       "policy in force stays. Exit status 1 if the reload failed.",
+	.opts = reload_options,
+};
+
+static const struct opts_cmd events_cmd = {
+	.name = "events",
+	.usage = "[--json] [--follow] [--control-socket PATH]",
+	.doc = "Show the daemon's recent events (drops reported by the fast path, bans\n"
+	       "decided from the auth log); --follow streams them as they happen.",
+	.opts = events_options,
+};
+
+static const struct opts_cmd why_cmd = {
+	.name = "why",
+	.usage = "ADDR [--json] [--control-socket PATH]",
+	.doc = "Explain one address: the current ban (from the pinned maps, daemon or\n"
+	       "not), and from the daemon: auth failures in the window, users tried and\n"
+	       "the ban history.",
+	.opts = why_options,
+};
+
+static const struct opts_cmd top_cmd = {
+	.name = "top",
+	.usage = "[-n N] [--json] [--control-socket PATH]",
+	.doc = "The sources with the most drops since the daemon started: drop events per\n"
+	       "source, split by reason (an event stands for up to one second of drops\n"
+	       "of one reason from one source). Needs the daemon.",
+	.opts = top_options,
+};
+
+#define CTL_DEFAULTS { .n = 10, .path = IG_DEFAULT_CTL_SOCK }
 
 /* A reply line from the daemon, read with jansson: NULL (with a warning)
  * when it is not a JSON object. */
@@ -120,15 +140,12 @@ static int ctl_fail(const char *path, int err)
 
 int cmd_reload(int argc, char **argv)
 {
-	struct ctl_opts o = {};
+	struct ctl_opts o = CTL_DEFAULTS;
 	bool ok = true;
 	int err;
 
-	err = ctl_opts(argc, argv, "reload", "[--control-socket PATH]",
-		       "Ask the daemon to re-read its policy file. A bad file is reported and the\n"
-		       "policy in force stays. Exit status 1 if the reload failed.", "", &o);
-	if (err)
-		return err < 0 ? err : 0;
+	if ((err = opts_parse(&reload_cmd, argc, argv, &o)))
+		return opts_done(err);
 	err = ctl_request(o.path, "reload", 10000, print_reload, &ok);
 	if (err)
 		return ctl_fail(o.path, err);
@@ -183,17 +200,12 @@ static int print_event(void *ctx, const char *line)
 
 int cmd_events(int argc, char **argv)
 {
-	struct ctl_opts o = {};
+	struct ctl_opts o = CTL_DEFAULTS;
 	struct events_ctx c = {};
 	int err;
 
-	err = ctl_opts(argc, argv, "events", "[--json] [--follow] [--control-socket PATH]",
-		       "Show the daemon's recent events (drops reported by the fast path, bans\n"
-		       "decided from the auth log); --follow streams them as they happen.",
-		       "  -j, --json          one JSON object per line\n"
-		       "  -f, --follow        keep streaming\n", &o);
-	if (err)
-		return err < 0 ? err : 0;
+	if ((err = opts_parse(&events_cmd, argc, argv, &o)))
+		return opts_done(err);
 	c.json = o.json;
 	err = ctl_request(o.path, o.follow ? "events" : "recent", o.follow ? -1 : 5000,
 			  print_event, &c);
@@ -267,27 +279,19 @@ static void why_ban(const struct ig_prefix *p, bool json)
 
 int cmd_why(int argc, char **argv)
 {
-	struct ctl_opts o = {};
-	struct ig_prefix p;
-	char req[128];
+	struct ctl_opts o = CTL_DEFAULTS;
+	char req[128], addr[ADDR_STRLEN];
 	int err;
 
-	err = ctl_opts(argc, argv, "why", "ADDR [--json] [--control-socket PATH]",
-		       "Explain one address: the current ban (from the pinned maps, daemon or\n"
-		       "not), and from the daemon: auth failures in the window, users tried and\n"
-		       "the ban history.", "  -j, --json          JSON lines\n", &o);
-	if (err)
-		return err < 0 ? err : 0;
-	if (optind + 1 != argc || addr_parse(argv[optind], &p, false) || p.plen != 128) {
-		pr_warn("why: expected one address, got '%s'", optind < argc ? argv[optind] : "");
-		return -EINVAL;
-	}
+	if ((err = opts_parse(&why_cmd, argc, argv, &o)))
+		return opts_done(err);
+	addr_format(&o.addr, addr);
 	if (!require_root() && fastpath_loaded(env.pin_dir))
-		why_ban(&p, o.json);
-	snprintf(req, sizeof(req), "why %s", argv[optind]);
+		why_ban(&o.addr, o.json);
+	snprintf(req, sizeof(req), "why %s", addr);
 	err = ctl_request(o.path, req, 5000, print_why, &o.json);
 	if (err && !o.json)
-		printf("daemon not running: no auth-log history for %s\n", argv[optind]);
+		printf("daemon not running: no auth-log history for %s\n", addr);
 	return 0;
 }
 
@@ -317,18 +321,12 @@ static int print_top(void *ctx, const char *line)
 
 int cmd_top(int argc, char **argv)
 {
-	struct ctl_opts o = {};
+	struct ctl_opts o = CTL_DEFAULTS;
 	char req[32];
 	int err;
 
-	err = ctl_opts(argc, argv, "top", "[-n N] [--json] [--control-socket PATH]",
-		       "The sources with the most drops since the daemon started: drop events per\n"
-		       "source, split by reason (an event stands for up to one second of drops\n"
-		       "of one reason from one source). Needs the daemon.",
-		       "  -n N                how many (default 10)\n"
-		       "  -j, --json          one JSON object per source\n", &o);
-	if (err)
-		return err < 0 ? err : 0;
+	if ((err = opts_parse(&top_cmd, argc, argv, &o)))
+		return opts_done(err);
 	snprintf(req, sizeof(req), "top %d", o.n);
 	o.follow = false;	/* print_top's header flag: printed with the first line */
 	err = ctl_request(o.path, req, 5000, print_top, &o);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* attach, detach, status, stats and policy commands. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,55 +19,47 @@
 #include "policy/policy.h"
 #include "policy/sign.h"
 
+struct attach_opts {
+	const char *iface, *policy;
+	int mode;
+	bool replace;
+};
+
+#define O(f) offsetof(struct attach_opts, f)
+static const struct opt attach_options[] = {
+	OPTION("iface", 'i', OPT_IFACE, O(iface), "IF", "interface to protect", .required = true),
+	OPTION("mode", 'm', OPT_ENUM, O(mode), "MODE",
+	       "auto|native|generic|tc (auto: native XDP, then\n"
+	       "generic XDP, then tc ingress)", .names = cli_mode_names),
+	OPTION("policy", 'p', OPT_PATH, O(policy), "FILE",
+	       "policy to apply (default: the one in force, else\n"
+	       "/etc/imapguard/imapguard.conf, else built-in)"),
+	OPTION("replace", 'r', OPT_FLAG, O(replace), NULL,
+	       "re-attach atomically if already attached"),
+	{}
+};
+#undef O
+
+static const struct opts_cmd attach_cmd = {
+	.name = "attach",
+	.usage = "--iface IF [options]",
+	.doc = "Load the fast path (once), pin it under the pin directory and attach it\n"
+	       "to IF. Enforcement stays in place after this command exits.",
+	.opts = attach_options,
+};
+
 int cmd_attach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "iface", required_argument, NULL, 'i' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "replace", no_argument, NULL, 'r' },
-		COMMON_LONGOPTS, {}
-	};
-	const char *iface = NULL, *file = NULL;
+	struct attach_opts o = { .mode = 0 /* auto */ };
+	const char *iface, *file;
 	struct ig_maps m;
 	struct policy pol;
-	int opt, mode = 0, used = 0, lock_fd, err, c;
-	bool replace = false, fresh = false;
+	int mode, used = 0, lock_fd, err;
+	bool replace, fresh = false;
 
-	while ((opt = getopt_long(argc, argv, "i:m:p:rP:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)))
-			goto help_or_next;
-		switch (opt) {
-		case 'i': iface = optarg; break;
-		case 'm':
-			if (parse_mode(optarg, &mode)) {
-				pr_warn("invalid --mode '%s' (auto|native|generic|tc)", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'p': file = optarg; break;
-		case 'r': replace = true; break;
-		default: return -EINVAL;
-		}
-		continue;
-help_or_next:
-		if (c < 0) {
-			usage_cmd("attach", "--iface IF [options]",
-				  "Load the fast path (once), pin it under the pin directory and attach it\n"
-				  "to IF. Enforcement stays in place after this command exits.",
-				  "  -i, --iface IF      interface to protect\n"
-				  "  -m, --mode MODE     auto|native|generic|tc (auto: native XDP, then\n"
-				  "                      generic XDP, then tc ingress)\n"
-				  "  -p, --policy FILE   policy to apply (default: the one in force, else\n"
-				  "                      " "/etc/imapguard/imapguard.conf, else built-in)\n"
-				  "  -r, --replace       re-attach atomically if already attached\n");
-			return 0;
-		}
-	}
-	if (!iface) {
-		pr_warn("attach: --iface is required");
-		return -EINVAL;
-	}
+	if ((err = opts_parse(&attach_cmd, argc, argv, &o)))
+		return opts_done(err);
+	iface = o.iface, file = o.policy, mode = o.mode, replace = o.replace;
 	if ((err = require_root()))
 		return err;
 	policy_init(&pol);
@@ -146,36 +138,39 @@ static int detach_all(struct ig_maps *m)
 	return err;
 }
 
+struct detach_opts {
+	const char *iface;
+	bool all;
+};
+
+#define O(f) offsetof(struct detach_opts, f)
+static const struct opt detach_options[] = {
+	OPTION("iface", 'i', OPT_IFACE, O(iface), "IF", "interface to release"),
+	OPTION("all", 'a', OPT_FLAG, O(all), NULL, "every attached interface"),
+	{}
+};
+#undef O
+
+static const struct opts_cmd detach_cmd = {
+	.name = "detach",
+	.usage = "--iface IF | --all",
+	.doc = "Remove the fast path from IF (or all interfaces). When the last\n"
+	       "interface goes, the pinned maps go too.",
+	.opts = detach_options,
+};
+
 int cmd_detach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "iface", required_argument, NULL, 'i' },
-		{ "all", no_argument, NULL, 'a' },
-		COMMON_LONGOPTS, {}
-	};
-	const char *iface = NULL;
-	bool all = false;
+	struct detach_opts o = {};
+	const char *iface;
+	bool all;
 	struct ig_maps m;
-	int opt, c, lock_fd, err;
+	int lock_fd, err;
 	unsigned int ifindex = 0;
 
-	while ((opt = getopt_long(argc, argv, "i:aP:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0) {
-			usage_cmd("detach", "--iface IF | --all",
-				  "Remove the fast path from IF (or all interfaces). When the last\n"
-				  "interface goes, the pinned maps go too.",
-				  "  -i, --iface IF      interface to release\n"
-				  "  -a, --all           every attached interface\n");
-			return 0;
-		} else if (c) {
-			continue;
-		}
-		switch (opt) {
-		case 'i': iface = optarg; break;
-		case 'a': all = true; break;
-		default: return -EINVAL;
-		}
-	}
+	if ((err = opts_parse(&detach_cmd, argc, argv, &o)))
+		return opts_done(err);
+	iface = o.iface, all = o.all;
 	if (!iface == !all) {
 		pr_warn("detach: give exactly one of --iface IF or --all");
 		return -EINVAL;
@@ -208,33 +203,27 @@ int cmd_detach(int argc, char **argv)
 
 static const char *ctl_path = IG_DEFAULT_CTL_SOCK;
 
-static int parse_json_flag(int argc, char **argv, const char *name, const char *help, bool *json)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "control-socket", required_argument, NULL, 'c' },
-		COMMON_LONGOPTS, {}
-	};
-	int opt, c;
+struct status_opts {
+	bool json;
+	const char *ctl_path;
+};
 
-	while ((opt = getopt_long(argc, argv, "jc:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0) {
-			usage_cmd(name, "[--json]", help, "  -j, --json          machine-readable output\n"
-				  "  -c, --control-socket PATH  the daemon's socket (default "
-				  IG_DEFAULT_CTL_SOCK ")\n");
-			return 1;
-		} else if (c) {
-			continue;
-		}
-		if (opt == 'c')
-			ctl_path = optarg;
-		else if (opt == 'j')
-			*json = true;
-		else
-			return -EINVAL;
-	}
-	return 0;
-}
+#define O(f) offsetof(struct status_opts, f)
+static const struct opt status_options[] = {
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "machine-readable output"),
+	OPTION("control-socket", 'c', OPT_PATH, O(ctl_path), "PATH", "the daemon's socket (default "
+	       IG_DEFAULT_CTL_SOCK ")"),
+	{}
+};
+#undef O
+
+static const struct opts_cmd status_cmd = {
+	.name = "status",
+	.usage = "[--json]",
+	.doc = "Attached interfaces with mode and program id, protected ports and their\n"
+	       "actions, and every map's entries and capacity.",
+	.opts = status_options,
+};
 
 /* The daemon's one-line status answer, parsed: NULL if none came. */
 static int keep_reply(void *ctx, const char *line)
@@ -366,50 +355,44 @@ static int stats_watch(struct ig_maps *m, double secs)
 	return err;
 }
 
+struct stats_opts {
+	bool json, prom;
+	double watch;		/* seconds; 0: once */
+	const char *ctl_path;
+};
+
+#define O(f) offsetof(struct stats_opts, f)
+static const struct opt stats_options[] = {
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "machine-readable output"),
+	OPTION("prometheus", 'p', OPT_FLAG, O(prom), NULL,
+	       "Prometheus text format (adds the daemon's metrics)"),
+	OPTION("watch", 'w', OPT_DOUBLE, O(watch), "SECONDS",
+	       "redraw every SECONDS with rates per second", .min = 0.1, .max = 3600),
+	OPTION("control-socket", 'c', OPT_PATH, O(ctl_path), "PATH", "daemon socket (default "
+	       IG_DEFAULT_CTL_SOCK ")"),
+	{}
+};
+#undef O
+
+static const struct opts_cmd stats_cmd = {
+	.name = "stats",
+	.usage = "[--json | --prometheus | --watch SECONDS]",
+	.doc = "Packets and bytes per verdict reason, summed over CPUs.",
+	.opts = stats_options,
+};
+
 int cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "prometheus", no_argument, NULL, 'p' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "control-socket", required_argument, NULL, 'c' },
-		COMMON_LONGOPTS, {}
-	};
+	struct stats_opts o = { .ctl_path = IG_DEFAULT_CTL_SOCK };
 	struct ig_counter sum[IG_C_MAX];
-	bool json = false, prom = false;
-	double watch = 0;
+	bool json, prom;
+	double watch;
 	struct ig_maps m;
-	int opt, c, lock_fd, err;
-	char *end;
+	int lock_fd, err;
 
-	while ((opt = getopt_long(argc, argv, "jpw:c:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0) {
-			usage_cmd("stats", "[--json | --prometheus | --watch SECONDS]",
-				  "Packets and bytes per verdict reason, summed over CPUs.",
-				  "  -j, --json          machine-readable output\n"
-				  "  -p, --prometheus    Prometheus text format (adds the daemon's metrics)\n"
-				  "  -w, --watch SECONDS redraw every SECONDS with rates per second\n"
-				  "  -c, --control-socket PATH  daemon socket (default "
-				  IG_DEFAULT_CTL_SOCK ")\n");
-			return 0;
-		} else if (c) {
-			continue;
-		}
-		switch (opt) {
-		case 'j': json = true; break;
-		case 'p': prom = true; break;
-		case 'c': ctl_path = optarg; break;
-		case 'w':
-			errno = 0;
-			watch = strtod(optarg, &end);
-			if (errno || *end || watch < 0.1 || watch > 3600) {
-				pr_warn("invalid --watch '%s' (0.1 .. 3600 seconds)", optarg);
-				return -EINVAL;
-			}
-			break;
-		default: return -EINVAL;
-		}
-	}
+	if ((err = opts_parse(&stats_cmd, argc, argv, &o)))
+		return opts_done(err);
+	json = o.json, prom = o.prom, watch = o.watch, ctl_path = o.ctl_path;
 	if ((err = require_root()))
 		return err;
 	/* Nothing attached is a state to report, not an error: a scraper or a
@@ -530,17 +513,16 @@ static int status_json(struct ig_maps *m, const struct ig_cfg *cfg, const int *f
 int cmd_status(int argc, char **argv)
 {
 	struct ig_cfg cfg = {};
+	struct status_opts o = { .ctl_path = IG_DEFAULT_CTL_SOCK };
 	struct ig_maps m;
 	json_t *reply = NULL;
-	bool json = false;
+	bool json;
 	int lock_fd, err, fds[5];
 	__u32 zero = 0;
 
-	err = parse_json_flag(argc, argv, "status",
-			      "Attached interfaces with mode and program id, protected ports and their\n"
-			      "actions, and every map's entries and capacity.", &json);
-	if (err)
-		return err < 0 ? err : 0;
+	if ((err = opts_parse(&status_cmd, argc, argv, &o)))
+		return opts_done(err);
+	json = o.json, ctl_path = o.ctl_path;
 	if ((err = require_root()))
 		return err;
 	lock_fd = open_state(&m);

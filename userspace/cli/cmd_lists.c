@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* ban, allow and deny commands: direct edits of the pinned maps. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,80 +14,82 @@
 #include "base/log.h"
 #include "policy/policy.h"
 
+/* No --ttl: the policy's ban_ttl. No duration parses to it (whole ms). */
+#define TTL_POLICY UINT64_MAX
+
 struct list_opts {
 	bool json;
 	bool have_ttl;
 	uint64_t ttl_ns;
 	const char *reason;
+	const char *arg[1];	/* ADDR|CIDR of add and del */
+	int nargs;
 };
 
-static const char *list_help(const char *what)
-{
-	return !strcmp(what, "ban") ?
-	       "add ADDR|CIDR [--ttl DURATION] [--reason TEXT]: ban (default TTL from the\n"
-	       "  policy's ban_ttl; --ttl 0 = permanent). An expired ban stops dropping\n"
-	       "  on its own, with or without a daemon.\n"
-	       "del ADDR|CIDR: lift a ban.\n"
-	       "list [--json]: address, reason, time left, packets dropped." :
-	       "add ADDR|CIDR: add to the list (applies to every protected port).\n"
-	       "del ADDR|CIDR: remove (an entry from the policy file returns on the\n"
-	       "  next 'policy apply').\n"
-	       "list [--json]: the entries and who added them.";
-}
+static const struct cmd list_subs[] = {
+	{ "add", NULL, "ADDR|CIDR", "add to the list (applies to every protected port)" },
+	{ "del", NULL, "ADDR|CIDR", "remove (an entry from the policy file returns on\n"
+	  "the next 'policy apply')" },
+	{ "list", NULL, "[--json]", "the entries and who added them" },
+	{}
+};
 
-static int parse_list_opts(int argc, char **argv, const char *what, struct list_opts *o)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "reason", required_argument, NULL, 'r' },
-		COMMON_LONGOPTS, {}
-	};
-	bool is_ban = !strcmp(what, "ban");
-	int opt, c;
+static const struct cmd ban_subs[] = {
+	{ "add", NULL, "ADDR|CIDR [--ttl DURATION] [--reason TEXT]",
+	  "ban (default TTL from the policy's ban_ttl;\n--ttl 0 = permanent)" },
+	{ "del", NULL, "ADDR|CIDR", "lift a ban" },
+	{ "list", NULL, "[--json]", "address, reason, time left, packets dropped" },
+	{}
+};
 
-	while ((opt = getopt_long(argc, argv, "jt:r:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0) {
-			usage_cmd(what, "add|del ADDR|CIDR | list [--json]", list_help(what),
-				  is_ban ? "  -t, --ttl DURATION  e.g. 90s, 10m, 1h30m, 7d; 0 = permanent\n"
-					   "  -r, --reason TEXT   stored with the ban (39 bytes)\n"
-					   "  -j, --json          list as JSON\n" :
-					   "  -j, --json          list as JSON\n");
-			return 1;
-		} else if (c) {
-			continue;
-		}
-		switch (opt) {
-		case 'j':
-			o->json = true;
-			break;
-		case 't':
-			if (!is_ban || parse_duration_ns(optarg, &o->ttl_ns)) {
-				pr_warn("invalid --ttl '%s' (e.g. 30s, 10m, 2h, 7d, 0)", optarg);
-				return -EINVAL;
-			}
-			o->have_ttl = true;
-			break;
-		case 'r':
-			if (!is_ban)
-				return -EINVAL;
-			o->reason = optarg;
-			break;
-		default:
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
+#define O(f) offsetof(struct list_opts, f)
+#define ADDR_ARG ARG(OPT_STR, O(arg), "ADDR|CIDR", .max = 1, .count_off = O(nargs))
+static const struct opt list_options[] = {
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "list as JSON"),
+	ADDR_ARG, {}
+};
 
-static int get_prefix(int argc, char **argv, struct ig_prefix *p)
+static const struct opt ban_options[] = {
+	OPTION("ttl", 't', OPT_DURATION, O(ttl_ns), "DURATION",
+	       "e.g. 90s, 10m, 1h30m, 7d; 0 = permanent"),
+	OPTION("reason", 'r', OPT_STR, O(reason), "TEXT", "stored with the ban (39 bytes)"),
+	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "list as JSON"),
+	ADDR_ARG, {}
+};
+#undef ADDR_ARG
+#undef O
+
+static const struct opts_cmd ban_cmd = {
+	.name = "ban",
+	.usage = "add|del ADDR|CIDR | list [--json]",
+	.doc = "Bans in the pinned maps. An expired ban stops dropping on its own, with or\n"
+	       "without a daemon.",
+	.opts = ban_options,
+	.subs = ban_subs,
+};
+static const struct opts_cmd allow_cmd = {
+	.name = "allow",
+	.usage = "add|del ADDR|CIDR | list [--json]",
+	.doc = "The allow list in the pinned maps.",
+	.opts = list_options,
+	.subs = list_subs,
+};
+static const struct opts_cmd deny_cmd = {
+	.name = "deny",
+	.usage = "add|del ADDR|CIDR | list [--json]",
+	.doc = "The deny list in the pinned maps.",
+	.opts = list_options,
+	.subs = list_subs,
+};
+
+static int get_prefix(const struct list_opts *o, struct ig_prefix *p)
 {
-	if (optind + 1 != argc) {
+	if (o->nargs != 1) {
 		pr_warn("expected one ADDR or CIDR");
 		return -EINVAL;
 	}
-	if (addr_parse(argv[optind], p, false)) {
-		pr_warn("invalid address or CIDR '%s' (host bits must be zero)", argv[optind]);
+	if (addr_parse(o->arg[0], p, false)) {
+		pr_warn("invalid address or CIDR '%s' (host bits must be zero)", o->arg[0]);
 		return -EINVAL;
 	}
 	return 0;
@@ -219,32 +221,27 @@ static int do_edit(const char *what, const char *sub, struct ig_maps *m,
 	return err;
 }
 
-static int list_cmd(int argc, char **argv, const char *what)
+static int list_cmd(const struct opts_cmd *c, int argc, char **argv)
 {
-	struct list_opts o = {};
+	struct list_opts o = { .ttl_ns = TTL_POLICY };
+	const char *what = c->name, *sub;
+	const struct cmd *s;
 	struct ig_prefix p;
 	struct ig_maps m;
-	const char *sub;
-	int lock_fd, err;
+	int lock_fd, err, i;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		err = parse_list_opts(argc, argv, what, &o);
-		if (err == 1)
-			return 0;
-		pr_warn("usage: %s %s add|del ADDR|CIDR | list (see --help)", env.prog, what);
-		return -EINVAL;
-	}
-	sub = argv[1];
-	argc--, argv++;
-	err = parse_list_opts(argc, argv, what, &o);
-	if (err)
-		return err < 0 ? err : 0;
-	if (strcmp(sub, "add") && strcmp(sub, "del") && strcmp(sub, "list")) {
-		pr_warn("unknown '%s %s' (add|del|list)", what, sub);
-		return -EINVAL;
-	}
-	if (strcmp(sub, "list") && (err = get_prefix(argc, argv, &p)))
+	/* Options may come before and after the subcommand. */
+	if ((err = opts_sub(c, argc, argv, &o, &s, &i)) ||
+	    (err = opts_parse(c, argc - i, argv + i, &o)))
+		return opts_done(err);
+	sub = s->name;
+	o.have_ttl = o.ttl_ns != TTL_POLICY;
+	if (strcmp(sub, "list") && (err = get_prefix(&o, &p)))
 		return err;
+	if (!strcmp(sub, "list") && o.nargs) {
+		pr_warn("%s list: unexpected argument '%s'", what, o.arg[0]);
+		return -EINVAL;
+	}
 	if ((err = require_root()))
 		return err;
 	lock_fd = open_state(&m);
@@ -263,6 +260,6 @@ static int list_cmd(int argc, char **argv, const char *what)
 	return err;
 }
 
-int cmd_ban(int argc, char **argv) { return list_cmd(argc, argv, "ban"); }
-int cmd_allow(int argc, char **argv) { return list_cmd(argc, argv, "allow"); }
-int cmd_deny(int argc, char **argv) { return list_cmd(argc, argv, "deny"); }
+int cmd_ban(int argc, char **argv) { return list_cmd(&ban_cmd, argc, argv); }
+int cmd_allow(int argc, char **argv) { return list_cmd(&allow_cmd, argc, argv); }
+int cmd_deny(int argc, char **argv) { return list_cmd(&deny_cmd, argc, argv); }

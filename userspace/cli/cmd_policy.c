@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* policy check | apply | keygen | sign | verify. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,68 +11,104 @@
 #include "policy/policy.h"
 #include "policy/sign.h"
 
-static void sig_usage(const char *sub)
-{
-	if (!strcmp(sub, "keygen"))
-		printf("Usage: %s policy keygen --out PREFIX\n\n"
-		       "Make an Ed25519 key pair for signing policies: PREFIX (PKCS#8 PEM private\n"
-		       "key, mode 0600) and PREFIX.pub (PEM public key). Existing files are never\n"
-		       "overwritten. Prints the key's SHA256 fingerprint.\n", env.prog);
-	else if (!strcmp(sub, "sign"))
-		printf("Usage: %s policy sign FILE --key KEY\n\n"
-		       "Write FILE.sig: a manifest of the SHA-256 of FILE's exact bytes and of\n"
-		       "its deny_file, and a detached Ed25519 signature over it (PEM\n"
-		       "\"" SIG_PEM_NAME "\"). FILE must load. KEY must be mode 0600. Sign\n"
-		       "after the last edit of the policy or its deny_file: any change, even\n"
-		       "whitespace, invalidates it.\n", env.prog);
-	else
-		printf("Usage: %s policy verify FILE [--pub PUBFILE]\n\n"
-		       "Check FILE.sig against the public key(s) in PUBFILE (PEM blocks one after\n"
-		       "another; any of them may have signed). Without --pub: $" SIG_TRUSTED_ENV
-		       ", else " SIG_TRUSTED_DEFAULT ". Exit 0 only for a good signature.\n\n"
-		       "When " SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
-		       "--require-signature names a key file), 'policy apply', 'attach --policy',\n"
-		       "'run' and reload refuse any policy without a good signature by one of\n"
-		       "its keys, and the policy in force stays.\n", env.prog);
-	printf("\nOptions:\n%s  -h, --help          this help\n",
-	       !strcmp(sub, "keygen") ? "  -o, --out PREFIX    key file names\n" :
-	       !strcmp(sub, "sign") ? "  -k, --key KEY       private key from 'policy keygen'\n" :
-	       "  -p, --pub PUBFILE   trusted public key(s)\n");
-}
+struct policy_opts {
+	const char *file, *trusted;	/* check, apply, sign, verify */
+	const char *out, *key, *pub;	/* keygen, sign, verify */
+};
 
-static int cmd_policy_sig(int argc, char **argv)
+#define O(f) offsetof(struct policy_opts, f)
+#define FILE_ARG ARG(OPT_PATH, O(file), "FILE")
+static const struct opt check_options[] = { FILE_ARG, {} };
+
+static const struct opt apply_options[] = {
+	OPTION("require-signature", 'S', OPT_PATH, O(trusted), "PUBFILE",
+	       "trusted key(s) for FILE.sig"),
+	FILE_ARG, {}
+};
+
+static const struct opt keygen_options[] = {
+	OPTION("out", 'o', OPT_PATH, O(out), "PREFIX", "key file names", .required = true),
+	{}
+};
+
+static const struct opt sign_options[] = {
+	OPTION("key", 'k', OPT_PATH, O(key), "KEY",
+	       "private key from 'policy keygen'", .required = true),
+	FILE_ARG, {}
+};
+
+static const struct opt verify_options[] = {
+	OPTION("pub", 'p', OPT_PATH, O(pub), "PUBFILE", "trusted public key(s)"),
+	FILE_ARG, {}
+};
+#undef FILE_ARG
+#undef O
+
+static const struct opts_cmd check_cmd = {
+	.name = "policy check",
+	.usage = "FILE",
+	.doc = "Validate FILE and report the first error as FILE:LINE.",
+	.opts = check_options,
+};
+
+static const struct opts_cmd apply_cmd = {
+	.name = "policy apply",
+	.usage = "FILE [--require-signature PUBFILE]",
+	.doc = "Validate FILE, then update the pinned maps in place; the fast path\n"
+	       "stays attached throughout, and a bad file changes nothing. When\n"
+	       SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
+	       "--require-signature names a key file), FILE must carry a good FILE.sig.",
+	.opts = apply_options,
+};
+
+/* Signing needs no pinned state. */
+static const struct opts_cmd keygen_cmd = {
+	.name = "policy keygen",
+	.usage = "--out PREFIX",
+	.doc = "Make an Ed25519 key pair for signing policies: PREFIX (PKCS#8 PEM private\n"
+	       "key, mode 0600) and PREFIX.pub (PEM public key). Existing files are never\n"
+	       "overwritten. Prints the key's SHA256 fingerprint.",
+	.opts = keygen_options,
+	.flags = OPTS_NO_PIN_DIR,
+};
+
+static const struct opts_cmd sign_cmd = {
+	.name = "policy sign",
+	.usage = "FILE --key KEY",
+	.doc = "Write FILE.sig: a manifest of the SHA-256 of FILE's exact bytes and of\n"
+	       "its deny_file, and a detached Ed25519 signature over it (PEM\n"
+	       "\"" SIG_PEM_NAME "\"). FILE must load. KEY must be mode 0600. Sign\n"
+	       "after the last edit of the policy or its deny_file: any change, even\n"
+	       "whitespace, invalidates it.",
+	.opts = sign_options,
+	.flags = OPTS_NO_PIN_DIR,
+};
+
+static const struct opts_cmd verify_cmd = {
+	.name = "policy verify",
+	.usage = "FILE [--pub PUBFILE]",
+	.doc = "Check FILE.sig against the public key(s) in PUBFILE (PEM blocks one after\n"
+	       "another; any of them may have signed). Without --pub: $" SIG_TRUSTED_ENV
+	       ", else " SIG_TRUSTED_DEFAULT ". Exit 0 only for a good signature.\n\n"
+	       "When " SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
+	       "--require-signature names a key file), 'policy apply', 'attach --policy',\n"
+	       "'run' and reload refuse any policy without a good signature by one of\n"
+	       "its keys, and the policy in force stays.",
+	.opts = verify_options,
+	.flags = OPTS_NO_PIN_DIR,
+};
+
+static int policy_sig(const struct opts_cmd *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "pub", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	const char *sub = argv[0], *out = NULL, *key = NULL, *pub = NULL, *file;
-	bool keygen = !strcmp(sub, "keygen"), sign = !strcmp(sub, "sign");
+	struct policy_opts o = {};
+	const char *file, *out, *key, *pub;
+	bool keygen = c == &keygen_cmd, sign = c == &sign_cmd;
 	char msg[SIG_ERR_LEN];
-	int opt, err;
+	int err;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "o:k:p:vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'o': out = optarg; break;
-		case 'k': key = optarg; break;
-		case 'p': pub = optarg; break;
-		case 'v': break;
-		case 'h': sig_usage(sub); return 0;
-		default: return -EINVAL;
-		}
-	}
-	file = optind < argc ? argv[optind] : NULL;
-	if (keygen ? !out || file : !file || optind + 1 != argc || (sign && !key)) {
-		pr_warn("usage: %s policy %s (see '%s policy %s --help')", env.prog,
-			keygen ? "keygen --out PREFIX" : sign ? "sign FILE --key KEY" :
-			"verify FILE [--pub PUBFILE]", env.prog, sub);
-		return -EINVAL;
-	}
+	if ((err = opts_parse(c, argc, argv, &o)))
+		return opts_done(err);
+	file = o.file, out = o.out, key = o.key, pub = o.pub;
 	if (keygen) {
 		err = sig_keygen(out, msg, sizeof(msg));
 		if (!err)
@@ -98,61 +134,27 @@ static int cmd_policy_sig(int argc, char **argv)
 	return err;
 }
 
-static void policy_usage(void)
-{
-	usage_cmd("policy", "check FILE | apply FILE [--require-signature PUBFILE] |\n"
-		  "       keygen|sign|verify ... (see 'policy verify --help')",
-		  "check: validate FILE and report the first error as FILE:LINE.\n"
-		  "apply: validate, then update the pinned maps in place; the fast path\n"
-		  "stays attached throughout, and a bad file changes nothing. When\n"
-		  SIG_TRUSTED_DEFAULT " exists (or $" SIG_TRUSTED_ENV " or\n"
-		  "--require-signature names a key file), FILE must carry a good FILE.sig.\n"
-		  "keygen, sign, verify: Ed25519 policy signatures.",
-		  "  -S, --require-signature PUBFILE  (apply) trusted key(s) for FILE.sig\n");
-}
+static int policy_keygen(int argc, char **argv) { return policy_sig(&keygen_cmd, argc, argv); }
+static int policy_sign(int argc, char **argv) { return policy_sig(&sign_cmd, argc, argv); }
+static int policy_verify(int argc, char **argv) { return policy_sig(&verify_cmd, argc, argv); }
 
-int cmd_policy(int argc, char **argv)
+static int policy_load_apply(const struct opts_cmd *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "require-signature", required_argument, NULL, 'S' },
-		COMMON_LONGOPTS, {}
-	};
-	const char *trusted = NULL, *sub, *file;
+	struct policy_opts o = {};
+	const char *file;
 	struct ig_maps m;
 	struct policy pol;
-	int lock_fd, err, opt, c;
+	int lock_fd, err;
+	bool apply = c == &apply_cmd;
 
-	if (argc >= 2 && (!strcmp(argv[1], "keygen") || !strcmp(argv[1], "sign") ||
-			  !strcmp(argv[1], "verify")))
-		return cmd_policy_sig(argc - 1, argv + 1);
-	if (argc < 2 || argv[1][0] == '-') {
-		policy_usage();
-		return argc < 2 || (strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) ? -EINVAL : 0;
-	}
-	sub = argv[1];
-	argc--, argv++;
-	while ((opt = getopt_long(argc, argv, "S:P:vh", opts, NULL)) != -1) {
-		if ((c = common_opt(opt)) < 0)
-		{
-			policy_usage();
-			return 0;
-		}
-		if (c)
-			continue;
-		if (opt != 'S')
-			return -EINVAL;
-		trusted = optarg;
-	}
-	if (optind + 1 != argc || (strcmp(sub, "check") && strcmp(sub, "apply"))) {
-		pr_warn("usage: %s policy check|apply FILE (see 'policy --help')", env.prog);
-		return -EINVAL;
-	}
-	file = argv[optind];
+	if ((err = opts_parse(c, argc, argv, &o)))
+		return opts_done(err);
+	file = o.file;
 	/* apply: an unsigned file is refused whatever it says. */
-	err = load_policy(file, trusted, !strcmp(sub, "apply"), &pol);
+	err = load_policy(file, o.trusted, apply, &pol);
 	if (err)
 		return err;
-	if (!strcmp(sub, "check")) {
+	if (!apply) {
 		printf("%s: OK (%d port%s, %zu allow, %zu deny)\n", file, pol.nports,
 		       pol.nports == 1 ? "" : "s", pol.allow.n, pol.deny.n);
 		policy_free(&pol);
@@ -172,4 +174,37 @@ int cmd_policy(int argc, char **argv)
 out:
 	policy_free(&pol);
 	return err;
+}
+
+static int policy_check(int argc, char **argv) { return policy_load_apply(&check_cmd, argc, argv); }
+static int policy_apply(int argc, char **argv) { return policy_load_apply(&apply_cmd, argc, argv); }
+
+static const struct cmd policy_subs[] = {
+	{ "check", policy_check, "FILE", "validate FILE, report the first error as FILE:LINE" },
+	{ "apply", policy_apply, "FILE [--require-signature PUBFILE]",
+	  "validate, then update the pinned maps in place" },
+	{ "keygen", policy_keygen, "--out PREFIX", "make an Ed25519 key pair" },
+	{ "sign", policy_sign, "FILE --key KEY", "write FILE.sig" },
+	{ "verify", policy_verify, "FILE [--pub PUBFILE]", "check FILE.sig" },
+	{}
+};
+
+static const struct opts_cmd policy_cmd = {
+	.name = "policy",
+	.usage = "check|apply|keygen|sign|verify ... (see 'policy COMMAND --help')",
+	.doc = "Validate, apply or sign a policy file. apply: the fast path stays attached\n"
+	       "throughout, and a bad file changes nothing. When " SIG_TRUSTED_DEFAULT " exists\n"
+	       "(or $" SIG_TRUSTED_ENV " or --require-signature names a key file), FILE must\n"
+	       "carry a good FILE.sig. keygen, sign, verify: Ed25519 policy signatures.",
+	.subs = policy_subs,
+};
+
+int cmd_policy(int argc, char **argv)
+{
+	const struct cmd *sub;
+	int err, i;
+
+	if ((err = opts_sub(&policy_cmd, argc, argv, NULL, &sub, &i)))
+		return opts_done(err);
+	return sub->fn(argc - i, argv + i);
 }

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Helpers every command shares: global options, root check, policy loading,
+/* Helpers every command shares: root check, policy loading,
  * the pinned state, and the built-in default policy. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +28,8 @@ __asm__(".section .rodata\n"
 extern const char ig_default_policy[];
 
 
-int common_opt(int opt)
-{
-	switch (opt) {
-	case 'P':
-		env.pin_dir = optarg;
-		return 1;
-	case 'v':
-		log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF));
-		return 1;
-	case 'h':
-		return -1;
-	default:
-		return 0;
-	}
-}
+const char *const cli_mode_names[] = { "auto", "native", "generic", "tc", NULL };
+const char *const cli_format_names[] = { "auto", "dovecot", "cyrus", "courier", "uwimap", NULL };
 
 int require_root(void)
 {
@@ -107,15 +93,6 @@ void close_state(struct ig_maps *m, int lock_fd)
 	fastpath_close_maps(m);
 	if (lock_fd >= 0)
 		close(lock_fd);
-}
-
-void usage_cmd(const char *name, const char *args, const char *help, const char *opts)
-{
-	printf("Usage: %s %s %s\n\n%s\n\nOptions:\n%s"
-	       "  -P, --pin-dir DIR   pinned state directory (default %s)\n"
-	       "  -v, --verbose       more output (-vv: libbpf debug)\n"
-	       "  -h, --help          this help\n",
-	       env.prog, name, args, help, opts, IG_DEFAULT_PIN_DIR);
 }
 
 int apply_or_warn(struct ig_maps *m, const struct policy *pol)

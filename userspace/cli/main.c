@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* imapguard: command dispatch only; cli/common.c has what commands share. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/libbpf.h>
@@ -29,78 +29,85 @@ static const struct cmd cmds[] = {
 	  "find plaintext IMAP; check TLS and certificates" },
 	{ "authlog", cmd_authlog, "test FILE|- [--json]", "check what the log parser sees" },
 	{ "help", cmd_help, "[COMMAND]", "show help" },
+	{}
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: %s [--pin-dir DIR] [-v] COMMAND [options]\n\n"
-		"Kernel-level (XDP/tc) connection enforcer for IMAP servers: rejects\n"
-		"plaintext IMAP (143), throttles floods to IMAPS (993), enforces bans.\n\n"
-		"Commands:\n", env.prog);
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-8s %-52s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
-	fprintf(f, "\nRun '%s COMMAND --help' for a command's options.\n"
-		"  --version           print the version and the libbpf version\n", env.prog);
-}
+struct global_opts {
+	bool version;
+};
 
-static const struct cmd *find_cmd(const char *name)
-{
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(cmds[i].name, name))
-			return &cmds[i];
-	return NULL;
-}
+static const struct opt global_options[] = {
+	OPTION("version", 0, OPT_FLAG, offsetof(struct global_opts, version), NULL,
+	       "print the version and the libbpf version"),
+	{}
+};
+
+/* Options before COMMAND; its own follow it. */
+static const struct opts_cmd global_cmd = {
+	.usage = "[--pin-dir DIR] [-v] COMMAND [options]",
+	.doc = "Kernel-level (XDP/tc) connection enforcer for IMAP servers: rejects\n"
+	       "plaintext IMAP (143), throttles floods to IMAPS (993), enforces bans.",
+	.opts = global_options,
+	.subs = cmds,
+	.epilog = "Run 'imapguard COMMAND --help' for a command's options.",
+	.flags = OPTS_SUB_OPTIONAL,
+};
+
+struct help_opts {
+	const char *cmd[1];
+	int n;
+};
+
+static const struct opt help_options[] = {
+	ARG(OPT_STR, offsetof(struct help_opts, cmd), "COMMAND", .max = 1,
+	    .count_off = offsetof(struct help_opts, n)),
+	{}
+};
+
+static const struct opts_cmd help_cmd = {
+	.name = "help",
+	.usage = "[COMMAND]",
+	.doc = "Show the commands, or the options of COMMAND.",
+	.opts = help_options,
+};
 
 static int cmd_help(int argc, char **argv)
 {
-	const struct cmd *c = argc > 1 ? find_cmd(argv[1]) : NULL;
-	char *hargv[] = { argv[1], "--help", NULL };
+	struct help_opts o = {};
+	const struct cmd *c = NULL;
+	char *hargv[3] = { NULL, "--help", NULL };
+	int err;
 
-	if (c && c->fn != cmd_help) {
-		optind = 1;
-		return c->fn(2, hargv);
+	if ((err = opts_parse(&help_cmd, argc, argv, &o)))
+		return opts_done(err);
+	for (int i = 0; o.n && cmds[i].name; i++)
+		if (!strcmp(cmds[i].name, o.cmd[0]) && cmds[i].fn != cmd_help)
+			c = &cmds[i];
+	if (!c) {
+		opts_help(&global_cmd, stdout);
+		return 0;
 	}
-	usage(stdout);
-	return 0;
+	hargv[0] = (char *)c->name;
+	return c->fn(2, hargv);
 }
 
 int main(int argc, char **argv)
 {
+	struct global_opts o = {};
 	const struct cmd *c;
-	int i = 1;
+	int i, err;
 
 	log_init_libbpf();
-	/* Global options before the command. */
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--version")) {
-			printf("imapguard %s (libbpf %s)\n", IG_VERSION, libbpf_version_string());
-			return 0;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
-			log_set_level(log_get_level() + (log_get_level() < LL_LIBBPF));
-		} else if (!strcmp(argv[i], "-vv")) {
-			log_set_level(LL_LIBBPF);
-		} else if ((!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "-P")) && i + 1 < argc) {
-			env.pin_dir = argv[++i];
-		} else if (!strncmp(argv[i], "--pin-dir=", 10)) {
-			env.pin_dir = argv[i] + 10;
-		} else {
-			pr_warn("unknown option '%s'", argv[i]);
-			usage(stderr);
-			return 1;
-		}
+	err = opts_sub(&global_cmd, argc, argv, &o, &c, &i);
+	if (err)
+		return err != OPTS_EXIT;
+	if (o.version) {
+		printf("imapguard %s (libbpf %s)\n", IG_VERSION, libbpf_version_string());
+		return 0;
 	}
-	if (i >= argc) {
-		usage(stderr);
-		return 1;
-	}
-	c = find_cmd(argv[i]);
 	if (!c) {
-		pr_warn("unknown command '%s' (see '%s --help')", argv[i], env.prog);
+		opts_help(&global_cmd, stderr);
 		return 1;
 	}
-	optind = 1;
 	return c->fn(argc - i, argv + i) != 0;
 }
