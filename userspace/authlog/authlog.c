@@ -102,7 +102,7 @@ int authlog_parse(const char *line, size_t len, int format, struct al_result *ou
 		return -EINVAL;
 	e = line + len;
 	if (len && *line == '{') {
-		err = al_json_message(line, e, buf, &n);
+		err = al_json_message(line, e, buf, sizeof(buf), &n);
 		if (err == -ENOENT)
 			return 0;
 		if (err || !utf8_ok(buf, n))

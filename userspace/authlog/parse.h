@@ -153,11 +153,11 @@ const char *al_message(const char *p, const char *e, const char *const *words);
 /* ---- journal_json.c: a journalctl -o json line ---- */
 
 /*
- * The MESSAGE of one JSON object in [p, e), copied to out (room for e - p
- * bytes: a decoded MESSAGE is never longer than its JSON text). 0, -ENOENT
- * when the object has no MESSAGE, -EINVAL when it is not valid JSON.
+ * The MESSAGE of the JSON object in [p, e), copied to out (at most cap
+ * bytes). 0, -ENOENT when the object has no MESSAGE, -EINVAL when it is not
+ * one valid JSON object with a usable MESSAGE (see journal_json.c).
  */
-int al_json_message(const char *p, const char *e, char *out, size_t *n);
+int al_json_message(const char *p, const char *e, char *out, size_t cap, size_t *n);
 
 /* ---- one reader per server family: set r when the line is theirs ---- */
 
