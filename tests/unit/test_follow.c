@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <ftw.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "authlog/follow.h"
@@ -407,6 +409,58 @@ static void test_stale_pos(void)
 	free(s.text);
 }
 
+/* The position imapguard 0.1 saved: "INODE:OFFSET:FPLEN:FNV1A" (FNV-1a 64 of
+ * the first FPLEN bytes, at most 256). */
+static void legacy_pos(char *buf, size_t len, const char *path, size_t off, size_t fplen)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	unsigned char b[256];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) || pread(fd, b, fplen, 0) != (ssize_t)fplen) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+	for (size_t i = 0; i < fplen; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	snprintf(buf, len, "%ju:%zu:%zu:%016" PRIx64, (uintmax_t)st.st_ino, off, fplen, h);
+}
+
+/* An upgrade from the FNV-1a fingerprint: resume exactly, then save anew. */
+static void test_legacy_pos(void)
+{
+	char path[PATH_MAX], pos[FOLLOW_POS_LEN], bad[FOLLOW_POS_LEN];
+	struct sink s = {};
+	struct follower *f;
+
+	rewrite(tmp_path(path, "legacy.log"), "a\nb\n");
+	legacy_pos(pos, sizeof(pos), path, 4, 4);
+	legacy_pos(bad, sizeof(bad), path, 4, 3);
+	bad[strlen(bad) - 1] ^= 1;	/* another first line: not our file */
+	append(path, "c\n");
+	f = follow_file_open("legacy", path, true);
+	if (!ASSERT_OK_PTR(f, "open"))
+		return;
+	ASSERT_OK(follow_set_pos(f, pos), "0.1 position accepted");
+	pump(f, collect, &s);
+	expect(&s, "c\n", "resumed: nothing again, nothing missed");
+	ASSERT_OK(follow_get_pos(f, pos, sizeof(pos)), "get_pos");
+	ASSERT_TRUE(strchr(pos, 's') != NULL, "saved in the new form");
+	follow_close(f);
+
+	f = follow_file_open("legacy", path, true);
+	if (!ASSERT_OK_PTR(f, "reopen"))
+		return;
+	ASSERT_EQ(follow_set_pos(f, bad), -ESTALE, "0.1 position, other content");
+	pump(f, collect, &s);
+	expect(&s, "a\nb\nc\n", "stale: read from the start");
+	ASSERT_OK(follow_set_pos(f, pos), "new position accepted");
+	follow_close(f);
+	free(s.text);
+}
+
 #define BIG_BUF	(256 << 10)
 
 static void test_long_line(void)
@@ -600,6 +654,7 @@ int main(void)
 	RUN_CASE("follow_missing_at_open", test_missing());
 	RUN_CASE("follow_restart_position", test_restart());
 	RUN_CASE("follow_stale_position", test_stale_pos());
+	RUN_CASE("follow_legacy_position", test_legacy_pos());
 	RUN_CASE("follow_long_line", test_long_line());
 	RUN_CASE("follow_batch_50mib", test_batch());
 	jf = open_empty_journal();

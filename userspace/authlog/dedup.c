@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-session failure counting (al_dedup, see authlog.h). */
 #include <stdlib.h>
+#include <string.h>
 #include "authlog/authlog.h"
+#include "base/hash.h"
 
 struct al_dedup {
+	struct hasher *h;	/* random key: session ids cannot be picked to collide */
 	uint32_t mask;
 	uint64_t clock;
 	struct {
-		uint64_t key;		/* FNV-1a of the session id, never 0 */
+		uint64_t key;		/* SipHash of the session id, never 0 */
 		uint64_t stamp;		/* last use, 0 = free */
 		uint32_t counted;	/* failures already counted */
 	} slot[];
@@ -23,24 +26,29 @@ struct al_dedup *al_dedup_new(uint32_t capacity)
 	while (n < capacity && n < (1u << 24))
 		n <<= 1;
 	d = calloc(1, sizeof(*d) + n * sizeof(d->slot[0]));
-	if (d)
-		d->mask = n - 1;
+	if (!d)
+		return NULL;
+	d->mask = n - 1;
+	d->h = hasher_new(NULL);
+	if (!d->h) {
+		free(d);
+		return NULL;	/* errno from hasher_new */
+	}
 	return d;
 }
 
 void al_dedup_free(struct al_dedup *d)
 {
+	if (!d)
+		return;
+	hasher_free(d->h);
 	free(d);
 }
 
-static uint64_t fnv1a(const char *s)
+static uint64_t session_key(struct al_dedup *d, const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = hasher_sum(d->h, s, strlen(s));
 
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 0x100000001b3ULL;
-	}
 	return h ? h : 1;
 }
 
@@ -48,8 +56,7 @@ static uint64_t fnv1a(const char *s)
  * Per session the table keeps the failures counted so far (a high-water
  * mark): an auth-process line adds one, a summary of N adds what N exceeds
  * it by. So "2 auth lines + summary of 3" counts 3, and a proxy's front and
- * back summaries for one session count once. Session ids are the server's
- * random ones, so their hash needs no key.
+ * back summaries for one session count once.
  */
 uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r)
 {
@@ -60,7 +67,7 @@ uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r)
 		return 0;
 	if (!d || !r->session[0])
 		return r->per_attempt ? 1 : r->attempts;
-	key = fnv1a(r->session);
+	key = session_key(d, r->session);
 	victim = key & d->mask;
 	for (i = 0; i < DEDUP_PROBE; i++) {
 		uint32_t j = (key + i) & d->mask;

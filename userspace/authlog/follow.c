@@ -5,6 +5,7 @@
  * an eventfd we raise when a batch stops early: the daemon sees one fd that
  * stays readable while work is pending, with no extra API to remember.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <systemd/sd-journal.h>
 #include "authlog/follow.h"
+#include "base/hash.h"
 #include "base/log.h"
 
 #define BUF_SIZE	(64u << 10)	/* read chunk + room for a partial line */
@@ -85,8 +87,13 @@ err:
 	return NULL;
 }
 
-/* FNV-1a over the file's first n bytes: tells a reused inode from ours. */
-static int fingerprint(int fd, size_t n, uint64_t *hash)
+/*
+ * Fingerprint of the file's first n bytes: tells a reused inode from ours.
+ * SipHash under the fixed key (hash_stable), as the value is saved across
+ * restarts. legacy selects the FNV-1a of positions imapguard 0.1 saved (see
+ * file_set_pos); only ever used to read one.
+ */
+static int fingerprint(int fd, size_t n, bool legacy, uint64_t *hash)
 {
 	unsigned char b[FP_MAX];
 	ssize_t got = pread(fd, b, n, 0);
@@ -96,6 +103,10 @@ static int fingerprint(int fd, size_t n, uint64_t *hash)
 		return -errno;
 	if ((size_t)got != n)
 		return -ESTALE;
+	if (!legacy) {
+		*hash = hash_stable(b, n);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 0x100000001b3ULL;
 	*hash = h;
@@ -370,32 +381,44 @@ static int file_get_pos(struct follower *f, char *buf, size_t len)
 
 	if (f->fd < 0)
 		return -ENOENT;
-	err = fingerprint(f->fd, n, &hash);
+	err = fingerprint(f->fd, n, false, &hash);
 	if (err)
 		return err;
-	if ((size_t)snprintf(buf, len, "%ju:%" PRIu64 ":%zu:%016" PRIx64,
+	if ((size_t)snprintf(buf, len, "%ju:%" PRIu64 ":%zu:s%016" PRIx64,
 			     (uintmax_t)f->ino, f->done, n, hash) >= len)
 		return -ENOSPC;
 	return 0;
 }
 
+/*
+ * "INODE:OFFSET:FPLEN:sHASH", or the same without the 's' and with an FNV-1a
+ * fingerprint as imapguard 0.1 saved it: an upgrade checks the old fingerprint the
+ * old way and resumes exactly where the old version stopped (nothing read
+ * twice, nothing skipped); the next save writes the new form.
+ */
 static int file_set_pos(struct follower *f, const char *pos)
 {
 	uintmax_t ino;
 	uint64_t off, hash, want = 0;
 	size_t n;
 	struct stat st;
+	bool legacy;
 	int end = 0;
 
-	if (sscanf(pos, "%ju:%" SCNu64 ":%zu:%" SCNx64 "%n",
-		   &ino, &off, &n, &want, &end) != 4 || pos[end] || n > FP_MAX || n > off)
+	if (sscanf(pos, "%ju:%" SCNu64 ":%zu:%n", &ino, &off, &n, &end) != 3 || !end)
+		return -EINVAL;
+	legacy = pos[end] != 's';
+	pos += end + !legacy;
+	end = 0;
+	if (!isxdigit((unsigned char)*pos) || sscanf(pos, "%" SCNx64 "%n", &want, &end) != 1 ||
+	    pos[end] || n > FP_MAX || n > off)
 		return -EINVAL;
 	if (f->fd < 0)
 		return -ENOENT;
 	if (fstat(f->fd, &st))
 		return -errno;
 	if (st.st_ino != ino || (uint64_t)st.st_size < off ||
-	    fingerprint(f->fd, n, &hash) || hash != want) {
+	    fingerprint(f->fd, n, legacy, &hash) || hash != want) {
 		pr_info("Saved position of log source '%s' is stale, reading '%s' from its start",
 			f->name, f->path);
 		file_rewind(f);

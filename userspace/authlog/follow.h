@@ -48,9 +48,11 @@ int follow_process(struct follower *f, follow_line_cb cb, void *ctx);
 
 /*
  * Position for the state file.
- * File: "INODE:OFFSET:FPLEN:FPHASH": OFFSET is the first byte not yet delivered
- * as a whole line; FPHASH fingerprints the file's first FPLEN bytes to catch a
- * reused inode. -ENOENT while the file does not exist.
+ * File: "INODE:OFFSET:FPLEN:sFPHASH": OFFSET is the first byte not yet
+ * delivered as a whole line; FPHASH (hex, SipHash under base/hash.h's fixed
+ * key) fingerprints the file's first FPLEN bytes to catch a reused inode.
+ * follow_set_pos also takes the form imapguard 0.1 saved (no 's', FNV-1a), so
+ * an upgrade resumes exactly. -ENOENT while the file does not exist.
  * journald: the cursor of the last entry read; -EADDRNOTAVAIL before any.
  */
 int follow_get_pos(struct follower *f, char *buf, size_t len);
