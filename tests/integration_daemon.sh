@@ -42,6 +42,7 @@ ALL_TESTS=(
 	test_daemon_authlog_v6
 	test_daemon_authlog_rotate
 	test_daemon_authlog_restart
+	test_daemon_authlog_special
 	test_daemon_hostile_allow
 	test_daemon_dry_run
 	test_daemon_reset_on_success
@@ -1151,6 +1152,53 @@ test_daemon_authlog_rotate()
 	check_ge rotations 2 "$(dget 'd["authlog"]["sources"][0]["rotations"]')"
 	check_ge truncations 1 "$(dget 'd["authlog"]["sources"][0]["truncations"]')"
 	check failures_total 12 "$(dget 'd["authlog"]["failures"]')"
+}
+
+# cpu_ticks PID: user + system CPU time of PID, in clock ticks.
+cpu_ticks()
+{
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# A local user who can write to the log directory swaps the log for a
+# symlink to /dev/zero, then for a FIFO: the daemon neither spins nor
+# stalls (a reload included), and counts the failures of the next regular
+# file put there.
+test_daemon_authlog_special()
+{
+	local pol A=198.18.1.30 hz c0 c1
+
+	hz=$(getconf CLK_TCK)
+	: >"$ALOG"
+	pol=$(pol_authlog special "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $A kim 1 >>"$ALOG"
+	wait_for 3 lines_are 1 || bad regular_before "daemon read $(authlog_lines) lines, expected 1"
+
+	ln -s /dev/zero "$LOGD/zero.tmp" && mv -T "$LOGD/zero.tmp" "$ALOG"
+	sleep 0.5
+	c0=$(cpu_ticks "$DPID")
+	sleep 2
+	c1=$(cpu_ticks "$DPID")
+	# A spinning follower burns most of the 2 s; an idle daemon a few ticks.
+	check_range dev_zero_cpu_ticks 0 $((hz / 2)) $((c1 - c0))
+	mkfifo "$LOGD/fifo.tmp" && mv -T "$LOGD/fifo.tmp" "$ALOG"
+	sleep 0.5
+	kill -HUP "$DPID"
+	sleep 0.5
+	check_match reload_on_fifo '*"running":true*' "$(timeout 5 "$IG_BIN" --pin-dir "$PIN" \
+		status --json -c "$CTL" 2>&1)"
+	c0=$(cpu_ticks "$DPID")
+	sleep 1
+	c1=$(cpu_ticks "$DPID")
+	check_range fifo_cpu_ticks 0 $((hz / 4)) $((c1 - c0))
+
+	fail_lines $A kim 2 >"$LOGD/new.tmp" && mv -T "$LOGD/new.tmp" "$ALOG"
+	wait_ban $A 5 >/dev/null && ok regular_after_banned ||
+		bad regular_after_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	check lines_total 3 "$(authlog_lines)"
+	check_ge refused 1 "$(dget 'd["authlog"]["sources"][0]["refused"]')"
+	check_ge refusal_logged 1 "$(grep -c "Not following log.*it is a character device" "$DLOG")"
 }
 
 # A first start does not count what the log already holds; a restart

@@ -409,6 +409,123 @@ static void test_stale_pos(void)
 	free(s.text);
 }
 
+/*
+ * The loop in miniature, but bounded by wall time (a spinning follower never
+ * idles): runs until two idle rounds or ms elapse. *wakeups counts the
+ * rounds where the follower's fd was readable, *cpu_ms our CPU time.
+ */
+static int pump_for(struct follower *f, int ms, follow_line_cb cb, void *ctx, int *wakeups,
+		    double *cpu_ms)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC), total = 0, idle = 0, n, r;
+	struct timespec c0, c1, t0, t;
+
+	*wakeups = 0;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, follow_fd(f), &ev))
+		return -errno;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		n = epoll_wait(ep, &ev, 1, 20);
+		*wakeups += n > 0;
+		r = follow_process(f, cb, ctx);
+		total += r > 0 ? r : 0;
+		idle = n == 0 && r <= 0 ? idle + 1 : 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (idle < 2 && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	*cpu_ms = (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) / 1e6;
+	close(ep);
+	return total;
+}
+
+/* Put what make() creates at tmp in place of path, in one rename. */
+static bool swap_in(const char *path, const char *tmp, int (*make)(const char *tmp))
+{
+	unlink(tmp);
+	return ASSERT_OK(make(tmp), "create") && ASSERT_OK(rename(tmp, path), "rename");
+}
+
+static int make_fifo(const char *tmp) { return mkfifo(tmp, 0600); }
+static int make_zero_link(const char *tmp) { return symlink("/dev/zero", tmp); }
+static const char *regular_text;
+static int make_regular(const char *tmp)
+{
+	rewrite(tmp, regular_text);
+	return 0;
+}
+
+/*
+ * The path swapped for a FIFO or for a symlink to /dev/zero (a writable log
+ * directory is enough): the follower must neither spin nor stall, and must
+ * read the next regular file put there.
+ */
+static void test_special(const char *what, int (*make)(const char *tmp))
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct sink s = {};
+	struct follower *f;
+	double cpu;
+	int wakeups, fd;
+
+	tmp_path(tmp, "special.tmp");
+	rewrite(tmp_path(path, "special.log"), "a\n");
+	f = follow_file_open("special", path, false);
+	if (!ASSERT_OK_PTR(f, "open"))
+		return;
+	pump(f, collect, &s);
+	expect(&s, "a\n", "regular file");
+	if (!swap_in(path, tmp, make))
+		goto out;
+	ASSERT_EQ(pump_for(f, 500, collect, &s, &wakeups, &cpu), 0, "no lines");
+	printf("  %s: %d wakeups, %.1f ms CPU in 500 ms\n", what, wakeups, cpu);
+	ASSERT_TRUE(wakeups <= 10, "no busy loop");
+	ASSERT_TRUE(cpu < 200, "not spinning");
+	/* Nobody may keep a FIFO open for reading: a writer finds no reader. */
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (make == make_fifo)
+		ASSERT_TRUE(fd < 0 && errno == ENXIO, "FIFO not kept open");
+	if (fd >= 0)
+		close(fd);
+	regular_text = "b\n";
+	if (!swap_in(path, tmp, make_regular))
+		goto out;
+	pump_for(f, 2000, collect, &s, &wakeups, &cpu);
+	expect(&s, "b\n", "the regular file after it: no stall");
+	ASSERT_EQ(stats(f).refused, 1, "stats.refused");
+	ASSERT_EQ(stats(f).rotations, 1, "stats.rotations");
+out:
+	follow_close(f);
+	free(s.text);
+}
+
+/* Not a regular file at start-up: waited for, like a missing one. */
+static void test_special_at_open(void)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct sink s = {};
+	struct follower *f;
+	double cpu;
+	int wakeups;
+
+	tmp_path(tmp, "special.tmp");
+	if (!swap_in(tmp_path(path, "special.log"), tmp, make_fifo))
+		return;
+	f = follow_file_open("special", path, true);
+	if (!ASSERT_OK_PTR(f, "open on a FIFO"))
+		return;
+	ASSERT_EQ(pump_for(f, 300, collect, &s, &wakeups, &cpu), 0, "no lines");
+	ASSERT_TRUE(wakeups <= 10, "no busy loop");
+	regular_text = "d\n";
+	if (swap_in(path, tmp, make_regular)) {
+		pump_for(f, 2000, collect, &s, &wakeups, &cpu);
+		expect(&s, "d\n", "then the regular file, from its start");
+	}
+	follow_close(f);
+	free(s.text);
+}
+
 /* The position imapguard 0.1 saved: "INODE:OFFSET:FPLEN:FNV1A" (FNV-1a 64 of
  * the first FPLEN bytes, at most 256). */
 static void legacy_pos(char *buf, size_t len, const char *path, size_t off, size_t fplen)
@@ -655,6 +772,9 @@ int main(void)
 	RUN_CASE("follow_restart_position", test_restart());
 	RUN_CASE("follow_stale_position", test_stale_pos());
 	RUN_CASE("follow_legacy_position", test_legacy_pos());
+	RUN_CASE("follow_path_becomes_fifo", test_special("fifo", make_fifo));
+	RUN_CASE("follow_path_becomes_dev_zero", test_special("/dev/zero", make_zero_link));
+	RUN_CASE("follow_fifo_at_open", test_special_at_open());
 	RUN_CASE("follow_long_line", test_long_line());
 	RUN_CASE("follow_batch_50mib", test_batch());
 	jf = open_empty_journal();

@@ -365,9 +365,11 @@ void authwatch_status_json(struct authwatch *aw, FILE *f)
 		fprintf(f, "%s{\"name\":", i ? "," : "");
 		json_str(f, aw->src[i].cfg.name);
 		fprintf(f, ",\"open\":%s,\"lines\":%llu,\"rotations\":%llu,\"truncations\":%llu,"
-			"\"skipped_long\":%llu}", aw->src[i].f ? "true" : "false",
-			(unsigned long long)fs.lines, (unsigned long long)fs.rotations,
-			(unsigned long long)fs.truncations, (unsigned long long)fs.skipped_long);
+			"\"skipped_long\":%llu,\"refused\":%llu,\"read_errors\":%llu}",
+			aw->src[i].f ? "true" : "false", (unsigned long long)fs.lines,
+			(unsigned long long)fs.rotations, (unsigned long long)fs.truncations,
+			(unsigned long long)fs.skipped_long, (unsigned long long)fs.refused,
+			(unsigned long long)fs.read_errors);
 	}
 	fprintf(f, "]}");
 }

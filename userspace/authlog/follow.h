@@ -30,8 +30,12 @@ struct follower;
 
 /*
  * File source. The file may be missing (it is read from offset 0 once it
- * appears); its directory must exist. start_at_end: skip what the file already
- * holds, for a brand-new source with no saved position. NULL + errno on error.
+ * appears); its directory must exist. Only a regular file is read: a FIFO,
+ * device or socket at the path (then or later) is refused with a warning and
+ * the path stays watched, the next regular file there is read from offset 0.
+ * start_at_end: skip what the file already holds, for a brand-new source
+ * with no saved position. NULL + errno on error (ENOENT: no directory;
+ * EISDIR: the path is a directory; EACCES & co from open; ENOMEM).
  */
 struct follower *follow_file_open(const char *name, const char *path, bool start_at_end);
 /*
@@ -74,6 +78,8 @@ struct follow_stats {
 	uint64_t skipped_long;	/* lines over FOLLOW_LINE_MAX */
 	uint64_t rotations;	/* switched to a new file at the path */
 	uint64_t truncations;	/* file shrank under us (copytruncate) */
+	uint64_t refused;	/* not regular files found at the path (FIFO, device...) */
+	uint64_t read_errors;	/* failed reads of the file (each logged once per errno) */
 };
 void follow_get_stats(struct follower *f, struct follow_stats *st);
 
