@@ -1389,28 +1389,92 @@ journald_start()
 }
 
 # jlog IDENT: stdin to the private journal as IDENT (systemd-cat, inside
-# journald's mount namespace, where /run/systemd/journal/stdout is ours).
+# journald's mount namespace, where /run/systemd/journal/stdout is ours),
+# from no unit: what any local user can send.
 jlog()
 {
 	nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$1"
 }
 
-# jcount IDENT: entries with that identifier in the private journal.
+# jlogger IDENT: stdin, line by line, through the syslog socket (logger -t).
+jlogger()
+{
+	nsenter --mount="/proc/$JPID/ns/mnt" logger -u /run/systemd/journal/dev-log -t "$1"
+}
+
+# unit_cgroups UNIT...: a control group per UNIT under a slice of this lab,
+# in each cgroup hierarchy journald reads (cgroup2, or the hybrid layout's
+# unified and name=systemd trees). journald takes a sender's unit from its
+# cgroup path, so a process in .../igtest-ID.slice/UNIT logs as UNIT, like a
+# service started by systemd. Returns 1 if no cgroup can be made here.
+JCG=()
+unit_cgroups()
+{
+	local h u roots=()
+
+	if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+		roots=(/sys/fs/cgroup)
+	else
+		for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
+			[ -d "$h" ] && roots+=("$h")
+		done
+	fi
+	[ ${#roots[@]} -gt 0 ] || return 1
+	for h in "${roots[@]}"; do
+		mkdir "$h/igtest-$LAB_ID.slice" || return 1
+		JCG=("$h/igtest-$LAB_ID.slice" "${JCG[@]}")
+		for u in "$@"; do
+			mkdir "$h/igtest-$LAB_ID.slice/$u" || return 1
+			JCG=("$h/igtest-$LAB_ID.slice/$u" "${JCG[@]}")
+		done
+	done
+}
+
+# unit_cgroups_down: remove them, children first (our loggers have exited).
+unit_cgroups_down()
+{
+	local d
+
+	for d in "${JCG[@]}"; do
+		rmdir "$d" 2>/dev/null
+	done
+	JCG=()
+}
+
+# jlog_unit UNIT IDENT: stdin to the private journal as IDENT from a process
+# inside UNIT (see unit_cgroups).
+jlog_unit()
+{
+	(
+		local d
+
+		for d in "${JCG[@]}"; do
+			if [ "${d##*/}" = "$1" ]; then
+				echo "$BASHPID" >"$d/cgroup.procs" || exit 1
+			fi
+		done
+		exec nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$2"
+	)
+}
+
+# jcount UNIT: entries from that unit in the private journal.
 jcount()
 {
-	journalctl -D "$JDIR" -t "$1" -o cat --no-pager 2>/dev/null | wc -l
+	journalctl -D "$JDIR" "_SYSTEMD_UNIT=$1" -o cat --no-pager 2>/dev/null | wc -l
 }
 
 test_daemon_journald()
 {
-	local pol OLD=198.18.5.5 DOWN=198.18.6.6
+	local pol OLD=198.18.5.5 DOWN=198.18.6.6 FORGED=198.18.7.7
 
 	journald_start || skip "$JWHY"
+	unit_cgroups dovecot.service postfix.service ||
+		skip "couldn't create control groups for test units"
 	echo "# private journal in $JDIR, journald pid $JPID" >&2
 	LINE_PREFIX=
 	# Before the daemon: history, not to be counted.
-	fail_lines $OLD pat 4 | jlog dovecot
-	wait_for 5 eval '[ "$(jcount dovecot)" -ge 4 ]' || bad journal_written "old lines not in the journal"
+	fail_lines $OLD pat 4 | jlog_unit dovecot.service dovecot
+	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 4 ]' || bad journal_written "old lines not in the journal"
 	pol=$(pol_daemon journal reject <<-EOF
 	[detect]
 	max_failures = 3
@@ -1425,11 +1489,17 @@ test_daemon_journald()
 	check_match following_journal "*following auth log 'j' (journal dovecot)*" "$(cat "$DLOG")"
 	sleep 1
 	check old_entries_not_read 0 "$(authlog_lines)"
-	# Another identifier: not ours.
-	fail_lines $CLI4B quin 4 | jlog postfix
-	fail_lines $CLI4 rita 3 | jlog dovecot
+	# Another unit: not ours.
+	fail_lines $CLI4B quin 4 | jlog_unit postfix.service postfix
+	# Forged: "dovecot" as identifier from outside the unit, as any local
+	# user can (systemd-cat -t, logger -t): never counted.
+	fail_lines $FORGED eve 2 | jlog dovecot
+	fail_lines $FORGED eve 2 | jlogger dovecot
+	fail_lines $CLI4 rita 3 | jlog_unit dovecot.service dovecot
 	wait_ban $CLI4 5 >/dev/null && ok journal_ban ||
 		bad journal_ban "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	check forged_in_journal 4 "$(journalctl -D "$JDIR" -t dovecot -o cat --no-pager 2>/dev/null |
+		grep -c "rip=$FORGED")"
 	check only_dovecot_lines 3 "$(authlog_lines)"
 	check only_that_ban "$CLI4" "$(bans)"
 	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
@@ -1437,8 +1507,8 @@ test_daemon_journald()
 	# Restart: resumes at the saved cursor, entries written while down count.
 	daemon_stop TERM
 	check_match state_has_cursor "pos j s=*" "$(grep '^pos ' "$STATE")"
-	fail_lines $DOWN sam 3 | jlog dovecot
-	wait_for 5 eval '[ "$(jcount dovecot)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
+	fail_lines $DOWN sam 3 | jlog_unit dovecot.service dovecot
+	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
 	wait_ban $DOWN 5 >/dev/null && ok down_entries_banned ||
 		bad down_entries_banned "no ban; read $(authlog_lines) lines, bans '$(bans)'"
@@ -1528,7 +1598,7 @@ if [ "${1:-}" = --child ]; then
 	[ -n "${IG_LAB_LOG:-}" ] && echo "$LAB_ID" >>"$IG_LAB_LOG"
 	T=${2#test_}
 	# The daemon's log goes to this test's log (shown when a check failed).
-	trap '[ -n "${DLOG:-}" ] && [ -s "$DLOG" ] && sed "s/^/daemon: /" "$DLOG" >&2; lab_down' EXIT
+	trap '[ -n "${DLOG:-}" ] && [ -s "$DLOG" ] && sed "s/^/daemon: /" "$DLOG" >&2; lab_down; unit_cgroups_down' EXIT
 	trap 'exit 143' TERM INT
 	if ! lab_up; then
 		echo "FAIL $T.lab: couldn't set up the lab (see log)"

@@ -749,6 +749,26 @@ static void test_journal_empty(struct follower *f)
 	free(s.text);
 }
 
+/* Only the trusted unit field: SYSLOG_IDENTIFIER is the sender's to choose. */
+static void test_journal_match(void)
+{
+	static const struct {
+		const char *unit, *match;
+	} c[] = {
+		{ "dovecot", "_SYSTEMD_UNIT=dovecot.service" },
+		{ "dovecot.service", "_SYSTEMD_UNIT=dovecot.service" },
+		{ "cyrus-imapd.service", "_SYSTEMD_UNIT=cyrus-imapd.service" },
+		{ "getty@tty1", "_SYSTEMD_UNIT=getty@tty1.service" },
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		ASSERT_OK(follow_journal_match(c[i].unit, buf, sizeof(buf)), c[i].unit);
+		ASSERT_STREQ(buf, c[i].match, c[i].unit);
+	}
+	ASSERT_EQ(follow_journal_match("dovecot", buf, 20), -ENAMETOOLONG, "too long");
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -777,6 +797,7 @@ int main(void)
 	RUN_CASE("follow_fifo_at_open", test_special_at_open());
 	RUN_CASE("follow_long_line", test_long_line());
 	RUN_CASE("follow_batch_50mib", test_batch());
+	RUN_CASE("follow_journal_trusted_match", test_journal_match());
 	jf = open_empty_journal();
 	if (jf)
 		RUN_CASE("follow_journal_empty", test_journal_empty(jf));

@@ -556,11 +556,25 @@ static int journal_process(struct follower *f, follow_line_cb cb, void *ctx)
 	return lines;
 }
 
+/*
+ * Only trusted fields: journald refuses fields starting with '_' from
+ * clients and fills _SYSTEMD_UNIT itself, from the sender's cgroup, which an
+ * unprivileged user cannot join. SYSLOG_IDENTIFIER, the "dovecot" of
+ * "dovecot: imap-login: ...", is whatever the sender says.
+ */
+int follow_journal_match(const char *unit, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "_SYSTEMD_UNIT=%s%s", unit,
+				    strchr(unit, '.') ? "" : ".service");
+
+	return n >= len ? -ENAMETOOLONG : 0;
+}
+
 struct follower *follow_journal_open(const char *name, const char *unit, bool start_at_end)
 {
 	const char *dir = getenv("IMAPGUARD_JOURNAL_DIR");
 	struct follower *f;
-	char match[256];
+	char match[320];	/* "_SYSTEMD_UNIT=" + a policy's unit (< 256) + ".service" */
 	sd_journal *j;
 	int r, fd;
 
@@ -572,9 +586,9 @@ struct follower *follow_journal_open(const char *name, const char *unit, bool st
 		errno = -r;
 		return NULL;
 	}
-	snprintf(match, sizeof(match), "%s=%s",
-		 strchr(unit, '.') ? "_SYSTEMD_UNIT" : "SYSLOG_IDENTIFIER", unit);
-	r = sd_journal_add_match(j, match, 0);
+	r = follow_journal_match(unit, match, sizeof(match));
+	if (r >= 0)
+		r = sd_journal_add_match(j, match, 0);
 	if (r >= 0 && start_at_end) {
 		/* Land on the last entry, so next() yields only new ones. */
 		r = sd_journal_seek_tail(j);

@@ -39,11 +39,16 @@ struct follower;
  */
 struct follower *follow_file_open(const char *name, const char *path, bool start_at_end);
 /*
- * journald source: a unit with a '.' ("dovecot.service") matches
- * _SYSTEMD_UNIT=, anything else SYSLOG_IDENTIFIER= (logger -t dovecot).
+ * journald source: the entries of one systemd unit, matched on the trusted
+ * field _SYSTEMD_UNIT, which journald sets from the sender's control group.
+ * A name without a '.' means NAME.service, as for journalctl -u. Never
+ * SYSLOG_IDENTIFIER: any local user sets that with logger -t dovecot.
  * Reads the local journal, or the directory in $IMAPGUARD_JOURNAL_DIR.
+ * NULL + errno on error (from sd-journal; ENAMETOOLONG for a long unit).
  */
 struct follower *follow_journal_open(const char *name, const char *unit, bool start_at_end);
+/* The sd_journal match for unit into buf: 0, or -ENAMETOOLONG. */
+int follow_journal_match(const char *unit, char *buf, size_t len);
 
 int follow_fd(struct follower *f);
 /* Returns the number of lines delivered, or -errno (the follower stays usable,
