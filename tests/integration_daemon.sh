@@ -43,6 +43,7 @@ ALL_TESTS=(
 	test_daemon_authlog_rotate
 	test_daemon_authlog_restart
 	test_daemon_authlog_special
+	test_daemon_authlog_bad_bytes
 	test_daemon_hostile_allow
 	test_daemon_dry_run
 	test_daemon_reset_on_success
@@ -1199,6 +1200,35 @@ test_daemon_authlog_special()
 	check lines_total 3 "$(authlog_lines)"
 	check_ge refused 1 "$(dget 'd["authlog"]["sources"][0]["refused"]')"
 	check_ge refusal_logged 1 "$(grep -c "Not following log.*it is a character device" "$DLOG")"
+}
+
+# One byte that is not UTF-8 in the user name must not hide a failure: the
+# failures count (the name cleaned), and what cannot be attributed (a broken
+# address) is dropped and counted, in status and metrics.
+test_daemon_authlog_bad_bytes()
+{
+	local pol A=198.18.1.40 i m
+
+	: >"$ALOG"
+	pol=$(pol_authlog badbytes "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	for i in 1 2 3; do
+		printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x\xff\x00%d>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s>\n' \
+			"$LINE_PREFIX" $i $A "$(session)" >>"$ALOG"
+	done
+	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<y>, method=PLAIN, rip=198.18.1.\xff, lip=198.18.0.1, session=<%s>\n' \
+		"$LINE_PREFIX" "$(session)" >>"$ALOG"
+	wait_ban $A 5 >/dev/null && ok bad_byte_failures_banned ||
+		bad bad_byte_failures_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	wait_for 3 lines_are 4 || bad all_read "daemon read $(authlog_lines) lines, expected 4"
+	check failures_counted 3 "$(dget 'd["authlog"]["failures"]')"
+	check users_cleaned 3 "$(dget 'd["authlog"]["users_cleaned"]')"
+	check no_address_skipped 1 "$(dget 'd["authlog"]["skipped_reasons"]["no_address"]')"
+	check skipped 1 "$(dget 'd["authlog"]["skipped"]')"
+	check only_that_ban "$A" "$(bans)"
+	m=$(igc stats --prometheus 2>&1)
+	check_match metric_no_address '*imapguard_authlog_skipped_total{reason="no_address"} 1*' "$m"
+	check_match metric_users_cleaned '*imapguard_authlog_users_cleaned_total 3*' "$m"
 }
 
 # A first start does not count what the log already holds; a restart

@@ -46,11 +46,16 @@ struct authwatch {
 	struct aw_saved_pos saved[POL_MAX_AUTHLOG];
 	int nsaved;
 	uint64_t lines, fails, successes, skipped, bans, dry_bans, account_events;
+	uint64_t skipped_by[AL_SKIP_MAX];	/* lines dropped, per enum al_skip */
+	uint64_t users_cleaned;			/* user names with invalid bytes replaced */
 	uint64_t fails_by_parser[AL_P_PERDITION + 1];
 	uint64_t bans_by_rule[4];	/* rule_names order */
 };
 
 static const char *const rule_names[] = { "brute", "spray", "subnet", "v6prefix" };
+/* enum al_skip order; "other" (a parse error with no reason) is not shown. */
+static const char *const skip_names[AL_SKIP_MAX] = { "other", "long", "json", "ambiguous",
+						     "no_address" };
 
 /* The detector's clock is wall time, so its ban history stays meaningful in
  * the state file across reboots. */
@@ -134,10 +139,14 @@ static void on_line(void *ctx, const char *line, size_t len)
 	struct authwatch *aw = s->aw;
 	struct al_result r;
 	uint32_t n;
+	int err;
 
 	aw->lines++;
-	if (authlog_parse(line, len, s->cfg.format, &r)) {
+	err = authlog_parse(line, len, s->cfg.format, &r);
+	aw->users_cleaned += r.user_cleaned;
+	if (err || r.skip) {
 		aw->skipped++;
+		aw->skipped_by[r.skip > 0 && r.skip < AL_SKIP_MAX ? r.skip : 0]++;
 		return;
 	}
 	if (r.kind == AL_FAIL) {
@@ -352,11 +361,17 @@ void authwatch_status_json(struct authwatch *aw, FILE *f)
 	detector_stats(aw->det, &st);
 	fprintf(f, ",\"authlog\":{\"lines\":%llu,\"skipped\":%llu,\"failures\":%llu,\"successes\":%llu,"
 		"\"bans\":%llu,\"dry_run_bans\":%llu,\"account_events\":%llu,\"tracked_sources\":%u,"
-		"\"evictions\":%llu,\"sources\":[", (unsigned long long)aw->lines,
+		"\"evictions\":%llu,", (unsigned long long)aw->lines,
 		(unsigned long long)aw->skipped, (unsigned long long)aw->fails,
 		(unsigned long long)aw->successes, (unsigned long long)aw->bans,
 		(unsigned long long)aw->dry_bans, (unsigned long long)aw->account_events,
 		st.sources, (unsigned long long)st.evictions);
+	fprintf(f, "\"users_cleaned\":%llu,\"skipped_reasons\":{",
+		(unsigned long long)aw->users_cleaned);
+	for (int i = 1; i < AL_SKIP_MAX; i++)
+		fprintf(f, "%s\"%s\":%llu", i > 1 ? "," : "", skip_names[i],
+			(unsigned long long)aw->skipped_by[i]);
+	fprintf(f, "},\"sources\":[");
 	for (int i = 0; i < aw->nsrc; i++) {
 		struct follow_stats fs = {};
 
@@ -387,6 +402,14 @@ void authwatch_metrics(struct authwatch *aw, FILE *f)
 	for (int i = 1; i <= AL_P_PERDITION; i++)
 		fprintf(f, "imapguard_authlog_failures_total{format=\"%s\"} %llu\n", parsers[i],
 			(unsigned long long)aw->fails_by_parser[i]);
+	fprintf(f, "# HELP imapguard_authlog_skipped_total Lines not counted, per reason.\n"
+		"# TYPE imapguard_authlog_skipped_total counter\n");
+	for (int i = 1; i < AL_SKIP_MAX; i++)
+		fprintf(f, "imapguard_authlog_skipped_total{reason=\"%s\"} %llu\n", skip_names[i],
+			(unsigned long long)aw->skipped_by[i]);
+	fprintf(f, "# HELP imapguard_authlog_users_cleaned_total User names with invalid UTF-8 "
+		"replaced.\n# TYPE imapguard_authlog_users_cleaned_total counter\n"
+		"imapguard_authlog_users_cleaned_total %llu\n", (unsigned long long)aw->users_cleaned);
 	fprintf(f, "# HELP imapguard_authlog_successes_total Successful logins seen.\n"
 		"# TYPE imapguard_authlog_successes_total counter\n"
 		"imapguard_authlog_successes_total %llu\n", (unsigned long long)aw->successes);

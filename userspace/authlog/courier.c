@@ -12,8 +12,11 @@ void al_courier(const char *p, const char *e, struct al_result *r)
 	/* U is written first and all after it is the server's, so the last
 	 * ", ip=[" is the real one and U ends right before it. */
 	if (!(ip = al_last_field(m, e, "ip=[")) || !(c = memchr(ip, ']', e - ip)) ||
-	    !get_addr(ip + 4, c, r->addr))
+	    !get_addr(ip + 4, c, r->addr)) {
+		if (has(m, e, "LOGIN FAILED, "))
+			set_no_addr(r);
 		return;
+	}
 	u = m + (has(m, e, "LOGIN, ") ? 7 : 14);
 	if (has(u, e, "user=") && u + 5 <= ip - 2)
 		al_set_user(r, u + 5, ip - 2);

@@ -75,8 +75,11 @@ static void cyrus_kv(const char *p, const char *e, struct al_result *r)
 			return;
 	}
 	if (!host || !(b = memchr(host, '[', he - host)) || !(c = memchr(b, ']', he - b)) ||
-	    !get_addr(b + 1, c, r->addr))
+	    !get_addr(b + 1, c, r->addr)) {
+		if (bad)
+			set_no_addr(r);
 		return;
+	}
 	if (u && uq)
 		al_set_user_unquoted(r, u, ue);
 	else if (u)
@@ -97,7 +100,11 @@ void al_cyrus(const char *p, const char *e, struct al_result *r)
 		return;
 	if (has(m, e, "event=login.")) {
 		cyrus_kv(m, e, r);
-	} else if (eat(&m, e, "badlogin: ") && (q = cyrus_host(m, e, r))) {
+	} else if (eat(&m, e, "badlogin: ")) {
+		if (!(q = cyrus_host(m, e, r))) {
+			set_no_addr(r);
+			return;
+		}
 		/* "MECH USER SASL(...)", "MECH (USER) [SASL(...)]" or "MECH [SASL(...)]":
 		 * the user is the client's, the address is already read. */
 		if ((q = memchr(q, ' ', e - q)) && ++q < e) {

@@ -162,12 +162,18 @@ static void login_line(const char *m, const char *e, struct al_result *r)
 			return;
 		u = fs + 2;
 	}
-	if (!login_fields(m, e, &f) || (fs && f.rip < fs + 2))
+	if (!login_fields(m, e, &f) || (fs && f.rip < fs + 2)) {
+		if (n)
+			set_no_addr(r);
 		return;
+	}
 	if (!u && (!f.uend || !(u = proxy_started(m, f.uend))))
 		return;
-	if (!get_addr(f.rip, f.rip_end, r->addr))
+	if (!get_addr(f.rip, f.rip_end, r->addr)) {
+		if (n)
+			set_no_addr(r);
 		return;
+	}
 	if (f.uend && u <= f.uend && has(u, f.uend, "user=<"))
 		al_set_user(r, u + 6, f.uend);
 	al_set_session(r, f.sess, f.sess_end);
@@ -282,6 +288,8 @@ static void auth_line(const char *u, const char *outer, const char *e, struct al
 			t = c;
 	if (n > 1)
 		r->ambiguous = true;
+	if (!n && (q = find(u, e, "): ")) && auth_failed(q + 3, e))
+		set_no_addr(r);		/* no tail: no address, or a malformed one */
 	if (n != 1 || !auth_failed(t.end, e) || !get_addr(t.ip, t.ip_end, r->addr))
 		return;
 	if (outer && (t.v24 || t.start < u))
@@ -343,8 +351,10 @@ static void pam_line(const char *p, const char *e, bool dovecot, struct al_resul
 		r->ambiguous = true;
 		return;
 	}
-	if (!all || !get_addr(ip, ie, r->addr))
+	if (!all || !get_addr(ip, ie, r->addr)) {
+		set_no_addr(r);		/* local (rhost= empty), or malformed */
 		return;
+	}
 	al_set_user(r, ru, ip - 7);
 	set_fail(r, AL_P_PAM, 1);
 	r->per_attempt = true;

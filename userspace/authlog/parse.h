@@ -106,9 +106,11 @@ static inline const char *span(const char *p, const char *e, bool (*ok)(char))
 	return p;
 }
 
+/* The whole of [p, e) is one address. addr_parse_host() would stop at a
+ * NUL and take "192.0.2.1\0junk" for 192.0.2.1: refused here. */
 static inline bool get_addr(const char *p, const char *e, uint8_t out[16])
 {
-	return p < e && !addr_parse_host(p, e - p, out);
+	return p < e && !memchr(p, '\0', e - p) && !addr_parse_host(p, e - p, out);
 }
 
 /* Decimal attempt count, at least 1 (a failure line stands for one). */
@@ -127,6 +129,13 @@ static inline void set_fail(struct al_result *r, int parser, uint32_t attempts)
 	r->kind = AL_FAIL;
 	r->parser = parser;
 	r->attempts = attempts;
+}
+
+/* A failure whose address is missing or malformed: it cannot be attributed
+ * to anyone, so it is dropped, and counted as such. */
+static inline void set_no_addr(struct al_result *r)
+{
+	r->skip = AL_SKIP_NO_ADDR;
 }
 
 /* ---- scan.c: fields every server writes alike ---- */

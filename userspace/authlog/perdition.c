@@ -17,14 +17,16 @@ void al_perdition(const char *p, const char *e, struct al_result *r)
 	fatal = !has(m, e, "Auth: ");
 	a = m + (fatal ? strlen(w[1]) : 6);
 	/* the peer address comes first and is the server's */
-	if (!(ae = find(a, e, "->")))
-		return;
-	if (*a == '[' && a++)
+	c = NULL;
+	if ((ae = find(a, e, "->")) && *a == '[' && a++)
 		c = memchr(a, ']', ae - a);
-	else
+	else if (ae)
 		c = memrchr(a, ':', ae - a);
-	if (!c || !get_addr(a, c, r->addr))
+	if (!c || !get_addr(a, c, r->addr)) {
+		if (fatal || ((s = rfind(m, e, " status=\"")) && has(s + 9, e, "failed")))
+			set_no_addr(r);
 		return;
+	}
 	r->parser = AL_P_PERDITION;
 	if (fatal) {
 		set_fail(r, AL_P_PERDITION, 1);

@@ -4,6 +4,7 @@
  * how a user name or a session id is copied out of a line.
  */
 #include "authlog/parse.h"
+#include "base/text.h"
 
 #define CC_LETTER	(CC_ALNUM | CC_WORD | CC_TAG | CC_HOST | CC_B64)
 
@@ -22,30 +23,25 @@ const uint16_t al_cclass[256] = {
 	['='] = CC_B64,
 };
 
-/* Length of s[0..n) without a UTF-8 sequence cut short at its end. */
-static size_t utf8_cut(const char *s, size_t n)
-{
-	size_t i = n, need;
-	unsigned char c;
-
-	while (i && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
-		i--;
-	if (!i)
-		return n;
-	c = s[i - 1];
-	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-	return n - (i - 1) < need ? i - 1 : n;
-}
-
-/* Copy a user name, cut on a UTF-8 boundary if it does not fit. */
+/*
+ * Copy a user name as valid UTF-8: each invalid byte (and NUL) becomes
+ * U+FFFD, and a name too long is cut on a character boundary. Only the name
+ * is cleaned: the failure still counts, under the cleaned name.
+ */
 void al_set_user(struct al_result *r, const char *p, const char *e)
 {
-	size_t n = e > p ? (size_t)(e - p) : 0;
+	size_t n = e > p ? (size_t)(e - p) : 0, i;
 
-	if (n >= AL_USER_LEN)
-		n = utf8_cut(p, AL_USER_LEN - 1);
-	memcpy(r->user, p, n);
-	r->user[n] = '\0';
+	/* Nearly every name is short ASCII: copy it as it is. */
+	for (i = 0; i < n && i < sizeof(r->user) - 1 && (unsigned char)(p[i] - 1) < 0x7f; i++)
+		;
+	if (i == n) {
+		memcpy(r->user, p, n);
+		r->user[n] = '\0';
+		r->user_cleaned = false;
+		return;
+	}
+	r->user_cleaned = utf8_clean(r->user, sizeof(r->user), p, n) > 0;
 }
 
 void al_set_session(struct al_result *r, const char *p, const char *e)
@@ -56,17 +52,20 @@ void al_set_session(struct al_result *r, const char *p, const char *e)
 	}
 }
 
-/* Copy a "quoted \"value\"" without its escapes. */
+/* Copy a "quoted \"value\"" without its escapes. Unescaped into a buffer
+ * a little larger than the name can be, so a character cut at its end is
+ * past what al_set_user keeps. */
 void al_set_user_unquoted(struct al_result *r, const char *p, const char *e)
 {
+	char buf[AL_USER_LEN + 4];
 	size_t n = 0;
 
-	for (; p < e && n < AL_USER_LEN - 1; p++) {
+	for (; p < e && n < sizeof(buf); p++) {
 		if (*p == '\\' && p + 1 < e)
 			p++;
-		r->user[n++] = *p;
+		buf[n++] = *p;
 	}
-	r->user[utf8_cut(r->user, n)] = '\0';
+	al_set_user(r, buf, buf + n);
 }
 
 /* The last field "name", i.e. one that follows ", " or ": ". */

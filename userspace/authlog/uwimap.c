@@ -8,9 +8,11 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 					  "Failed ", "AUTHENTICATE ", "Login user=",
 					  "Authenticated user=", NULL };
 	const char *m = al_message(p, e, w), *q = e, *b, *u, *x;
+	bool success;
 
 	if (!m)
 		return;
+	success = has(m, e, "Login user=") || has(m, e, "Authenticated user=");
 	if (has(m, e, "Failed ") && !(find(m, e, " override of user=")))
 		return;
 	if (has(m, e, "AUTHENTICATE ") && !find(m, e, " failure host="))
@@ -20,8 +22,11 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 	while (q > m && q[-1] == ' ')
 		q--;
 	if (q == m || q[-1] != ']' || !(b = memrchr(m, '[', q - m)) || !rfind(m, b, " host=") ||
-	    !get_addr(b + 1, q - 1, r->addr))
+	    !get_addr(b + 1, q - 1, r->addr)) {
+		if (!success)
+			set_no_addr(r);
 		return;
+	}
 	if (!has(m, e, "AUTHENTICATE ") && (u = find(m, b, "user="))) {
 		u += 5;
 		if (!(x = find(u, b, " auth=")) && !(x = find(u, b, " host=")))
@@ -31,7 +36,7 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 		al_set_user(r, u, x);
 	}
 	r->parser = AL_P_UWIMAP;
-	if (has(m, e, "Login user=") || has(m, e, "Authenticated user="))
+	if (success)
 		r->kind = AL_SUCCESS;
 	else
 		set_fail(r, AL_P_UWIMAP, 1);

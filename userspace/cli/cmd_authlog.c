@@ -113,7 +113,7 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 		struct al_result r;
 
 		n++;
-		if (authlog_parse(line, len, fmt, &r)) {
+		if (authlog_parse(line, len, fmt, &r) || r.skip) {
 			skipped++;
 			continue;
 		}
@@ -140,7 +140,8 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 		       n, fails, counted, succ, none, skipped);
 	else
 		printf("\n%lu lines: %lu failure lines (%lu failures after de-duplication), "
-		       "%lu successes, %lu unrecognised, %lu skipped (overlong, NUL, bad UTF-8)\n",
+		       "%lu successes, %lu unrecognised, %lu skipped (overlong, broken JSON, "
+		       "ambiguous, no usable address)\n",
 		       n, fails, counted, succ, none, skipped);
 	al_dedup_free(dd);
 	dd = al_dedup_new(65536);
