@@ -1591,6 +1591,21 @@ print("ok" if got == want else "got %s" % got)' <<<"$out")"
 	check would_ban "198.18.0.2" "$(json_get '" ".join(b["addr"] for b in j["bans"])' <<<"$(tail -n 1 <<<"$out")")"
 	check stdin_same "$out" "$("$IG_BIN" authlog test - --json --policy "$pol" <"$f" 2>&1)"
 	check_cmd text_output 0 "*line 1: fail*198.18.0.2*user=bob*" "$IG_BIN" authlog test "$f"
+	# Text output: a user name holding ESC, an 8-bit CSI (C1, as UTF-8 and
+	# as a raw byte) and BEL reaches the terminal with none of them.
+	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<e\x1b[31m\xc2\x9b2J\x9b\x07>, method=PLAIN, rip=%s, lip=198.18.0.1\n' \
+		"$LINE_PREFIX" $CLI4 >"$LAB_TMP/esc.log"
+	check text_no_controls ok "$("$IG_BIN" authlog test "$LAB_TMP/esc.log" --policy "$pol" 2>&1 |
+		"$PY" -c '
+import sys
+b = sys.stdin.buffer.read()
+try:
+    t = b.decode("utf-8")
+except UnicodeDecodeError as e:
+    print("invalid UTF-8: %s" % e)
+    sys.exit()
+bad = [c for c in t if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f]
+print("ok" if not bad and "user=e?[31m?2J" in t else "controls %r in %r" % (bad, t))')"
 	check_cmd missing_file 1 "*nosuch*" "$IG_BIN" authlog test "$LAB_TMP/nosuch.log" --json
 	# The corpus: every row's label and address as the parser reports them.
 	corpus=$IG_ROOT/tests/data/authlog.tsv

@@ -4,7 +4,6 @@
  * lines, says what each one means on its own, then the totals after
  * de-duplication and what the detector would ban under a policy.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "cli/cli.h"
 #include "authlog/detector.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "policy/policy.h"
 
 struct at_ctx {
@@ -22,14 +22,23 @@ struct at_ctx {
 	bool first_ban;
 };
 
-/* User names are attacker-chosen: never let them reach a terminal raw. */
+/*
+ * User names come from the log, i.e. from attackers: never let them reach a
+ * terminal raw. C0 and C1 controls and DEL become '?' (no escape sequence
+ * survives, 8-bit CSI included) and invalid UTF-8 becomes U+FFFD.
+ */
 static void print_safe(const char *s)
 {
-	for (; *s; s++)
-		if (isprint((unsigned char)*s) || (unsigned char)*s >= 0x80)
-			putchar(*s);
-		else
-			printf("\\x%02x", (unsigned char)*s);
+	size_t n = strlen(s), cap = 3 * n + 1;	/* U+FFFD: 3 bytes for 1 */
+	char *clean = malloc(cap);
+
+	if (!clean) {
+		fputs("?", stdout);
+		return;
+	}
+	text_clean(clean, cap, s, n);
+	fputs(clean, stdout);
+	free(clean);
 }
 
 static void on_event(const struct det_event *ev, void *ctx)
