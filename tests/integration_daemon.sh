@@ -1472,19 +1472,33 @@ unit_cgroups_down()
 }
 
 # jlog_unit UNIT IDENT: stdin to the private journal as IDENT from a process
-# inside UNIT (see unit_cgroups).
+# inside UNIT (see unit_cgroups). journald reads the writer's metadata from
+# /proc when it handles its lines, maybe after the writer is gone (a loaded
+# machine): so the shell writes them itself and stays alive until they are
+# in the journal under UNIT (bounded), then it is stopped.
 jlog_unit()
 {
-	(
-		local d
+	local lines want pid d unit=$1
 
+	lines=$(cat)
+	want=$(($(jcount "$unit") + $(wc -l <<<"$lines")))
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	printf '%s\n' "$lines" | (
 		for d in "${JCG[@]}"; do
 			if [ "${d##*/}" = "$1" ]; then
 				echo "$BASHPID" >"$d/cgroup.procs" || exit 1
 			fi
 		done
-		exec nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$2"
-	)
+		exec nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$2" \
+			sh -c 'while IFS= read -r l; do printf "%s\n" "$l"; done; exec sleep 15'
+	) &
+	pid=$!
+	LAB_PIDS+=("$pid")
+	wait_for 10 eval '[ "$(jcount "$unit")" -ge "$want" ]' ||
+		echo "# jlog_unit: $(jcount "$unit") of $want entries from $unit" >&2
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	forget_pid "$pid"
 }
 
 # jcount UNIT: entries from that unit in the private journal.
