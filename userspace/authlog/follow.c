@@ -184,10 +184,14 @@ static int file_reopen(struct follower *f)
 	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return file_open_err(f, -errno);
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		err = errno;
+	if (fstat(fd, &st)) {
+		err = -errno;
 		close(fd);
-		return err ? file_open_err(f, -err) : file_refuse(f, &st);
+		return file_open_err(f, err);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return file_refuse(f, &st);
 	}
 	f->open_err = 0;
 	f->refused_ino = 0;
@@ -465,9 +469,10 @@ static int file_get_pos(struct follower *f, char *buf, size_t len)
 
 /*
  * "INODE:OFFSET:FPLEN:sHASH", or the same without the 's' and with an FNV-1a
- * fingerprint as imapguard 0.1 saved it: an upgrade checks the old fingerprint the
- * old way and resumes exactly where the old version stopped (nothing read
- * twice, nothing skipped); the next save writes the new form.
+ * fingerprint as imapguard 0.1 saved it: after an upgrade the old
+ * fingerprint is checked the old way and reading resumes exactly where the
+ * old version stopped (nothing read twice, nothing skipped); the next save
+ * writes the new form.
  */
 static int file_set_pos(struct follower *f, const char *pos)
 {
