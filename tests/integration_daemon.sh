@@ -46,6 +46,8 @@ ALL_TESTS=(
 	test_daemon_authlog_v6
 	test_daemon_authlog_rotate
 	test_daemon_authlog_restart
+	test_daemon_authlog_special
+	test_daemon_authlog_bad_bytes
 	test_daemon_hostile_allow
 	test_daemon_dry_run
 	test_daemon_reset_on_success
@@ -1422,6 +1424,82 @@ test_daemon_authlog_rotate()
 	check failures_total 12 "$(dget 'd["authlog"]["failures"]')"
 }
 
+# cpu_ticks PID: user + system CPU time of PID, in clock ticks.
+cpu_ticks()
+{
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# A local user who can write to the log directory swaps the log for a
+# symlink to /dev/zero, then for a FIFO: the daemon neither spins nor
+# stalls (a reload included), and counts the failures of the next regular
+# file put there.
+test_daemon_authlog_special()
+{
+	local pol A=198.18.1.30 hz c0 c1
+
+	hz=$(getconf CLK_TCK)
+	: >"$ALOG"
+	pol=$(pol_authlog special "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	fail_lines $A kim 1 >>"$ALOG"
+	wait_for 3 lines_are 1 || bad regular_before "daemon read $(authlog_lines) lines, expected 1"
+
+	ln -s /dev/zero "$LOGD/zero.tmp" && mv -T "$LOGD/zero.tmp" "$ALOG"
+	sleep 0.5
+	c0=$(cpu_ticks "$DPID")
+	sleep 2
+	c1=$(cpu_ticks "$DPID")
+	# A spinning follower burns most of the 2 s; an idle daemon a few ticks.
+	check_range dev_zero_cpu_ticks 0 $((hz / 2)) $((c1 - c0))
+	mkfifo "$LOGD/fifo.tmp" && mv -T "$LOGD/fifo.tmp" "$ALOG"
+	sleep 0.5
+	kill -HUP "$DPID"
+	sleep 0.5
+	check_match reload_on_fifo '*"running":true*' "$(timeout 5 "$IG_BIN" --pin-dir "$PIN" \
+		status --json -c "$CTL" 2>&1)"
+	c0=$(cpu_ticks "$DPID")
+	sleep 1
+	c1=$(cpu_ticks "$DPID")
+	check_range fifo_cpu_ticks 0 $((hz / 4)) $((c1 - c0))
+
+	fail_lines $A kim 2 >"$LOGD/new.tmp" && mv -T "$LOGD/new.tmp" "$ALOG"
+	wait_ban $A 5 >/dev/null && ok regular_after_banned ||
+		bad regular_after_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	check lines_total 3 "$(authlog_lines)"
+	check_ge refused 1 "$(dget 'd["authlog"]["sources"][0]["refused"]')"
+	check_ge refusal_logged 1 "$(grep -c "Not following log.*it is a character device" "$DLOG")"
+}
+
+# One byte that is not UTF-8 in the user name must not hide a failure: the
+# failures count (the name cleaned), and what cannot be attributed (a broken
+# address) is dropped and counted, in status and metrics.
+test_daemon_authlog_bad_bytes()
+{
+	local pol A=198.18.1.40 i m
+
+	: >"$ALOG"
+	pol=$(pol_authlog badbytes "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	for i in 1 2 3; do
+		printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x\xff\x00%d>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s>\n' \
+			"$LINE_PREFIX" $i $A "$(session)" >>"$ALOG"
+	done
+	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<y>, method=PLAIN, rip=198.18.1.\xff, lip=198.18.0.1, session=<%s>\n' \
+		"$LINE_PREFIX" "$(session)" >>"$ALOG"
+	wait_ban $A 5 >/dev/null && ok bad_byte_failures_banned ||
+		bad bad_byte_failures_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	wait_for 3 lines_are 4 || bad all_read "daemon read $(authlog_lines) lines, expected 4"
+	check failures_counted 3 "$(dget 'd["authlog"]["failures"]')"
+	check users_cleaned 3 "$(dget 'd["authlog"]["users_cleaned"]')"
+	check no_address_skipped 1 "$(dget 'd["authlog"]["skipped_reasons"]["no_address"]')"
+	check skipped 1 "$(dget 'd["authlog"]["skipped"]')"
+	check only_that_ban "$A" "$(bans)"
+	m=$(igc stats --prometheus 2>&1)
+	check_match metric_no_address '*imapguard_authlog_skipped_total{reason="no_address"} 1*' "$m"
+	check_match metric_users_cleaned '*imapguard_authlog_users_cleaned_total 3*' "$m"
+}
+
 # A first start does not count what the log already holds; a restart
 # neither re-reads old lines nor misses those written while it was down.
 test_daemon_authlog_restart()
@@ -1612,28 +1690,106 @@ journald_start()
 }
 
 # jlog IDENT: stdin to the private journal as IDENT (systemd-cat, inside
-# journald's mount namespace, where /run/systemd/journal/stdout is ours).
+# journald's mount namespace, where /run/systemd/journal/stdout is ours),
+# from no unit: what any local user can send.
 jlog()
 {
 	nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$1"
 }
 
-# jcount IDENT: entries with that identifier in the private journal.
+# jlogger IDENT: stdin, line by line, through the syslog socket (logger -t).
+jlogger()
+{
+	nsenter --mount="/proc/$JPID/ns/mnt" logger -u /run/systemd/journal/dev-log -t "$1"
+}
+
+# unit_cgroups UNIT...: a control group per UNIT under a slice of this lab,
+# in each cgroup hierarchy journald reads (cgroup2, or the hybrid layout's
+# unified and name=systemd trees). journald takes a sender's unit from its
+# cgroup path, so a process in .../igtest-ID.slice/UNIT logs as UNIT, like a
+# service started by systemd. Returns 1 if no cgroup can be made here.
+JCG=()
+unit_cgroups()
+{
+	local h u roots=()
+
+	if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+		roots=(/sys/fs/cgroup)
+	else
+		for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
+			[ -d "$h" ] && roots+=("$h")
+		done
+	fi
+	[ ${#roots[@]} -gt 0 ] || return 1
+	for h in "${roots[@]}"; do
+		mkdir "$h/igtest-$LAB_ID.slice" || return 1
+		JCG=("$h/igtest-$LAB_ID.slice" "${JCG[@]}")
+		for u in "$@"; do
+			mkdir "$h/igtest-$LAB_ID.slice/$u" || return 1
+			JCG=("$h/igtest-$LAB_ID.slice/$u" "${JCG[@]}")
+		done
+	done
+}
+
+# unit_cgroups_down: remove them, children first (our loggers have exited).
+unit_cgroups_down()
+{
+	local d
+
+	for d in "${JCG[@]}"; do
+		rmdir "$d" 2>/dev/null
+	done
+	JCG=()
+}
+
+# jlog_unit UNIT IDENT: stdin to the private journal as IDENT from a process
+# inside UNIT (see unit_cgroups). journald reads the writer's metadata from
+# /proc when it handles its lines, maybe after the writer is gone (a loaded
+# machine): so the shell writes them itself and stays alive until they are
+# in the journal under UNIT (bounded), then it is stopped.
+jlog_unit()
+{
+	local lines want pid d unit=$1
+
+	lines=$(cat)
+	want=$(($(jcount "$unit") + $(wc -l <<<"$lines")))
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	printf '%s\n' "$lines" | (
+		for d in "${JCG[@]}"; do
+			if [ "${d##*/}" = "$1" ]; then
+				echo "$BASHPID" >"$d/cgroup.procs" || exit 1
+			fi
+		done
+		exec nsenter --mount="/proc/$JPID/ns/mnt" systemd-cat -t "$2" \
+			sh -c 'while IFS= read -r l; do printf "%s\n" "$l"; done; exec sleep 15'
+	) &
+	pid=$!
+	LAB_PIDS+=("$pid")
+	wait_for 10 eval '[ "$(jcount "$unit")" -ge "$want" ]' ||
+		echo "# jlog_unit: $(jcount "$unit") of $want entries from $unit" >&2
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	forget_pid "$pid"
+}
+
+# jcount UNIT: entries from that unit in the private journal.
 jcount()
 {
-	journalctl -D "$JDIR" -t "$1" -o cat --no-pager 2>/dev/null | wc -l
+	journalctl -D "$JDIR" "_SYSTEMD_UNIT=$1" -o cat --no-pager 2>/dev/null | wc -l
 }
 
 test_daemon_journald()
 {
-	local pol OLD=198.18.5.5 DOWN=198.18.6.6
+	local pol OLD=198.18.5.5 DOWN=198.18.6.6 FORGED=198.18.7.7
 
 	journald_start || skip "$JWHY"
+	unit_cgroups dovecot.service postfix.service ||
+		skip "couldn't create control groups for test units"
 	echo "# private journal in $JDIR, journald pid $JPID" >&2
 	LINE_PREFIX=
 	# Before the daemon: history, not to be counted.
-	fail_lines $OLD pat 4 | jlog dovecot
-	wait_for 5 eval '[ "$(jcount dovecot)" -ge 4 ]' || bad journal_written "old lines not in the journal"
+	fail_lines $OLD pat 4 | jlog_unit dovecot.service dovecot
+	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 4 ]' || bad journal_written "old lines not in the journal"
 	pol=$(pol_daemon journal reject <<-EOF
 	[detect]
 	max_failures = 3
@@ -1648,11 +1804,17 @@ test_daemon_journald()
 	check_match following_journal "*following auth log 'j' (journal dovecot)*" "$(cat "$DLOG")"
 	sleep 1
 	check old_entries_not_read 0 "$(authlog_lines)"
-	# Another identifier: not ours.
-	fail_lines $CLI4B quin 4 | jlog postfix
-	fail_lines $CLI4 rita 3 | jlog dovecot
+	# Another unit: not ours.
+	fail_lines $CLI4B quin 4 | jlog_unit postfix.service postfix
+	# Forged: "dovecot" as identifier from outside the unit, as any local
+	# user can (systemd-cat -t, logger -t): never counted.
+	fail_lines $FORGED eve 2 | jlog dovecot
+	fail_lines $FORGED eve 2 | jlogger dovecot
+	fail_lines $CLI4 rita 3 | jlog_unit dovecot.service dovecot
 	wait_ban $CLI4 5 >/dev/null && ok journal_ban ||
 		bad journal_ban "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	check forged_in_journal 4 "$(journalctl -D "$JDIR" -t dovecot -o cat --no-pager 2>/dev/null |
+		grep -c "rip=$FORGED")"
 	check only_dovecot_lines 3 "$(authlog_lines)"
 	check only_that_ban "$CLI4" "$(bans)"
 	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
@@ -1660,8 +1822,8 @@ test_daemon_journald()
 	# Restart: resumes at the saved cursor, entries written while down count.
 	daemon_stop TERM
 	check_match state_has_cursor "pos j s=*" "$(grep '^pos ' "$STATE")"
-	fail_lines $DOWN sam 3 | jlog dovecot
-	wait_for 5 eval '[ "$(jcount dovecot)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
+	fail_lines $DOWN sam 3 | jlog_unit dovecot.service dovecot
+	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
 	wait_ban $DOWN 5 >/dev/null && ok down_entries_banned ||
 		bad down_entries_banned "no ban; read $(authlog_lines) lines, bans '$(bans)'"
@@ -1714,6 +1876,21 @@ print("ok" if got == want else "got %s" % got)' <<<"$out")"
 	check would_ban "198.18.0.2" "$(json_get '" ".join(b["addr"] for b in j["bans"])' <<<"$(tail -n 1 <<<"$out")")"
 	check stdin_same "$out" "$("$IG_BIN" authlog test - --json --policy "$pol" <"$f" 2>&1)"
 	check_cmd text_output 0 "*line 1: fail*198.18.0.2*user=bob*" "$IG_BIN" authlog test "$f"
+	# Text output: a user name holding ESC, an 8-bit CSI (C1, as UTF-8 and
+	# as a raw byte) and BEL reaches the terminal with none of them.
+	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<e\x1b[31m\xc2\x9b2J\x9b\x07>, method=PLAIN, rip=%s, lip=198.18.0.1\n' \
+		"$LINE_PREFIX" $CLI4 >"$LAB_TMP/esc.log"
+	check text_no_controls ok "$("$IG_BIN" authlog test "$LAB_TMP/esc.log" --policy "$pol" 2>&1 |
+		"$PY" -c '
+import sys
+b = sys.stdin.buffer.read()
+try:
+    t = b.decode("utf-8")
+except UnicodeDecodeError as e:
+    print("invalid UTF-8: %s" % e)
+    sys.exit()
+bad = [c for c in t if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f]
+print("ok" if not bad and "user=e?[31m?2J" in t else "controls %r in %r" % (bad, t))')"
 	check_cmd missing_file 1 "*nosuch*" "$IG_BIN" authlog test "$LAB_TMP/nosuch.log" --json
 	# The corpus: every row's label and address as the parser reports them.
 	corpus=$IG_ROOT/tests/data/authlog.tsv
@@ -1751,7 +1928,7 @@ if [ "${1:-}" = --child ]; then
 	[ -n "${IG_LAB_LOG:-}" ] && echo "$LAB_ID" >>"$IG_LAB_LOG"
 	T=${2#test_}
 	# The daemon's log goes to this test's log (shown when a check failed).
-	trap '[ -n "${DLOG:-}" ] && [ -s "$DLOG" ] && sed "s/^/daemon: /" "$DLOG" >&2; lab_down' EXIT
+	trap '[ -n "${DLOG:-}" ] && [ -s "$DLOG" ] && sed "s/^/daemon: /" "$DLOG" >&2; lab_down; unit_cgroups_down' EXIT
 	trap 'exit 143' TERM INT
 	if ! lab_up; then
 		echo "FAIL $T.lab: couldn't set up the lab (see log)"

@@ -191,6 +191,23 @@ static void spraying(void)
 		fail(d, "203.0.113.6", users[i == 2 ? 4 : i], 1, i * SEC);
 	ASSERT_EQ(r.n, 0, "max_users = 0: spraying off");
 	detector_free(d);
+
+	/* Names longer than one hash piece: the tail counts, case-folded. */
+	pol = base();
+	d = mk(&pol, &r, 1024);
+	for (int i = 0; i < 4; i++) {
+		char name[600];
+
+		memset(name, 'x', sizeof(name) - 2);
+		name[sizeof(name) - 2] = "abAc"[i];
+		name[sizeof(name) - 1] = '\0';
+		fail(d, "203.0.113.8", name, 1, i * SEC);
+		name[sizeof(name) - 2] = "abcd"[i];
+		fail(d, "203.0.113.9", name, 1, i * SEC);
+	}
+	ASSERT_EQ(r.n, 1, "long names: 3 users (folded) no ban, 4 users a ban");
+	ASSERT_TRUE(is_ban(&r.ev[0], "203.0.113.9", "spray"), "long names told apart");
+	detector_free(d);
 }
 
 static void ipv6_prefix(void)

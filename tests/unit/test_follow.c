@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <ftw.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "authlog/follow.h"
@@ -407,6 +409,175 @@ static void test_stale_pos(void)
 	free(s.text);
 }
 
+/*
+ * The loop in miniature, but bounded by wall time (a spinning follower never
+ * idles): runs until two idle rounds or ms elapse. *wakeups counts the
+ * rounds where the follower's fd was readable, *cpu_ms our CPU time.
+ */
+static int pump_for(struct follower *f, int ms, follow_line_cb cb, void *ctx, int *wakeups,
+		    double *cpu_ms)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC), total = 0, idle = 0, n, r;
+	struct timespec c0, c1, t0, t;
+
+	*wakeups = 0;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, follow_fd(f), &ev))
+		return -errno;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		n = epoll_wait(ep, &ev, 1, 20);
+		*wakeups += n > 0;
+		r = follow_process(f, cb, ctx);
+		total += r > 0 ? r : 0;
+		idle = n == 0 && r <= 0 ? idle + 1 : 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (idle < 2 && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	*cpu_ms = (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) / 1e6;
+	close(ep);
+	return total;
+}
+
+/* Put what make() creates at tmp in place of path, in one rename. */
+static bool swap_in(const char *path, const char *tmp, int (*make)(const char *tmp))
+{
+	unlink(tmp);
+	return ASSERT_OK(make(tmp), "create") && ASSERT_OK(rename(tmp, path), "rename");
+}
+
+static int make_fifo(const char *tmp) { return mkfifo(tmp, 0600); }
+static int make_zero_link(const char *tmp) { return symlink("/dev/zero", tmp); }
+static const char *regular_text;
+static int make_regular(const char *tmp)
+{
+	rewrite(tmp, regular_text);
+	return 0;
+}
+
+/*
+ * The path swapped for a FIFO or for a symlink to /dev/zero (a writable log
+ * directory is enough): the follower must neither spin nor stall, and must
+ * read the next regular file put there.
+ */
+static void test_special(const char *what, int (*make)(const char *tmp))
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct sink s = {};
+	struct follower *f;
+	double cpu;
+	int wakeups, fd;
+
+	tmp_path(tmp, "special.tmp");
+	rewrite(tmp_path(path, "special.log"), "a\n");
+	f = follow_file_open("special", path, false);
+	if (!ASSERT_OK_PTR(f, "open"))
+		return;
+	pump(f, collect, &s);
+	expect(&s, "a\n", "regular file");
+	if (!swap_in(path, tmp, make))
+		goto out;
+	ASSERT_EQ(pump_for(f, 500, collect, &s, &wakeups, &cpu), 0, "no lines");
+	printf("  %s: %d wakeups, %.1f ms CPU in 500 ms\n", what, wakeups, cpu);
+	ASSERT_TRUE(wakeups <= 10, "no busy loop");
+	ASSERT_TRUE(cpu < 200, "not spinning");
+	/* Nobody may keep a FIFO open for reading: a writer finds no reader. */
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (make == make_fifo)
+		ASSERT_TRUE(fd < 0 && errno == ENXIO, "FIFO not kept open");
+	if (fd >= 0)
+		close(fd);
+	regular_text = "b\n";
+	if (!swap_in(path, tmp, make_regular))
+		goto out;
+	pump_for(f, 2000, collect, &s, &wakeups, &cpu);
+	expect(&s, "b\n", "the regular file after it: no stall");
+	ASSERT_EQ(stats(f).refused, 1, "stats.refused");
+	ASSERT_EQ(stats(f).rotations, 1, "stats.rotations");
+out:
+	follow_close(f);
+	free(s.text);
+}
+
+/* Not a regular file at start-up: waited for, like a missing one. */
+static void test_special_at_open(void)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct sink s = {};
+	struct follower *f;
+	double cpu;
+	int wakeups;
+
+	tmp_path(tmp, "special.tmp");
+	if (!swap_in(tmp_path(path, "special.log"), tmp, make_fifo))
+		return;
+	f = follow_file_open("special", path, true);
+	if (!ASSERT_OK_PTR(f, "open on a FIFO"))
+		return;
+	ASSERT_EQ(pump_for(f, 300, collect, &s, &wakeups, &cpu), 0, "no lines");
+	ASSERT_TRUE(wakeups <= 10, "no busy loop");
+	regular_text = "d\n";
+	if (swap_in(path, tmp, make_regular)) {
+		pump_for(f, 2000, collect, &s, &wakeups, &cpu);
+		expect(&s, "d\n", "then the regular file, from its start");
+	}
+	follow_close(f);
+	free(s.text);
+}
+
+/* The position imapguard 0.1 saved: "INODE:OFFSET:FPLEN:FNV1A" (FNV-1a 64 of
+ * the first FPLEN bytes, at most 256). */
+static void legacy_pos(char *buf, size_t len, const char *path, size_t off, size_t fplen)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	unsigned char b[256];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) || pread(fd, b, fplen, 0) != (ssize_t)fplen) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+	for (size_t i = 0; i < fplen; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	snprintf(buf, len, "%ju:%zu:%zu:%016" PRIx64, (uintmax_t)st.st_ino, off, fplen, h);
+}
+
+/* An upgrade from the FNV-1a fingerprint: resume exactly, then save anew. */
+static void test_legacy_pos(void)
+{
+	char path[PATH_MAX], pos[FOLLOW_POS_LEN], bad[FOLLOW_POS_LEN];
+	struct sink s = {};
+	struct follower *f;
+
+	rewrite(tmp_path(path, "legacy.log"), "a\nb\n");
+	legacy_pos(pos, sizeof(pos), path, 4, 4);
+	legacy_pos(bad, sizeof(bad), path, 4, 3);
+	bad[strlen(bad) - 1] ^= 1;	/* another first line: not our file */
+	append(path, "c\n");
+	f = follow_file_open("legacy", path, true);
+	if (!ASSERT_OK_PTR(f, "open"))
+		return;
+	ASSERT_OK(follow_set_pos(f, pos), "0.1 position accepted");
+	pump(f, collect, &s);
+	expect(&s, "c\n", "resumed: nothing again, nothing missed");
+	ASSERT_OK(follow_get_pos(f, pos, sizeof(pos)), "get_pos");
+	ASSERT_TRUE(strchr(pos, 's') != NULL, "saved in the new form");
+	follow_close(f);
+
+	f = follow_file_open("legacy", path, true);
+	if (!ASSERT_OK_PTR(f, "reopen"))
+		return;
+	ASSERT_EQ(follow_set_pos(f, bad), -ESTALE, "0.1 position, other content");
+	pump(f, collect, &s);
+	expect(&s, "a\nb\nc\n", "stale: read from the start");
+	ASSERT_OK(follow_set_pos(f, pos), "new position accepted");
+	follow_close(f);
+	free(s.text);
+}
+
 #define BIG_BUF	(256 << 10)
 
 static void test_long_line(void)
@@ -578,6 +749,26 @@ static void test_journal_empty(struct follower *f)
 	free(s.text);
 }
 
+/* Only the trusted unit field: SYSLOG_IDENTIFIER is the sender's to choose. */
+static void test_journal_match(void)
+{
+	static const struct {
+		const char *unit, *match;
+	} c[] = {
+		{ "dovecot", "_SYSTEMD_UNIT=dovecot.service" },
+		{ "dovecot.service", "_SYSTEMD_UNIT=dovecot.service" },
+		{ "cyrus-imapd.service", "_SYSTEMD_UNIT=cyrus-imapd.service" },
+		{ "getty@tty1", "_SYSTEMD_UNIT=getty@tty1.service" },
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		ASSERT_OK(follow_journal_match(c[i].unit, buf, sizeof(buf)), c[i].unit);
+		ASSERT_STREQ(buf, c[i].match, c[i].unit);
+	}
+	ASSERT_EQ(follow_journal_match("dovecot", buf, 20), -ENAMETOOLONG, "too long");
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -600,8 +791,13 @@ int main(void)
 	RUN_CASE("follow_missing_at_open", test_missing());
 	RUN_CASE("follow_restart_position", test_restart());
 	RUN_CASE("follow_stale_position", test_stale_pos());
+	RUN_CASE("follow_legacy_position", test_legacy_pos());
+	RUN_CASE("follow_path_becomes_fifo", test_special("fifo", make_fifo));
+	RUN_CASE("follow_path_becomes_dev_zero", test_special("/dev/zero", make_zero_link));
+	RUN_CASE("follow_fifo_at_open", test_special_at_open());
 	RUN_CASE("follow_long_line", test_long_line());
 	RUN_CASE("follow_batch_50mib", test_batch());
+	RUN_CASE("follow_journal_trusted_match", test_journal_match());
 	jf = open_empty_journal();
 	if (jf)
 		RUN_CASE("follow_journal_empty", test_journal_empty(jf));

@@ -47,11 +47,16 @@ struct authwatch {
 	struct aw_saved_pos saved[POL_MAX_AUTHLOG];
 	int nsaved;
 	uint64_t lines, fails, successes, skipped, bans, dry_bans, account_events;
+	uint64_t skipped_by[AL_SKIP_MAX];	/* lines dropped, per enum al_skip */
+	uint64_t users_cleaned;			/* user names with invalid bytes replaced */
 	uint64_t fails_by_parser[AL_P_PERDITION + 1];
 	uint64_t bans_by_rule[4];	/* rule_names order */
 };
 
 static const char *const rule_names[] = { "brute", "spray", "subnet", "v6prefix" };
+/* enum al_skip order; "other" (a parse error with no reason) is not shown. */
+static const char *const skip_names[AL_SKIP_MAX] = { "other", "long", "json", "ambiguous",
+						     "no_address" };
 
 /* The detector's clock is wall time, so its ban history stays meaningful in
  * the state file across reboots. */
@@ -146,10 +151,14 @@ static void on_line(void *ctx, const char *line, size_t len)
 	struct authwatch *aw = s->aw;
 	struct al_result r;
 	uint32_t n;
+	int err;
 
 	aw->lines++;
-	if (authlog_parse(line, len, s->cfg.format, &r)) {
+	err = authlog_parse(line, len, s->cfg.format, &r);
+	aw->users_cleaned += r.user_cleaned;
+	if (err || r.skip) {
 		aw->skipped++;
+		aw->skipped_by[r.skip > 0 && r.skip < AL_SKIP_MAX ? r.skip : 0]++;
 		return;
 	}
 	if (r.kind == AL_FAIL) {
@@ -360,30 +369,40 @@ int authwatch_load_line(struct authwatch *aw, char *line)
 json_t *authwatch_status_json(struct authwatch *aw)
 {
 	struct det_stats st;
-	json_t *o, *srcs = json_array();
+	json_t *o, *srcs = json_array(), *reasons;
 
 	for (int i = 0; srcs && i < aw->nsrc; i++) {
 		struct follow_stats fs = {};
 
 		if (aw->src[i].f)
 			follow_get_stats(aw->src[i].f, &fs);
-		if (json_array_append_new(srcs, json_pack("{s:o, s:b, s:I, s:I, s:I, s:I}",
+		if (json_array_append_new(srcs, json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
 				"name", json_text(aw->src[i].cfg.name), "open", aw->src[i].f != NULL,
 				"lines", (json_int_t)fs.lines, "rotations", (json_int_t)fs.rotations,
 				"truncations", (json_int_t)fs.truncations,
-				"skipped_long", (json_int_t)fs.skipped_long))) {
+				"skipped_long", (json_int_t)fs.skipped_long,
+				"refused", (json_int_t)fs.refused,
+				"read_errors", (json_int_t)fs.read_errors))) {
 			json_decref(srcs);
 			return NULL;
 		}
 	}
+	reasons = json_object();
+	for (int i = 1; reasons && i < AL_SKIP_MAX; i++)
+		if (json_object_set_new(reasons, skip_names[i], json_integer(aw->skipped_by[i]))) {
+			json_decref(reasons);
+			reasons = NULL;
+		}
 	detector_stats(aw->det, &st);
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 		      "lines", (json_int_t)aw->lines, "skipped", (json_int_t)aw->skipped,
 		      "failures", (json_int_t)aw->fails, "successes", (json_int_t)aw->successes,
 		      "bans", (json_int_t)aw->bans, "dry_run_bans", (json_int_t)aw->dry_bans,
 		      "account_events", (json_int_t)aw->account_events,
 		      "tracked_sources", (json_int_t)st.sources,
-		      "evictions", (json_int_t)st.evictions, "sources", srcs);
+		      "evictions", (json_int_t)st.evictions,
+		      "users_cleaned", (json_int_t)aw->users_cleaned, "skipped_reasons", reasons,
+		      "sources", srcs);
 	return o;
 }
 
@@ -400,6 +419,14 @@ void authwatch_metrics(struct authwatch *aw, FILE *f)
 	for (int i = 1; i <= AL_P_PERDITION; i++)
 		fprintf(f, "imapguard_authlog_failures_total{format=\"%s\"} %llu\n", parsers[i],
 			(unsigned long long)aw->fails_by_parser[i]);
+	fprintf(f, "# HELP imapguard_authlog_skipped_total Lines not counted, per reason.\n"
+		"# TYPE imapguard_authlog_skipped_total counter\n");
+	for (int i = 1; i < AL_SKIP_MAX; i++)
+		fprintf(f, "imapguard_authlog_skipped_total{reason=\"%s\"} %llu\n", skip_names[i],
+			(unsigned long long)aw->skipped_by[i]);
+	fprintf(f, "# HELP imapguard_authlog_users_cleaned_total User names with invalid UTF-8 "
+		"replaced.\n# TYPE imapguard_authlog_users_cleaned_total counter\n"
+		"imapguard_authlog_users_cleaned_total %llu\n", (unsigned long long)aw->users_cleaned);
 	fprintf(f, "# HELP imapguard_authlog_successes_total Successful logins seen.\n"
 		"# TYPE imapguard_authlog_successes_total counter\n"
 		"imapguard_authlog_successes_total %llu\n", (unsigned long long)aw->successes);

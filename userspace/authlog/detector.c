@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include "authlog/detector.h"
+#include "base/hash.h"
 
 #define NIL		UINT32_MAX
 #define RING_MAX	16	/* failure entries per source, see ring_add() */
@@ -232,7 +233,8 @@ struct detector {
 	struct det_hooks hooks;
 	uint32_t ring, users, acct_cap, sub_cap;	/* set sizes per entry */
 	struct table src, hist, acct, sub;
-	uint64_t seed;
+	uint64_t seed;			/* address keys (key_hash) */
+	struct hasher *uhash;		/* user names (user_hash) */
 	struct det_stats st;
 };
 
@@ -324,15 +326,27 @@ static uint32_t set_live(const struct seen *s, uint32_t n, uint64_t now)
 	return live;
 }
 
-/* User names are compared ASCII case-folded: "Admin" and "admin" are one
- * account to Dovecot's usual %Lu, and one target to a sprayer. */
-static uint64_t user_hash(const struct detector *d, const char *u)
+/*
+ * User names are compared ASCII case-folded: "Admin" and "admin" are one
+ * account to Dovecot's usual %Lu, and one target to a sprayer. The names are
+ * the attacker's, so the hash is keyed (SipHash, random key): names that
+ * collide would hide users from the spray count or pile into one account
+ * bucket. A name longer than the buffer is hashed in pieces, each piece
+ * prefixed with the hash so far.
+ */
+static uint64_t user_hash(struct detector *d, const char *u)
 {
-	uint64_t h = d->seed ^ 0xcbf29ce484222325ULL;
+	char buf[256];
+	uint64_t h = 0;
+	size_t n;
 
-	for (; *u; u++)
-		h = (h ^ (unsigned char)(*u >= 'A' && *u <= 'Z' ? *u + 32 : *u)) * 0x100000001b3ULL;
-	return mix(h) | 1;	/* 0 means "no user" */
+	do {
+		memcpy(buf, &h, sizeof(h));
+		for (n = sizeof(h); n < sizeof(buf) && *u; n++, u++)
+			buf[n] = *u >= 'A' && *u <= 'Z' ? *u + 32 : *u;
+		h = hasher_sum(d->uhash, buf, n);
+	} while (*u);
+	return h | 1;	/* 0 means "no user" */
 }
 
 /* ---- keys ---- */
@@ -535,6 +549,8 @@ struct detector *detector_new(const struct pol_detect *pol, const struct det_hoo
 	if (!err)
 		err = table_init(&d->sub, small, sizeof(struct subnet) +
 				 d->sub_cap * sizeof(struct seen), d->seed);
+	if (!err && !(d->uhash = hasher_new(NULL)))
+		err = -errno;
 	if (err) {
 		detector_free(d);
 		errno = -err;
@@ -551,6 +567,7 @@ void detector_free(struct detector *d)
 	table_free(&d->hist);
 	table_free(&d->acct);
 	table_free(&d->sub);
+	hasher_free(d->uhash);
 	free(d);
 }
 

@@ -82,7 +82,8 @@ struct det_stats {
 struct detector;
 
 /* capacity: tracked sources (and ban histories); accounts and subnets get an
- * eighth each. NULL + errno (EINVAL for a bad policy, ENOMEM). */
+ * eighth each. NULL + errno (EINVAL for a bad policy, ENOMEM; ENOSYS when
+ * OpenSSL has no SipHash for the user-name hash). */
 struct detector *detector_new(const struct pol_detect *pol, const struct det_hooks *hooks,
 			      uint32_t capacity);
 void detector_free(struct detector *d);

@@ -5,6 +5,7 @@
  * an eventfd we raise when a batch stops early: the daemon sees one fd that
  * stays readable while work is pending, with no extra API to remember.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,10 +20,12 @@
 #include <unistd.h>
 #include <systemd/sd-journal.h>
 #include "authlog/follow.h"
+#include "base/hash.h"
 #include "base/log.h"
 
 #define BUF_SIZE	(64u << 10)	/* read chunk + room for a partial line */
 #define FP_MAX		256		/* bytes fingerprinted for the position */
+#define ROTATE_HOPS	4		/* files taken in one follow_process call */
 #define DIR_EVENTS	(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | \
 			 IN_MODIFY | IN_CLOSE_WRITE | IN_ONLYDIR)
 
@@ -46,6 +49,9 @@ struct follower {
 	bool skip;		/* discarding an overlong line up to its '\n' */
 	bool stale;		/* fd at EOF but the path names another file */
 	int open_err;		/* last open() error, logged once */
+	int read_err;		/* last read error, logged once */
+	ino_t refused_ino;	/* the non-regular file last refused, logged once */
+	dev_t refused_dev;
 };
 
 /* Raise or clear the pending flag; clearing tells whether it was raised. */
@@ -85,8 +91,13 @@ err:
 	return NULL;
 }
 
-/* FNV-1a over the file's first n bytes: tells a reused inode from ours. */
-static int fingerprint(int fd, size_t n, uint64_t *hash)
+/*
+ * Fingerprint of the file's first n bytes: tells a reused inode from ours.
+ * SipHash under the fixed key (hash_stable), as the value is saved across
+ * restarts. legacy selects the FNV-1a of positions imapguard 0.1 saved (see
+ * file_set_pos); only ever used to read one.
+ */
+static int fingerprint(int fd, size_t n, bool legacy, uint64_t *hash)
 {
 	unsigned char b[FP_MAX];
 	ssize_t got = pread(fd, b, n, 0);
@@ -96,6 +107,10 @@ static int fingerprint(int fd, size_t n, uint64_t *hash)
 		return -errno;
 	if ((size_t)got != n)
 		return -ESTALE;
+	if (!legacy) {
+		*hash = hash_stable(b, n);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 0x100000001b3ULL;
 	*hash = h;
@@ -119,28 +134,68 @@ static void file_drop(struct follower *f)
 	file_rewind(f);
 }
 
+static const char *file_type(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/*
+ * Only a regular file is followed: reads from a FIFO fail or stall, a device
+ * such as /dev/zero never ends. Anything else at the path is refused (logged
+ * once per object) and the path stays watched: the next regular file there
+ * is followed as a rotation. -EISDIR for a directory, -EINVAL for the rest.
+ */
+static int file_refuse(struct follower *f, const struct stat *st)
+{
+	int err = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+
+	if (st->st_ino != f->refused_ino || st->st_dev != f->refused_dev) {
+		pr_warn("Not following log '%s' of source '%s': it is %s, not a regular file; "
+			"waiting for one at that path", f->path, f->name, file_type(st->st_mode));
+		f->refused_ino = st->st_ino;
+		f->refused_dev = st->st_dev;
+		f->st.refused++;
+	}
+	f->open_err = err;
+	return err;
+}
+
+static int file_open_err(struct follower *f, int err)
+{
+	if (err != -ENOENT && err != f->open_err)
+		pr_warn("Couldn't open log '%s' for source '%s': %s",
+			f->path, f->name, strerror(-err));
+	f->open_err = err;
+	return err;
+}
+
 static int file_reopen(struct follower *f)
 {
 	struct stat st;
 	int fd, err;
 
+	/* Checked before open() too: opening a device can have effects. */
+	if (stat(f->path, &st))
+		return file_open_err(f, -errno);
+	if (!S_ISREG(st.st_mode))
+		return file_refuse(f, &st);
+	/* Non-blocking: the path may have become a FIFO since the stat. */
 	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
+	if (fd < 0)
+		return file_open_err(f, -errno);
+	if (fstat(fd, &st)) {
 		err = -errno;
-		if (err != -ENOENT && err != f->open_err)
-			pr_warn("Couldn't open log '%s' for source '%s': %s",
-				f->path, f->name, strerror(-err));
-		f->open_err = err;
-		return err;
+		close(fd);
+		return file_open_err(f, err);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return file_refuse(f, &st);
 	}
 	f->open_err = 0;
-	if (fstat(fd, &st) || S_ISDIR(st.st_mode)) {
-		err = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
-		close(fd);
-		pr_warn("Couldn't follow log '%s' for source '%s': %s",
-			f->path, f->name, strerror(-err));
-		return err;
-	}
+	f->refused_ino = 0;
+	f->refused_dev = 0;
 	file_drop(f);
 	f->fd = fd;
 	f->ino = st.st_ino;
@@ -209,23 +264,35 @@ static int file_split(struct follower *f, size_t n, follow_line_cb cb, void *ctx
 	return lines;
 }
 
-/* Read the current file up to EOF (0) or until the budget runs out (1). */
-static int file_drain(struct follower *f, follow_line_cb cb, void *ctx, int *lines)
+/*
+ * Read the current file up to EOF (0), until the call's budget runs out (1),
+ * or a read error (-errno, logged once per errno: the follower stays usable).
+ */
+static int file_drain(struct follower *f, follow_line_cb cb, void *ctx, int *lines,
+		      size_t *bytes)
 {
-	size_t bytes = 0;
 	ssize_t n;
 
-	while (bytes < FOLLOW_BATCH_BYTES && *lines < FOLLOW_BATCH_LINES) {
+	while (*bytes < FOLLOW_BATCH_BYTES && *lines < FOLLOW_BATCH_LINES) {
 		n = pread(f->fd, f->buf + f->len, BUF_SIZE - f->len, f->rd_off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -errno;
+		if (n < 0) {
+			int err = -errno;
+
+			f->st.read_errors++;
+			if (err != f->read_err)
+				pr_warn("Couldn't read log '%s' of source '%s': %s",
+					f->path, f->name, strerror(-err));
+			f->read_err = err;
+			return err;
+		}
+		f->read_err = 0;
 		if (n == 0)
 			return 0;
 		f->rd_off += n;
 		f->st.bytes += n;
-		bytes += n;
+		*bytes += n;
 		*lines += file_split(f, n, cb, ctx);
 	}
 	return 1;
@@ -284,35 +351,54 @@ static bool file_events(struct follower *f)
 	return relevant || !any;
 }
 
-static int file_process(struct follower *f, follow_line_cb cb, void *ctx, bool pending)
+/* copytruncate: the file shrank below what we have read. */
+static void file_check_truncated(struct follower *f)
 {
 	struct stat st;
-	int lines = 0, ret;
+
+	if (!fstat(f->fd, &st) && (uint64_t)st.st_size < f->rd_off) {
+		pr_info("Log '%s' of source '%s' was truncated, reading from its start",
+			f->path, f->name);
+		f->st.truncations++;
+		file_rewind(f);
+	}
+}
+
+/*
+ * One bounded burst: the current file up to EOF, then the files that took
+ * the path over since, at most ROTATE_HOPS of them; bytes and lines are
+ * budgeted across all of them. Whatever stops the burst (EOF, a read error,
+ * the budget), the path is checked before the next file is read: an error
+ * on the old file never pins the follower to it.
+ */
+static int file_process(struct follower *f, follow_line_cb cb, void *ctx, bool pending)
+{
+	size_t bytes = 0;
+	int lines = 0, ret, hops = 0;
 
 	if (!file_events(f) && !pending)
 		return 0;
 	if (f->fd < 0 && file_reopen(f))
-		return 0;	/* not there (yet): wait for IN_CREATE */
+		return 0;	/* not there (yet), or not a regular file: wait */
 	for (;;) {
-		/* copytruncate: the file shrank below what we have read. */
-		if (!fstat(f->fd, &st) && (uint64_t)st.st_size < f->rd_off) {
-			pr_info("Log '%s' of source '%s' was truncated, reading from its start",
-				f->path, f->name);
-			f->st.truncations++;
-			file_rewind(f);
-		}
-		ret = file_drain(f, cb, ctx, &lines);
-		if (ret < 0)
-			return ret;
+		file_check_truncated(f);
+		ret = file_drain(f, cb, ctx, &lines, &bytes);
 		if (ret > 0) {
-			kick(f, true);
+			kick(f, true);	/* the budget ran out: more of this file */
 			return lines;
 		}
-		if (!file_rotated(f) || file_reopen(f))
-			return lines;
+		if (!file_rotated(f))
+			break;
+		if (hops++ == ROTATE_HOPS) {
+			kick(f, true);	/* the path keeps changing: come back */
+			break;
+		}
+		if (file_reopen(f))
+			break;
 		f->st.rotations++;
 		pr_debug("Log '%s' of source '%s' was rotated", f->path, f->name);
 	}
+	return ret < 0 && !lines ? ret : lines;
 }
 
 struct follower *follow_file_open(const char *name, const char *path, bool start_at_end)
@@ -350,8 +436,10 @@ struct follower *follow_file_open(const char *name, const char *path, bool start
 			f->dir, name, strerror(-err));
 		goto err;
 	}
+	/* A missing file, or one that is not a regular file (-EINVAL), is
+	 * waited for; a directory is a mistake in the policy. */
 	err = file_reopen(f);
-	if (err && err != -ENOENT)
+	if (err && err != -ENOENT && err != -EINVAL)
 		goto err;
 	if (!err && start_at_end)
 		file_seek_end(f);
@@ -370,32 +458,45 @@ static int file_get_pos(struct follower *f, char *buf, size_t len)
 
 	if (f->fd < 0)
 		return -ENOENT;
-	err = fingerprint(f->fd, n, &hash);
+	err = fingerprint(f->fd, n, false, &hash);
 	if (err)
 		return err;
-	if ((size_t)snprintf(buf, len, "%ju:%" PRIu64 ":%zu:%016" PRIx64,
+	if ((size_t)snprintf(buf, len, "%ju:%" PRIu64 ":%zu:s%016" PRIx64,
 			     (uintmax_t)f->ino, f->done, n, hash) >= len)
 		return -ENOSPC;
 	return 0;
 }
 
+/*
+ * "INODE:OFFSET:FPLEN:sHASH", or the same without the 's' and with an FNV-1a
+ * fingerprint as imapguard 0.1 saved it: after an upgrade the old
+ * fingerprint is checked the old way and reading resumes exactly where the
+ * old version stopped (nothing read twice, nothing skipped); the next save
+ * writes the new form.
+ */
 static int file_set_pos(struct follower *f, const char *pos)
 {
 	uintmax_t ino;
 	uint64_t off, hash, want = 0;
 	size_t n;
 	struct stat st;
+	bool legacy;
 	int end = 0;
 
-	if (sscanf(pos, "%ju:%" SCNu64 ":%zu:%" SCNx64 "%n",
-		   &ino, &off, &n, &want, &end) != 4 || pos[end] || n > FP_MAX || n > off)
+	if (sscanf(pos, "%ju:%" SCNu64 ":%zu:%n", &ino, &off, &n, &end) != 3 || !end)
+		return -EINVAL;
+	legacy = pos[end] != 's';
+	pos += end + !legacy;
+	end = 0;
+	if (!isxdigit((unsigned char)*pos) || sscanf(pos, "%" SCNx64 "%n", &want, &end) != 1 ||
+	    pos[end] || n > FP_MAX || n > off)
 		return -EINVAL;
 	if (f->fd < 0)
 		return -ENOENT;
 	if (fstat(f->fd, &st))
 		return -errno;
 	if (st.st_ino != ino || (uint64_t)st.st_size < off ||
-	    fingerprint(f->fd, n, &hash) || hash != want) {
+	    fingerprint(f->fd, n, legacy, &hash) || hash != want) {
 		pr_info("Saved position of log source '%s' is stale, reading '%s' from its start",
 			f->name, f->path);
 		file_rewind(f);
@@ -460,11 +561,25 @@ static int journal_process(struct follower *f, follow_line_cb cb, void *ctx)
 	return lines;
 }
 
+/*
+ * Only trusted fields: journald refuses fields starting with '_' from
+ * clients and fills _SYSTEMD_UNIT itself, from the sender's cgroup, which an
+ * unprivileged user cannot join. SYSLOG_IDENTIFIER, the "dovecot" of
+ * "dovecot: imap-login: ...", is whatever the sender says.
+ */
+int follow_journal_match(const char *unit, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "_SYSTEMD_UNIT=%s%s", unit,
+				    strchr(unit, '.') ? "" : ".service");
+
+	return n >= len ? -ENAMETOOLONG : 0;
+}
+
 struct follower *follow_journal_open(const char *name, const char *unit, bool start_at_end)
 {
 	const char *dir = getenv("IMAPGUARD_JOURNAL_DIR");
 	struct follower *f;
-	char match[256];
+	char match[320];	/* "_SYSTEMD_UNIT=" + a policy's unit (< 256) + ".service" */
 	sd_journal *j;
 	int r, fd;
 
@@ -476,9 +591,9 @@ struct follower *follow_journal_open(const char *name, const char *unit, bool st
 		errno = -r;
 		return NULL;
 	}
-	snprintf(match, sizeof(match), "%s=%s",
-		 strchr(unit, '.') ? "_SYSTEMD_UNIT" : "SYSLOG_IDENTIFIER", unit);
-	r = sd_journal_add_match(j, match, 0);
+	r = follow_journal_match(unit, match, sizeof(match));
+	if (r >= 0)
+		r = sd_journal_add_match(j, match, 0);
 	if (r >= 0 && start_at_end) {
 		/* Land on the last entry, so next() yields only new ones. */
 		r = sd_journal_seek_tail(j);

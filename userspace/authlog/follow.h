@@ -30,16 +30,25 @@ struct follower;
 
 /*
  * File source. The file may be missing (it is read from offset 0 once it
- * appears); its directory must exist. start_at_end: skip what the file already
- * holds, for a brand-new source with no saved position. NULL + errno on error.
+ * appears); its directory must exist. Only a regular file is read: a FIFO,
+ * device or socket at the path (then or later) is refused with a warning and
+ * the path stays watched, the next regular file there is read from offset 0.
+ * start_at_end: skip what the file already holds, for a brand-new source
+ * with no saved position. NULL + errno on error (ENOENT: no directory;
+ * EISDIR: the path is a directory; EACCES & co from open; ENOMEM).
  */
 struct follower *follow_file_open(const char *name, const char *path, bool start_at_end);
 /*
- * journald source: a unit with a '.' ("dovecot.service") matches
- * _SYSTEMD_UNIT=, anything else SYSLOG_IDENTIFIER= (logger -t dovecot).
+ * journald source: the entries of one systemd unit, matched on the trusted
+ * field _SYSTEMD_UNIT, which journald sets from the sender's control group.
+ * A name without a '.' means NAME.service, as for journalctl -u. Never
+ * SYSLOG_IDENTIFIER: any local user sets that with logger -t dovecot.
  * Reads the local journal, or the directory in $IMAPGUARD_JOURNAL_DIR.
+ * NULL + errno on error (from sd-journal; ENAMETOOLONG for a long unit).
  */
 struct follower *follow_journal_open(const char *name, const char *unit, bool start_at_end);
+/* The sd_journal match for unit into buf: 0, or -ENAMETOOLONG. */
+int follow_journal_match(const char *unit, char *buf, size_t len);
 
 int follow_fd(struct follower *f);
 /* Returns the number of lines delivered, or -errno (the follower stays usable,
@@ -48,9 +57,11 @@ int follow_process(struct follower *f, follow_line_cb cb, void *ctx);
 
 /*
  * Position for the state file.
- * File: "INODE:OFFSET:FPLEN:FPHASH": OFFSET is the first byte not yet delivered
- * as a whole line; FPHASH fingerprints the file's first FPLEN bytes to catch a
- * reused inode. -ENOENT while the file does not exist.
+ * File: "INODE:OFFSET:FPLEN:sFPHASH": OFFSET is the first byte not yet
+ * delivered as a whole line; FPHASH (hex, SipHash under base/hash.h's fixed
+ * key) fingerprints the file's first FPLEN bytes to catch a reused inode.
+ * follow_set_pos also takes the form imapguard 0.1 saved (no 's', FNV-1a), so
+ * an upgrade resumes exactly. -ENOENT while the file does not exist.
  * journald: the cursor of the last entry read; -EADDRNOTAVAIL before any.
  */
 int follow_get_pos(struct follower *f, char *buf, size_t len);
@@ -72,6 +83,8 @@ struct follow_stats {
 	uint64_t skipped_long;	/* lines over FOLLOW_LINE_MAX */
 	uint64_t rotations;	/* switched to a new file at the path */
 	uint64_t truncations;	/* file shrank under us (copytruncate) */
+	uint64_t refused;	/* not regular files found at the path (FIFO, device...) */
+	uint64_t read_errors;	/* failed reads of the file (each logged once per errno) */
 };
 void follow_get_stats(struct follower *f, struct follow_stats *st);
 

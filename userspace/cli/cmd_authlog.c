@@ -4,7 +4,6 @@
  * lines, says what each one means on its own, then the totals after
  * de-duplication and what the detector would ban under a policy.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include "authlog/detector.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "policy/policy.h"
 
 struct at_ctx {
@@ -23,14 +23,23 @@ struct at_ctx {
 	json_t *ban_list;	/* --json: the summary's "bans" */
 };
 
-/* User names are attacker-chosen: never let them reach a terminal raw. */
+/*
+ * User names come from the log, i.e. from attackers: never let them reach a
+ * terminal raw. C0 and C1 controls and DEL become '?' (no escape sequence
+ * survives, 8-bit CSI included) and invalid UTF-8 becomes U+FFFD.
+ */
 static void print_safe(const char *s)
 {
-	for (; *s; s++)
-		if (isprint((unsigned char)*s) || (unsigned char)*s >= 0x80)
-			putchar(*s);
-		else
-			printf("\\x%02x", (unsigned char)*s);
+	size_t n = strlen(s), cap = 3 * n + 1;	/* U+FFFD: 3 bytes for 1 */
+	char *clean = malloc(cap);
+
+	if (!clean) {
+		fputs("?", stdout);
+		return;
+	}
+	text_clean(clean, cap, s, n);
+	fputs(clean, stdout);
+	free(clean);
 }
 
 static void on_event(const struct det_event *ev, void *ctx)
@@ -103,7 +112,7 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 		struct al_result r;
 
 		n++;
-		if (authlog_parse(line, len, fmt, &r)) {
+		if (authlog_parse(line, len, fmt, &r) || r.skip) {
 			skipped++;
 			continue;
 		}
@@ -126,7 +135,8 @@ static int run_test(FILE *in, int fmt, const struct policy *pol, bool json)
 	rewind(in);
 	if (!json)
 		printf("\n%lu lines: %lu failure lines (%lu failures after de-duplication), "
-		       "%lu successes, %lu unrecognised, %lu skipped (overlong, NUL, bad UTF-8)\n",
+		       "%lu successes, %lu unrecognised, %lu skipped (overlong, broken JSON, "
+		       "ambiguous, no usable address)\n",
 		       n, fails, counted, succ, none, skipped);
 	al_dedup_free(dd);
 	dd = al_dedup_new(65536);
