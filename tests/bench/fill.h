@@ -65,7 +65,7 @@ static inline uint32_t bench_v4(const char *s)
 static inline size_t plan_bans(size_t n, struct ig_prefix *out)
 {
 	static const uint8_t p6[5] = { 0x20, 0x01, 0x0d, 0xb8, 0xb0 };
-	uint32_t skip[] = { bench_v4(SRC4_CLEAN), bench_v4(SRC4_DENIED), bench_v4(SRC4_TRIE) };
+	const uint32_t skip[] = { bench_v4(SRC4_CLEAN), bench_v4(SRC4_DENIED), bench_v4(SRC4_TRIE) };
 	size_t k = 0;
 
 	for (uint32_t i = 0; i < V4_COUNT && k < n; i++) {

@@ -25,7 +25,8 @@ extern int test_cases_failed;
 	___ok; })
 
 #define ASSERT_EQ(a, b, name) ({						\
-	long long ___a = (long long)(a), ___b = (long long)(b);			\
+	long long ___a = (long long)(a);					\
+	long long ___b = (long long)(b);					\
 	bool ___ok = ___a == ___b;						\
 	if (!___ok) {								\
 		test_failed_asserts++;						\
@@ -37,7 +38,8 @@ extern int test_cases_failed;
 #define ASSERT_OK(err, name) ASSERT_EQ((err), 0, name)
 
 #define ASSERT_STREQ(a, b, name) ({						\
-	const char *___a = (a), *___b = (b);					\
+	const char *___a = (a);							\
+	const char *___b = (b);							\
 	bool ___ok = ___a && ___b && !strcmp(___a, ___b);			\
 	if (!___ok) {								\
 		test_failed_asserts++;						\

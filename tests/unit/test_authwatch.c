@@ -104,20 +104,18 @@ static void test_status_and_why(void)
 {
 	struct aw_hooks hooks = { .is_allowed = no_allow };
 	struct authwatch *aw = NULL;
-	struct policy *pol = calloc(1, sizeof(*pol));
+	static struct policy pol;	/* ~50 KB: keep it off the stack */
 	const char *name = NULL, *why = NULL;
 	json_int_t lines = -1;
 	int open = 1;
 	uint8_t a[16];
 	json_t *j;
 
-	if (!ASSERT_OK_PTR(pol, "policy"))
-		return;
-	policy_init(pol);
-	pol->nauthlogs = 1;
-	snprintf(pol->authlogs[0].name, sizeof(pol->authlogs[0].name), "mail\"log\xfe");
-	snprintf(pol->authlogs[0].path, sizeof(pol->authlogs[0].path), "/var/log/mail.log");
-	if (!ASSERT_OK(authwatch_open(&aw, &hooks, pol, -1), "open"))
+	policy_init(&pol);
+	pol.nauthlogs = 1;
+	snprintf(pol.authlogs[0].name, sizeof(pol.authlogs[0].name), "mail\"log\xfe");
+	snprintf(pol.authlogs[0].path, sizeof(pol.authlogs[0].path), "/var/log/mail.log");
+	if (!ASSERT_OK(authwatch_open(&aw, &hooks, &pol, -1), "open"))
 		goto out;
 	j = round_trip(json_pack("{s:o}", "authlog", authwatch_status_json(aw)));
 	if (ASSERT_OK_PTR(j, "status part parses")) {
@@ -137,8 +135,7 @@ static void test_status_and_why(void)
 	}
 out:
 	authwatch_close(aw);
-	policy_free(pol);
-	free(pol);
+	policy_free(&pol);
 }
 
 int main(void)

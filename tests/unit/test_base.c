@@ -94,11 +94,14 @@ static void test_log_json(void)
 	size_t cap = 0;
 	json_error_t err;
 	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO), n = 0;
+	int saved, n = 0;
 	ssize_t len;
 
-	if (!ASSERT_OK_PTR(tmp, "tmpfile") || !ASSERT_TRUE(saved >= 0, "dup stderr"))
-		return;
+	if (!ASSERT_OK_PTR(tmp, "tmpfile"))
+		goto out;
+	saved = dup(STDERR_FILENO);
+	if (!ASSERT_TRUE(saved >= 0, "dup stderr"))
+		goto out;
 	memset(long_msg, 'x', sizeof(long_msg) - 1);
 	long_msg[sizeof(long_msg) - 1] = '\0';
 	fflush(stderr);
@@ -135,8 +138,10 @@ static void test_log_json(void)
 		json_decref(j);
 	}
 	ASSERT_EQ(n, 2, "two lines");
+out:
 	free(line);
-	fclose(tmp);
+	if (tmp)
+		fclose(tmp);
 }
 
 /* json_fixed: a decimal that prints as written, and stays a real. */

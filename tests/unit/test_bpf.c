@@ -837,11 +837,9 @@ static void gen_expect(int hook, const struct gen_case *c, bool after, const cha
 static void test_port_switch(int hook, const struct gen_case *c)
 {
 	struct policy from, to, part;
-	struct apply_state *st = malloc(sizeof(*st));
+	struct apply_state st;
 	char err[256], why[64];
 
-	if (!ASSERT_OK_PTR(st, "malloc"))
-		return;
 	if (!ASSERT_OK(gen_load(c->from, &from), "from policy") ||
 	    !ASSERT_OK(gen_load(c->to, &to), "to policy"))
 		goto out;
@@ -851,11 +849,11 @@ static void test_port_switch(int hook, const struct gen_case *c)
 	for (int k = 1; k <= to.nports; k++) {
 		part = to;
 		part.nports = k;	/* the first k ports of the new policy staged */
-		ASSERT_OK(apply_prepare(&maps, &part, st, err, sizeof(err)), "prepare");
+		ASSERT_OK(apply_prepare(&maps, &part, &st, err, sizeof(err)), "prepare");
 		snprintf(why, sizeof(why), "%d of %d new ports written", k, to.nports);
 		gen_expect(hook, c, false, why);
 	}
-	ASSERT_OK(apply_commit(&maps, st, err, sizeof(err)), "commit");
+	ASSERT_OK(apply_commit(&maps, &st, err, sizeof(err)), "commit");
 	gen_expect(hook, c, true, "after the switch");
 	/* And back, through the generation the old policy left. */
 	ASSERT_OK(apply_policy(&maps, &from, err, sizeof(err)), "apply the old policy again");
@@ -863,7 +861,6 @@ static void test_port_switch(int hook, const struct gen_case *c)
 	policy_free(&to);
 out:
 	policy_free(&from);
-	free(st);
 }
 
 /* The adopted-pin check knows the generation layout: one table of 65536

@@ -585,10 +585,10 @@ static void test_long_line(void)
 	char path[PATH_MAX], pos[FOLLOW_POS_LEN];
 	char *big = malloc(BIG_BUF);
 	struct sink s = {};
-	struct follower *f;
+	struct follower *f = NULL;
 
 	if (!ASSERT_OK_PTR(big, "malloc"))
-		return;
+		goto out;
 	f = follow_file_open("long", tmp_path(path, "long.log"), true);
 	if (!ASSERT_OK_PTR(f, "open"))
 		goto out;
@@ -667,24 +667,32 @@ static void check_seq(void *ctx, const char *line, size_t len)
 	q->next++;
 }
 
-static void test_batch(void)
+/* BIG_LINES numbered lines of BIG_LINE bytes into path: 0 or -errno. */
+static int write_seq(const char *path)
 {
-	struct follow_stats before, after;
-	struct seq q = {};
-	char path[PATH_MAX], noise[PATH_MAX], line[BIG_LINE + 1];
-	double worst = 0;
-	struct follower *f;
-	int calls = 0, r;
-	FILE *fp;
+	char line[BIG_LINE + 1];
+	FILE *fp = fopen(path, "w");
 
-	fp = fopen(tmp_path(path, "big.log"), "w");
-	if (!ASSERT_OK_PTR(fp, "create"))
-		return;
+	if (!fp)
+		return -errno;
 	for (unsigned int i = 0; i < BIG_LINES; i++) {
 		snprintf(line, sizeof(line), "%08u %-*s\n", i, BIG_LINE - 10, "dovecot: imap-login");
 		fputs(line, fp);
 	}
-	ASSERT_OK(fclose(fp), "write 50 MiB");
+	return fclose(fp) ? -errno : 0;
+}
+
+static void test_batch(void)
+{
+	struct follow_stats before, after;
+	struct seq q = {};
+	char path[PATH_MAX], noise[PATH_MAX];
+	double worst = 0;
+	struct follower *f;
+	int calls = 0, r;
+
+	if (!ASSERT_OK(write_seq(tmp_path(path, "big.log")), "write 50 MiB"))
+		return;
 	tmp_path(noise, "noise.log");
 	f = follow_file_open("big", path, false);
 	if (!ASSERT_OK_PTR(f, "open"))

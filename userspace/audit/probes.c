@@ -696,11 +696,11 @@ static int fill(struct audit *a)
 	while (a->nlive < a->o.concurrency) {
 		h = targets_next(&a->targets, a->o.pop3);
 		if (!h) {
-			int err = -errno;
+			int err = errno;	/* 0: every address handed out */
 
 			if (err)
-				pr_warn("Couldn't start the next host: %s", strerror(-err));
-			return err;
+				pr_warn("Couldn't start the next host: %s", strerror(err));
+			return -err;
 		}
 		h->deadline = now_ms() + a->o.timeout_ms;
 		a->live[a->nlive++] = h;

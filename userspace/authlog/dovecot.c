@@ -144,9 +144,10 @@ static void login_line(const char *m, const char *e, struct al_result *r)
 	uint32_t n = 0;
 	size_t i;
 
-	if (has(m, e, "Login: ") || has(m, e, "Logged in: ")) {
-		u = memchr(m, ':', e - m) + 2;
-	} else if (!has(m, e, "proxy(")) {
+	u = after(m, e, "Login: ");
+	if (!u)
+		u = after(m, e, "Logged in: ");
+	if (!u && !has(m, e, "proxy(")) {
 		for (i = 0; i < ARRAY_SIZE(summary) && !has(m, e, summary[i]); i++)
 			;
 		if (i == ARRAY_SIZE(summary))

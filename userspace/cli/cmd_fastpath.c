@@ -166,7 +166,7 @@ int cmd_detach(int argc, char **argv)
 	bool all;
 	struct ig_maps m;
 	int lock_fd, err;
-	unsigned int ifindex = 0;
+	unsigned int ifindex;
 
 	if ((err = opts_parse(&detach_cmd, argc, argv, &o)))
 		return opts_done(err);

@@ -250,12 +250,11 @@ static int list_cmd(const struct opts_cmd *c, int argc, char **argv)
 	if (!strcmp(sub, "list")) {	/* reading: don't hold writers off */
 		close(lock_fd);
 		lock_fd = -1;
-	}
-	if (!strcmp(sub, "list"))
 		err = !strcmp(what, "ban") ? ban_list_cmd(&m, o.json) :
 		      list_list_cmd(&m, !strcmp(what, "allow") ? LIST_ALLOW : LIST_DENY, o.json);
-	else
+	} else {
 		err = do_edit(what, sub, &m, &p, &o);
+	}
 	close_state(&m, lock_fd);
 	return err;
 }

@@ -484,7 +484,7 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 {
 	static const int order[] = { IG_MODE_NATIVE, IG_MODE_GENERIC, IG_MODE_TC };
 	unsigned int ifindex = if_nametoindex(ifname);
-	struct ig_iface old = {}, ifc = {};
+	struct ig_iface old = {}, ifc;
 	bool had;
 	int err = -EINVAL;
 

@@ -314,8 +314,8 @@ static int ent_cmp(const void *a, const void *b)
 
 static uint32_t own_mask(const struct ig_allow_val *v)
 {
-	return (v->origin & ~IG_ORIGIN_POLICY ? IG_ALL_PORTS : 0) |
-	       (v->origin & IG_ORIGIN_POLICY ? v->policy_mask : 0);
+	return ((v->origin & ~IG_ORIGIN_POLICY) ? IG_ALL_PORTS : 0) |
+	       ((v->origin & IG_ORIGIN_POLICY) ? v->policy_mask : 0);
 }
 
 /*
