@@ -320,8 +320,9 @@ is_our_dovecot()
 # died or had not yet written its pid file), live and ours only.
 dovecot_pids()
 {
-	local p seen=
-	for p in $(cat "$BASE_DIR/master.pid" "$LAB_DIR/dovecot.launch.pid" 2>/dev/null); do
+	local f p seen=
+	for f in "$BASE_DIR/master.pid" "$LAB_DIR/dovecot.launch.pid"; do
+		p=$(cat "$f" 2>/dev/null) || continue
 		[[ " $seen " == *" $p "* ]] && continue
 		seen="$seen $p"
 		is_our_dovecot "$p" && echo "$p"

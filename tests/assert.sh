@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Assertions shared by the bash suites (sourced). Each check prints one line,
 # "PASS $T.NAME" or "FAIL $T.NAME: why", and a failure sets FAILED=1. T is the
 # running test's name, set by the suite. At the end, run_one: the per-test
@@ -8,6 +9,7 @@ FAILED=0
 T=
 
 ok() { echo "PASS $T.$1"; }
+# shellcheck disable=SC2034 # FAILED is read by the suites that source this
 bad() { echo "FAIL $T.$1: $2"; FAILED=1; }
 skip() { echo "SKIP $T: $1"; exit "${SKIP_RC:-249}"; }
 

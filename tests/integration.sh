@@ -80,8 +80,8 @@ attach()
 	fi
 	want="attached to $IF_SRV in $mode mode"
 	[ "$mode" = auto ] && want="attached to $IF_SRV in native mode (auto)"
-	out=$(ig attach --iface "$IF_SRV" --mode "$mode" --policy "$2" 2>&1)
-	if [ $? -eq 0 ] && [ "$out" = "$want" ]; then
+	if out=$(ig attach --iface "$IF_SRV" --mode "$mode" --policy "$2" 2>&1) &&
+	   [ "$out" = "$want" ]; then
 		ok "attach_$mode"
 		return 0
 	fi
@@ -113,10 +113,10 @@ no_ig_running()
 
 test_before_attach()
 {
-	check_probe v4_143 connected $SRV4 143 $CLI4
-	check_probe v4_993 connected $SRV4 993 $CLI4
-	check_probe v6_143 connected $SRV6 143 $CLI6
-	check_probe v6_993 connected $SRV6 993 $CLI6
+	check_probe v4_143 connected "$SRV4" 143 "$CLI4"
+	check_probe v4_993 connected "$SRV4" 993 "$CLI4"
+	check_probe v6_143 connected "$SRV6" 143 "$CLI6"
+	check_probe v6_993 connected "$SRV6" 993 "$CLI6"
 }
 
 # reject_in MODE: 143 refused at once (v4, v6), 993 served, counted, and
@@ -142,8 +142,8 @@ reject_in()
 	check_ge stats_reject "$((before + 2))" "$(stat_packets reject)"
 	check_ge stats_pass 2 "$(stat_packets pass)"
 	check_cmd detach 0 "detached from $IF_SRV" ig detach --iface "$IF_SRV"
-	check_probe v4_143_after_detach connected $SRV4 143 $CLI4
-	check_probe v6_143_after_detach connected $SRV6 143 $CLI6
+	check_probe v4_143_after_detach connected "$SRV4" 143 "$CLI4"
+	check_probe v6_143_after_detach connected "$SRV6" 143 "$CLI6"
 }
 
 test_reject_native() { reject_in native; }
@@ -179,7 +179,7 @@ test_stats_json()
 	pol=$(pol_basic reject reject)
 	attach tc "$pol" || return
 	for ((i = 0; i < 5; i++)); do
-		probe $SRV4 143 $CLI4 >/dev/null
+		probe "$SRV4" 143 "$CLI4" >/dev/null
 	done
 	json=$(ig stats --json)
 	missing=$(json_get '",".join(k for k in ["pass","allow","drop","reject","reject_drop",
@@ -212,7 +212,7 @@ test_stats_prometheus()
 
 	pol=$(pol_basic reject reject)
 	attach tc "$pol" || return
-	probe $SRV4 143 $CLI4 >/dev/null
+	probe "$SRV4" 143 "$CLI4" >/dev/null
 	out=$(ig stats --prometheus)
 	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
 	check up "imapguard_up 1" "$(grep '^imapguard_up' <<<"$out")"
@@ -234,16 +234,16 @@ test_policy_apply_live()
 	drp=$(pol_basic drop drop)
 	attach auto "$rej" || return
 	prog=$(status_get 'j["interfaces"][0]["prog_id"]')
-	check_probe v4_143_refused refused $SRV4 143 $CLI4
+	check_probe v4_143_refused refused "$SRV4" 143 "$CLI4"
 	check_cmd apply_drop 0 "applied *" ig policy apply "$drp"
-	check_probe v4_143_timeout timeout $SRV4 143 $CLI4 1
-	check_probe v6_143_timeout timeout $SRV6 143 $CLI6 1
-	check_probe v4_993_connected connected $SRV4 993 $CLI4
+	check_probe v4_143_timeout timeout "$SRV4" 143 "$CLI4" 1
+	check_probe v6_143_timeout timeout "$SRV6" 143 "$CLI6" 1
+	check_probe v4_993_connected connected "$SRV4" 993 "$CLI4"
 	check still_attached "$IF_SRV $prog" \
 		"$(status_get 'j["interfaces"][0]["name"], j["interfaces"][0]["prog_id"]' | tr -d "(),'")"
 	check_cmd apply_reject 0 "applied *" ig policy apply "$rej"
-	check_probe v4_143_refused_again refused $SRV4 143 $CLI4
-	check_probe v6_143_refused_again refused $SRV6 143 $CLI6
+	check_probe v4_143_refused_again refused "$SRV4" 143 "$CLI4"
+	check_probe v6_143_refused_again refused "$SRV6" 143 "$CLI6"
 	check same_prog "$prog" "$(status_get 'j["interfaces"][0]["prog_id"]')"
 	check_ge stats_drop 2 "$(stat_packets drop)"
 }
@@ -292,8 +292,8 @@ test_policy_bad()
 	check hash_unchanged "$hash" "$(status_get 'j["policy_hash"]')"
 	check ports_unchanged "143:reject 993:pass" \
 		"$(status_get '" ".join("%d:%s" % (p["port"], p["action"]) for p in j["ports"])')"
-	check_probe v4_143_still_refused refused $SRV4 143 $CLI4
-	check_probe v4_993_still_connected connected $SRV4 993 $CLI4
+	check_probe v4_143_still_refused refused "$SRV4" 143 "$CLI4"
+	check_probe v4_993_still_connected connected "$SRV4" 993 "$CLI4"
 }
 
 # 143 goes out of the sink link instead of reaching the server's listener.
@@ -309,13 +309,13 @@ test_redirect()
 		r0=$(stat_packets redirect)
 		# The sink cannot answer (no route back), so the server's
 		# listener answering would be the only way to connect.
-		check_probe "${mode}_v4_143_not_served" timeout $SRV4 143 $CLI4 0.5
-		check_probe "${mode}_v6_143_not_served" timeout $SRV6 143 $CLI6 0.5
+		check_probe "${mode}_v4_143_not_served" timeout "$SRV4" 143 "$CLI4" 0.5
+		check_probe "${mode}_v6_143_not_served" timeout "$SRV6" 143 "$CLI6" 0.5
 		sleep 0.2
 		n1=$(sink_count)
 		check_ge "${mode}_sink_got_syns" $((n0 + 2)) "$n1"
 		check_ge "${mode}_stats_redirect" $((r0 + 2)) "$(stat_packets redirect)"
-		check_probe "${mode}_v4_993_connected" connected $SRV4 993 $CLI4
+		check_probe "${mode}_v4_993_connected" connected "$SRV4" 993 "$CLI4"
 		check "${mode}_redirect_error" 0 "$(stat_packets redirect_error)"
 		check_cmd "${mode}_detach" 0 "detached*" ig detach --iface "$IF_SRV"
 		# Detach removes pins; drop the client's pass-only program too,
@@ -323,7 +323,7 @@ test_redirect()
 		nsenter --net="/run/netns/$NS_CLI" "$IG_BIN" --pin-dir "$PIN_PEER" \
 			detach --all </dev/null >/dev/null 2>&1
 	done
-	check_probe v4_143_served_after_detach connected $SRV4 143 $CLI4
+	check_probe v4_143_served_after_detach connected "$SRV4" 143 "$CLI4"
 }
 
 # A per-port allow entry (the second client address) bypasses reject.
@@ -333,14 +333,14 @@ test_allow_reject()
 
 	pol=$(pol_basic allow reject "allow = $CLI4B/32, $CLI6B/128")
 	attach auto "$pol" || return
-	check_probe v4_allowed_143 connected $SRV4 143 $CLI4B
-	check_probe v4_other_143 refused $SRV4 143 $CLI4
-	check_probe v6_allowed_143 connected $SRV6 143 $CLI6B
-	check_probe v6_other_143 refused $SRV6 143 $CLI6
+	check_probe v4_allowed_143 connected "$SRV4" 143 "$CLI4B"
+	check_probe v4_other_143 refused "$SRV4" 143 "$CLI4"
+	check_probe v6_allowed_143 connected "$SRV6" 143 "$CLI6B"
+	check_probe v6_other_143 refused "$SRV6" 143 "$CLI6"
 	check_ge stats_allow 2 "$(stat_packets allow)"
 	# The same through the CLI list, for the other address.
-	check_cmd cli_allow 0 "*" ig allow add $CLI4/32
-	check_probe v4_cli_allowed_143 connected $SRV4 143 $CLI4
+	check_cmd cli_allow 0 "*" ig allow add "$CLI4/32"
+	check_probe v4_cli_allowed_143 connected "$SRV4" 143 "$CLI4"
 }
 
 # prog_count: XDP and tc programs on the server veth, as "xdp=N tc=N".
@@ -366,21 +366,21 @@ test_attach_twice_replace()
 	check_cmd replace_same 0 "attached to $IF_SRV in native mode*" \
 		ig attach --iface "$IF_SRV" --replace --policy "$pol"
 	check one_prog_after_replace "xdp=1 tc=0" "$(prog_count)"
-	check_probe v4_143_after_replace refused $SRV4 143 $CLI4
+	check_probe v4_143_after_replace refused "$SRV4" 143 "$CLI4"
 	check_cmd replace_to_tc 0 "attached to $IF_SRV in tc mode*" \
 		ig attach --iface "$IF_SRV" --mode tc --replace
 	check one_prog_tc "xdp=0 tc=1" "$(prog_count)"
-	check_probe v4_143_tc refused $SRV4 143 $CLI4
+	check_probe v4_143_tc refused "$SRV4" 143 "$CLI4"
 	check_cmd replace_to_generic 0 "attached to $IF_SRV in generic mode*" \
 		ig attach --iface "$IF_SRV" --mode generic --replace
 	check one_prog_generic "xdp=1 tc=0" "$(prog_count)"
-	check_probe v4_143_generic refused $SRV4 143 $CLI4
+	check_probe v4_143_generic refused "$SRV4" 143 "$CLI4"
 	check_cmd replace_to_native 0 "attached to $IF_SRV in native mode*" \
 		ig attach --iface "$IF_SRV" --mode native --replace
 	check one_prog_native "xdp=1 tc=0" "$(prog_count)"
 	lines=$(ip -n "$NS_SRV" link show "$IF_SRV" | grep -c 'prog/xdp')
 	check ip_link_one_xdp 1 "$lines"
-	check_probe v4_143_native refused $SRV4 143 $CLI4
+	check_probe v4_143_native refused "$SRV4" 143 "$CLI4"
 	check interfaces_in_status 1 "$(status_get 'len(j["interfaces"])')"
 }
 
@@ -390,17 +390,20 @@ test_detach()
 
 	pol=$(pol_basic reject reject)
 	# A second interface, so the first detach is not the last one.
-	ip -n "$NS_SRV" link add "$extra" type veth peer name "ige$LAB_ID" &&
-		ip -n "$NS_SRV" link set "$extra" up || { bad extra_iface "couldn't create"; return; }
+	if ! ip -n "$NS_SRV" link add "$extra" type veth peer name "ige$LAB_ID" ||
+	   ! ip -n "$NS_SRV" link set "$extra" up; then
+		bad extra_iface "couldn't create"
+		return
+	fi
 	for mode in native tc; do
 		attach "$mode" "$pol" || return
 		check_cmd "${mode}_attach_second" 0 "attached*" \
 			ig attach --iface "$extra" --mode generic
-		check_probe "${mode}_143_refused" refused $SRV4 143 $CLI4
+		check_probe "${mode}_143_refused" refused "$SRV4" 143 "$CLI4"
 		check_cmd "${mode}_detach_first" 0 "detached from $IF_SRV" \
 			ig detach --iface "$IF_SRV"
-		check_probe "${mode}_v4_143_restored" connected $SRV4 143 $CLI4
-		check_probe "${mode}_v6_143_restored" connected $SRV6 143 $CLI6
+		check_probe "${mode}_v4_143_restored" connected "$SRV4" 143 "$CLI4"
+		check_probe "${mode}_v6_143_restored" connected "$SRV6" 143 "$CLI6"
 		check "${mode}_no_prog_left" "xdp=0 tc=0" "$(prog_count)"
 		# Our clsact qdisc (tc mode) must go too.
 		check "${mode}_no_clsact" "" \
@@ -439,13 +442,13 @@ test_flood_throttle()
 	EOF
 	)
 	attach auto "$pol" || return
-	flood $SRV4 993 $CLI4 2000 2 >"$LAB_TMP/flood" &
+	flood "$SRV4" 993 "$CLI4" 2000 2 >"$LAB_TMP/flood" &
 	fpid=$!
 	LAB_PIDS+=("$fpid")
 	# The witness: the second client address, probing all along. Bounded
 	# by the flood's own bound (2 s + 0.5 s).
 	while kill -0 "$fpid" 2>/dev/null; do
-		[ "$(probe $SRV4 993 $CLI4B 1)" = connected ] || failed=$((failed + 1))
+		[ "$(probe "$SRV4" 993 "$CLI4B" 1)" = connected ] || failed=$((failed + 1))
 		n=$((n + 1))
 		sleep 0.05
 	done
@@ -464,10 +467,10 @@ test_flood_throttle()
 	check witness_during_flood "0 of $n failed" "$failed of $n failed"
 	failed=0
 	for ((i = 0; i < 5; i++)); do
-		[ "$(probe $SRV4 993 $CLI4B 1)" = connected ] || failed=$((failed + 1))
+		[ "$(probe "$SRV4" 993 "$CLI4B" 1)" = connected ] || failed=$((failed + 1))
 	done
 	check witness_after_flood "0 of 5 failed" "$failed of 5 failed"
-	check v6_untouched connected "$(probe $SRV6 993 $CLI6 1)"
+	check v6_untouched connected "$(probe "$SRV6" 993 "$CLI6" 1)"
 }
 
 # A ban with a TTL expires in the kernel, with no process to lift it.
@@ -478,11 +481,11 @@ test_ban_ttl()
 	pol=$(pol_basic ban reject)
 	attach tc "$pol" || return
 	t0=$EPOCHREALTIME
-	check_cmd ban_add 0 "ban add $CLI4*" ig ban add $CLI4 --ttl 2s --reason test
-	check_probe v4_banned_993 timeout $SRV4 993 $CLI4 0.5
-	check_probe v4_banned_143 timeout $SRV4 143 $CLI4 0.5
-	check_probe v4_other_993 connected $SRV4 993 $CLI4B
-	check_probe v6_same_host_993 connected $SRV6 993 $CLI6
+	check_cmd ban_add 0 "ban add $CLI4*" ig ban add "$CLI4" --ttl 2s --reason test
+	check_probe v4_banned_993 timeout "$SRV4" 993 "$CLI4" 0.5
+	check_probe v4_banned_143 timeout "$SRV4" 143 "$CLI4" 0.5
+	check_probe v4_other_993 connected "$SRV4" 993 "$CLI4B"
+	check_probe v6_same_host_993 connected "$SRV6" 993 "$CLI6"
 	json=$(ig ban list --json)
 	check ban_listed "$CLI4 test" "$(json_get '" ".join(b["addr"] + " " + b["reason"] for b in j)' <<<"$json")"
 	check_ge ban_packets 2 "$(json_get 'j[0]["packets"]' <<<"$json")"
@@ -492,8 +495,8 @@ test_ban_ttl()
 	t1=$EPOCHREALTIME
 	left=$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { d = 3 - (b - a); printf "%.2f", (d > 0 ? d : 0) }')
 	sleep "$left"
-	check_probe v4_unbanned_993 connected $SRV4 993 $CLI4 1
-	check_probe v4_unbanned_143 refused $SRV4 143 $CLI4 1
+	check_probe v4_unbanned_993 connected "$SRV4" 993 "$CLI4" 1
+	check_probe v4_unbanned_143 refused "$SRV4" 143 "$CLI4" 1
 	check ban_list_expired "expired" \
 		"$(ig ban list --json | json_get '"expired" if all(b["expired"] for b in j) else "live"')"
 }
@@ -504,20 +507,20 @@ test_ban_v6()
 
 	pol=$(pol_basic ban6 reject)
 	attach tc "$pol" || return
-	check_cmd ban_addr 0 "*" ig ban add $CLI6 --ttl 1m
-	check_probe addr_banned timeout $SRV6 993 $CLI6 0.5
-	check_probe same_64_not_banned connected $SRV6 993 $CLI6B
-	check_probe v4_not_banned connected $SRV4 993 $CLI4
-	check_cmd ban_del 0 "*" ig ban del $CLI6
-	check_probe addr_unbanned connected $SRV6 993 $CLI6
+	check_cmd ban_addr 0 "*" ig ban add "$CLI6" --ttl 1m
+	check_probe addr_banned timeout "$SRV6" 993 "$CLI6" 0.5
+	check_probe same_64_not_banned connected "$SRV6" 993 "$CLI6B"
+	check_probe v4_not_banned connected "$SRV4" 993 "$CLI4"
+	check_cmd ban_del 0 "*" ig ban del "$CLI6"
+	check_probe addr_unbanned connected "$SRV6" 993 "$CLI6"
 	check_cmd ban_64 0 "*" ig ban add 2001:db8::/64 --ttl 1m
-	check_probe in_64_banned timeout $SRV6 993 $CLI6B 0.5
-	check_probe in_64_banned_too timeout $SRV6 993 $CLI6 0.5
-	check_probe v4_still_fine connected $SRV4 993 $CLI4
+	check_probe in_64_banned timeout "$SRV6" 993 "$CLI6B" 0.5
+	check_probe in_64_banned_too timeout "$SRV6" 993 "$CLI6" 0.5
+	check_probe v4_still_fine connected "$SRV4" 993 "$CLI4"
 	check_ge ban_64_packets 2 \
 		"$(ig ban list --json | json_get 'sum(b["packets"] for b in j if b["addr"] == "2001:db8::/64")')"
 	check_cmd ban_64_del 0 "*" ig ban del 2001:db8::/64
-	check_probe v6_back connected $SRV6 993 $CLI6B
+	check_probe v6_back connected "$SRV6" 993 "$CLI6B"
 	check_cmd bad_cidr 1 "*" ig ban add 2001:db8::1/64
 }
 
@@ -529,14 +532,14 @@ test_ban_cidr()
 	pol=$(pol_basic bancidr reject)
 	attach tc "$pol" || return
 	check_cmd ban_31 0 "ban add 198.18.0.2/31*" ig ban add 198.18.0.2/31 --ttl 1m
-	check_probe first_banned timeout $SRV4 993 $CLI4 0.5
-	check_probe second_banned timeout $SRV4 993 $CLI4B 0.5
-	check_probe v6_not_banned connected $SRV6 993 $CLI6
+	check_probe first_banned timeout "$SRV4" 993 "$CLI4" 0.5
+	check_probe second_banned timeout "$SRV4" 993 "$CLI4B" 0.5
+	check_probe v6_not_banned connected "$SRV6" 993 "$CLI6"
 	check_ge ban_packets 2 \
 		"$(ig ban list --json | json_get 'sum(b["packets"] for b in j if b["addr"] == "198.18.0.2/31")')"
 	check_cmd ban_del 0 "*" ig ban del 198.18.0.2/31
-	check_probe first_back connected $SRV4 993 $CLI4
-	check_probe second_back connected $SRV4 993 $CLI4B
+	check_probe first_back connected "$SRV4" 993 "$CLI4"
+	check_probe second_back connected "$SRV4" 993 "$CLI4B"
 }
 
 test_deny()
@@ -546,17 +549,17 @@ test_deny()
 	pol=$(pol_basic deny reject)
 	attach tc "$pol" || return
 	check_cmd deny_v4 0 "*" ig deny add 198.18.0.2/31
-	check_probe v4_a_denied timeout $SRV4 993 $CLI4 0.5
-	check_probe v4_b_denied timeout $SRV4 993 $CLI4B 0.5
-	check_probe v6_not_denied connected $SRV6 993 $CLI6
+	check_probe v4_a_denied timeout "$SRV4" 993 "$CLI4" 0.5
+	check_probe v4_b_denied timeout "$SRV4" 993 "$CLI4B" 0.5
+	check_probe v6_not_denied connected "$SRV6" 993 "$CLI6"
 	check_cmd deny_v6 0 "*" ig deny add 2001:db8::3/128
-	check_probe v6_denied timeout $SRV6 993 $CLI6B 0.5
-	check_probe v6_neighbour_ok connected $SRV6 993 $CLI6
+	check_probe v6_denied timeout "$SRV6" 993 "$CLI6B" 0.5
+	check_probe v6_neighbour_ok connected "$SRV6" 993 "$CLI6"
 	check_ge stats_deny 3 "$(stat_packets deny)"
 	check deny_list "198.18.0.2/31 2001:db8::3" \
 		"$(ig deny list --json | json_get '" ".join(sorted(e["cidr"] for e in j))')"
 	check_cmd deny_del 0 "*" ig deny del 198.18.0.2/31
-	check_probe v4_back connected $SRV4 993 $CLI4B
+	check_probe v4_back connected "$SRV4" 993 "$CLI4B"
 	# From the policy file too.
 	pol=$(policy_file deny2 <<-EOF
 	[port 993]
@@ -567,8 +570,8 @@ test_deny()
 	EOF
 	)
 	check_cmd apply_policy_deny 0 "applied*" ig policy apply "$pol"
-	check_probe v4_policy_denied timeout $SRV4 993 $CLI4 0.5
-	check_probe v4_policy_other_ok connected $SRV4 993 $CLI4B
+	check_probe v4_policy_denied timeout "$SRV4" 993 "$CLI4" 0.5
+	check_probe v4_policy_other_ok connected "$SRV4" 993 "$CLI4B"
 }
 
 test_allow_beats_ban()
@@ -577,17 +580,17 @@ test_allow_beats_ban()
 
 	pol=$(pol_basic allowban reject)
 	attach tc "$pol" || return
-	check_cmd allow 0 "*" ig allow add $CLI4B
-	check_cmd ban_allowed 0 "*" ig ban add $CLI4B --ttl 1m
-	check_cmd ban_other 0 "*" ig ban add $CLI4 --ttl 1m
-	check_probe allowed_and_banned connected $SRV4 993 $CLI4B
-	check_probe banned_only timeout $SRV4 993 $CLI4 0.5
-	check_cmd allow6 0 "*" ig allow add $CLI6B
+	check_cmd allow 0 "*" ig allow add "$CLI4B"
+	check_cmd ban_allowed 0 "*" ig ban add "$CLI4B" --ttl 1m
+	check_cmd ban_other 0 "*" ig ban add "$CLI4" --ttl 1m
+	check_probe allowed_and_banned connected "$SRV4" 993 "$CLI4B"
+	check_probe banned_only timeout "$SRV4" 993 "$CLI4" 0.5
+	check_cmd allow6 0 "*" ig allow add "$CLI6B"
 	check_cmd ban_64 0 "*" ig ban add 2001:db8::/64 --ttl 1m
-	check_probe v6_allowed_in_banned_64 connected $SRV6 993 $CLI6B
-	check_probe v6_banned_64 timeout $SRV6 993 $CLI6 0.5
-	check_cmd deny_allowed 0 "*" ig deny add $CLI4B
-	check_probe allowed_and_denied connected $SRV4 993 $CLI4B
+	check_probe v6_allowed_in_banned_64 connected "$SRV6" 993 "$CLI6B"
+	check_probe v6_banned_64 timeout "$SRV6" 993 "$CLI6" 0.5
+	check_cmd deny_allowed 0 "*" ig deny add "$CLI4B"
+	check_probe allowed_and_denied connected "$SRV4" 993 "$CLI4B"
 }
 
 # ---- runner ----------------------------------------------------------------

@@ -258,6 +258,7 @@ test_tls_legacy()
 test_hostname()
 {
 	printf '%s imap.lab.test wrong.lab.test\n' $SRV4 >"$W/hosts"
+	# shellcheck disable=SC2016 # $0 and $@ are the inner sh's
 	OUT=$(ip netns exec "$NS_CLI" unshare -m sh -c \
 		'mount --bind "$0" /etc/hosts && exec "$@"' "$W/hosts" \
 		"$IG_BIN" audit --json --ca "$LAB_DIR/server.crt" imap.lab.test:993 wrong.lab.test:993 \
