@@ -7,8 +7,5 @@
 
 /* Counters per reason, bans active, map fill, events lost. 0 or -errno. */
 int metrics_write(FILE *f, struct ig_maps *m);
-/* A full HTTP/1.0 response for a request; 200 only for GET /metrics. */
-int metrics_http_reply(const char *req, size_t len, struct ig_maps *m,
-		       void (*extra)(FILE *f, void *ctx), void *ctx, char **out, size_t *outlen);
 
 #endif
