@@ -45,6 +45,10 @@ TEST_LAYER_test_authlog := authlog
 TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_bpf := fastpath
+# libFuzzer harnesses tests/fuzz/fuzz_<name>.c (seeds in tests/fuzz/corpus/<name>/):
+# the layer whose sources, with those of the layers it uses, each links.
+FUZZ_LAYER_fuzz_ctl := daemon
+FUZZ_LAYER_fuzz_http := daemon
 
 ifeq ($(V),1)
 Q =

@@ -64,8 +64,8 @@ struct http_conf {
 	unsigned int timeout_s;		/* a request must arrive whole within this
 					 * of the connection (or of the previous
 					 * answer); idle connections close after it */
-	size_t max_request;		/* memory per connection (MHD's); the request
-					 * line and headers get about half of it */
+	size_t max_request;		/* memory per connection (MHD's): the request
+					 * line and headers must fit in it (414, 431) */
 	const struct http_route *routes;	/* borrowed: must outlive the server */
 	size_t nroutes;
 };
