@@ -11,11 +11,12 @@
  *   with a header block and a Content-Length that frames it (but see
  *   parse_answers() for a libmicrohttpd 0.9.75 bug);
  * - a handler runs only for a route's path, with a method the route allows
- *   and a body within its bound, once per answer it gives, and never on a
- *   refused request: answers carrying the handlers' content type are
- *   exactly the handler calls, all 200;
- * - every 404 and 405 is counted, and every 413, 414, 431 as too large;
- * - no connection outlives its client's end-of-file.
+ *   and a body within its bound, so never on a refused request; every
+ *   answer carrying the handlers' content type is a handler call's, a 200
+ *   (libmicrohttpd 0.9.75 may drop an answer: see the end);
+ * - every 404, 405 is counted, and every 413, 414, 431 as too large;
+ * - no connection outlives its client (see the end for a libmicrohttpd
+ *   0.9.75 bug that can make it wait for the hang-up).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -31,7 +32,9 @@
 #define REQUIRE(c) do { if (!(c)) { fprintf(stderr, "property failed: %s (line %d)\n", #c, __LINE__); abort(); } } while (0)
 #define MARK "text/x-fuzz-handled"
 #define POST_MAX 64
-#define RUNS 64		/* loop turns before, and again after, the client's EOF */
+#define QUIET 16	/* turns without progress before the client gives up */
+#define TURNS_MAX 100000	/* turns at most per phase (MHD answers one pipelined
+				 * request per turn) */
 
 static unsigned int calls;
 
@@ -131,19 +134,21 @@ static bool parse_answers(const char *out, size_t len, struct tally *t)
 }
 
 /* Run the loop, feeding what is left of the input and collecting answers,
- * until the connection is gone, RUNS turns have passed, or (idle > 0) that
- * many turns in a row changed nothing once the input was all sent. */
+ * until the connection is gone or `idle` turns in a row made no progress
+ * (input taken, output given, a handler called). */
 static void run(struct http_server *s, int fd, const uint8_t **in, size_t *left, char **out,
 		size_t *olen, unsigned int conns0, int idle)
 {
 	struct http_stats st;
 	char buf[65536];
-	size_t before;
+	size_t before, before_left;
+	unsigned int before_calls;
 	ssize_t n;
 
-	for (int i = 0, quiet = 0; i < RUNS && (!idle || quiet < idle); i++) {
+	for (int i = 0, quiet = 0; i < TURNS_MAX && quiet < idle; i++) {
 		before = *olen;
-		quiet = *left ? 0 : quiet + 1;
+		before_left = *left;
+		before_calls = calls;
 		if (*left) {
 			n = send(fd, *in, *left, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n > 0) {
@@ -160,8 +165,8 @@ static void run(struct http_server *s, int fd, const uint8_t **in, size_t *left,
 			memcpy(*out + *olen, buf, n);
 			*olen += n;
 		}
-		if (*olen != before)
-			quiet = 0;
+		quiet = *olen != before || *left != before_left || calls != before_calls ? 0 :
+			quiet + 1;
 		http_get_stats(s, &st);
 		if (st.conns == conns0)
 			return;
@@ -182,12 +187,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_get_stats(s, &before);
 	calls = 0;
 	REQUIRE(!http_add_conn(s, sv[0], &sa, sizeof(sa.sa_family)));
-	run(s, sv[1], &data, &size, &out, &olen, before.conns, 3);
-	/* The client is done: whatever it sent, the server must let go. */
+	run(s, sv[1], &data, &size, &out, &olen, before.conns, 8);
+	/* The client is done. libmicrohttpd 0.9.75 in epoll mode takes a short
+	 * read for an empty socket and may miss an end-of-file that came with
+	 * the last bytes (fixed in 1.0.0: "epoll: immediately notice when other
+	 * side closes the socket"); the daemon then closes at the deadline. So:
+	 * end-of-file, and if the connection is still there, a hang-up, after
+	 * which it must be gone. */
 	shutdown(sv[1], SHUT_WR);
 	size = 0;
-	run(s, sv[1], &data, &size, &out, &olen, before.conns, 0);
+	run(s, sv[1], &data, &size, &out, &olen, before.conns, QUIET);
 	http_get_stats(s, &after);
+	if (after.conns != before.conns) {
+		shutdown(sv[1], SHUT_RDWR);
+		run(s, sv[1], &data, &size, &out, &olen, before.conns, QUIET);
+		http_get_stats(s, &after);
+	}
 	REQUIRE(after.conns == before.conns);
 	close(sv[1]);
 
@@ -197,9 +212,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	REQUIRE(parse_answers(out, olen, &t));
 	REQUIRE(after.requests - before.requests == calls);
-	REQUIRE(t.marked == calls && t.by_code[200] == calls);
-	REQUIRE(t.by_code[404] == after.refused[HTTP_REF_NOT_FOUND] - before.refused[HTTP_REF_NOT_FOUND]);
-	REQUIRE(t.by_code[405] == after.refused[HTTP_REF_METHOD] - before.refused[HTTP_REF_METHOD]);
+	/* An answer decided may still not reach the client, as libmicrohttpd
+	 * 0.9.75 drops it when the connection's memory is full of pipelined
+	 * input (it closes instead), or when it answered "Expect: 100-continue"
+	 * on a request with no body but more bytes behind it (it never sends
+	 * the answer). So: never an answer without its decision (handler call,
+	 * counted refusal); the handlers themselves check they see only what
+	 * their route accepts. */
+	REQUIRE(t.marked <= calls);
+	REQUIRE(t.by_code[200] == t.marked);
+	REQUIRE(t.by_code[404] <= after.refused[HTTP_REF_NOT_FOUND] - before.refused[HTTP_REF_NOT_FOUND]);
+	REQUIRE(t.by_code[405] <= after.refused[HTTP_REF_METHOD] - before.refused[HTTP_REF_METHOD]);
 	REQUIRE(t.by_code[413] + t.by_code[414] + t.by_code[431] <=
 		after.refused[HTTP_REF_TOO_LARGE] - before.refused[HTTP_REF_TOO_LARGE]);
 	free(out);

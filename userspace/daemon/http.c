@@ -243,7 +243,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		c->deadline = mono_ns() + s->conf.timeout_s * 1000000000ULL;
 }
 
-/* Shut down what is past its deadline; MHD reads end-of-file and closes it. */
+/* Shut down what is past its deadline; MHD reads end-of-file and closes it.
+ * This also ends connections whose client closed its half together with its
+ * last bytes: libmicrohttpd 0.9.75 in epoll mode takes a short read for an
+ * empty socket and misses that end-of-file (fixed in its 1.0.0). */
 static void expire(struct http_server *s)
 {
 	uint64_t now = mono_ns();
