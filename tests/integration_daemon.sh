@@ -29,6 +29,9 @@ JOBS=${IG_JOBS:-3}
 ALL_TESTS=(
 	test_daemon_start
 	test_daemon_metrics_http
+	test_daemon_http_lockout
+	test_daemon_http_timeouts
+	test_daemon_ctl_deadline
 	test_daemon_reload
 	test_daemon_kill9_restart
 	test_daemon_state
@@ -481,6 +484,30 @@ sys.stdout.write(data.decode(errors="replace"))
 PYEOF
 }
 
+# The same over IPv6 (::1).
+http_req6()
+{
+	nsenter --net="/run/netns/$NS_SRV" "$PY" - "$@" <<'PYEOF'
+import socket, sys
+port, req = int(sys.argv[1]), sys.argv[2].encode().decode('unicode_escape').encode()
+s = socket.create_connection(("::1", port), timeout=3)
+try:
+    s.sendall(req)
+except OSError:
+    pass
+data = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except OSError:
+    pass
+sys.stdout.write(data.decode(errors="replace"))
+PYEOF
+}
+
 test_daemon_metrics_http()
 {
 	local pol out body port=19687 here
@@ -508,6 +535,248 @@ test_daemon_metrics_http()
 	check cli_daemon_up "imapguard_daemon_up 1" "$(grep '^imapguard_daemon_up' <<<"$out")"
 	check_cmd cli_format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$out"
 	daemon_stop TERM
+}
+
+# A holder of connections: opens what SPEC (JSON, a list of groups) asks,
+# writes the number opened to READY, then keeps every connection open, reading
+# (and dribbling, for a group with "dribble": seconds per byte) until STOP
+# exists or MAXT seconds have passed. Prints, per connection, the seconds from
+# its connect to the end-of-file it saw (null: still open) and the first
+# bytes it got. A group: {"unix": PATH} or {"addr": A, "port": P, "src":
+# "127.0.1.%d" (optional, %d = 1..n)}, with "n" (default 1) and "payload".
+_PY_HOLD='
+import json, os, select, socket, sys, time
+spec, stop, ready, maxt = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+conns = []
+for g in spec:
+    for i in range(g.get("n", 1)):
+        c = {"eof": None, "got": b"", "pos": 0, "payload": g.get("payload", "").encode(),
+             "dribble": g.get("dribble")}
+        if "unix" in g:
+            # Blocking: a full backlog is waited out, not refused (EAGAIN).
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(g["unix"])
+        else:
+            s = socket.socket(socket.AF_INET6 if ":" in g["addr"] else socket.AF_INET)
+            if "src" in g:
+                s.bind((g["src"] % (i + 1), 0))
+            s.settimeout(3)
+            s.connect((g["addr"], g["port"]))
+        c["t0"] = time.monotonic()
+        c["next"] = c["t0"]
+        if not c["dribble"] and c["payload"]:
+            s.sendall(c["payload"])
+            c["pos"] = len(c["payload"])
+        s.setblocking(False)
+        c["s"] = s
+        conns.append(c)
+with open(ready + ".tmp", "w") as f:
+    f.write(str(len(conns)))
+os.rename(ready + ".tmp", ready)
+end = time.monotonic() + maxt
+while not os.path.exists(stop) and time.monotonic() < end:
+    now = time.monotonic()
+    for c in conns:
+        if c["dribble"] and c["eof"] is None and c["pos"] < len(c["payload"]) and now >= c["next"]:
+            try:
+                c["s"].send(c["payload"][c["pos"]:c["pos"] + 1])
+            except OSError:
+                pass
+            c["pos"] += 1
+            c["next"] = now + c["dribble"]
+    live = [c["s"] for c in conns if c["eof"] is None]
+    r = select.select(live, [], [], 0.05)[0] if live else time.sleep(0.05) or []
+    for c in conns:
+        if c["s"] in r:
+            try:
+                d = c["s"].recv(4096)
+            except OSError:
+                d = b""
+            if d:
+                c["got"] += d[:200]
+            else:
+                c["eof"] = round(time.monotonic() - c["t0"], 2)
+print(json.dumps([{"eof": c["eof"], "got": c["got"][:200].decode(errors="replace")} for c in conns]))
+'
+
+# hold_start NAME NETNS SPEC [MAXT]: a holder (above) in NETNS ("" for this
+# one), its output in $LAB_TMP/hold-NAME; returns once its connections are
+# open (or it failed: 1).
+declare -A HOLD_PIDS
+hold_start()
+{
+	local name=$1 ns=$2 spec=$3 maxt=${4:-30} run=() i
+
+	[ -n "$ns" ] && run=(nsenter --net="/run/netns/$ns")
+	rm -f "$LAB_TMP/hold-$name".*
+	"${run[@]}" "$PY" -c "$_PY_HOLD" "$spec" "$LAB_TMP/hold-$name.stop" \
+		"$LAB_TMP/hold-$name.ready" "$maxt" </dev/null >"$LAB_TMP/hold-$name.out" \
+		2>"$LAB_TMP/hold-$name.err" &
+	HOLD_PIDS[$name]=$!
+	LAB_PIDS+=("$!")
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$LAB_TMP/hold-$name.ready" ] && return 0
+		alive "${HOLD_PIDS[$name]}" || break
+		sleep 0.1
+	done
+	echo "holder $name did not open its connections: $(head -c 400 "$LAB_TMP/hold-$name.err")" >&2
+	return 1
+}
+
+# hold_stop NAME: stop the holder, reap it (so not in a subshell), set
+# HOLD_OUT to its result (JSON).
+HOLD_OUT=
+hold_stop()
+{
+	local pid=${HOLD_PIDS[$1]}
+
+	touch "$LAB_TMP/hold-$1.stop"
+	wait "$pid"
+	forget_pid "$pid"
+	unset "HOLD_PIDS[$1]"
+	[ -s "$LAB_TMP/hold-$1.err" ] && sed "s/^/holder $1: /" "$LAB_TMP/hold-$1.err" >&2
+	HOLD_OUT=$(cat "$LAB_TMP/hold-$1.out")
+	echo "# holder $1: $HOLD_OUT" >&2
+}
+
+# dmetric SAMPLE: the daemon's value for one Prometheus sample (name and
+# labels as printed), through the control socket ("" if absent).
+dmetric()
+{
+	igc stats --prometheus 2>/dev/null | awk -v k="$1" 'index($0, k " ") == 1 { print $2 }'
+}
+
+# metric_is SAMPLE VALUE: dmetric SAMPLE is VALUE.
+metric_is()
+{
+	[ "$(dmetric "$1")" = "$2" ]
+}
+
+# Control and metrics clients have separate caps: idle (half-sent) metrics
+# connections, far more than either cap, leave status and reload working at
+# once; idle control clients, more than their cap, leave metrics working.
+test_daemon_http_lockout()
+{
+	local pol port=19688 out spec H='imapguard_http'
+
+	ip -n "$NS_SRV" link set lo up
+	pol=$(pol_daemon lockout reject <<-EOF
+	[daemon]
+	metrics_listen = 127.0.0.1:$port
+	EOF
+	)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	# 100 half-sent requests, each from its own address (127.0.1.N): only
+	# the server's cap stops them, not the one per address.
+	spec='[{"addr": "127.0.0.1", "port": '$port', "n": 100, "src": "127.0.1.%d", "payload": "GET /metr"}]'
+	hold_start http "$NS_SRV" "$spec" || { bad http_flood "holder failed"; return; }
+	check_cmd status_during_http_flood 0 "*daemon: running, pid $DPID*" igc status
+	check_cmd reload_during_http_flood 0 '*"ok":true*' igc reload
+	if wait_for 5 eval '[ "$(dmetric "${H}_connections{server=\"metrics\"}")" = 16 ] &&
+			   [ "$(dmetric "${H}_refused_total{server=\"metrics\",reason=\"limit\"}")" = 84 ]'; then
+		ok http_cap_16_rest_refused
+	else
+		bad http_cap_16_rest_refused "connections $(dmetric "${H}_connections{server=\"metrics\"}"), refused (limit) $(dmetric "${H}_refused_total{server=\"metrics\",reason=\"limit\"}"); expected 16 and 84"
+	fi
+	check http_accepted_16 16 "$(dmetric "${H}_connections_total{server=\"metrics\"}")"
+	check_cmd status_still 0 "*daemon: running*" igc status
+	hold_stop http
+	check refused_told_503 84 "$(json_get 'sum(1 for c in j if c["got"].startswith("HTTP/1.0 503 "))' <<<"$HOLD_OUT")"
+	wait_for 5 metric_is "${H}_connections{server=\"metrics\"}" 0 ||
+		bad http_closed "connections still $(dmetric "${H}_connections{server=\"metrics\"}")"
+
+	# The other way: 70 idle control clients (the cap is 64), metrics answer.
+	hold_start ctl "" '[{"unix": "'"$CTL"'", "n": 70}]' || { bad ctl_flood "holder failed"; return; }
+	out=$(http_req $port 'GET /metrics HTTP/1.0\r\n\r\n')
+	check_match metrics_during_ctl_flood 'HTTP/1.0 200 OK*' "$out"
+	check ctl_clients_capped "imapguard_control_clients 64" \
+		"$(grep '^imapguard_control_clients ' <<<"$out")"
+	check ctl_limit_counted 'imapguard_control_refused_total{reason="limit"} 6' \
+		"$(grep '^imapguard_control_refused_total{reason="limit"}' <<<"$out")"
+	hold_stop ctl
+	check ctl_refused_told 6 "$(json_get 'sum(1 for c in j if "too many clients" in c["got"])' <<<"$HOLD_OUT")"
+	check_cmd reload_after 0 '*"ok":true*' igc reload
+}
+
+# metrics_listen on IPv6. Connections that send nothing, half a request, or
+# a request a byte every 2 s are closed 10 s after they connected (the
+# holder's own clock: never earlier, at most 20 s under load), counted as
+# timeouts; oversized and wrong requests are refused and counted by reason.
+test_daemon_http_timeouts()
+{
+	local pol port=19689 out spec H='imapguard_http' R k big
+
+	ip -n "$NS_SRV" link set lo up
+	pol=$(pol_daemon httpv6 reject <<-EOF
+	[daemon]
+	metrics_listen = [::1]:$port
+	EOF
+	)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	R="${H}_refused_total{server=\"metrics\",reason="
+	out=$(http_req6 $port 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+	check_match v6_status_200 'HTTP/1.0 200 OK*' "$out"
+	check_cmd v6_format_valid 0 "" "$PY" "$IG_ROOT/tests/check_prometheus.py" <<<"${out#*$'\r\n\r\n'}"
+	out=$(http_req6 $port 'HEAD /metrics HTTP/1.0\r\n\r\n')
+	check_match v6_head_200 'HTTP/1.0 200 OK*' "$out"
+	check v6_head_no_body 0 "$(grep -c '^imapguard_' <<<"$out")"
+	# Four from ::1 (the cap per address): idle, idle, half a request, and
+	# one dribbling a whole request too slowly. A fifth is refused.
+	spec='[{"addr": "::1", "port": '$port', "n": 2},
+	       {"addr": "::1", "port": '$port', "payload": "GET /metr"},
+	       {"addr": "::1", "port": '$port', "dribble": 2, "payload": "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"}]'
+	hold_start slow "$NS_SRV" "$spec" || { bad holder "holder failed"; return; }
+	check_match fifth_refused 'HTTP/1.0 503 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\n\r\n')"
+	check per_ip_counted 1 "$(dmetric "${R}\"per_ip\"}")"
+	check four_open 4 "$(dmetric "${H}_connections{server=\"metrics\"}")"
+	wait_for 25 metric_is "${R}\"timeout\"}" 4 ||
+		bad timeouts_counted "$(dmetric "${R}\"timeout\"}") timeouts after 25 s, expected 4"
+	hold_stop slow
+	check closed_in_10s "4 of 4" "$(json_get '"%d of %d" % (sum(1 for c in j if c["eof"] is not None and 9.5 <= c["eof"] <= 20), len(j))' <<<"$HOLD_OUT")"
+	check dribbler_not_answered "" "$(json_get 'j[3]["got"]' <<<"$HOLD_OUT")"
+	check timeouts_exact 4 "$(dmetric "${R}\"timeout\"}")"
+	check none_open 0 "$(dmetric "${H}_connections{server=\"metrics\"}")"
+
+	# Refused by MHD (header block, URL) or by us (body, method, path).
+	big=$(head -c 40000 /dev/zero | tr '\0' a)
+	check_match header_too_large 'HTTP/1.? 431 *' "$(http_req6 $port "GET /metrics HTTP/1.0\r\nX-Big: $big\r\n\r\n")"
+	check_match url_too_long 'HTTP/1.? 414 *' "$(http_req6 $port "GET /$big HTTP/1.0\r\n\r\n")"
+	check_match body_refused 'HTTP/1.0 413 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello')"
+	check_match post_405 'HTTP/1.0 405 *' "$(http_req6 $port 'POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n')"
+	check_match not_found_404 'HTTP/1.0 404 *' "$(http_req6 $port 'GET /metricsx HTTP/1.0\r\n\r\n')"
+	# A Content-Length that is no number: MHD answers 400; no request line:
+	# it just closes.
+	check_match bad_length_400 'HTTP/1.? 400 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\nContent-Length: x\r\n\r\n')"
+	check garbage_closed "" "$(http_req6 $port 'GET\r\n\r\n')"
+	for k in too_large:3 method:1 not_found:1 bad_request:2 limit:0; do
+		check "counted_${k%:*}" "${k#*:}" "$(dmetric "${R}\"${k%:*}\"}")"
+	done
+	check_match still_serves 'HTTP/1.0 200 OK*' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\n\r\n')"
+	check handled_3 3 "$(dmetric "${H}_requests_total{server=\"metrics\"}")"
+}
+
+# A control client gets 5 s for its request line: idle and half-sent ones
+# are closed (never before 5 s on the holder's clock, at most 12 s) and
+# counted; a follower (events --follow) is past its request and stays.
+test_daemon_ctl_deadline()
+{
+	local pol out
+
+	pol=$(pol_daemon ctldl reject </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	hold_start ctl "" '[{"unix": "'"$CTL"'", "n": 3}, {"unix": "'"$CTL"'", "n": 2, "payload": "sta"},
+			    {"unix": "'"$CTL"'", "payload": "events\n"}]' ||
+		{ bad holder "holder failed"; return; }
+	check clients_6_plus_ours 7 "$(dget 'd["clients"]')"
+	wait_for 15 metric_is 'imapguard_control_refused_total{reason="timeout"}' 5 ||
+		bad timeouts_counted "$(dmetric 'imapguard_control_refused_total{reason="timeout"}') after 15 s, expected 5"
+	sleep 1
+	check follower_kept 1 "$(dget 'd["followers"]')"
+	hold_stop ctl
+	check closed_after_5s "5 of 5" "$(json_get '"%d of %d" % (sum(1 for c in j[:5] if c["eof"] is not None and 4.9 <= c["eof"] <= 12), 5)' <<<"$HOLD_OUT")"
+	check follower_open "None" "$(json_get 'j[5]["eof"]' <<<"$HOLD_OUT")"
+	check_match follower_streamed '{"ok":true,"stream":true}*' "$(json_get 'j[5]["got"]' <<<"$HOLD_OUT")"
+	check_cmd status_after 0 "*daemon: running*" igc status
 }
 
 write_policy()

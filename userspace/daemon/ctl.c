@@ -9,6 +9,70 @@
 #include <unistd.h>
 #include "daemon/ctl.h"
 
+static const char *const verbs[CTL_VERB_MAX] = {
+	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
+	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
+};
+
+/* "top [N]": N as strtol reads it; anything not positive means the default. */
+static unsigned int top_count(const char *arg)
+{
+	long want = arg ? strtol(arg, NULL, 10) : CTL_TOP_DEFAULT;
+
+	if (want <= 0)
+		return CTL_TOP_DEFAULT;
+	return want > CTL_TOP_MAX ? CTL_TOP_MAX : want;
+}
+
+/* The verb and argument of one NUL-free line. */
+static int parse_line(const char *line, struct ctl_req *req)
+{
+	const char *sp = strchr(line, ' ');
+	size_t vlen = sp ? (size_t)(sp - line) : strlen(line);
+	const char *arg = sp ? sp + 1 : NULL;
+	int v;
+
+	for (v = 0; v < CTL_VERB_MAX; v++)
+		if (strlen(verbs[v]) == vlen && !memcmp(line, verbs[v], vlen))
+			break;
+	/* Only why and top take an argument (why needs one). */
+	if (v == CTL_VERB_MAX || (arg && v != CTL_WHY && v != CTL_TOP) || (v == CTL_WHY && !arg)) {
+		req->error = "unknown request";
+		return -EINVAL;
+	}
+	req->verb = v;
+	if (v == CTL_TOP)
+		req->top = top_count(arg);
+	if (v == CTL_WHY && (addr_parse(arg, &req->addr, false) || req->addr.plen != 128)) {
+		req->error = "why: expected one address";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_parse(const char *buf, size_t len, struct ctl_req *req)
+{
+	const char *nl = memchr(buf, '\n', len);
+	char line[CTL_MAX_REQ];
+	size_t n;
+
+	memset(req, 0, sizeof(*req));
+	if (!nl) {
+		if (len < CTL_MAX_REQ - 1)
+			return -EAGAIN;
+		req->error = "request too long";
+		return -EMSGSIZE;
+	}
+	n = nl - buf;
+	if (n >= sizeof(line) || memchr(buf, '\0', n)) {
+		req->error = "malformed request";
+		return -EBADMSG;
+	}
+	memcpy(line, buf, n);
+	line[n] = '\0';
+	return parse_line(line, req);
+}
+
 static int ctl_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -31,6 +31,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "daemon/daemon.h"
+#include "daemon/http.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
 #include "fastpath/metrics.h"
@@ -40,17 +41,32 @@
 
 #define RECENT_EVENTS	256
 #define CLIENT_OUT_MAX	(256 * 1024)	/* per follower; beyond it events are dropped */
-#define MAX_CLIENTS	64
+#define MAX_CLIENTS	64		/* control clients; HTTP has its own cap */
+#define CTL_REQUEST_NS	(5 * 1000000000ULL)	/* a whole request line within this */
+/* metrics_listen: a scraper needs one connection at a time. */
+#define METRICS_MAX_CONNS	16
+#define METRICS_MAX_PER_IP	4
+#define METRICS_TIMEOUT_S	10
+#define METRICS_MAX_REQUEST	(16 * 1024)
 #define LOG_EVENTS_PER_S 50		/* event log lines per second, the rest summarised */
 #define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
 #define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
 #define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
 
+/* Why a control client was refused or closed (imapguard_control_refused_total). */
+enum ctl_refusal { CTL_REF_LIMIT, CTL_REF_PERMISSION, CTL_REF_TIMEOUT, CTL_REF_BAD_REQUEST,
+		   CTL_REF_MAX };
+
+static const char *const ctl_refusal_names[CTL_REF_MAX] = {
+	[CTL_REF_LIMIT] = "limit", [CTL_REF_PERMISSION] = "permission",
+	[CTL_REF_TIMEOUT] = "timeout", [CTL_REF_BAD_REQUEST] = "bad_request",
+};
+
 struct client {
 	struct ep_src src;
 	int fd;
 	bool follow;
-	bool http;		/* a metrics scrape, not a control client */
+	uint64_t deadline;	/* mono ns by which the request line must be in; 0: it is */
 	char in[CTL_MAX_REQ];
 	size_t inlen;
 	char *out;
@@ -69,11 +85,14 @@ struct daemon {
 	struct policy pol;
 	struct daemon_opts o;		/* copied: start-up fills the defaults in */
 	struct ig_maps m;
-	int lock_fd, pin_fd, epfd, sigfd, timerfd, listenfd, metricsfd;
-	struct ep_src sig_src, timer_src, rb_src, listen_src, metrics_src;
+	int lock_fd, pin_fd, epfd, sigfd, timerfd, listenfd;
+	struct ep_src sig_src, timer_src, rb_src, listen_src;
 	struct ring_buffer *rb;
 	struct client *clients;
 	int nclients;
+	uint64_t ctl_refused[CTL_REF_MAX];
+	struct http_server *http;	/* metrics_listen, or NULL */
+	struct http_route metrics_route;
 	struct authwatch *aw;
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
@@ -470,6 +489,15 @@ static void daemon_metrics(FILE *f, void *ctx)
 		d->last_reload_ok, (unsigned long long)d->events_seen);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
+	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
+		"# TYPE imapguard_control_clients gauge\nimapguard_control_clients %d\n"
+		"# HELP imapguard_control_refused_total Control clients refused or closed, by reason.\n"
+		"# TYPE imapguard_control_refused_total counter\n", d->nclients);
+	for (int i = 0; i < CTL_REF_MAX; i++)
+		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
+			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
+	if (d->http)
+		http_metrics(f, &d->http, 1);
 }
 
 static int agg_cmp(const void *a, const void *b)
@@ -482,11 +510,10 @@ static int agg_cmp(const void *a, const void *b)
 
 /* Sources with the most drop events (each event stands for up to one
  * second of drops of one reason, by the BPF sampling). */
-static void reply_top(struct daemon *d, struct client *c, const char *arg)
+static void reply_top(struct daemon *d, struct client *c, unsigned int want)
 {
 	struct source_agg **v = calloc(SOURCES, sizeof(*v));
 	char a[ADDR_STRLEN];
-	long want = arg ? strtol(arg, NULL, 10) : 10;
 	size_t n = 0;
 
 	if (!v)
@@ -495,7 +522,7 @@ static void reply_top(struct daemon *d, struct client *c, const char *arg)
 		if (d->sources[i].total)
 			v[n++] = &d->sources[i];
 	qsort(v, n, sizeof(*v), agg_cmp);
-	for (size_t i = 0; i < n && (long)i < (want > 0 ? want : 10); i++) {
+	for (size_t i = 0; i < n && i < want; i++) {
 		json_t *o = json_pack("{s:s, s:I}", "addr", addr_format_host(v[i]->addr, a),
 				      "events", (json_int_t)v[i]->total);
 
@@ -525,66 +552,80 @@ static void reply_metrics(struct daemon *d, struct client *c)
 	free(buf);
 }
 
-/* One HTTP request per connection: answer once the header is complete. */
-static void on_http(struct daemon *d, struct client *c)
+/* GET /metrics on metrics_listen: the maps' metrics, then the daemon's. */
+static int http_metrics_page(void *ctx, const struct http_request *req, struct http_reply *rep)
 {
-	char *out = NULL;
-	size_t outlen = 0;
+	struct daemon *d = ctx;
+	FILE *f = open_memstream(&rep->body, &rep->body_len);
 
-	if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n") &&
-	    c->inlen < sizeof(c->in) - 1)
-		return;
-	if (!metrics_http_reply(c->in, c->inlen, &d->m, daemon_metrics, d, &out, &outlen))
-		client_queue(d, c, out, outlen, false);
-	free(out);
-	c->inlen = SIZE_MAX;
+	(void)req;
+	if (!f)
+		return -ENOMEM;
+	metrics_write(f, &d->m);
+	daemon_metrics(f, d);
+	if (fclose(f))
+		return -ENOMEM;
+	rep->content_type = "text/plain; version=0.0.4";
+	return 0;
 }
 
-static void reply_why(struct daemon *d, struct client *c, const char *arg)
+static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix *p)
 {
 	char a[ADDR_STRLEN];
-	struct ig_prefix p;
 	json_t *r;
 
-	if (addr_parse(arg, &p, false) || p.plen != 128) {
-		client_send_error(d, c, "why: expected one address");
-		return;
-	}
-	r = json_pack("{s:b, s:s}", "ok", 1, "addr", addr_format(&p, a));
-	if (r && d->aw && json_object_set_new(r, "detector", authwatch_why_json(d->aw, p.addr))) {
+	r = json_pack("{s:b, s:s}", "ok", 1, "addr", addr_format(p, a));
+	if (r && d->aw && json_object_set_new(r, "detector", authwatch_why_json(d->aw, p->addr))) {
 		json_decref(r);
 		r = NULL;
 	}
 	client_send_json(d, c, r);
 }
 
-static void handle_request(struct daemon *d, struct client *c, char *req)
+/* {"ok":false,"error":msg}, and no more requests from this client. */
+static void reply_error(struct daemon *d, struct client *c, const char *msg)
 {
-	if (!strcmp(req, "status")) {
+	client_send_error(d, c, msg);
+	d->ctl_refused[CTL_REF_BAD_REQUEST]++;
+	c->inlen = SIZE_MAX;
+}
+
+static void handle_request(struct daemon *d, struct client *c, const struct ctl_req *req)
+{
+	c->deadline = 0;	/* the request is in: a stream may idle for ever */
+	switch (req->verb) {
+	case CTL_STATUS:
 		reply_status(d, c);
-	} else if (!strcmp(req, "reload")) {
+		break;
+	case CTL_RELOAD: {
 		do_reload(d);
 		client_send_json(d, c, json_pack("{s:b, s:o}", "ok", d->last_reload_ok,
 						 "message", json_text(d->last_reload_msg)));
-	} else if (!strcmp(req, "events")) {
+		break;
+	}
+	case CTL_EVENTS:
 		c->follow = true;
 		client_send_json(d, c, json_pack("{s:b, s:b}", "ok", 1, "stream", 1));
 		return;
-	} else if (!strcmp(req, "recent")) {
+	case CTL_RECENT:
 		for (unsigned int i = 0; i < RECENT_EVENTS; i++) {
 			char *e = d->recent[(d->recent_next + i) % RECENT_EVENTS];
 
 			if (e)
 				client_send(d, c, e);
 		}
-	} else if (!strncmp(req, "why ", 4)) {
-		reply_why(d, c, req + 4);
-	} else if (!strcmp(req, "top") || !strncmp(req, "top ", 4)) {
-		reply_top(d, c, req[3] ? req + 4 : NULL);
-	} else if (!strcmp(req, "metrics")) {
+		break;
+	case CTL_WHY:
+		reply_why(d, c, &req->addr);
+		break;
+	case CTL_TOP:
+		reply_top(d, c, req->top);
+		break;
+	case CTL_METRICS:
 		reply_metrics(d, c);
-	} else {
-		client_send_error(d, c, "unknown request");
+		break;
+	case CTL_VERB_MAX:
+		break;
 	}
 	c->inlen = SIZE_MAX;	/* one request per connection: close once flushed */
 }
@@ -625,17 +666,16 @@ static void refuse(struct daemon *d, int fd, const char *why)
 	free(line);
 }
 
-static void on_accept(struct daemon *d, bool http)
+static void on_accept(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct client *c;
-	int fd = accept4(http ? d->metricsfd : d->listenfd, NULL, NULL,
-			 SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(d->listenfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	/* Metrics are read-only counters on an address the admin chose. */
-	if (!http && !peer_allowed(d, fd)) {
+	if (!peer_allowed(d, fd)) {
+		d->ctl_refused[CTL_REF_PERMISSION]++;
 		refuse(d, fd, "permission denied");
 		/* No more from us; what the peer already sent is discarded with
 		 * the close (it may see a reset instead of our answer). */
@@ -645,12 +685,13 @@ static void on_accept(struct daemon *d, bool http)
 		return;
 	}
 	if (d->nclients >= MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+		d->ctl_refused[CTL_REF_LIMIT]++;
 		refuse(d, fd, "too many clients");
 		close(fd);
 		return;
 	}
 	c->fd = fd;
-	c->http = http;
+	c->deadline = mono_ns() + CTL_REQUEST_NS;
 	c->src = (struct ep_src){ SRC_CLIENT, c };
 	ev.data.ptr = &c->src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -661,8 +702,9 @@ static void on_accept(struct daemon *d, bool http)
 
 static void on_client(struct daemon *d, struct client *c, uint32_t events)
 {
-	char *nl;
+	struct ctl_req req;
 	ssize_t n;
+	int err;
 
 	if (events & EPOLLOUT)
 		client_flush(d, c);
@@ -681,26 +723,12 @@ static void on_client(struct daemon *d, struct client *c, uint32_t events)
 		if (n < 0)
 			return;
 		c->inlen += n;
-		c->in[c->inlen] = '\0';
-		if (c->http) {
-			on_http(d, c);
-			goto done;
-		}
-		nl = memchr(c->in, '\n', c->inlen);
-		if (!nl && c->inlen == sizeof(c->in) - 1) {
-			client_send_error(d, c, "request too long");
-			c->inlen = SIZE_MAX;
-		} else if (nl) {
-			*nl = '\0';
-			if (strlen(c->in) != (size_t)(nl - c->in)) {
-				client_send_error(d, c, "malformed request");
-				c->inlen = SIZE_MAX;
-			} else {
-				handle_request(d, c, c->in);
-			}
-		}
+		err = ctl_parse(c->in, c->inlen, &req);
+		if (!err)
+			handle_request(d, c, &req);
+		else if (err != -EAGAIN)
+			reply_error(d, c, req.error);
 	}
-done:
 	if (c->inlen == SIZE_MAX && !c->outlen && !c->follow)
 		goto close;
 	return;
@@ -743,27 +771,25 @@ static int listen_ctl(struct daemon *d)
 	return 0;
 }
 
+/* metrics_listen: its own HTTP server, caps and timeouts (http.h), so a
+ * scraper, or a flood, never takes a control client's place. */
 static int listen_metrics(struct daemon *d)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->metrics_src };
-	struct sockaddr_storage ss;
-	int fd, one = 1, err;
+	struct http_conf conf = {
+		.name = "metrics", .listen = d->pol.metrics_listen,
+		.max_conns = METRICS_MAX_CONNS, .max_per_ip = METRICS_MAX_PER_IP,
+		.timeout_s = METRICS_TIMEOUT_S, .max_request = METRICS_MAX_REQUEST,
+		.routes = &d->metrics_route, .nroutes = 1,
+	};
+	int err;
 
-	if (!d->pol.metrics_listen[0] || parse_hostport(d->pol.metrics_listen, &ss))
+	if (!d->pol.metrics_listen[0])
 		return 0;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) || listen(fd, 16)) {
-		err = -errno;
-		pr_warn("Couldn't serve metrics on %s: %s", d->pol.metrics_listen, strerror(-err));
-		close(fd);
+	d->metrics_route = (struct http_route){ "/metrics", HTTP_GET | HTTP_HEAD, 0,
+						http_metrics_page, d };
+	err = http_open(&d->http, &conf, d->epfd);
+	if (err)
 		return err;
-	}
-	d->metricsfd = fd;
-	d->metrics_src = (struct ep_src){ SRC_METRICS, d };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
 	pr_info("serving metrics on http://%s/metrics", d->pol.metrics_listen);
 	return 0;
 }
@@ -927,6 +953,23 @@ static void on_signal(struct daemon *d)
 	}
 }
 
+/* Control clients that sent no whole request line in time: they would hold
+ * a slot for ever otherwise. Streams (events --follow) are past their
+ * request, and idle by design. */
+static void expire_clients(struct daemon *d)
+{
+	uint64_t now = mono_ns();
+	struct client *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (!c->deadline || now < c->deadline)
+			continue;
+		d->ctl_refused[CTL_REF_TIMEOUT]++;
+		client_close(d, c);
+	}
+}
+
 static void on_timer(struct daemon *d)
 {
 	uint64_t ticks;
@@ -934,6 +977,7 @@ static void on_timer(struct daemon *d)
 
 	if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
+	expire_clients(d);
 	/* Expired bans already stop matching in BPF; this frees their slots. */
 	map_lock(d, true);
 	swept = ban_sweep_some(&d->m, &d->sweep, SWEEP_PER_TICK);
@@ -969,8 +1013,8 @@ static int loop(struct daemon *d)
 			case SRC_SIGNAL: on_signal(d); break;
 			case SRC_TIMER: on_timer(d); break;
 			case SRC_RINGBUF: ring_buffer__consume(d->rb); break;
-			case SRC_LISTEN: on_accept(d, false); break;
-			case SRC_METRICS: on_accept(d, true); break;
+			case SRC_LISTEN: on_accept(d); break;
+			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
 			}
@@ -1031,8 +1075,7 @@ static void daemon_fini(struct daemon *d)
 		close(d->listenfd);
 		unlink(d->o.ctl_path);
 	}
-	if (d->metricsfd >= 0)
-		close(d->metricsfd);
+	http_close(d->http);
 	for (int i = 0; i < RECENT_EVENTS; i++)
 		free(d->recent[i]);
 	free(d->sources);
@@ -1046,7 +1089,7 @@ static void daemon_fini(struct daemon *d)
 
 int daemon_run(const struct daemon_opts *o)
 {
-	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .metricsfd = -1 };
+	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1 };
 	const struct aw_hooks hooks = {
 		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,

@@ -13,8 +13,5 @@ int metrics_write(FILE *f, struct ig_maps *m);
  * read), 0 when nothing is: the exposition to give when there is nothing
  * else to say, so a scraper sees "down" rather than an error. */
 void metrics_write_up(FILE *f, bool up);
-/* A full HTTP/1.0 response for a request; 200 only for GET /metrics. */
-int metrics_http_reply(const char *req, size_t len, struct ig_maps *m,
-		       void (*extra)(FILE *f, void *ctx), void *ctx, char **out, size_t *outlen);
 
 #endif
