@@ -92,6 +92,20 @@ static int ctl_connect(const char *path)
 	return fd;
 }
 
+/* One request line. A daemon that refuses us answers and closes before
+ * reading: the write may then fail, but its answer is still there to read. */
+static int ctl_send(int fd, const char *req)
+{
+	char line[CTL_MAX_REQ + 1];
+	int len = snprintf(line, sizeof(line), "%s\n", req);
+
+	if (len >= (int)sizeof(line))
+		return -EMSGSIZE;
+	if (send(fd, line, len, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+		return -errno;
+	return 0;
+}
+
 int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn fn, void *ctx)
 {
 	char buf[65536];
@@ -102,21 +116,9 @@ int ctl_request(const char *path, const char *req, int timeout_ms, ctl_line_fn f
 
 	if (fd < 0)
 		return fd;
-	/* A daemon that refuses us answers and closes before reading: the
-	 * write may then fail, but its answer is still there to read. */
-	{
-		char line[CTL_MAX_REQ + 1];
-		int n = snprintf(line, sizeof(line), "%s\n", req);
-
-		if (n >= (int)sizeof(line)) {
-			err = -EMSGSIZE;
-			goto out;
-		}
-		if (send(fd, line, n, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
-			err = -errno;
-			goto out;
-		}
-	}
+	err = ctl_send(fd, req);
+	if (err)
+		goto out;
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
 	for (;;) {
 		char *nl;
