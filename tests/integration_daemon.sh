@@ -188,7 +188,7 @@ daemon_stop()
 	rc=$?
 	forget_pid "$DPID"
 	DPID=
-	return $rc
+	return "$rc"
 }
 
 # last_dlog: the daemon log since the last daemon_start.
@@ -414,10 +414,10 @@ test_daemon_start()
 	peer_xdp || { bad peer_xdp "couldn't attach the pass-only program to the client veth"; return; }
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	ok start
-	check_probe v4_143_refused refused $SRV4 143 $CLI4 $OKT
-	check_probe v6_143_refused refused $SRV6 143 $CLI6 $OKT
-	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
-	check_probe v6_993_connected connected $SRV6 993 $CLI6 $OKT
+	check_probe v4_143_refused refused "$SRV4" 143 "$CLI4" "$OKT"
+	check_probe v6_143_refused refused "$SRV6" 143 "$CLI6" "$OKT"
+	check_probe v4_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
+	check_probe v6_993_connected connected "$SRV6" 993 "$CLI6" "$OKT"
 	check status_running True "$(dget 'd["running"]')"
 	check status_pid "$DPID" "$(dget 'd["pid"]')"
 	check status_policy_file "$pol" "$(dget 'd["policy_file"]')"
@@ -437,7 +437,7 @@ test_daemon_start()
 	[ -e "$CTL" ]
 	check socket_removed 1 $?
 	check status_not_running False "$(dget 'd["running"]')"
-	check_probe v4_143_refused_after_exit refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_refused_after_exit refused "$SRV4" 143 "$CLI4" "$OKT"
 	check still_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
 
 	# A start that fails before it opens the maps (a bad policy) leaves the
@@ -448,18 +448,18 @@ test_daemon_start()
 		--control-socket "$CTL" --detach-on-exit </dev/null >>"$DLOG" 2>&1
 	check bad_start_fails 1 $?
 	check still_pinned_after_bad_start "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
-	check_probe v4_143_refused_after_bad_start refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_refused_after_bad_start refused "$SRV4" 143 "$CLI4" "$OKT"
 
 	# Adopt what is pinned: no reload of the object, same program.
 	daemon_start "$pol" --detach-on-exit || { bad restart "daemon did not come up"; return; }
 	check_match adopted_logged "*adopted pinned fast path*" "$(last_dlog)"
 	check adopted_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
-	check_probe v4_143_refused_adopted refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_refused_adopted refused "$SRV4" 143 "$CLI4" "$OKT"
 	mode=$(dget 'j["interfaces"][0]["mode"]')
 	check adopted_mode native "$mode"
 	daemon_stop TERM
 	check detach_on_exit_exit 0 $?
-	check_probe v4_143_served_after_detach connected $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_served_after_detach connected "$SRV4" 143 "$CLI4" "$OKT"
 	[ -e "$PIN" ]
 	check pins_gone_after_detach 1 $?
 }
@@ -520,16 +520,16 @@ test_daemon_metrics_http()
 	EOF
 	)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	probe $SRV4 143 $CLI4 >/dev/null
-	out=$(http_req $port 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+	probe "$SRV4" 143 "$CLI4" >/dev/null
+	out=$(http_req "$port" 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
 	check_match status_200 'HTTP/1.0 200 OK*' "$out"
 	body=${out#*$'\r\n\r\n'}
 	check_cmd format_valid 0 "" "$PY" "$here/check_prometheus.py" <<<"$body"
 	check daemon_up "imapguard_daemon_up 1" "$(grep '^imapguard_daemon_up' <<<"$body")"
 	check reload_ok "imapguard_reload_success 1" "$(grep '^imapguard_reload_success' <<<"$body")"
 	check_ge reject_counted 1 "$(sed -n 's/^imapguard_packets_total{reason="reject"} //p' <<<"$body")"
-	check_match not_found 'HTTP/1.0 404*' "$(http_req $port 'GET / HTTP/1.0\r\n\r\n')"
-	check_match post_refused 'HTTP/1.0 405*' "$(http_req $port 'POST /metrics HTTP/1.0\r\n\r\n')"
+	check_match not_found 'HTTP/1.0 404*' "$(http_req "$port" 'GET / HTTP/1.0\r\n\r\n')"
+	check_match post_refused 'HTTP/1.0 405*' "$(http_req "$port" 'POST /metrics HTTP/1.0\r\n\r\n')"
 	# The CLI adds the daemon's own metrics when it runs.
 	out=$(igc stats --prometheus 2>&1)
 	check cli_daemon_up "imapguard_daemon_up 1" "$(grep '^imapguard_daemon_up' <<<"$out")"
@@ -672,6 +672,7 @@ test_daemon_http_lockout()
 	hold_start http "$NS_SRV" "$spec" || { bad http_flood "holder failed"; return; }
 	check_cmd status_during_http_flood 0 "*daemon: running, pid $DPID*" igc status
 	check_cmd reload_during_http_flood 0 '*"ok":true*' igc reload
+	# shellcheck disable=SC2016 # eval expands it on each try
 	if wait_for 5 eval '[ "$(dmetric "${H}_connections{server=\"metrics\"}")" = 16 ] &&
 			   [ "$(dmetric "${H}_refused_total{server=\"metrics\",reason=\"limit\"}")" = 84 ]'; then
 		ok http_cap_16_rest_refused
@@ -687,7 +688,7 @@ test_daemon_http_lockout()
 
 	# The other way: 70 idle control clients (the cap is 64), metrics answer.
 	hold_start ctl "" '[{"unix": "'"$CTL"'", "n": 70}]' || { bad ctl_flood "holder failed"; return; }
-	out=$(http_req $port 'GET /metrics HTTP/1.0\r\n\r\n')
+	out=$(http_req "$port" 'GET /metrics HTTP/1.0\r\n\r\n')
 	check_match metrics_during_ctl_flood 'HTTP/1.0 200 OK*' "$out"
 	check ctl_clients_capped "imapguard_control_clients 64" \
 		"$(grep '^imapguard_control_clients ' <<<"$out")"
@@ -714,10 +715,10 @@ test_daemon_http_timeouts()
 	)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	R="${H}_refused_total{server=\"metrics\",reason="
-	out=$(http_req6 $port 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+	out=$(http_req6 "$port" 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
 	check_match v6_status_200 'HTTP/1.0 200 OK*' "$out"
 	check_cmd v6_format_valid 0 "" "$PY" "$IG_ROOT/tests/check_prometheus.py" <<<"${out#*$'\r\n\r\n'}"
-	out=$(http_req6 $port 'HEAD /metrics HTTP/1.0\r\n\r\n')
+	out=$(http_req6 "$port" 'HEAD /metrics HTTP/1.0\r\n\r\n')
 	check_match v6_head_200 'HTTP/1.0 200 OK*' "$out"
 	check v6_head_no_body 0 "$(grep -c '^imapguard_' <<<"$out")"
 	# Four from ::1 (the cap per address): idle, idle, half a request, and
@@ -726,7 +727,7 @@ test_daemon_http_timeouts()
 	       {"addr": "::1", "port": '$port', "payload": "GET /metr"},
 	       {"addr": "::1", "port": '$port', "dribble": 2, "payload": "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"}]'
 	hold_start slow "$NS_SRV" "$spec" || { bad holder "holder failed"; return; }
-	check_match fifth_refused 'HTTP/1.0 503 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\n\r\n')"
+	check_match fifth_refused 'HTTP/1.0 503 *' "$(http_req6 "$port" 'GET /metrics HTTP/1.0\r\n\r\n')"
 	check per_ip_counted 1 "$(dmetric "${R}\"per_ip\"}")"
 	check four_open 4 "$(dmetric "${H}_connections{server=\"metrics\"}")"
 	wait_for 25 metric_is "${R}\"timeout\"}" 4 ||
@@ -739,19 +740,19 @@ test_daemon_http_timeouts()
 
 	# Refused by MHD (header block, URL) or by us (body, method, path).
 	big=$(head -c 40000 /dev/zero | tr '\0' a)
-	check_match header_too_large 'HTTP/1.? 431 *' "$(http_req6 $port "GET /metrics HTTP/1.0\r\nX-Big: $big\r\n\r\n")"
-	check_match url_too_long 'HTTP/1.? 414 *' "$(http_req6 $port "GET /$big HTTP/1.0\r\n\r\n")"
-	check_match body_refused 'HTTP/1.0 413 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello')"
-	check_match post_405 'HTTP/1.0 405 *' "$(http_req6 $port 'POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n')"
-	check_match not_found_404 'HTTP/1.0 404 *' "$(http_req6 $port 'GET /metricsx HTTP/1.0\r\n\r\n')"
+	check_match header_too_large 'HTTP/1.? 431 *' "$(http_req6 "$port" "GET /metrics HTTP/1.0\r\nX-Big: $big\r\n\r\n")"
+	check_match url_too_long 'HTTP/1.? 414 *' "$(http_req6 "$port" "GET /$big HTTP/1.0\r\n\r\n")"
+	check_match body_refused 'HTTP/1.0 413 *' "$(http_req6 "$port" 'GET /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello')"
+	check_match post_405 'HTTP/1.0 405 *' "$(http_req6 "$port" 'POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n')"
+	check_match not_found_404 'HTTP/1.0 404 *' "$(http_req6 "$port" 'GET /metricsx HTTP/1.0\r\n\r\n')"
 	# A Content-Length that is no number: MHD answers 400; no request line:
 	# it just closes.
-	check_match bad_length_400 'HTTP/1.? 400 *' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\nContent-Length: x\r\n\r\n')"
-	check garbage_closed "" "$(http_req6 $port 'GET\r\n\r\n')"
+	check_match bad_length_400 'HTTP/1.? 400 *' "$(http_req6 "$port" 'GET /metrics HTTP/1.0\r\nContent-Length: x\r\n\r\n')"
+	check garbage_closed "" "$(http_req6 "$port" 'GET\r\n\r\n')"
 	for k in too_large:3 method:1 not_found:1 bad_request:2 limit:0; do
 		check "counted_${k%:*}" "${k#*:}" "$(dmetric "${R}\"${k%:*}\"}")"
 	done
-	check_match still_serves 'HTTP/1.0 200 OK*' "$(http_req6 $port 'GET /metrics HTTP/1.0\r\n\r\n')"
+	check_match still_serves 'HTTP/1.0 200 OK*' "$(http_req6 "$port" 'GET /metrics HTTP/1.0\r\n\r\n')"
 	check handled_3 3 "$(dmetric "${H}_requests_total{server=\"metrics\"}")"
 }
 
@@ -797,12 +798,13 @@ test_daemon_reload()
 
 	pol=$(pol_daemon reload reject </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	check_probe v4_143_refused refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_refused refused "$SRV4" 143 "$CLI4" "$OKT"
 	hash0=$(dget 'd["policy_hash"]')
 
 	# SIGHUP, good and changed: 143 reject -> drop.
 	write_policy "$pol" drop
 	kill -HUP "$DPID"
+	# shellcheck disable=SC2016 # eval expands it on each try
 	if wait_for 5 eval '[ "$(dget "d[\"policy_hash\"]")" != "$hash0" ]'; then
 		ok sighup_good_applied
 	else
@@ -811,14 +813,15 @@ test_daemon_reload()
 	hash1=$(dget 'd["policy_hash"]')
 	check sighup_good_reload_ok True "$(dget 'd["last_reload"]["ok"]')"
 	check sighup_pinned_hash "$hash1" "$(dget 'j["policy_hash"]')"
-	check_probe v4_143_dropped timeout $SRV4 143 $CLI4 $DROPT
-	check_probe v6_143_dropped timeout $SRV6 143 $CLI6 $DROPT
-	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe v4_143_dropped timeout "$SRV4" 143 "$CLI4" "$DROPT"
+	check_probe v6_143_dropped timeout "$SRV6" 143 "$CLI6" "$DROPT"
+	check_probe v4_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 	check alive_after_sighup 0 "$(alive "$DPID"; echo $?)"
 
 	# SIGHUP, bad: the old policy stays, status says why, with file:line.
 	write_policy "$pol" bad
 	kill -HUP "$DPID"
+	# shellcheck disable=SC2016 # eval expands it on each try
 	if wait_for 5 eval '[ "$(dget "d[\"last_reload\"][\"ok\"]")" = False ]'; then
 		ok sighup_bad_reported
 	else
@@ -828,20 +831,20 @@ test_daemon_reload()
 	check_match sighup_bad_file_line "*$pol:2:*" "$msg"
 	check sighup_bad_hash_kept "$hash1" "$(dget 'd["policy_hash"]')"
 	check sighup_bad_pinned_kept "$hash1" "$(dget 'j["policy_hash"]')"
-	check_probe v4_143_still_dropped timeout $SRV4 143 $CLI4 $DROPT
-	check_probe v4_993_still_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe v4_143_still_dropped timeout "$SRV4" 143 "$CLI4" "$DROPT"
+	check_probe v4_993_still_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 	check_cmd status_text_failed 0 "*last reload: FAILED*" igc status
 	check alive_after_bad_sighup 0 "$(alive "$DPID"; echo $?)"
 
 	# imapguard reload: exit 1 with the reason for a bad file, 0 for a good one.
 	check_cmd reload_bad_exit1 1 "*$pol:2:*" igc reload
-	check_probe v4_143_dropped_after_bad_reload timeout $SRV4 143 $CLI4 $DROPT
+	check_probe v4_143_dropped_after_bad_reload timeout "$SRV4" 143 "$CLI4" "$DROPT"
 	write_policy "$pol" reject
 	check_cmd reload_good_exit0 0 '*"ok":true*' igc reload
 	check reload_good_status True "$(dget 'd["last_reload"]["ok"]')"
 	check reload_good_hash "$hash0" "$(dget 'd["policy_hash"]')"
-	check_probe v4_143_refused_again refused $SRV4 143 $CLI4 $OKT
-	check_probe v6_143_refused_again refused $SRV6 143 $CLI6 $OKT
+	check_probe v4_143_refused_again refused "$SRV4" 143 "$CLI4" "$OKT"
+	check_probe v6_143_refused_again refused "$SRV6" 143 "$CLI6" "$OKT"
 	# No daemon: reload says so, exit 1.
 	daemon_stop TERM
 	check_cmd reload_no_daemon 1 "*not running*" igc reload
@@ -903,19 +906,19 @@ test_daemon_kill9_restart()
 
 	pol=$(pol_daemon kill9 reject </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	check_cmd ban_add 0 "*" ig ban add $CLI4B --ttl 10m --reason kill9test
-	check_probe banned_993_dropped timeout $SRV4 993 $CLI4B $DROPT
+	check_cmd ban_add 0 "*" ig ban add "$CLI4B" --ttl 10m --reason kill9test
+	check_probe banned_993_dropped timeout "$SRV4" 993 "$CLI4B" "$DROPT"
 	prog=$(dget 'j["interfaces"][0]["prog_id"]')
 	# Probers run across the kill, the gap and the restart.
-	prober_start p143 $SRV4 143 $CLI4
-	prober_start p143v6 $SRV6 143 $CLI6
-	prober_start ban993 $SRV4 993 $CLI4B
+	prober_start p143 "$SRV4" 143 "$CLI4"
+	prober_start p143v6 "$SRV6" 143 "$CLI6"
+	prober_start ban993 "$SRV4" 993 "$CLI4B"
 	sleep 0.5
 	daemon_stop KILL
 	check kill9_status 137 $?
-	check_probe v4_143_refused_no_daemon refused $SRV4 143 $CLI4 $OKT
-	check_probe ban_drops_no_daemon timeout $SRV4 993 $CLI4B $DROPT
-	check_probe v4_993_served_no_daemon connected $SRV4 993 $CLI4 $OKT
+	check_probe v4_143_refused_no_daemon refused "$SRV4" 143 "$CLI4" "$OKT"
+	check_probe ban_drops_no_daemon timeout "$SRV4" 993 "$CLI4B" "$DROPT"
+	check_probe v4_993_served_no_daemon connected "$SRV4" 993 "$CLI4" "$OKT"
 	check status_no_daemon False "$(dget 'd["running"]')"
 	daemon_start "$pol" || { bad restart "daemon did not come up"; probers_stop; return; }
 	ok restart
@@ -933,9 +936,9 @@ test_daemon_kill9_restart()
 	check_match restart_adopted "*adopted pinned fast path*" "$(last_dlog)"
 	check restart_same_prog "$prog" "$(dget 'j["interfaces"][0]["prog_id"]')"
 	check restart_status_pid "$DPID" "$(dget 'd["pid"]')"
-	check restart_ban_kept "kill9test" "$(ban_field $CLI4B reason)"
-	check_probe v4_143_refused_after refused $SRV4 143 $CLI4 $OKT
-	check_probe v4_993_after connected $SRV4 993 $CLI4 $OKT
+	check restart_ban_kept "kill9test" "$(ban_field "$CLI4B" reason)"
+	check_probe v4_143_refused_after refused "$SRV4" 143 "$CLI4" "$OKT"
+	check_probe v4_993_after connected "$SRV4" 993 "$CLI4" "$OKT"
 	check one_prog "1" "$(nsenter --net="/run/netns/$NS_SRV" bpftool -j net show dev "$IF_SRV" |
 		json_get 'len(j[0]["tc"]) + len(j[0]["xdp"])')"
 }
@@ -1021,33 +1024,37 @@ test_daemon_state()
 	: >"$ALOG"
 	pol=$(pol_authlog state "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $CLI4 bob 3 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban for $CLI4 after 3 failures"
+	fail_lines "$CLI4" bob 3 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok banned
+	else
+		bad banned "no ban for $CLI4 after 3 failures"
+	fi
 	daemon_stop TERM
 	check stop_exit 0 $?
 	check_match state_has_ban "*ban $CLI4 *authlog*" "$(grep "^ban " "$STATE")"
 
 	# Plain restart: the pinned ban is there anyway.
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
-	check_probe restart_ban_drops timeout $SRV4 993 $CLI4 $DROPT
+	check_probe restart_ban_drops timeout "$SRV4" 993 "$CLI4" "$DROPT"
 	daemon_stop TERM
 
 	# Detach everything: pins and the ban map go; only the state file knows.
 	check_cmd detach_all 0 "detached*" ig detach --all
 	[ -e "$PIN" ]
 	check pins_gone 1 $?
-	check_probe unenforced_993 connected $SRV4 993 $CLI4 $OKT
-	check_probe unenforced_143 connected $SRV4 143 $CLI4 $OKT
+	check_probe unenforced_993 connected "$SRV4" 993 "$CLI4" "$OKT"
+	check_probe unenforced_143 connected "$SRV4" 143 "$CLI4" "$OKT"
 	daemon_start "$pol" || { bad fresh_start "daemon did not come up"; return; }
 	check_match fresh_loaded "*loaded fast path*" "$(last_dlog)"
 	check_match fresh_restored "*restored state from $STATE*" "$(last_dlog)"
-	check restored_reason "authlog brute f=3 u=1" "$(ban_field $CLI4 reason)"
-	left=$(ban_field $CLI4 expires_in_s)
+	check restored_reason "authlog brute f=3 u=1" "$(ban_field "$CLI4" reason)"
+	left=$(ban_field "$CLI4" expires_in_s)
 	check_range restored_expiry 500 600 "${left%.*}"
-	check_probe restored_ban_drops timeout $SRV4 993 $CLI4 $DROPT
-	check_probe restored_other_993 connected $SRV4 993 $CLI4B $OKT
-	check_probe restored_143_refused refused $SRV4 143 $CLI4B $OKT
-	check_match restored_history "*banned 1 time*" "$(igc why $CLI4)"
+	check_probe restored_ban_drops timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe restored_other_993 connected "$SRV4" 993 "$CLI4B" "$OKT"
+	check_probe restored_143_refused refused "$SRV4" 143 "$CLI4B" "$OKT"
+	check_match restored_history "*banned 1 time*" "$(igc why "$CLI4")"
 }
 
 # state_v1 RECORD...: a state file as the previous version wrote it (version
@@ -1092,18 +1099,18 @@ test_daemon_state_v1_restore()
 	check plain_restored plain "$(ban_field 198.18.0.77 reason)"
 	left=$(ban_field 198.18.0.77 expires_in_s)
 	check_range plain_expiry 200 300 "${left%.*}"
-	for a in $CLI4 $CLI6; do
+	for a in "$CLI4" "$CLI6"; do
 		check "far_off_not_permanent_$a" False "$(ban_field "$a" permanent)"
 		left=$(ban_field "$a" expires_in_s)
 		check_range "far_off_clamped_to_ban_max_$a" 7000 7200 "${left%.*}"
 	done
-	check allowed_not_restored "" "$(ban_field $CLI4B reason)"
-	check allowed6_not_restored "" "$(ban_field $CLI6B reason)"
+	check allowed_not_restored "" "$(ban_field "$CLI4B" reason)"
+	check allowed6_not_restored "" "$(ban_field "$CLI6B" reason)"
 	check_match allowed_logged "*not restoring the ban of $CLI4B*allow list*" "$(last_dlog)"
-	check_probe far_off_drops timeout $SRV4 993 $CLI4 $DROPT
-	check_probe far_off6_drops timeout $SRV6 993 $CLI6 $DROPT
-	check_probe allowed_connects connected $SRV4 993 $CLI4B $OKT
-	check_probe allowed6_connects connected $SRV6 993 $CLI6B $OKT
+	check_probe far_off_drops timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe far_off6_drops timeout "$SRV6" 993 "$CLI6" "$DROPT"
+	check_probe allowed_connects connected "$SRV4" 993 "$CLI4B" "$OKT"
+	check_probe allowed6_connects connected "$SRV6" 993 "$CLI6B" "$OKT"
 	daemon_stop TERM
 	check stop_exit 0 $?
 	check written_as_v2 "imapguard-state 2" "$(head -n 1 "$STATE")"
@@ -1129,7 +1136,7 @@ test_daemon_special_files()
 	msg=$(dget 'd["last_reload"]["message"]')
 	check_match fifo_deny_file_reported "*$LAB_TMP/feed*not a regular file*" "$msg"
 	check loop_alive True "$(dget 'd["running"]')"
-	check_probe policy_kept refused $SRV4 143 $CLI4 $OKT
+	check_probe policy_kept refused "$SRV4" 143 "$CLI4" "$OKT"
 	daemon_stop TERM
 	check sigterm_exit 0 $?
 	rm -f "$LAB_TMP/feed"
@@ -1143,7 +1150,8 @@ test_daemon_special_files()
 		--state-file "$LAB_TMP/open/state" --control-socket "$CTL" </dev/null >"$LAB_TMP/open.log" 2>&1 &
 	DPID=$!
 	LAB_PIDS+=("$DPID")
-	if wait_for 30 eval '! alive $DPID'; then
+	# shellcheck disable=SC2016 # eval expands it on each try
+	if wait_for 30 eval '! alive "$DPID"'; then
 		wait "$DPID"
 		check unsafe_dir_refused 1 $?
 	else
@@ -1165,8 +1173,12 @@ test_daemon_state_corrupt()
 	: >"$ALOG"
 	pol=$(pol_authlog corrupt "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $CLI4 bob 3 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban for $CLI4 after 3 failures"
+	fail_lines "$CLI4" bob 3 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok banned
+	else
+		bad banned "no ban for $CLI4 after 3 failures"
+	fi
 	for kind in garbage truncated empty; do
 		daemon_stop TERM
 		n0=$(corrupt_files | wc -l)
@@ -1185,6 +1197,7 @@ test_daemon_state_corrupt()
 		ok "${kind}_start"
 		check_match "${kind}_warned" "*$STATE*moved to*$STATE.corrupt-*" "$(last_dlog)"
 		check "${kind}_set_aside" $((n0 + 1)) "$(corrupt_files | wc -l)"
+		# shellcheck disable=SC2012 # ls -t sorts by age; the names are the daemon's (STATE.corrupt-SECONDS)
 		newest=$(ls -1t "$STATE".corrupt-* 2>/dev/null | head -n 1)
 		if [ -n "$newest" ] && cmp -s "$newest" "$LAB_TMP/bad-$kind"; then
 			ok "${kind}_content_kept"
@@ -1192,6 +1205,7 @@ test_daemon_state_corrupt()
 			bad "${kind}_content_kept" "no set-aside file with the bad content (newest '$newest')"
 		fi
 		# A fresh, valid file replaces it within a tick or two.
+		# shellcheck disable=SC2016 # eval expands it on each try
 		if wait_for 3 eval 'head -n 1 "$STATE" 2>/dev/null | grep -q "^imapguard-state" &&
 			tail -n 1 "$STATE" | grep -q "^end "'; then
 			ok "${kind}_fresh_state_written"
@@ -1199,7 +1213,7 @@ test_daemon_state_corrupt()
 			bad "${kind}_fresh_state_written" "$(head -c 200 "$STATE" 2>&1 | tr '\n' '|')"
 		fi
 		check "${kind}_status" True "$(dget 'd["running"]')"
-		check_probe "${kind}_ban_still_drops" timeout $SRV4 993 $CLI4 $DROPT
+		check_probe "${kind}_ban_still_drops" timeout "$SRV4" 993 "$CLI4" "$DROPT"
 	done
 }
 
@@ -1215,15 +1229,20 @@ test_daemon_events_follow()
 		>"$LAB_TMP/follow" 2>>"$DLOG" &
 	fpid=$!
 	LAB_PIDS+=("$fpid")
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 5 eval '[ "$(dget "d[\"followers\"]")" -ge 1 ]' ||
 		bad follower_connected "the follower did not show up in status"
-	fail_lines $CLI4 carol 3 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban after 3 failures"
-	check_probe banned_993_dropped timeout $SRV4 993 $CLI4 $DROPT
-	check_probe other_143_refused refused $SRV4 143 $CLI4B $OKT
+	fail_lines "$CLI4" carol 3 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok banned
+	else
+		bad banned "no ban after 3 failures"
+	fi
+	check_probe banned_993_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe other_143_refused refused "$SRV4" 143 "$CLI4B" "$OKT"
 	for ((i = 0; i < 30; i++)); do
 		out=$("$PY" -c "$_PY_EVCOUNT" \
-			'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'$CLI4'" and e.get("port") == 993' \
+			'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'"$CLI4"'" and e.get("port") == 993' \
 			<"$LAB_TMP/follow")
 		[ "$out" -ge 1 ] && break
 		sleep 0.1
@@ -1236,9 +1255,9 @@ for l in sys.stdin:
     if e.get("reason") == "ban":
         print(e.get("iface")); break' <"$LAB_TMP/follow" 2>/dev/null)"
 	check_ge follow_ban_decision 1 "$("$PY" -c "$_PY_EVCOUNT" \
-		'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'$CLI4'"' <"$LAB_TMP/follow")"
+		'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'"$CLI4"'"' <"$LAB_TMP/follow")"
 	check_ge follow_reject_event 1 "$("$PY" -c "$_PY_EVCOUNT" \
-		'e.get("type") == "drop" and e.get("reason") == "reject" and e.get("addr") == "'$CLI4B'" and e.get("port") == 143' \
+		'e.get("type") == "drop" and e.get("reason") == "reject" and e.get("addr") == "'"$CLI4B"'" and e.get("port") == 143' \
 		<"$LAB_TMP/follow")"
 	check_ge status_events_seen 2 "$(dget 'd["events_seen"]')"
 	check_ge recent_drop_ban 1 "$(ev_count 'e.get("type") == "drop" and e.get("reason") == "ban"')"
@@ -1303,7 +1322,7 @@ test_daemon_ctl_perms()
 	for ((i = 0; i < 10; i++)); do
 		out=$(as_nobody "$IG_BIN" reload -c "$CTL" 2>&1)
 		rc=$?
-		if [ $rc -eq 1 ] && [[ $out == *'"error":"permission denied"'* ]]; then
+		if [ "$rc" -eq 1 ] && [[ $out == *'"error":"permission denied"'* ]]; then
 			good=$((good + 1))
 		else
 			seen+="[exit $rc: ${out//$'\n'/ }] "
@@ -1322,7 +1341,7 @@ test_daemon_ctl_perms()
 		for ((i = 0; i < 5; i++)); do
 			out=$(as_nobody "$IG_BIN" "${args[@]}" 2>&1)
 			rc=$?
-			if [ $rc -eq 1 ] && [[ $out == *'permission denied'* ]]; then
+			if [ "$rc" -eq 1 ] && [[ $out == *'permission denied'* ]]; then
 				good=$((good + 1))
 			else
 				seen+="[exit $rc: ${out//$'\n'/ }] "
@@ -1438,13 +1457,14 @@ test_daemon_ctl_garbage()
 	check alive 0 "$(alive "$pid"; echo $?)"
 	check status_same_pid "$pid" "$(dget 'd["pid"]')"
 	# Every garbage client is gone again: only the status request itself.
+	# shellcheck disable=SC2016 # eval expands it on each try
 	if wait_for 5 eval '[ "$(dget "d[\"clients\"]")" = 1 ]'; then
 		ok no_client_leak
 	else
 		bad no_client_leak "status shows $(dget 'd["clients"]') clients, expected 1"
 	fi
 	check_cmd reload_after 0 '*"ok":true*' igc reload
-	check_probe v4_143_refused_after refused $SRV4 143 $CLI4 $OKT
+	check_probe v4_143_refused_after refused "$SRV4" 143 "$CLI4" "$OKT"
 }
 
 # The raw reply to REQUEST on the control socket, checked as strict UTF-8
@@ -1493,8 +1513,11 @@ test_daemon_json_long_path()
 	# The text form shows the path whole, quote and backslash included
 	# (compared as a string: the path is no glob).
 	out=$(igc status 2>&1)
-	[[ $out == *"policy $pol (hash "* ]] && ok status_text_path ||
+	if [[ $out == *"policy $pol (hash "* ]]; then
+		ok status_text_path
+	else
 		bad status_text_path "path not shown whole: ${out:0:300}"
+	fi
 	# A good reload: its message holds "ok":false inside a string, which is
 	# not a failure.
 	check_cmd reload_good_exit0 0 '*"ok":true*' igc reload
@@ -1503,12 +1526,16 @@ test_daemon_json_long_path()
 	check raw_reload_message "${want:0:300}" \
 		"$(json_get 'j[0]["message"][:300]' <<<"$out" 2>&1)"
 	out=$(igc status 2>&1)
-	[[ $out == *"last reload: ok, ${want:0:300}"* ]] && ok status_text_reload ||
+	if [[ $out == *"last reload: ok, ${want:0:300}"* ]]; then
+		ok status_text_reload
+	else
 		bad status_text_reload "message not shown: $(grep 'last reload' <<<"$out" | cut -c1-300)"
+	fi
 	# An IPv6 peer's why and top answers, read back the same way.
-	check_probe v6_143_refused refused $SRV6 143 $CLI6 $OKT
+	check_probe v6_143_refused refused "$SRV6" 143 "$CLI6" "$OKT"
 	out=$("$PY" -c "$_PY_RAW_REPLY" "$CTL" "why $CLI6")
 	check raw_why_addr "$CLI6" "$(json_get 'j[0]["addr"]' <<<"$out" 2>&1)"
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 3 eval '[ "$(igc top --json -n 1 | json_get "j[\"addr\"]" 2>/dev/null)" = "$CLI6" ]'
 	check top_json_addr "$CLI6" "$(igc top --json -n 1 | json_get 'j["addr"]' 2>&1)"
 	check_match top_text "*$CLI6 * reject=*" "$(igc top)"
@@ -1542,6 +1569,7 @@ test_daemon_events_utf8()
 		fail_lines 198.18.0.$i "plain" 1
 	done >>"$ALOG"
 	wait_for 3 lines_are 6 || bad lines_read "daemon read $(authlog_lines) lines, expected 6"
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 3 eval '[ "$(ev_count "e.get(\"type\") == \"account\"")" -ge 1 ]'
 	out=$(igc events --json | "$PY" -c "$_PY_STRICT_EVENTS" 2>&1)
 	echo "# events: $out" >&2
@@ -1563,43 +1591,43 @@ test_daemon_authlog_brute()
 	: >"$ALOG"
 	pol=$(pol_authlog brute "max_failures = 5" "window = 1m" "ban_time = 1m" "max_users = 10" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	check_probe before_993_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe before_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 	s0=$(stat_packets ban)
-	fail_lines $CLI4 dave 4 >>"$ALOG"
+	fail_lines "$CLI4" dave 4 >>"$ALOG"
 	wait_for 3 lines_are 4 || bad four_read "daemon read $(authlog_lines) lines, expected 4"
 	check four_not_banned "" "$(bans)"
-	check_probe four_993_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe four_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 	t0=$EPOCHREALTIME
-	fail_lines $CLI4 dave 1 >>"$ALOG"
-	if wait_for 3 is_banned $CLI4; then
+	fail_lines "$CLI4" dave 1 >>"$ALOG"
+	if wait_for 3 is_banned "$CLI4"; then
 		ms=$(ms_since "$t0")
 		# The decision, by the ban event's own time stamp: within 1 s. Seen
 		# in the map by our polling (each poll a few hundred ms under load):
 		# a looser bound.
-		dec=$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'$CLI4'"' \
+		dec=$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'"$CLI4"'"' \
 			"int((e['ts'] - ${t0/,/.}) * 1000)")
 		echo "# ban decided $dec ms, seen in the map $ms ms after the fifth failure was written" >&2
 		check_range ban_decided_within_1s 0 1000 "$dec"
 		# In the map at the decision: its expiry is the event's ts + 1m
 		# (by the daemon's clocks; our polling latency does not count).
-		check_span ban_in_map_at_decision 60000 200 "$(ban_span $CLI4 \
-			"$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'$CLI4'"' 'e["ts"]')")"
+		check_span ban_in_map_at_decision 60000 200 "$(ban_span "$CLI4" \
+			"$(ev_first 'e.get("type") == "ban" and e.get("addr") == "'"$CLI4"'"' 'e["ts"]')")"
 	else
 		bad ban_decided_within_1s "no ban 3 s after the fifth failure"
 	fi
 	check only_that_ban "$CLI4" "$(bans)"
-	check_match ban_reason "authlog brute*" "$(ban_field $CLI4 reason)"
-	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
-	check_probe v4_143_dropped timeout $SRV4 143 $CLI4 $DROPT
-	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
-	check_probe v6_same_host_993 connected $SRV6 993 $CLI6 $OKT
+	check_match ban_reason "authlog brute*" "$(ban_field "$CLI4" reason)"
+	check_probe v4_993_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe v4_143_dropped timeout "$SRV4" 143 "$CLI4" "$DROPT"
+	check_probe other_993_connected connected "$SRV4" 993 "$CLI4B" "$OKT"
+	check_probe v6_same_host_993 connected "$SRV6" 993 "$CLI6" "$OKT"
 	check_ge stats_ban_grew $((s0 + 2)) "$(stat_packets ban)"
-	check_ge ban_packets 2 "$(ban_field $CLI4 packets)"
-	check_ge event_ban 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'$CLI4'" and e.get("failures") == 5 and e.get("dry_run") is False')"
-	check_ge event_drop 1 "$(ev_count 'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'$CLI4'"')"
+	check_ge ban_packets 2 "$(ban_field "$CLI4" packets)"
+	check_ge event_ban 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "brute" and e.get("addr") == "'"$CLI4"'" and e.get("failures") == 5 and e.get("dry_run") is False')"
+	check_ge event_drop 1 "$(ev_count 'e.get("type") == "drop" and e.get("reason") == "ban" and e.get("addr") == "'"$CLI4"'"')"
 	check status_failures 5 "$(dget 'd["authlog"]["failures"]')"
 	check status_bans 1 "$(dget 'd["authlog"]["bans"]')"
-	check_match why_banned "*banned now*" "$(igc why $CLI4)"
+	check_match why_banned "*banned now*" "$(igc why "$CLI4")"
 }
 
 # One address, max_users distinct users: banned (rule spray).
@@ -1610,16 +1638,22 @@ test_daemon_authlog_spray()
 	: >"$ALOG"
 	pol=$(pol_authlog spray "max_failures = 20" "max_users = 4" "window = 1m" "ban_time = 1m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $CLI4 u1 1 >>"$ALOG"
-	fail_lines $CLI4 u2 1 >>"$ALOG"
-	fail_lines $CLI4 u3 1 >>"$ALOG"
+	{
+		fail_lines "$CLI4" u1 1
+		fail_lines "$CLI4" u2 1
+		fail_lines "$CLI4" u3 1
+	} >>"$ALOG"
 	wait_for 3 lines_are 3 || bad three_read "daemon read $(authlog_lines) lines, expected 3"
 	check three_users_not_banned "" "$(bans)"
-	fail_lines $CLI4 u4 1 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok banned || bad banned "no ban after 4 users"
-	check_ge event_spray 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "spray" and e.get("addr") == "'$CLI4'" and e.get("users") == 4')"
-	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
-	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
+	fail_lines "$CLI4" u4 1 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok banned
+	else
+		bad banned "no ban after 4 users"
+	fi
+	check_ge event_spray 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "spray" and e.get("addr") == "'"$CLI4"'" and e.get("users") == 4')"
+	check_probe v4_993_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe other_993_connected connected "$SRV4" 993 "$CLI4B" "$OKT"
 }
 
 # Failures rotating through addresses of one IPv6 /64: the /64 is banned,
@@ -1631,19 +1665,22 @@ test_daemon_authlog_v6()
 	: >"$ALOG"
 	pol=$(pol_authlog v6 "max_failures = 4" "v6_prefix = 64" "window = 1m" "ban_time = 1m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	check_probe before_v6_993 connected $SRV6 993 $CLI6 $OKT
+	check_probe before_v6_993 connected "$SRV6" 993 "$CLI6" "$OKT"
 	for a in 2001:db8::a:1 2001:db8::a:2 2001:db8::a:3; do
-		fail_lines $a erin 1 >>"$ALOG"
+		fail_lines "$a" erin 1 >>"$ALOG"
 	done
 	wait_for 3 lines_are 3 || bad three_read "daemon read $(authlog_lines) lines, expected 3"
 	check three_not_banned "" "$(bans)"
 	fail_lines 2001:db8::a:4 erin 1 >>"$ALOG"
-	wait_ban 2001:db8::/64 >/dev/null && ok prefix_banned ||
+	if wait_ban 2001:db8::/64 >/dev/null; then
+		ok prefix_banned
+	else
 		bad prefix_banned "no ban of 2001:db8::/64; bans: $(bans)"
+	fi
 	check_ge event_v6prefix 1 "$(ev_count 'e.get("type") == "ban" and e.get("rule") == "v6prefix" and e.get("addr") == "2001:db8::/64"')"
-	check_probe v6_in_64_dropped timeout $SRV6 993 $CLI6 $DROPT
-	check_probe v6_in_64_dropped_too timeout $SRV6 993 $CLI6B $DROPT
-	check_probe v4_same_host_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe v6_in_64_dropped timeout "$SRV6" 993 "$CLI6" "$DROPT"
+	check_probe v6_in_64_dropped_too timeout "$SRV6" 993 "$CLI6B" "$DROPT"
+	check_probe v4_same_host_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 }
 
 # Rotation by rename (with a late write to the old file), copytruncate, and
@@ -1657,35 +1694,44 @@ test_daemon_authlog_rotate()
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 
 	# mv log log.1, the writer still appends to log.1, then a new log.
-	fail_lines $A frank 2 >>"$ALOG"
+	fail_lines "$A" frank 2 >>"$ALOG"
 	wait_for 3 lines_are 2 || bad rename_before "daemon read $(authlog_lines) lines, expected 2"
 	mv "$ALOG" "$ALOG.1"
-	fail_lines $A frank 1 >>"$ALOG.1"
+	fail_lines "$A" frank 1 >>"$ALOG.1"
 	sleep 0.3
-	fail_lines $A frank 1 >>"$ALOG"
-	wait_ban $A >/dev/null && ok rename_banned ||
+	fail_lines "$A" frank 1 >>"$ALOG"
+	if wait_ban "$A" >/dev/null; then
+		ok rename_banned
+	else
 		bad rename_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	fi
 
 	# copytruncate: copy, truncate in place, the writer carries on.
-	fail_lines $B gina 2 >>"$ALOG"
+	fail_lines "$B" gina 2 >>"$ALOG"
 	wait_for 3 lines_are 6 || bad truncate_before "daemon read $(authlog_lines) lines, expected 6"
 	cp "$ALOG" "$ALOG.2"
 	truncate -s 0 "$ALOG"
 	sleep 0.5
-	fail_lines $B gina 2 >>"$ALOG"
-	wait_ban $B >/dev/null && ok copytruncate_banned ||
+	fail_lines "$B" gina 2 >>"$ALOG"
+	if wait_ban "$B" >/dev/null; then
+		ok copytruncate_banned
+	else
 		bad copytruncate_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	fi
 
 	# Deleted, then created again a while later.
-	fail_lines $C hank 2 >>"$ALOG"
+	fail_lines "$C" hank 2 >>"$ALOG"
 	wait_for 3 lines_are 10 || bad delete_before "daemon read $(authlog_lines) lines, expected 10"
 	rm "$ALOG"
 	sleep 1.5
 	check alive_without_log 0 "$(alive "$DPID"; echo $?)"
-	fail_lines $C hank 2 >>"$ALOG"
-	wait_ban $C >/dev/null && ok recreate_banned ||
+	fail_lines "$C" hank 2 >>"$ALOG"
+	if wait_ban "$C" >/dev/null; then
+		ok recreate_banned
+	else
 		bad recreate_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
-	check_probe recreate_993_dropped timeout $SRV4 993 $C $DROPT
+	fi
+	check_probe recreate_993_dropped timeout "$SRV4" 993 "$C" "$DROPT"
 
 	check lines_total 12 "$(authlog_lines)"
 	check_ge rotations 2 "$(dget 'd["authlog"]["sources"][0]["rotations"]')"
@@ -1711,7 +1757,7 @@ test_daemon_authlog_special()
 	: >"$ALOG"
 	pol=$(pol_authlog special "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $A kim 1 >>"$ALOG"
+	fail_lines "$A" kim 1 >>"$ALOG"
 	wait_for 3 lines_are 1 || bad regular_before "daemon read $(authlog_lines) lines, expected 1"
 
 	ln -s /dev/zero "$LOGD/zero.tmp" && mv -T "$LOGD/zero.tmp" "$ALOG"
@@ -1732,9 +1778,12 @@ test_daemon_authlog_special()
 	c1=$(cpu_ticks "$DPID")
 	check_range fifo_cpu_ticks 0 $((hz / 4)) $((c1 - c0))
 
-	fail_lines $A kim 2 >"$LOGD/new.tmp" && mv -T "$LOGD/new.tmp" "$ALOG"
-	wait_ban $A 5 >/dev/null && ok regular_after_banned ||
+	fail_lines "$A" kim 2 >"$LOGD/new.tmp" && mv -T "$LOGD/new.tmp" "$ALOG"
+	if wait_ban "$A" 5 >/dev/null; then
+		ok regular_after_banned
+	else
 		bad regular_after_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	fi
 	check lines_total 3 "$(authlog_lines)"
 	check_ge refused 1 "$(dget 'd["authlog"]["sources"][0]["refused"]')"
 	check_ge refusal_logged 1 "$(grep -c "Not following log.*it is a character device" "$DLOG")"
@@ -1752,12 +1801,15 @@ test_daemon_authlog_bad_bytes()
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	for i in 1 2 3; do
 		printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x\xff\x00%d>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s>\n' \
-			"$LINE_PREFIX" $i $A "$(session)" >>"$ALOG"
+			"$LINE_PREFIX" "$i" "$A" "$(session)" >>"$ALOG"
 	done
 	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<y>, method=PLAIN, rip=198.18.1.\xff, lip=198.18.0.1, session=<%s>\n' \
 		"$LINE_PREFIX" "$(session)" >>"$ALOG"
-	wait_ban $A 5 >/dev/null && ok bad_byte_failures_banned ||
+	if wait_ban "$A" 5 >/dev/null; then
+		ok bad_byte_failures_banned
+	else
 		bad bad_byte_failures_banned "no ban; read $(authlog_lines) lines, bans: '$(bans)'"
+	fi
 	wait_for 3 lines_are 4 || bad all_read "daemon read $(authlog_lines) lines, expected 4"
 	check failures_counted 3 "$(dget 'd["authlog"]["failures"]')"
 	check users_cleaned 3 "$(dget 'd["authlog"]["users_cleaned"]')"
@@ -1775,28 +1827,31 @@ test_daemon_authlog_restart()
 {
 	local pol OLD=198.18.1.20 MID=198.18.1.21
 
-	fail_lines $OLD ivan 6 >"$ALOG"
+	fail_lines "$OLD" ivan 6 >"$ALOG"
 	pol=$(pol_authlog restart "max_failures = 3" "window = 1m" "ban_time = 1m" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	sleep 1.5
 	check first_start_lines 0 "$(authlog_lines)"
 	check old_lines_no_ban "" "$(bans)"
-	fail_lines $MID judy 2 >>"$ALOG"
+	fail_lines "$MID" judy 2 >>"$ALOG"
 	wait_for 3 lines_are 2 || bad running_read "daemon read $(authlog_lines) lines, expected 2"
 	daemon_stop TERM
 	check stop_exit 0 $?
 	check_match state_has_pos "pos f *" "$(grep '^pos ' "$STATE")"
 	# While down: enough for a ban on their own.
-	fail_lines $CLI4 kim 3 >>"$ALOG"
+	fail_lines "$CLI4" kim 3 >>"$ALOG"
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
-	wait_ban $CLI4 >/dev/null && ok down_lines_banned ||
+	if wait_ban "$CLI4" >/dev/null; then
+		ok down_lines_banned
+	else
 		bad down_lines_banned "no ban from lines written while down; read $(authlog_lines) lines"
+	fi
 	wait_for 2 lines_are 3
 	check restart_lines_read 3 "$(authlog_lines)"
 	check only_new_ban "$CLI4" "$(bans)"
-	check_probe banned_993_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe banned_993_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
 	# The history lines were never fed to the detector, before or after.
-	check_match why_old_clean "*$OLD: 0 failure*" "$(igc why $OLD)"
+	check_match why_old_clean "*$OLD: 0 failure*" "$(igc why "$OLD")"
 }
 
 # A username carrying rip=<other> bans the real source only; allow-listed
@@ -1812,24 +1867,33 @@ test_daemon_hostile_allow()
 	EOF
 	)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	check_cmd allow_add 0 "*" ig allow add $ALLOWED
-	fail_lines $CLI4 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 2 >>"$ALOG"
-	fail_lines $CLI4 'rip=198.18.0.99' 1 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok real_source_banned ||
+	check_cmd allow_add 0 "*" ig allow add "$ALLOWED"
+	fail_lines "$CLI4" 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 2 >>"$ALOG"
+	fail_lines "$CLI4" 'rip=198.18.0.99' 1 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok real_source_banned
+	else
 		bad real_source_banned "no ban for $CLI4; bans: '$(bans)'"
+	fi
 	check only_real_source "$CLI4" "$(bans)"
 	check_match injected_not_counted "*198.18.0.99: 0 failure*" "$(igc why 198.18.0.99)"
-	check_probe real_source_dropped timeout $SRV4 993 $CLI4 $DROPT
+	check_probe real_source_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
 	# Allow-listed: the policy's (a real client) and one added by the CLI.
-	fail_lines $CLI4B lee 5 >>"$ALOG"
-	fail_lines $ALLOWED lee 5 >>"$ALOG"
-	# Control, after them in the same file: once it is banned, the lines
-	# before it have surely been read.
-	fail_lines $CONTROL lee 3 >>"$ALOG"
-	wait_ban $CONTROL >/dev/null && ok control_banned || bad control_banned "no ban for $CONTROL"
+	{
+		fail_lines "$CLI4B" lee 5
+		fail_lines "$ALLOWED" lee 5
+		# Control, after them in the same file: once it is banned, the
+		# lines before it have surely been read.
+		fail_lines "$CONTROL" lee 3
+	} >>"$ALOG"
+	if wait_ban "$CONTROL" >/dev/null; then
+		ok control_banned
+	else
+		bad control_banned "no ban for $CONTROL"
+	fi
 	check allowed_never_banned "$CLI4 $CONTROL" "$(bans)"
-	check_probe policy_allowed_993 connected $SRV4 993 $CLI4B $OKT
-	check no_ban_event_for_allowed 0 "$(ev_count 'e.get("type") == "ban" and e.get("addr") in ("'$CLI4B'", "'$ALLOWED'", "198.18.0.99")')"
+	check_probe policy_allowed_993 connected "$SRV4" 993 "$CLI4B" "$OKT"
+	check no_ban_event_for_allowed 0 "$(ev_count 'e.get("type") == "ban" and e.get("addr") in ("'"$CLI4B"'", "'"$ALLOWED"'", "198.18.0.99")')"
 }
 
 test_daemon_dry_run()
@@ -1839,7 +1903,8 @@ test_daemon_dry_run()
 	: >"$ALOG"
 	pol=$(pol_authlog dry "max_failures = 3" "window = 1m" "ban_time = 1m" "dry_run = yes" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $CLI4 mia 3 >>"$ALOG"
+	fail_lines "$CLI4" mia 3 >>"$ALOG"
+	# shellcheck disable=SC2016 # eval expands it on each try
 	if wait_for 3 eval '[ "$(ev_count "e.get(\"type\") == \"ban\" and e.get(\"addr\") == \"$CLI4\"")" -ge 1 ]'; then
 		ok ban_event
 	else
@@ -1847,7 +1912,7 @@ test_daemon_dry_run()
 	fi
 	check event_dry_run True "$(ev_first 'e.get("type") == "ban"' 'e.get("dry_run")')"
 	check no_ban "" "$(bans)"
-	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
+	check_probe v4_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
 	check status_dry_run_bans 1 "$(dget 'd["authlog"]["dry_run_bans"]')"
 	check status_bans 0 "$(dget 'd["authlog"]["bans"]')"
 }
@@ -1861,17 +1926,22 @@ test_daemon_reset_on_success()
 	: >"$ALOG"
 	pol=$(pol_authlog reset "max_failures = 3" "window = 1m" "ban_time = 1m" "reset_on_success = yes" </dev/null)
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
-	fail_lines $CLI4 nina 2 >>"$ALOG"
-	ok_line $CLI4 nina >>"$ALOG"
-	fail_lines $CLI4 nina 2 >>"$ALOG"
+	{
+		fail_lines "$CLI4" nina 2
+		ok_line "$CLI4" nina
+		fail_lines "$CLI4" nina 2
+	} >>"$ALOG"
 	wait_for 3 lines_are 5 || bad read "daemon read $(authlog_lines) lines, expected 5"
 	sleep 0.3
 	check no_ban_after_reset "" "$(bans)"
 	check status_successes 1 "$(dget 'd["authlog"]["successes"]')"
-	check_probe v4_993_connected connected $SRV4 993 $CLI4 $OKT
-	fail_lines $CLI4 nina 1 >>"$ALOG"
-	wait_ban $CLI4 >/dev/null && ok third_since_success_bans ||
+	check_probe v4_993_connected connected "$SRV4" 993 "$CLI4" "$OKT"
+	fail_lines "$CLI4" nina 1 >>"$ALOG"
+	if wait_ban "$CLI4" >/dev/null; then
+		ok third_since_success_bans
+	else
 		bad third_since_success_bans "no ban after 3 failures since the success"
+	fi
 }
 
 # ban_time 2s, ban_factor 2, ban_max 6s: 2 s, then 4 s, then capped at 6 s.
@@ -1887,28 +1957,29 @@ test_daemon_escalation()
 	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
 	for n in 1 2 3; do
 		want=$((n == 1 ? 2 : n == 2 ? 4 : 6))
-		fail_lines $CLI4 olga 2 >>"$ALOG"
-		wait_ban $CLI4 >/dev/null || { bad "ban$n" "no ban for offence $n"; return; }
+		fail_lines "$CLI4" olga 2 >>"$ALOG"
+		wait_ban "$CLI4" >/dev/null || { bad "ban$n" "no ban for offence $n"; return; }
 		# Measured from the daemon's own ban event, not from our write or
 		# our polling: on a busy machine those add seconds the ban never had.
 		ts=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("ts")')
-		span=$(ban_span $CLI4 "$ts")
+		span=$(ban_span "$CLI4" "$ts")
 		echo "# offence $n: ban event ts=$ts, length bracket [${span/ /, }] ms" >&2
 		check_span "ban${n}_length" $((want * 1000)) 200 "$span"
-		left=$("$PY" -c "print(int(round(float('$(ban_field $CLI4 expires_in_s)' or 0) * 10)))")
+		left=$("$PY" -c "print(int(round(float('$(ban_field "$CLI4" expires_in_s)' or 0) * 10)))")
 		check_range "ban${n}_left_at_most" 0 $((want * 10 + 1)) "$left"
 		dur=$(ev_first "e.get('type') == 'ban' and e.get('repeat') == $((n - 1))" 'e.get("duration_s")')
 		check "ban${n}_event_duration" "$want" "$dur"
 		# The ban drops while it runs: probed only with a second to spare
 		# (a 2 s ban may be nearly over by now, more so on a loaded machine).
 		[ "$left" -gt 20 ] &&
-			check_probe "ban${n}_993_dropped" timeout $SRV4 993 $CLI4 $DROPT
-		[ $n -eq 3 ] && break
+			check_probe "ban${n}_993_dropped" timeout "$SRV4" 993 "$CLI4" "$DROPT"
+		[ "$n" -eq 3 ] && break
 		# Wait out the ban (bounded), then it no longer drops.
-		wait_for $((want + 3)) eval '! is_banned $CLI4' ||
+		# shellcheck disable=SC2016 # eval expands it on each try
+		wait_for $((want + 3)) eval '! is_banned "$CLI4"' ||
 			{ bad "ban${n}_expired" "still banned after $((want + 3)) s"; return; }
 		ok "ban${n}_expired"
-		check_probe "ban${n}_993_after_expiry" connected $SRV4 993 $CLI4 $OKT
+		check_probe "ban${n}_993_after_expiry" connected "$SRV4" 993 "$CLI4" "$OKT"
 	done
 	rep=$(ev_first "e.get('type') == 'ban' and e.get('duration_s') == 6" 'e.get("repeat")')
 	check third_repeat 2 "$rep"
@@ -1924,14 +1995,14 @@ test_daemon_escalation()
 JPID='' JDIR='' JWHY=''
 journald_start()
 {
-	local jd i bin f
+	local jd i bin f found
 
 	for bin in /lib/systemd/systemd-journald /usr/lib/systemd/systemd-journald; do
 		[ -x "$bin" ] && break
 	done
 	[ -x "$bin" ] || { JWHY="systemd-journald is not installed"; return 1; }
 	for f in systemd-cat journalctl; do
-		command -v $f >/dev/null || { JWHY="$f is not installed"; return 1; }
+		command -v "$f" >/dev/null || { JWHY="$f is not installed"; return 1; }
 	done
 	jd=$LAB_TMP/journal
 	mkdir -p "$jd"
@@ -1946,9 +2017,10 @@ journald_start()
 	JPID=$!
 	LAB_PIDS+=("$JPID")
 	for ((i = 0; i < 100; i++)); do
-		f=$(ls -1 "$jd"/*/system.journal 2>/dev/null | head -n 1)
-		if [ -n "$f" ] && [ -S "/proc/$JPID/root/run/systemd/journal/stdout" ]; then
-			JDIR=$(dirname "$f")
+		# Unmatched, the glob stays as it is: found[0] then does not exist.
+		found=("$jd"/*/system.journal)
+		if [ -e "${found[0]}" ] && [ -S "/proc/$JPID/root/run/systemd/journal/stdout" ]; then
+			JDIR=$(dirname "${found[0]}")
 			return 0
 		fi
 		alive "$JPID" || break
@@ -2034,6 +2106,7 @@ jlog_unit()
 	) &
 	pid=$!
 	LAB_PIDS+=("$pid")
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 10 eval '[ "$(jcount "$unit")" -ge "$want" ]' ||
 		echo "# jlog_unit: $(jcount "$unit") of $want entries from $unit" >&2
 	kill "$pid" 2>/dev/null
@@ -2057,7 +2130,8 @@ test_daemon_journald()
 	echo "# private journal in $JDIR, journald pid $JPID" >&2
 	LINE_PREFIX=
 	# Before the daemon: history, not to be counted.
-	fail_lines $OLD pat 4 | jlog_unit dovecot.service dovecot
+	fail_lines "$OLD" pat 4 | jlog_unit dovecot.service dovecot
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 4 ]' || bad journal_written "old lines not in the journal"
 	pol=$(pol_daemon journal reject <<-EOF
 	[detect]
@@ -2074,28 +2148,35 @@ test_daemon_journald()
 	sleep 1
 	check old_entries_not_read 0 "$(authlog_lines)"
 	# Another unit: not ours.
-	fail_lines $CLI4B quin 4 | jlog_unit postfix.service postfix
+	fail_lines "$CLI4B" quin 4 | jlog_unit postfix.service postfix
 	# Forged: "dovecot" as identifier from outside the unit, as any local
 	# user can (systemd-cat -t, logger -t): never counted.
-	fail_lines $FORGED eve 2 | jlog dovecot
-	fail_lines $FORGED eve 2 | jlogger dovecot
-	fail_lines $CLI4 rita 3 | jlog_unit dovecot.service dovecot
-	wait_ban $CLI4 5 >/dev/null && ok journal_ban ||
+	fail_lines "$FORGED" eve 2 | jlog dovecot
+	fail_lines "$FORGED" eve 2 | jlogger dovecot
+	fail_lines "$CLI4" rita 3 | jlog_unit dovecot.service dovecot
+	if wait_ban "$CLI4" 5 >/dev/null; then
+		ok journal_ban
+	else
 		bad journal_ban "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	fi
 	check forged_in_journal 4 "$(journalctl -D "$JDIR" -t dovecot -o cat --no-pager 2>/dev/null |
 		grep -c "rip=$FORGED")"
 	check only_dovecot_lines 3 "$(authlog_lines)"
 	check only_that_ban "$CLI4" "$(bans)"
-	check_probe v4_993_dropped timeout $SRV4 993 $CLI4 $DROPT
-	check_probe other_993_connected connected $SRV4 993 $CLI4B $OKT
+	check_probe v4_993_dropped timeout "$SRV4" 993 "$CLI4" "$DROPT"
+	check_probe other_993_connected connected "$SRV4" 993 "$CLI4B" "$OKT"
 	# Restart: resumes at the saved cursor, entries written while down count.
 	daemon_stop TERM
 	check_match state_has_cursor "pos j s=*" "$(grep '^pos ' "$STATE")"
-	fail_lines $DOWN sam 3 | jlog_unit dovecot.service dovecot
+	fail_lines "$DOWN" sam 3 | jlog_unit dovecot.service dovecot
+	# shellcheck disable=SC2016 # eval expands it on each try
 	wait_for 5 eval '[ "$(jcount dovecot.service)" -ge 10 ]' || bad journal_written_down "lines not in the journal"
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
-	wait_ban $DOWN 5 >/dev/null && ok down_entries_banned ||
+	if wait_ban "$DOWN" 5 >/dev/null; then
+		ok down_entries_banned
+	else
 		bad down_entries_banned "no ban; read $(authlog_lines) lines, bans '$(bans)'"
+	fi
 	wait_for 2 lines_are 3
 	check restart_lines_read 3 "$(authlog_lines)"
 	check no_old_ban "$CLI4 $DOWN" "$(bans)"
@@ -2110,13 +2191,13 @@ test_authlog_cli()
 	local f=$LAB_TMP/small.log pol out rc corpus
 
 	{
-		fail_lines $CLI4 bob 1
+		fail_lines "$CLI4" bob 1
 		printf '%simap-login: Disconnected (auth failed, 3 attempts in 9 secs): user=<bob>, method=PLAIN, rip=%s, lip=198.18.0.1, session=<%s>\n' \
-			"$LINE_PREFIX" $CLI4 "$(session)"
+			"$LINE_PREFIX" "$CLI4" "$(session)"
 		printf '%smaster: Dovecot v2.3.19.1 (9f4f33cd1c) starting up for imap\n' "$LINE_PREFIX"
-		ok_line $CLI4 bob
-		fail_lines $CLI4B 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 1
-		fail_lines $CLI6 alice 1
+		ok_line "$CLI4" bob
+		fail_lines "$CLI4B" 'x>, method=PLAIN, rip=198.18.0.99, lip=198.18.0.1, TLS, session=<fake' 1
+		fail_lines "$CLI6" alice 1
 	} >"$f"
 	pol=$(policy_file cli <<-EOF
 	[detect]
@@ -2148,7 +2229,7 @@ print("ok" if got == want else "got %s" % got)' <<<"$out")"
 	# Text output: a user name holding ESC, an 8-bit CSI (C1, as UTF-8 and
 	# as a raw byte) and BEL reaches the terminal with none of them.
 	printf '%simap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<e\x1b[31m\xc2\x9b2J\x9b\x07>, method=PLAIN, rip=%s, lip=198.18.0.1\n' \
-		"$LINE_PREFIX" $CLI4 >"$LAB_TMP/esc.log"
+		"$LINE_PREFIX" "$CLI4" >"$LAB_TMP/esc.log"
 	check text_no_controls ok "$("$IG_BIN" authlog test "$LAB_TMP/esc.log" --policy "$pol" 2>&1 |
 		"$PY" -c '
 import sys
@@ -2205,7 +2286,7 @@ if [ "${1:-}" = --child ]; then
 	fi
 	lab_paths
 	"$2"
-	exit $FAILED
+	exit "$FAILED"
 fi
 
 # preflight: prints a reason and returns 1 if the suite cannot run here.
@@ -2216,7 +2297,7 @@ preflight()
 	[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces, BPF)"; return 1; }
 	[ -x "$bin" ] || { echo "no binary at $bin (run make)"; return 1; }
 	for c in ip nsenter bpftool tc timeout awk unshare setpriv stat cmp; do
-		command -v $c >/dev/null || { echo "'$c' not installed"; return 1; }
+		command -v "$c" >/dev/null || { echo "'$c' not installed"; return 1; }
 	done
 	[ -x /usr/bin/python3 ] || command -v python3 >/dev/null || { echo "no python3"; return 1; }
 	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] ||
@@ -2249,7 +2330,7 @@ main()
 
 	if ! why=$(preflight); then
 		echo "SKIP integration_daemon: $why"
-		exit $SKIP_RC
+		exit "$SKIP_RC"
 	fi
 	if [ $# -gt 0 ]; then tests=("$@"); else tests=("${ALL_TESTS[@]}"); fi
 	LOGDIR=$(mktemp -d /tmp/igtest-logs.XXXXXX)
