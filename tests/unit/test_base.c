@@ -8,6 +8,7 @@
 #include <string.h>
 #include "base/hash.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/text.h"
 #include "base/value.h"
 #include "test.h"
@@ -84,6 +85,45 @@ static void test_json_text(void)
 	ASSERT_TRUE(!json_parse_object("{} x", 4, &err), "trailing garbage refused");
 }
 
+/* What pr_warn writes, caught by swapping stderr for a memory stream. */
+static char *logged(int json, const char *msg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len), *saved = stderr;
+
+	if (!f)
+		return NULL;
+	stderr = f;
+	log_set_json(json);
+	pr_warn("%s", msg);
+	log_set_json(0);
+	stderr = saved;
+	fclose(f);
+	return buf;
+}
+
+/* Found by fuzz_policy: a policy line's bytes (here an OSC title, a C1 CSI,
+ * an invalid byte and a newline that forges a second line) reached the
+ * terminal through the error message. */
+static void test_log_clean(void)
+{
+	static const char evil[] = "unknown key '\x1b]0;pwned\x07\xc2\x9b" "31m\xff'\nimapguard: forged";
+	static const char shown[] = "unknown key '?]0;pwned??31m" UTF8_REPLACEMENT "'?imapguard: forged";
+	char *out = logged(0, evil), want[128];
+	json_t *j;
+
+	snprintf(want, sizeof(want), "imapguard: %s\n", shown);
+	ASSERT_STREQ(out, want, "text log line");
+	free(out);
+	out = logged(1, evil);
+	j = out && *out ? json_parse_object(out, strlen(out) - 1, NULL) : NULL;
+	if (ASSERT_OK_PTR(j, "JSON log line is valid JSON"))
+		ASSERT_STREQ(json_string_value(json_object_get(j, "msg")), shown, "JSON log message");
+	json_decref(j);
+	free(out);
+}
+
 static void test_durations(void)
 {
 	uint64_t ns;
@@ -128,6 +168,7 @@ int main(void)
 	RUN_CASE("base utf8 NUL and truncation", test_utf8_nul_and_truncation());
 	RUN_CASE("base text_clean controls", test_text_clean());
 	RUN_CASE("base json_text", test_json_text());
+	RUN_CASE("base log lines are clean text", test_log_clean());
 	RUN_CASE("base durations", test_durations());
 	return test_cases_failed != 0;
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <bpf/libbpf.h>
 #include "base/log.h"
+#include "base/text.h"
 
 static enum log_level cur_level = LL_INFO;
 static int log_json;
@@ -29,31 +31,52 @@ void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void vlog(enum log_level lvl, const char *fmt, va_list ap)
+static void put_line(enum log_level lvl, const char *s)
 {
 	static const char *names[] = { "warn", "info", "debug", "debug" };
-	char buf[1024];
-	size_t n;
 
-	if (lvl > cur_level)
-		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	/* libbpf messages end in '\n'; ours do not. Normalise to one line. */
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = '\0';
 	if (log_json) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		fprintf(stderr, "{\"ts\":%lld.%03ld,\"level\":\"%s\",\"msg\":",
 			(long long)ts.tv_sec, ts.tv_nsec / 1000000, names[lvl]);
-		json_str(stderr, buf);
+		json_str(stderr, s);
 		fputs("}\n", stderr);
 	} else if (lvl == LL_WARN) {
-		fprintf(stderr, "imapguard: %s\n", buf);
+		fprintf(stderr, "imapguard: %s\n", s);
 	} else {
-		fprintf(stderr, "%s\n", buf);
+		fprintf(stderr, "%s\n", s);
+	}
+}
+
+/*
+ * Messages carry text from files and peers (policy lines, state records,
+ * user names), so each goes out through text_clean(): no control byte or
+ * invalid UTF-8 reaches a terminal, the journal or a JSON log line. Only
+ * libbpf's messages (lines set: the verifier log) keep their line breaks,
+ * one output line each; in ours a '\n' is the sender's and shows as '?'.
+ */
+static void vlog(enum log_level lvl, bool lines, const char *fmt, va_list ap)
+{
+	char buf[1024], clean[3 * sizeof(buf)];
+	const char *p = buf, *nl;
+	size_t n;
+
+	if (lvl > cur_level)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	/* libbpf messages end in '\n'; ours do not. */
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	for (;;) {
+		nl = lines ? memchr(p, '\n', buf + n - p) : NULL;
+		text_clean(clean, sizeof(clean), p, (nl ? nl : buf + n) - p);
+		put_line(lvl, clean);
+		if (!nl)
+			break;
+		p = nl + 1;
 	}
 }
 
@@ -62,7 +85,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(lvl, fmt, ap);
+	vlog(lvl, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -71,7 +94,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	enum log_level lvl = level == LIBBPF_WARN ? LL_WARN :
 			     level == LIBBPF_INFO ? LL_DEBUG : LL_LIBBPF;
 
-	vlog(lvl, fmt, ap);
+	vlog(lvl, true, fmt, ap);
 	return 0;
 }
 

@@ -16,6 +16,10 @@ void log_init_libbpf(void);
 /* s as a JSON string, quotes included (control bytes escaped). */
 void json_str(FILE *f, const char *s);
 
+/* One line to stderr. Arguments may be untrusted text: the message goes out
+ * through text_clean() (text.h), so control bytes, '\n' included, show as
+ * '?' and invalid UTF-8 as U+FFFD; libbpf's multi-line messages keep their
+ * line breaks. */
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
