@@ -13,6 +13,9 @@
 #include "base/log.h"
 #include "base/state.h"
 
+/* The last line: record count and FNV-1a 64 of the records. */
+#define END_FMT "end %llu %016llx"
+
 /* Running count and FNV-1a of every record written through state_put(). */
 static struct { uint64_t n, hash; } wr;
 
@@ -32,7 +35,9 @@ int state_put(FILE *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0 || n >= (int)sizeof(line) || strchr(line, '\n'))
+	/* A record that starts like the end line would end the file early:
+	 * state_load() would refuse everything written. */
+	if (n < 0 || n >= (int)sizeof(line) || strchr(line, '\n') || !strncmp(line, "end ", 4))
 		return -EINVAL;
 	wr.n++;
 	wr.hash = fnv(wr.hash, line, n);
@@ -72,7 +77,7 @@ int state_save(const char *path, state_write_fn fn, void *ctx)
 	wr.hash = 0xcbf29ce484222325ULL;
 	fprintf(f, "%s\n", STATE_MAGIC);
 	err = fn(ctx, f);
-	if (!err && fprintf(f, "end %llu %016llx\n", (unsigned long long)wr.n,
+	if (!err && fprintf(f, END_FMT "\n", (unsigned long long)wr.n,
 			    (unsigned long long)wr.hash) < 0)
 		err = -EIO;
 	/* fsync before rename: after a crash the name points at whole data. */
@@ -115,8 +120,7 @@ static int set_aside(const char *path, const char *why)
 /* Read all lines; check the magic, the end line, count and checksum. */
 static int read_checked(FILE *f, char ***lines, size_t *n, const char **why)
 {
-	char buf[STATE_MAX_LINE + 2], **v = NULL, **tmp;
-	unsigned long long cnt, hash;
+	char buf[STATE_MAX_LINE + 2], end[48], **v = NULL, **tmp;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	bool ended = false;
 	size_t cap = 0, len;
@@ -132,8 +136,12 @@ static int read_checked(FILE *f, char ***lines, size_t *n, const char **why)
 		if (ended || !len || buf[len - 1] != '\n' || memchr(buf, '\0', len - 1))
 			goto bad;
 		buf[--len] = '\0';
+		/* Exactly what state_save() writes: sscanf() would also take
+		 * "+1", "0x..." and trailing bytes, i.e. a damaged end line. */
 		if (!strncmp(buf, "end ", 4)) {
-			if (sscanf(buf, "end %llu %llx", &cnt, &hash) != 2 || cnt != *n || hash != h)
+			snprintf(end, sizeof(end), END_FMT, (unsigned long long)*n,
+				 (unsigned long long)h);
+			if (strcmp(buf, end))
 				goto bad;
 			ended = true;
 			continue;

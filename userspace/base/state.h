@@ -19,7 +19,9 @@ typedef int (*state_write_fn)(void *ctx, FILE *f);
 typedef int (*state_line_fn)(void *ctx, char *line);
 
 int state_save(const char *path, state_write_fn fn, void *ctx);
-/* A line of record text; the writer counts and checksums it. */
+/* A line of record text; the writer counts and checksums it. -EINVAL for a
+ * record of STATE_MAX_LINE bytes or more, with a '\n', or that starts with
+ * "end " (the end line's word). */
 int state_put(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * -ENOENT: no state yet. -EBADMSG: corrupt or truncated; the file was moved
