@@ -324,8 +324,10 @@ static void check_json(const char *s, size_t n, int format, int ret, const struc
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
 		n--;
 	/* One literal "MESSAGE" key: jansson would also take an escaped one
-	 * ("MESS\u0041GE"), which journalctl never writes. */
-	if (n > AL_LINE_MAX || memchr(s, '\r', n) || occurrences(s, n, "\"MESSAGE\"", 9, &at) != 1)
+	 * ("MESS\u0041GE"), which journalctl never writes. And no NUL byte:
+	 * jansson skips one between tokens ('[5\0]' reads as [5]). */
+	if (n > AL_LINE_MAX || memchr(s, '\r', n) || memchr(s, '\0', n) ||
+	    occurrences(s, n, "\"MESSAGE\"", 9, &at) != 1)
 		return;
 	if (!(root = json_parse_object(s, n, &jerr)))
 		return;
