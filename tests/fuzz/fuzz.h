@@ -15,12 +15,21 @@
 #include <string.h>
 #include "base/text.h"
 
+/* Set by a harness that must undo something (a temporary directory)
+ * before a failed check aborts; it runs once. */
+static void (*fuzz_cleanup)(void) __attribute__((unused));
+
 #define FUZZ_CHECK(cond, ...) do {						\
 	if (!(cond)) {								\
+		void (*___undo)(void) = fuzz_cleanup;				\
+										\
 		dprintf(2, "fuzz property violated (%s:%d): %s: ",		\
 			__FILE__, __LINE__, #cond);				\
 		dprintf(2, __VA_ARGS__);					\
 		dprintf(2, "\n");						\
+		fuzz_cleanup = NULL;						\
+		if (___undo)							\
+			___undo();						\
 		abort();							\
 	}									\
 } while (0)

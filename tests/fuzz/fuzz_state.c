@@ -223,32 +223,43 @@ static void check_round_trip(const uint8_t *data, size_t size)
 	clean_dir();
 }
 
+/* The directory goes with the process: at exit, or before a failed check
+ * aborts (a sanitizer's crash leaves it; tests/fuzz/run.sh removes its
+ * FUZZ_TMPDIR). No checks here: this also runs from a failing one. */
+__attribute__((destructor)) static void remove_dir(void)
+{
+	char name[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *dh;
+
+	if (!dir[0] || !(dh = opendir(dir)))
+		return;
+	while ((de = readdir(dh)))
+		if (de->d_name[0] != '.') {
+			snprintf(name, sizeof(name), "%s/%s", dir, de->d_name);
+			unlink(name);
+		}
+	closedir(dh);
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	/* tests/fuzz/run.sh names a directory it removes afterwards, also
+	 * after a crash (no destructor runs then). */
+	const char *base = getenv("FUZZ_TMPDIR");
 	struct stat st;
 
 	(void)argc;
 	(void)argv;
-	/* tests/fuzz/run.sh names a directory it removes afterwards, also
-	 * after a crash (no destructor runs then). */
-	const char *base = getenv("FUZZ_TMPDIR");
-
 	if (!base)
 		base = !stat("/dev/shm", &st) && S_ISDIR(st.st_mode) && !access("/dev/shm", W_OK) ?
 		       "/dev/shm" : "/tmp";
 	snprintf(dir, sizeof(dir), "%s/igfuzz-state.XXXXXX", base);
 	FUZZ_CHECK(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/state", dir);
+	fuzz_cleanup = remove_dir;
 	return 0;
-}
-
-/* The directory goes with the process, however it ends. */
-__attribute__((destructor)) static void remove_dir(void)
-{
-	if (dir[0] && !access(dir, F_OK)) {
-		clean_dir();
-		rmdir(dir);
-	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
