@@ -65,7 +65,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDEXPANSION:
-.PHONY: all clean deps test unit-test demo install uninstall bench lint
+.PHONY: all clean deps test unit-test demo install uninstall bench lint fuzz fuzz-build
 all: $(BUILD)/imapguard
 
 deps:
@@ -127,10 +127,65 @@ $(BUILD)/test_%: tests/unit/test_%.c tests/unit/test.h $$(call layer_libs,$$(TES
 
 unit-test: $(BUILD)/imapguard $(addprefix $(BUILD)/,$(TESTS))
 
-# Unit tests, then the netns suite; the runner prints "N passed, N failed, N skipped".
+# Unit tests, short fuzz runs, then the netns suites; the runner prints
+# "N passed, N failed, N skipped".
 test: deps
-	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory unit-test fuzz-build
 	$(Q)bash tests/run_all.sh
+
+# ---- Fuzzing (tests/fuzz, README "Fuzzing") ----
+# Every tests/fuzz/fuzz_<name>.c defines LLVMFuzzerTestOneInput and names the
+# layer it exercises in FUZZ_LAYER_fuzz_<name>; it links that layer's
+# archives and those of the layers it uses (USES_*), rebuilt with clang,
+# ASan, UBSan and libFuzzer's coverage in $(FUZZ_OUT), apart from the normal
+# build. FUZZ_LDFLAGS_fuzz_<name> adds link flags for one harness,
+# FUZZ_EXTRA_CFLAGS compile flags for the harnesses (remove build/fuzz_* first).
+FUZZ_CC ?= clang
+FUZZ_OUT := $(OUTPUT)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -Wall -Wextra -Werror -std=gnu11 \
+	-D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LAYER_fuzz_authlog := authlog
+FUZZ_LAYER_fuzz_policy := policy
+FUZZ_LAYER_fuzz_state := base
+# The policy harness serves deny_file paths from its input, never the disk.
+FUZZ_LDFLAGS_fuzz_policy := $(foreach f,fopen fopen64 open open64 openat openat64,-Wl,--wrap=$(f))
+# FUZZ_SECONDS per harness; FUZZ_JOBS harnesses at a time; FUZZ_TARGETS to pick some.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS ?= $(FUZZERS)
+
+fuzz_objs = $(patsubst userspace/%.c,$(FUZZ_OUT)/%.o,$(call layer_srcs,$(1)))
+fuzz_libs = $(if $(1),$(FUZZ_OUT)/libig_$(1).a $(foreach u,$(USES_$(1)),$(FUZZ_OUT)/libig_$(u).a))
+
+# Only fastpath/ includes the BPF skeleton; base, policy and authlog build without bpftool.
+$(call fuzz_objs,fastpath): $(OUTPUT)/imapguard.skel.h
+$(FUZZ_OUT)/cli/common.o: policies/default.conf
+
+$(FUZZ_OUT)/%.o: userspace/%.c $(USER_HDRS) bpf/common.h bpf/lpmsum.h $(OUTPUT)/layers.ok
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/libig_%.a: $$(call fuzz_objs,%)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# A harness without its layer variable fails here, not with a confusing link error.
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $$(call fuzz_libs,$$(FUZZ_LAYER_fuzz_%)) | $(BUILD)
+	$(if $(FUZZ_LAYER_fuzz_$*),,$(error $@: set FUZZ_LAYER_fuzz_$* in the Makefile))
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< \
+		$(call fuzz_libs,$(FUZZ_LAYER_fuzz_$*)) $(FUZZ_LDFLAGS_fuzz_$*) $(LIBS) -o $@
+
+fuzz-build: $(addprefix $(BUILD)/,$(FUZZERS))
+
+# Each harness for FUZZ_SECONDS over its committed corpus and regression
+# seeds; what it learns is kept in $(FUZZ_OUT)/corpus/, not in git.
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
+	$(Q)bash tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_OUT)/corpus $(FUZZ_TARGETS)
 
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
 BENCH_TOOLS := pktcost livegen authbench timetoban mapfill

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-	make gcc clang llvm pkg-config
+	make gcc clang llvm libclang-rt-14-dev pkg-config
 	libbpf-dev libelf-dev zlib1g-dev libssl-dev libinih-dev libsystemd-dev libjansson-dev libmicrohttpd-dev
 	bpftool iproute2 nftables iptables
 	python3 util-linux procps kmod

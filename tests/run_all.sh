@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make test` driver: every unit test binary that was built (build/test_*),
-# then the netns integration suite, then the daemon suite
-# (tests/integration_daemon.sh). Each prints PASS/FAIL/SKIP lines; this
-# script echoes every line as it comes, counts them, and ends with exactly one
-# line "N passed, N failed, N skipped". Exit 1 if anything failed.
+# then every fuzz harness for a short run (tests/fuzz/run.sh, FUZZ_TEST_SECONDS
+# each, default 20, two at a time), then the netns integration suite, then the
+# daemon suite (tests/integration_daemon.sh) and the others. Each prints
+# PASS/FAIL/SKIP lines; this script echoes every line as it comes, counts
+# them, and ends with exactly one line "N passed, N failed, N skipped". Exit 1
+# if anything failed.
 #
 # A program that exits non-zero without printing a FAIL line (a crash, a
 # missing library) counts as one failure named after it, so a broken test can
@@ -43,6 +45,10 @@ for t in build/test_*; do
 	[ -x "$t" ] && [ -f "$t" ] || continue
 	run "$(basename "$t")" "$t"
 done
+
+# A harness that crashes, leaks or times out on an input is a FAIL naming the
+# saved reproducer; one that was not built (make fuzz-build) is a FAIL too.
+run fuzz bash tests/fuzz/run.sh -s "${FUZZ_TEST_SECONDS:-20}" -j 2
 
 # Each integration lab logs its id here, so leftovers can be told apart from
 # the labs of another run going on at the same time.

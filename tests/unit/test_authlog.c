@@ -276,6 +276,11 @@ static const struct hcase hostile[] = {
 	  "Jul 3 20:56:53 h imapd[666]: Login failed user=a host=x [198.51.100.9] auth=a "
 	  "host=h.example [192.0.2.27]",
 	  AL_FAIL, "192.0.2.27", "a host=x [198.51.100.9]", false },
+	/* Found by fuzz_authlog: the name ran to the first " auth=", past the
+	 * " host=" the line was accepted for, so only the name made it UW's. */
+	{ "uw user holding the only host=",
+	  "Jul 3 20:56:53 h imapd[666]: Login failed user=a host=x auth=[192.0.2.40]",
+	  AL_FAIL, "192.0.2.40", "a", false },
 	{ "cyrus badlogin user with [ip]",
 	  "Nov 23 03:30:03 mail cyrus/imap[1]: badlogin: host [192.0.2.28] plaintext "
 	  "[198.51.100.9] SASL(-13): authentication failure: checkpass failed",

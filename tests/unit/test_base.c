@@ -4,12 +4,15 @@
  * (json.c). Linked against libig_base.a only, which proves base/ needs
  * nothing from the layers above it.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/state.h"
 #include "base/text.h"
 #include "base/value.h"
 #include "test.h"
@@ -129,8 +132,8 @@ static void test_log_json(void)
 		ASSERT_TRUE(ts > 1e9, "ts in seconds since the epoch");
 		if (n == 1) {
 			ASSERT_STREQ(level, "warn", "level");
-			ASSERT_STREQ(msg, "user <bad" UTF8_REPLACEMENT "\"q\\\x01> from 198.18.0.1",
-				     "invalid byte replaced, the rest intact");
+			ASSERT_STREQ(msg, "user <bad" UTF8_REPLACEMENT "\"q\\?> from 198.18.0.1",
+				     "invalid byte replaced, control shown as '?', the rest intact");
 		} else {
 			ASSERT_STREQ(level, "info", "level");
 			ASSERT_STREQ(msg, long_msg, "a long message is not cut");
@@ -155,6 +158,135 @@ static void test_json_fixed(void)
 	ASSERT_STREQ(s, "{\"ts\":1763872201.123,\"left\":600.0,\"zero\":0.0,\"neg\":-2.3}",
 		     "rounded, printed as decimals");
 	free(s);
+}
+
+/* What pr_warn writes, caught by swapping stderr for a memory stream. */
+static char *logged(int json, const char *msg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len), *saved = stderr;
+
+	if (!f)
+		return NULL;
+	stderr = f;
+	log_set_json(json);
+	pr_warn("%s", msg);
+	log_set_json(0);
+	stderr = saved;
+	fclose(f);
+	return buf;
+}
+
+/* Found by fuzz_policy: a policy line's bytes (here an OSC title, a C1 CSI,
+ * an invalid byte and a newline that forges a second line) reached the
+ * terminal through the error message. */
+static void test_log_clean(void)
+{
+	static const char evil[] = "unknown key '\x1b]0;pwned\x07\xc2\x9b" "31m\xff'\nimapguard: forged";
+	static const char shown[] = "unknown key '?]0;pwned??31m" UTF8_REPLACEMENT "'?imapguard: forged";
+	char *out = logged(0, evil), want[128];
+	json_t *j;
+
+	snprintf(want, sizeof(want), "imapguard: %s\n", shown);
+	ASSERT_STREQ(out, want, "text log line");
+	free(out);
+	out = logged(1, evil);
+	j = out && *out ? json_parse_object(out, strlen(out) - 1, NULL) : NULL;
+	if (ASSERT_OK_PTR(j, "JSON log line is valid JSON"))
+		ASSERT_STREQ(json_string_value(json_object_get(j, "msg")), shown, "JSON log message");
+	json_decref(j);
+	free(out);
+}
+
+/* Records for state_save(): a NULL-terminated list. */
+static int put_records(void *ctx, FILE *f)
+{
+	int err = 0;
+
+	for (const char *const *r = ctx; *r && !err; r++)
+		err = state_put(f, "%s", *r);
+	return err;
+}
+
+static int count_record(void *ctx, char *line)
+{
+	(void)line;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* state_load() moves a refused file to PATH.corrupt-<time>. */
+static void remove_aside(const char *path)
+{
+	char aside[128];
+
+	for (long t = time(NULL) - 5; t <= time(NULL); t++) {
+		snprintf(aside, sizeof(aside), "%s.corrupt-%ld", path, t);
+		unlink(aside);
+	}
+}
+
+/* Found by fuzz_state: state_put() took a record starting with "end ", and
+ * state_load() then refused the whole file it was written to (and, below,
+ * took a damaged end line). */
+static void test_state_end_line(void)
+{
+	static const char *const good[] = { "ban 198.18.0.1 0 1 x", "endless", "", NULL };
+	static const char *const bad[] = { "ban 198.18.0.2 0 1 x", "end 0 cbf29ce484222325", NULL };
+	char dir[] = "/tmp/igtest-state.XXXXXX", path[64], aside[96], text[256], *hash;
+	size_t len, head;
+	int n = 0;
+	FILE *f;
+
+	if (!ASSERT_OK_PTR(mkdtemp(dir), "mkdtemp"))
+		return;
+	snprintf(path, sizeof(path), "%s/state", dir);
+	ASSERT_OK(state_save(path, put_records, (void *)good), "save");
+	ASSERT_OK(state_load(path, count_record, &n), "load");
+	ASSERT_EQ(n, 3, "records loaded");
+	ASSERT_EQ(state_save(path, put_records, (void *)bad), -EINVAL, "an \"end \" record refused");
+	remove_aside(path);
+	n = 0;
+	ASSERT_OK(state_load(path, count_record, &n), "the last good file stays");
+	ASSERT_EQ(n, 3, "its records");
+	/* Found by fuzz_state: the end line was read with sscanf(), which also
+	 * took it with bytes after the checksum, a '+' or a "0x". */
+	ASSERT_OK(state_save(path, put_records, (void *)good), "save again");
+	f = fopen(path, "r");
+	if (ASSERT_OK_PTR(f, "read back")) {
+		len = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[len] = '\0';
+		hash = strstr(text, "\nend 3 ");
+		if (ASSERT_OK_PTR(hash, "end line")) {
+			head = hash + 1 - text;
+			hash += 7;
+			hash[16] = '\0';
+			for (int i = 0; i < 3; i++) {
+				static const char *const fmt[] = { "end 3 %sx\n", "end +3 %s\n", "end 3 0x%s\n" };
+				static const char *const what[] = { "bytes after the checksum", "a '+'",
+								    "a 0x" };
+
+				f = fopen(path, "w");
+				if (!ASSERT_OK_PTR(f, "rewrite"))
+					break;
+				fprintf(f, "%.*s", (int)head, text);
+				fprintf(f, fmt[i], hash);
+				fclose(f);
+				n = 0;
+				ASSERT_EQ(state_load(path, count_record, &n), -EBADMSG, what[i]);
+				ASSERT_EQ(n, 0, "no record from a damaged file");
+				remove_aside(path);
+			}
+		}
+	}
+	/* Whatever a failed run left: the file, a temp file, a moved-aside copy. */
+	unlink(path);
+	snprintf(aside, sizeof(aside), "%s.tmp", path);
+	unlink(aside);
+	remove_aside(path);
+	ASSERT_OK(rmdir(dir), "temp dir removed");
 }
 
 static void test_durations(void)
@@ -203,6 +335,8 @@ int main(void)
 	RUN_CASE("base json_text", test_json_text());
 	RUN_CASE("base log json lines", test_log_json());
 	RUN_CASE("base json_fixed", test_json_fixed());
+	RUN_CASE("base log lines are clean text", test_log_clean());
+	RUN_CASE("base state end line", test_state_end_line());
 	RUN_CASE("base durations", test_durations());
 	return test_cases_failed != 0;
 }

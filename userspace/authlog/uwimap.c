@@ -7,7 +7,7 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 	static const char *const w[] = { "Login failed user=", "Login excessive login failures user=",
 					  "Failed ", "AUTHENTICATE ", "Login user=",
 					  "Authenticated user=", NULL };
-	const char *m = al_message(p, e, w), *q = e, *b, *u, *x;
+	const char *m = al_message(p, e, w), *q = e, *b, *h, *u, *x;
 	bool success;
 
 	if (!m)
@@ -21,16 +21,19 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 	 * client's (a DNS name cannot hold '['): read the address from the end. */
 	while (q > m && q[-1] == ' ')
 		q--;
-	if (q == m || q[-1] != ']' || !(b = memrchr(m, '[', q - m)) || !rfind(m, b, " host=") ||
-	    !get_addr(b + 1, q - 1, r->addr)) {
+	if (q == m || q[-1] != ']' || !(b = memrchr(m, '[', q - m)) ||
+	    !(h = rfind(m, b, " host=")) || !get_addr(b + 1, q - 1, r->addr)) {
 		if (!success)
 			set_no_addr(r);
 		return;
 	}
-	if (!has(m, e, "AUTHENTICATE ") && (u = find(m, b, "user="))) {
+	/* U ends at the first " auth=" or else at that last " host=", never
+	 * past it: a " host=" in U must not make a line without the server's
+	 * own read as one. */
+	if (!has(m, e, "AUTHENTICATE ") && (u = find(m, h, "user="))) {
 		u += 5;
-		if (!(x = find(u, b, " auth=")) && !(x = find(u, b, " host=")))
-			x = b;
+		if (!(x = find(u, h, " auth=")))
+			x = h;
 		while (x > u && x[-1] == ' ')
 			x--;
 		al_set_user(r, u, x);

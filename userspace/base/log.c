@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include "base/json.h"
 #include "base/log.h"
+#include "base/text.h"
 
 static enum log_level cur_level = LL_INFO;
 static int log_json;
@@ -30,10 +32,29 @@ static void log_json_line(const char *level, const char *msg)
 	json_println(stderr, j);
 }
 
-static void vlog(enum log_level lvl, const char *fmt, va_list ap)
+static void put_line(enum log_level lvl, const char *s)
 {
 	static const char *names[] = { "warn", "info", "debug", "debug" };
-	char *buf;
+
+	if (log_json)
+		log_json_line(names[lvl], s);
+	else if (lvl == LL_WARN)
+		fprintf(stderr, "imapguard: %s\n", s);
+	else
+		fprintf(stderr, "%s\n", s);
+}
+
+/*
+ * Messages carry text from files and peers (policy lines, state records,
+ * user names), so each goes out through text_clean(): no control byte or
+ * invalid UTF-8 reaches a terminal, the journal or a JSON log line. Only
+ * libbpf's messages (lines set: the verifier log) keep their line breaks,
+ * one output line each; in ours a '\n' is the sender's and shows as '?'.
+ */
+static void vlog(enum log_level lvl, bool lines, const char *fmt, va_list ap)
+{
+	char *buf, *clean;
+	const char *p, *nl;
 	size_t n;
 
 	if (lvl > cur_level)
@@ -44,15 +65,24 @@ static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 		return;
 	}
 	n = strlen(buf);
-	/* libbpf messages end in '\n'; ours do not. Normalise to one line. */
+	clean = malloc(3 * n + 1);	/* an invalid byte grows to U+FFFD */
+	if (!clean) {
+		fputs("imapguard: out of memory formatting a log line\n", stderr);
+		free(buf);
+		return;
+	}
+	/* libbpf messages end in '\n'; ours do not. */
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	if (log_json)
-		log_json_line(names[lvl], buf);
-	else if (lvl == LL_WARN)
-		fprintf(stderr, "imapguard: %s\n", buf);
-	else
-		fprintf(stderr, "%s\n", buf);
+	for (p = buf;;) {
+		nl = lines ? memchr(p, '\n', buf + n - p) : NULL;
+		text_clean(clean, 3 * n + 1, p, (nl ? nl : buf + n) - p);
+		put_line(lvl, clean);
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	free(clean);
 	free(buf);
 }
 
@@ -61,7 +91,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(lvl, fmt, ap);
+	vlog(lvl, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -70,7 +100,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	enum log_level lvl = level == LIBBPF_WARN ? LL_WARN :
 			     level == LIBBPF_INFO ? LL_DEBUG : LL_LIBBPF;
 
-	vlog(lvl, fmt, ap);
+	vlog(lvl, true, fmt, ap);
 	return 0;
 }
 

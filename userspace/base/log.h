@@ -14,6 +14,10 @@ enum log_level log_get_level(void);
 void log_set_json(int json);
 void log_init_libbpf(void);
 
+/* One line to stderr. Arguments may be untrusted text: the message goes out
+ * through text_clean() (text.h), so control bytes, '\n' included, show as
+ * '?' and invalid UTF-8 as U+FFFD; libbpf's multi-line messages keep their
+ * line breaks. */
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

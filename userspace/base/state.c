@@ -17,6 +17,10 @@
 #include "base/log.h"
 #include "base/state.h"
 
+/* The last line: record count and checksum. Read back byte for byte:
+ * sscanf() would also take "+1", "0x..." and trailing bytes. */
+#define END_FMT "end %llu %016llx\n"
+
 int state_put(FILE *f, const char *fmt, ...)
 {
 	char line[STATE_MAX_LINE];
@@ -26,7 +30,8 @@ int state_put(FILE *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0 || n >= (int)sizeof(line) || strchr(line, '\n'))
+	/* A record that starts with "end " would read back as the end line. */
+	if (n < 0 || n >= (int)sizeof(line) || strchr(line, '\n') || !strncmp(line, "end ", 4))
 		return -EINVAL;
 	return fprintf(f, "%s\n", line) < 0 ? -EIO : 0;
 }
@@ -148,7 +153,7 @@ int state_save(const char *path, state_write_fn fn, void *ctx)
 		err = fd;
 		goto out;
 	}
-	snprintf(tail, sizeof(tail), "end %llu %016llx\n", (unsigned long long)count_lines(recs, len),
+	snprintf(tail, sizeof(tail), END_FMT, (unsigned long long)count_lines(recs, len),
 		 (unsigned long long)hash_stable(recs, len));
 	err = write_all(fd, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1);
 	if (!err)
@@ -205,8 +210,7 @@ static int check(char *buf, size_t len, char **recs, size_t *nrecs, const char *
 	const char *end_line = NULL;
 	size_t pos, n = 0;
 	uint64_t v1 = 0xcbf29ce484222325ULL;
-	unsigned long long cnt, sum;
-	char *nl, tailc;
+	char *nl, want[64];
 	bool is_v1;
 
 	*why = "not an imapguard state file";
@@ -240,9 +244,9 @@ static int check(char *buf, size_t len, char **recs, size_t *nrecs, const char *
 		return -EBADMSG;
 	}
 	/* The checksum: v2 over the record bytes, v1 as older versions did. */
-	tailc = *end_line;
-	if (sscanf(end_line, "end %llu %llx%c", &cnt, &sum, &tailc) != 3 || tailc != '\n' ||
-	    cnt != n || sum != (is_v1 ? v1 : hash_stable(*recs, end_line - *recs)))
+	snprintf(want, sizeof(want), END_FMT, (unsigned long long)n,
+		 (unsigned long long)(is_v1 ? v1 : hash_stable(*recs, end_line - *recs)));
+	if (strlen(want) != (size_t)(buf + len - end_line) || memcmp(end_line, want, strlen(want)))
 		return -EBADMSG;
 	for (char *p = *recs; p < end_line; p++)
 		if (*p == '\n')

@@ -34,7 +34,8 @@ typedef int (*state_line_fn)(void *ctx, char *line);
  * from mkdir, open, write, fsync or rename; the old file is then intact. */
 int state_save(const char *path, state_write_fn fn, void *ctx);
 /* A line of record text (at most STATE_MAX_LINE - 1 bytes, no newline) to
- * the FILE state_save() passed in; -EINVAL for a line that does not fit. */
+ * the FILE state_save() passed in; -EINVAL for a line that does not fit or
+ * that starts with "end " (the end line's word). */
 int state_put(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * -ENOENT: no state yet. -EPERM: unsafe directory, nothing read. -EBADMSG:
