@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make test` driver: every unit test binary that was built (build/test_*),
-# then every fuzz harness for a short run (tests/fuzz/run.sh, FUZZ_TEST_SECONDS
-# each, default 20, two at a time), then the netns integration suite, then the
-# daemon suite (tests/integration_daemon.sh) and the others. Each prints
+# then, side by side, every fuzz harness for a short run (tests/fuzz/run.sh,
+# FUZZ_TEST_SECONDS each, default 20), the daemon suite
+# (tests/integration_daemon.sh) and the other netns suites in turn. Each prints
 # PASS/FAIL/SKIP lines; this script echoes every line as it comes, counts
 # them, and ends with exactly one line "N passed, N failed, N skipped". Exit 1
 # if anything failed.
@@ -42,23 +42,54 @@ run()
 }
 
 for t in build/test_*; do
-	[ -x "$t" ] && [ -f "$t" ] || continue
+	if [ ! -x "$t" ] || [ ! -f "$t" ]; then
+		continue
+	fi
 	run "$(basename "$t")" "$t"
 done
 
-# A harness that crashes, leaks or times out on an input is a FAIL naming the
-# saved reproducer; one that was not built (make fuzz-build) is a FAIL too.
-run fuzz bash tests/fuzz/run.sh -s "${FUZZ_TEST_SECONDS:-20}" -j 2
+# bg NAME CMD...: start CMD in the background, its output and exit status
+# kept in $WORK for replay; the PID is in $!.
+bg()
+{
+	local name=$1
+
+	shift
+	{ "$@" </dev/null >"$WORK/$name.out"; echo $? >"$WORK/$name.rc"; } &
+}
+
+# replay NAME: what a background run printed, and its exit status (for run).
+replay()
+{
+	cat "$WORK/$1.out"
+	return "$(cat "$WORK/$1.rc")"
+}
 
 # Each integration lab logs its id here, so leftovers can be told apart from
 # the labs of another run going on at the same time.
 export IG_LAB_LOG=$WORK/labs
 : >"$IG_LAB_LOG"
+
+# The suites share nothing (each names its namespaces, pins, temp dirs and
+# daemons by its own lab id), and most of their time is spent waiting on
+# timeouts and real servers, not on the CPU. So three lanes run side by
+# side: the fuzz harnesses one at a time, the daemon suite (the longest),
+# and the other suites in turn. A lane's lines are printed whole when it
+# ends; every timing assertion holds on a busy machine (README "Tests").
+# A harness that crashes, leaks or times out on an input is a FAIL naming the
+# saved reproducer; one that was not built (make fuzz-build) is a FAIL too.
+bg fuzz bash tests/fuzz/run.sh -s "${FUZZ_TEST_SECONDS:-20}" -j 1
+fuzz_pid=$!
+bg integration_daemon bash tests/integration_daemon.sh
+daemon_pid=$!
 run integration bash tests/integration.sh
-run integration_daemon bash tests/integration_daemon.sh
 run integration_lab bash tests/integration_lab.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
+wait "$daemon_pid"
+run integration_daemon replay integration_daemon
+wait "$fuzz_pid"
+run fuzz replay fuzz
 
 # Nothing of ours may survive: namespaces igt-*-ID, pins igtest-ID*, temp
 # dirs /tmp/igtest-ID.*, and processes (a daemon, a prober) still running
@@ -79,10 +110,9 @@ while read -r id; do
 	for dir in /tmp/igtest-"$id".*; do
 		[ -e "$dir" ] && left+=("dir $dir")
 	done
-	for pid in $(grep -E "igtest-$id([^0-9]|$)|igt-[a-z]+-$id([^0-9]|$)" <<<"$procs" |
-		awk '{print $1}'); do
+	while read -r pid _; do
 		left+=("process $pid")
-	done
+	done < <(grep -E "igtest-$id([^0-9]|$)|igt-[a-z]+-$id([^0-9]|$)" <<<"$procs")
 done <"$IG_LAB_LOG"
 if [ ${#left[@]} -gt 0 ]; then
 	echo "FAIL leftovers: ${left[*]}"

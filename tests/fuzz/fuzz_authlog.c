@@ -37,15 +37,13 @@
 #include "fuzz.h"
 
 /*
- * TODO(lead): set to 1 once the parser keeps a line with invalid UTF-8 in
- * the user name and replaces those bytes with U+FFFD (issue 15, "Failures
- * hidden by one bad byte"). Then an invalid byte put in front of a parsed
- * user name must give the same result with U+FFFD in front of the name. With
- * today's parser, which drops such a line whole, 1 fails within seconds:
- *	rm build/fuzz_authlog; make build/fuzz_authlog FUZZ_EXTRA_CFLAGS=-DFUZZ_AUTHLOG_USER_FFFD=1
+ * The parser keeps a line with invalid UTF-8 in the user name and replaces
+ * those bytes with U+FFFD (issue 15, "Failures hidden by one bad byte"): an
+ * invalid byte put in front of a parsed user name must give the same result
+ * with U+FFFD in front of the name. 0 turns that check off.
  */
 #ifndef FUZZ_AUTHLOG_USER_FFFD
-#define FUZZ_AUTHLOG_USER_FFFD 0
+#define FUZZ_AUTHLOG_USER_FFFD 1
 #endif
 
 #define MAX_LINES	32
@@ -117,6 +115,9 @@ static void check_result(int ret, const struct al_result *r, int format)
 
 	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "returned %d", ret);
 	t.ambiguous = false;
+	FUZZ_CHECK(r->skip >= AL_SKIP_NONE && r->skip < AL_SKIP_MAX, "skip %d", r->skip);
+	FUZZ_CHECK(!r->skip || r->kind == AL_NONE, "skipped, yet read as kind %d", r->kind);
+	t.skip = AL_SKIP_NONE;	/* says why a failure was dropped */
 	if (ret || r->kind == AL_NONE) {
 		FUZZ_CHECK(same(&t, &zero), "a line not read or not recognised left fields set");
 		FUZZ_CHECK(!ret || !r->ambiguous, "a skipped line is marked ambiguous");
@@ -234,6 +235,7 @@ static void check_same_but_user(const struct al_result *r, const struct al_resul
 
 	memset(a.user, 0, sizeof(a.user));
 	memset(b.user, 0, sizeof(b.user));
+	a.user_cleaned = b.user_cleaned = false;	/* follows the name */
 	FUZZ_CHECK(same(&a, &b), "%s: kind %d -> %d, parser %d -> %d, attempts %u -> %u, "
 		   "session '%s' -> '%s' or the address changed", what, r->kind, o->kind,
 		   r->parser, o->parser, r->attempts, o->attempts, r->session, o->session);
@@ -301,6 +303,7 @@ static void check_user_field(const char *s, size_t n, int format, const struct a
 			FUZZ_CHECK(strlen(o.user) >= strlen(UTF8_REPLACEMENT) + (ulen < AL_USER_LEN - 8 ?
 				   ulen : AL_USER_LEN - 8), "user '%s' cut short", o.user);
 			check_same_but_user(r, &o, want, false, "invalid byte in the user name");
+			FUZZ_CHECK(o.user_cleaned, "user '%s' cleaned but not flagged", o.user);
 		}
 	}
 #endif

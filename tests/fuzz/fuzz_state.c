@@ -11,8 +11,10 @@
  *  - state_load() agrees with a reference reader written from the format
  *    state_save() writes: the magic line, records of at most STATE_MAX_LINE
  *    bytes with no NUL, each ending in '\n', and one last line
- *    "end COUNT HASH" with the record count in decimal and the FNV-1a 64 of
- *    the records in 16 hex digits. A file it accepts is loaded with exactly
+ *    "end COUNT HASH" with the record count in decimal and, in 16 hex
+ *    digits, hash_stable() of the record bytes (version 2) or, under the
+ *    version 1 magic line older versions wrote, the FNV-1a 64 chained over
+ *    each record without its newline. A file it accepts is loaded with exactly
  *    its records, in order; any other is refused (-EBADMSG), moved aside and
  *    gives no record at all;
  *  - a file state_save() writes from records state_put() accepted loads
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/state.h"
 #include "fuzz.h"
@@ -84,27 +87,36 @@ static bool end_line(const uint8_t *p, size_t n, uint64_t count, uint64_t hash)
 static int reference(const uint8_t *d, size_t size, size_t *off, size_t *len, size_t *n,
 		     size_t max)
 {
-	static const char magic[] = STATE_MAGIC "\n";
+	static const char magic[] = STATE_MAGIC "\n", magic_v1[] = STATE_MAGIC_V1 "\n";
 	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i = sizeof(magic) - 1;
+	size_t i = sizeof(magic) - 1, start = i;
+	bool v1;
 
 	*n = 0;
-	if (size < i || memcmp(d, magic, i))
+	/* Both magic lines have the same length. */
+	if (size < i)
+		return -EBADMSG;
+	v1 = !memcmp(d, magic_v1, i);
+	if (!v1 && memcmp(d, magic, i))
 		return -EBADMSG;
 	while (i < size) {
 		const uint8_t *nl = memchr(d + i, '\n', size - i);
 		size_t l = nl ? (size_t)(nl - d) - i : size - i;
 
-		if (!nl || l > STATE_MAX_LINE || memchr(d + i, '\0', l))
+		if (!nl || l >= STATE_MAX_LINE || memchr(d + i, '\0', l))
 			return -EBADMSG;
-		if (l >= 4 && !memcmp(d + i, "end ", 4))
+		if (l >= 4 && !memcmp(d + i, "end ", 4)) {
+			if (!v1)
+				h = hash_stable(d + start, i - start);
 			return end_line(d + i, l, *n, h) && i + l + 1 == size ? 0 : -EBADMSG;
+		}
 		if (*n < max) {
 			off[*n] = i;
 			len[*n] = l;
 		}
 		++*n;
-		h = fnv(h, d + i, l);
+		if (v1)
+			h = fnv(h, d + i, l);
 		i += l + 1;
 	}
 	return -EBADMSG;	/* no end line: truncated */
