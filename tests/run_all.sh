@@ -75,7 +75,7 @@ export IG_LAB_LOG=$WORK/labs
 # timeouts and real servers, not on the CPU. So three lanes run side by
 # side: the fuzz harnesses one at a time, the daemon suite (the longest),
 # and the other suites in turn. A lane's lines are printed whole when it
-# ends; every timing assertion holds on a busy machine (README "Tests").
+# ends; timing assertions hold on a busy machine (README "Quick start").
 # A harness that crashes, leaks or times out on an input is a FAIL naming the
 # saved reproducer; one that was not built (make fuzz-build) is a FAIL too.
 bg fuzz bash tests/fuzz/run.sh -s "${FUZZ_TEST_SECONDS:-20}" -j 1

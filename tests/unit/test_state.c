@@ -153,6 +153,22 @@ static void test_upgrade_from_v1(void)
 	expect_records(&g, "v2 records");
 }
 
+/* Found by fuzz_state: a magic line with a NUL inside ("imapguard-state
+ * 1\0...") was taken for the real one, strcmp() stopping at the NUL. */
+static void test_magic_exact(void)
+{
+	static const char v1_nul[] = "imapguard-state 1\0\0\0\nend 0 cbf29ce484222325\n";
+	struct got g = {};
+	FILE *f = fopen(P("d/state"), "w");
+
+	if (!ASSERT_OK_PTR(f, "open"))
+		return;
+	ASSERT_EQ(fwrite(v1_nul, 1, sizeof(v1_nul) - 1, f), sizeof(v1_nul) - 1, "write");
+	fclose(f);
+	ASSERT_EQ(state_load(P("d/state"), collect, &g), -EBADMSG, "NUL in the magic line");
+	ASSERT_EQ(corrupt_count("d/state"), 1, "set aside");
+}
+
 static void test_corrupt(void)
 {
 	static const char *const bad[] = {
@@ -290,6 +306,7 @@ int main(void)
 	}
 	RUN_CASE("state round trip", test_roundtrip());
 	RUN_CASE("state from version 1 (upgrade)", test_upgrade_from_v1());
+	RUN_CASE("state magic line exact", test_magic_exact());
 	RUN_CASE("state corrupt set aside", test_corrupt());
 	RUN_CASE("state FIFO, symlink, oversize", test_special());
 	RUN_CASE("state temp file symlink not followed", test_tmp_symlink());

@@ -218,6 +218,9 @@ static int check(char *buf, size_t len, char **recs, size_t *nrecs, const char *
 	if (!nl)
 		return -EBADMSG;
 	*nl = '\0';
+	/* The whole line: strcmp() alone would stop at a NUL inside it. */
+	if (strlen(buf) != (size_t)(nl - buf))
+		return -EBADMSG;
 	is_v1 = !strcmp(buf, STATE_MAGIC_V1);
 	if (!is_v1 && strcmp(buf, STATE_MAGIC))
 		return -EBADMSG;
