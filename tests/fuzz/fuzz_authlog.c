@@ -251,9 +251,12 @@ static void check_user_field(const char *s, size_t n, int format, const struct a
 	char *m;
 	int ret;
 
-	/* Longer names may have been cut; Cyrus unquotes "a\"b", so its name
-	 * is not a copy of the line's bytes. */
-	if (ulen >= AL_USER_LEN - 4 || (r->parser == AL_P_CYRUS && memchr(s, '\\', n)))
+	/* Longer names may have been cut; Cyrus unquotes "a\"b", and a
+	 * cleaned name holds U+FFFD where the line has invalid bytes: such
+	 * names are not copies of the line's bytes (and a copy of one
+	 * elsewhere in the line is a decoy, not the field). */
+	if (ulen >= AL_USER_LEN - 4 || r->user_cleaned ||
+	    (r->parser == AL_P_CYRUS && memchr(s, '\\', n)))
 		return;
 	if (!ulen) {
 		FUZZ_CHECK(addr_outside(s, n, 0, 0, r->addr), "address not written in the line");
