@@ -167,13 +167,12 @@ static void tline(struct audit_report *rep, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vasprintf(&raw, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(clean = malloc(3 * (size_t)n + 1))) {
+	if (n < 0 || !(clean = text_clean_dup(raw, n))) {
 		if (n >= 0)
 			free(raw);
 		rep->lost++;	/* a short report must not pass for a complete one */
 		return;
 	}
-	text_clean(clean, 3 * (size_t)n + 1, raw, n);
 	puts(clean);
 	free(clean);
 	free(raw);

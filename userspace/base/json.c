@@ -15,11 +15,9 @@ json_t *json_textn(const char *s, size_t n)
 		return json_string("");
 	if (utf8_valid(s, n))
 		return json_stringn(s, n);
-	/* Each invalid byte grows to at most three. */
-	clean = malloc(3 * n + 1);
+	clean = utf8_clean_dup(s, n);
 	if (!clean)
 		return NULL;
-	utf8_clean(clean, 3 * n + 1, s, n);
 	j = json_string(clean);
 	free(clean);
 	return j;

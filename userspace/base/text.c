@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* UTF-8 validation and cleaning for untrusted text (see text.h). */
+#include <stdlib.h>
 #include <string.h>
 #include "base/text.h"
 
@@ -78,4 +79,24 @@ size_t utf8_clean(char *dst, size_t dstlen, const char *src, size_t n)
 size_t text_clean(char *dst, size_t dstlen, const char *src, size_t n)
 {
 	return clean(dst, dstlen, src, n, true);
+}
+
+/* Each invalid byte grows to U+FFFD, three bytes at most. */
+static char *clean_dup(const char *src, size_t n, bool terminal)
+{
+	char *dst = malloc(3 * n + 1);
+
+	if (dst)
+		clean(dst, 3 * n + 1, src, n, terminal);
+	return dst;
+}
+
+char *utf8_clean_dup(const char *src, size_t n)
+{
+	return clean_dup(src, n, false);
+}
+
+char *text_clean_dup(const char *src, size_t n)
+{
+	return clean_dup(src, n, true);
 }

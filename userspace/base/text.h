@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Text from untrusted peers (log lines, probed servers, HTTP clients) on its
- * way to JSON or a terminal. Nothing here allocates; dst is always
+ * way to JSON or a terminal. Only the *_dup functions allocate; dst is always
  * NUL-terminated when dstlen > 0, and a truncation never splits a UTF-8
  * sequence.
  */
@@ -24,5 +24,10 @@ size_t utf8_clean(char *dst, size_t dstlen, const char *src, size_t n);
  * (U+0080..U+009F) become '?', so no escape sequence survives. Returns the
  * number of bytes or characters replaced. */
 size_t text_clean(char *dst, size_t dstlen, const char *src, size_t n);
+/* utf8_clean() / text_clean() of n bytes at src into a new buffer big
+ * enough for every replacement; the caller frees it. NULL when out of
+ * memory. */
+char *utf8_clean_dup(const char *src, size_t n);
+char *text_clean_dup(const char *src, size_t n);
 
 #endif

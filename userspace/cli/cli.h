@@ -29,6 +29,12 @@ int require_root(void);
  * built-in default is part of the binary and needs no signature. Prints the
  * error. */
 int load_policy(const char *file, const char *trusted, bool verify, struct policy *pol);
+/* Untrusted text (user names, daemon replies) to stdout with no way to
+ * reach the terminal raw: controls and DEL become '?' (no escape sequence
+ * survives, 8-bit CSI included), invalid UTF-8 becomes U+FFFD; "?" alone
+ * when out of memory. */
+void print_cleann(const char *s, size_t n);
+void print_clean(const char *s);
 /* apply_policy() that prints its error. 0 or -errno. */
 int apply_or_warn(struct ig_maps *m, const struct policy *pol);
 /* Lock the pin dir and open the maps; returns the lock fd or -errno. */

@@ -14,7 +14,6 @@
 #include "authlog/detector.h"
 #include "base/json.h"
 #include "base/log.h"
-#include "base/text.h"
 #include "policy/policy.h"
 
 struct at_ctx {
@@ -22,25 +21,6 @@ struct at_ctx {
 	uint32_t bans, accounts;
 	json_t *ban_list;	/* --json: the summary's "bans" */
 };
-
-/*
- * User names come from the log, i.e. from attackers: never let them reach a
- * terminal raw. C0 and C1 controls and DEL become '?' (no escape sequence
- * survives, 8-bit CSI included) and invalid UTF-8 becomes U+FFFD.
- */
-static void print_safe(const char *s)
-{
-	size_t n = strlen(s), cap = 3 * n + 1;	/* U+FFFD: 3 bytes for 1 */
-	char *clean = malloc(cap);
-
-	if (!clean) {
-		fputs("?", stdout);
-		return;
-	}
-	text_clean(clean, cap, s, n);
-	fputs(clean, stdout);
-	free(clean);
-}
 
 static void on_event(const struct det_event *ev, void *ctx)
 {
@@ -51,7 +31,7 @@ static void on_event(const struct det_event *ev, void *ctx)
 		c->accounts++;
 		if (!c->json) {
 			printf("would report: account '");
-			print_safe(ev->user ? ev->user : "");
+			print_clean(ev->user ? ev->user : "");
 			printf("' failing from %u sources\n", ev->users);
 		}
 		return;
@@ -86,7 +66,7 @@ static void print_line(bool json, unsigned long n, const struct al_result *r)
 		return;
 	}
 	printf("line %lu: %-7s %-40s user=", n, kinds[r->kind], a);
-	print_safe(r->user[0] ? r->user : "-");
+	print_clean(r->user[0] ? r->user : "-");
 	if (r->kind == AL_FAIL)
 		printf(" attempts=%u%s", r->attempts, r->per_attempt ? " (auth process)" : "");
 	putchar('\n');

@@ -11,7 +11,6 @@
 #include <bpf/bpf.h>
 #include "base/json.h"
 #include "base/log.h"
-#include "base/text.h"
 #include "cli/cli.h"
 #include "daemon/ctl.h"
 #include "fastpath/lists.h"
@@ -104,18 +103,6 @@ static bool reply_refused(json_t *j)
 	return json_is_false(json_object_get(j, "ok"));
 }
 
-/* Untrusted text to the terminal: controls and invalid UTF-8 neutralised. */
-static void print_clean(const char *s, size_t n)
-{
-	char *out = malloc(3 * n + 1);	/* an invalid byte grows to U+FFFD */
-
-	if (!out)
-		return;
-	text_clean(out, 3 * n + 1, s, n);
-	fputs(out, stdout);
-	free(out);
-}
-
 /* reload: print the answer; *ok stays true only for a JSON "ok": true. */
 static int print_reload(void *ctx, const char *line)
 {
@@ -189,7 +176,7 @@ static int print_event(void *ctx, const char *line)
 	} else if ((s = json_take_string(json_incref(e)))) {
 		printf("%-6s %-14s %-40s ", ev_str(e, "type", "?"),
 		       ev_str(e, "reason", ev_str(e, "rule", "")), ev_str(e, "addr", "?"));
-		print_clean(s, strlen(s));	/* a user name may hold C1 controls */
+		print_clean(s);	/* a user name may hold C1 controls */
 		putchar('\n');
 		free(s);
 	}
@@ -225,10 +212,10 @@ static int print_why(void *ctx, const char *line)
 		json_println(stdout, j);
 		return 0;
 	}
-	/* Line by line: text_clean would turn the newlines into '?'. */
+	/* Line by line: print_cleann would turn the newlines into '?'. */
 	for (const char *nl; *text; text = *nl ? nl + 1 : nl) {
 		nl = strchrnul(text, '\n');
-		print_clean(text, nl - text);
+		print_cleann(text, nl - text);
 		putchar('\n');
 	}
 	json_decref(j);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "base/text.h"
 #include "cli/cli.h"
 #include "fastpath/lists.h"
 #include "policy/policy.h"
@@ -103,4 +104,17 @@ int apply_or_warn(struct ig_maps *m, const struct policy *pol)
 	if (ret)
 		pr_warn("Couldn't apply policy: %s", err);
 	return ret;
+}
+
+void print_cleann(const char *s, size_t n)
+{
+	char *clean = text_clean_dup(s, n);
+
+	fputs(clean ? clean : "?", stdout);
+	free(clean);
+}
+
+void print_clean(const char *s)
+{
+	print_cleann(s, strlen(s));
 }
