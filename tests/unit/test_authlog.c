@@ -281,6 +281,15 @@ static const struct hcase hostile[] = {
 	{ "uw user holding the only host=",
 	  "Jul 3 20:56:53 h imapd[666]: Login failed user=a host=x auth=[192.0.2.40]",
 	  AL_FAIL, "192.0.2.40", "a", false },
+	/* Found by fuzz_authlog: the name held " override of user=", which
+	 * alone made the line a UW "Failed" line. */
+	{ "uw override user holding the marker",
+	  "Jul 3 20:56:53 h imapd[666]: Failed x override of user=a override of user=b "
+	  "host=h [192.0.2.41]",
+	  AL_NONE, NULL, NULL, true },
+	{ "uw override by a user= name",
+	  "Jul 3 20:56:53 h imapd[666]: Failed user=x override of user=pro1 host=h [192.0.2.42]",
+	  AL_FAIL, "192.0.2.42", "pro1", false },
 	{ "cyrus badlogin user with [ip]",
 	  "Nov 23 03:30:03 mail cyrus/imap[1]: badlogin: host [192.0.2.28] plaintext "
 	  "[198.51.100.9] SASL(-13): authentication failure: checkpass failed",

@@ -27,11 +27,29 @@ void al_uwimap(const char *p, const char *e, struct al_result *r)
 			set_no_addr(r);
 		return;
 	}
+	/*
+	 * "Failed X override of user=U host=...": X and U are both the
+	 * client's. U starts after the one " override of user=" before the
+	 * host: with two, either name may hold the marker that makes the line
+	 * a failure, so the line has two readings and is dropped.
+	 */
+	u = NULL;
+	if (has(m, e, "Failed ")) {
+		static const char ovr[] = " override of user=";
+		const char *o = find(m, h, ovr);
+
+		if (!o || find(o + 1, h, ovr)) {
+			r->ambiguous = true;
+			return;
+		}
+		u = o + sizeof(ovr) - 1;
+	} else if (!has(m, e, "AUTHENTICATE ") && (u = find(m, h, "user="))) {
+		u += 5;
+	}
 	/* U ends at the first " auth=" or else at that last " host=", never
 	 * past it: a " host=" in U must not make a line without the server's
 	 * own read as one. */
-	if (!has(m, e, "AUTHENTICATE ") && (u = find(m, h, "user="))) {
-		u += 5;
+	if (u) {
 		if (!(x = find(u, h, " auth=")))
 			x = h;
 		while (x > u && x[-1] == ' ')
