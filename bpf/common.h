@@ -55,6 +55,7 @@ enum ig_counter_extra {
 	IG_C_EVENTS_SAMPLED,		/* event suppressed by per-source sampling */
 	IG_C_REDIRECT_ERR,		/* redirect interface missing */
 	IG_C_MAP_FULL,			/* userspace insert refused: map full */
+	IG_C_NEW_BUCKET_SKIP,		/* new source not tracked: new-state budget spent */
 	IG_C_MAX,
 };
 
@@ -166,6 +167,29 @@ enum ig_sum_list { IG_SUM_ALLOW, IG_SUM_DENY, IG_SUM_BANPFX, IG_SUM_NLISTS };
 struct ig_lpmsum {
 	__u64 bits[IG_SUM_NLISTS];
 };
+
+/*
+ * ig_bansum: a summary of the ig_bans hash, so that a source with no entry
+ * there (every spoofed one) costs one cache line instead of a lookup per key
+ * in a hash of millions of buckets. Line ig_bansum_line() of a key holds bit
+ * ig_bansum_bit() set when ig_bans may hold that key; an IPv6 address's /128
+ * and /64 keys share a line. Userspace sets the bit before it inserts and
+ * never clears one (a stale bit costs a lookup for nothing, never a miss).
+ * lpmsum.h has the hash functions, shared with userspace.
+ */
+#define IG_BANSUM_LINES	32768	/* 2 MiB: ~7% of bits set with 1M + 128k entries */
+
+struct ig_bansum {
+	__u64 w[8];		/* 512 bits: one cache line */
+};
+
+/*
+ * New-state budget: per CPU, at most this many throttle buckets created or
+ * admission slots marked per second. A spoofed flood cannot churn the LRU
+ * or fill the admission filter faster; sources beyond it pass untracked
+ * (IG_C_NEW_BUCKET_SKIP) while buckets that exist keep enforcing.
+ */
+#define IG_NEW_STATE_PER_SEC	65536
 
 /* ig_deny value. */
 struct ig_deny_val {

@@ -74,6 +74,14 @@ struct {
 	__type(value, struct ig_ban_val);
 } ig_bans SEC(".maps");
 
+/* Which ig_bans keys may exist: one cache line per source (common.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IG_BANSUM_LINES);
+	__type(key, __u32);
+	__type(value, struct ig_bansum);
+} ig_bansum SEC(".maps");
+
 /* Any other banned CIDR (e.g. a subnet the detector banned) -> ban. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -90,6 +98,35 @@ struct {
 	__type(key, struct ig_thr_key);
 	__type(value, struct ig_thr_val);
 } ig_throttle SEC(".maps");
+
+/*
+ * Admission filter in front of ig_throttle: a bucket key hashes to a slot
+ * that holds, in units of 2^SEEN_SHIFT ns (~1 ms), one past the latest
+ * theoretical arrival time of any bucket hashed there. A slot in the past
+ * means every such bucket is full, which is the same as no bucket: the SYN
+ * takes its token from the slot alone (first sight), with no LRU lookup or
+ * insert. Only a source seen again while its slot is busy gets a bucket,
+ * so a spoofed flood costs a slot check, not an LRU insert with eviction.
+ * A global variable: an array load, no map lookup. Writes are plain
+ * stores: a lost race costs at most one token.
+ */
+#define SEEN_BITS	16
+#define SEEN_SLOTS	(1 << SEEN_BITS)	/* 256 KiB */
+#define SEEN_SHIFT	20
+__u32 ig_seen[SEEN_SLOTS];
+
+/* Per-CPU new-state budget (IG_NEW_STATE_PER_SEC): window start, used. */
+struct ig_budget {
+	__u64 start;
+	__u64 used;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ig_budget);
+} ig_newbkt SEC(".maps");
 
 /* enum ig_reason / ig_counter_extra -> packets and bytes, per CPU. */
 struct {
@@ -225,12 +262,21 @@ static __always_inline void host_key(struct ig_ban_key *k, struct pkt *p, __u32 
 static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 {
 	struct ig_lpm_key lk = { .prefixlen = 128 };
-	struct ig_ban_val *v;
+	struct ig_ban_val *v = NULL;
+	struct ig_bansum *line;
 	struct ig_ban_key k;
 	bool deny = false;
+	__u32 l, b;
 
+	/* The summary's line first: a key whose bit is clear is not in
+	 * ig_bans, and its lookup (a cache miss in a hash of millions of
+	 * buckets) is skipped. */
 	host_key(&k, p, 128);
-	v = bpf_map_lookup_elem(&ig_bans, &k);
+	l = ig_bansum_line(k.addr, 128);
+	line = bpf_map_lookup_elem(&ig_bansum, &l);
+	b = ig_bansum_bit(k.addr, 128);
+	if (!line || (line->w[(b / 64) & 7] & (1ULL << (b & 63))))
+		v = bpf_map_lookup_elem(&ig_bans, &k);
 	if (v) {
 		if (ban_live(v, now))
 			return IG_R_BAN;
@@ -239,7 +285,14 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 	if (p->family == 6) {
 		/* IPv6 hosts own a whole /64: ban or deny it as one. */
 		host_key(&k, p, 64);
-		v = bpf_map_lookup_elem(&ig_bans, &k);
+		v = NULL;
+		if (ig_bansum_line(k.addr, 64) != l) {	/* IPv4-mapped source only */
+			l = ig_bansum_line(k.addr, 64);
+			line = bpf_map_lookup_elem(&ig_bansum, &l);
+		}
+		b = ig_bansum_bit(k.addr, 64);
+		if (!line || (line->w[(b / 64) & 7] & (1ULL << (b & 63))))
+			v = bpf_map_lookup_elem(&ig_bans, &k);
 		if (v) {
 			if (ban_live(v, now))
 				return IG_R_BAN;
@@ -293,13 +346,15 @@ static __always_inline __u32 prefilter(struct pkt *p, __u32 flags)
  * is less than tol ahead of now. compare-and-swap keeps concurrent CPUs from
  * spending the same token; after CAS_TRIES lost races on one bucket the SYN
  * counts as over budget (only a flood on one source can lose that often).
+ * A full bucket (tat in the past) restarts from base, not now: base is later
+ * when the admission slot holds a token this source took there (seen_base).
  */
-static __always_inline bool gcra_take(struct ig_thr_val *v, __u64 now,
+static __always_inline bool gcra_take(struct ig_thr_val *v, __u64 now, __u64 base,
 				      __u64 interval, __u64 tol)
 {
 	for (int i = 0; i < CAS_TRIES; i++) {
 		__u64 old = READ_ONCE(v->tat_ns);
-		__u64 t = old > now ? old : now;
+		__u64 t = old > now ? old : base;
 
 		if (t - now > tol)
 			return false;
@@ -336,49 +391,144 @@ static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
 	k->family = p->family;
 }
 
-/* Take a token from the bucket of key k, creating the bucket full. */
-static __always_inline bool bucket_take(struct ig_thr_key *k, __u64 now,
-					__u64 interval, __u64 tol)
-{
-	struct ig_thr_val *v = bpf_map_lookup_elem(&ig_throttle, k);
-	struct ig_thr_val init = { .tat_ns = now + interval };
+/* ---- admission filter (ig_seen) ---------------------------------------- */
 
-	if (v)
-		return gcra_take(v, now, interval, tol);
-	if (!bpf_map_update_elem(&ig_throttle, k, &init, BPF_NOEXIST))
+static __always_inline __u32 *seen_slot(struct ig_thr_key *k)
+{
+	__u64 w[2] = {};
+	__u32 i;
+
+	__builtin_memcpy(w, k, sizeof(*k));
+	i = ((w[0] ^ (w[1] * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL) >> (64 - SEEN_BITS);
+	return &ig_seen[i & (SEEN_SLOTS - 1)];
+}
+
+/* Some bucket hashed to this slot may not be full. */
+static __always_inline bool seen_busy(__u32 *s, __u64 now)
+{
+	return (__s32)(READ_ONCE(*s) - (__u32)(now >> SEEN_SHIFT)) > 0;
+}
+
+/* Record a bucket whose arrival time is now tat. */
+static __always_inline void seen_raise(__u32 *s, __u64 tat)
+{
+	__u32 v = (__u32)(tat >> SEEN_SHIFT) + 1;
+
+	if ((__s32)(v - READ_ONCE(*s)) > 0)
+		*s = v;
+}
+
+/*
+ * Where a full bucket of this slot restarts. A slot no further ahead than
+ * one interval may hold the token this source took at first sight: count
+ * it (rounded down, so never more than it took). A slot further ahead is
+ * another source's busy bucket: it must not cost this one anything.
+ */
+static __always_inline __u64 seen_base(__u32 *s, __u64 now, __u64 interval)
+{
+	__u64 units = now >> SEEN_SHIFT;
+	__u64 t = (units + (__s32)(READ_ONCE(*s) - 1 - (__u32)units)) << SEEN_SHIFT;
+
+	return t > now && t - now <= interval ? t : now;
+}
+
+/* One more bucket or slot mark within this CPU's budget for the second? */
+static __always_inline bool new_state_ok(__u64 now)
+{
+	__u32 zero = 0;
+	struct ig_budget *b = bpf_map_lookup_elem(&ig_newbkt, &zero);
+
+	if (!b)
 		return true;
-	v = bpf_map_lookup_elem(&ig_throttle, k);	/* another CPU created it */
-	return v ? gcra_take(v, now, interval, tol) : true;
+	if (now - b->start >= NSEC_PER_SEC) {
+		b->start = now;
+		b->used = 0;
+	}
+	if (b->used >= IG_NEW_STATE_PER_SEC) {
+		count(IG_C_NEW_BUCKET_SKIP, 0);
+		return false;
+	}
+	b->used++;
+	return true;
+}
+
+/*
+ * Take a token from the bucket of key k, whose slot s was busy or not, and
+ * whose bucket v was looked up (NULL: none, or not looked up because the
+ * slot was free). Over the new-state budget a source without a bucket
+ * passes untracked.
+ */
+static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val *v, __u32 *s,
+					bool busy, __u64 now, __u64 interval, __u64 tol)
+{
+	struct ig_thr_val init;
+	__u64 base;
+	bool ok;
+
+	if (!busy) {
+		/* Every bucket of the slot is full: this one too, or it has
+		 * none. First sight: the token is recorded in the slot. */
+		if (new_state_ok(now))
+			seen_raise(s, now + interval);
+		return true;
+	}
+	base = seen_base(s, now, interval);
+	if (v) {
+		ok = gcra_take(v, now, base, interval, tol);
+		seen_raise(s, READ_ONCE(v->tat_ns));
+		return ok;
+	}
+	if (!new_state_ok(now))
+		return true;
+	ok = base - now <= tol;
+	init.tat_ns = ok ? base + interval : base;
+	if (bpf_map_update_elem(&ig_throttle, k, &init, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&ig_throttle, k);	/* another CPU created it */
+		if (!v)
+			return true;
+		ok = gcra_take(v, now, base, interval, tol);
+		init.tat_ns = READ_ONCE(v->tat_ns);
+	}
+	seen_raise(s, init.tat_ns);
+	return ok;
 }
 
 /*
  * The source bucket is looked up first, so a source already over budget costs
  * one hash hit and spends no subnet token. A new source is inserted only after
- * its subnet granted a token: a spoofed flood inside one subnet cannot churn
- * the LRU faster than the subnet rate.
+ * its subnet granted a token: a flood inside one subnet cannot churn the LRU
+ * faster than the subnet rate. Neither is looked up when its admission slot
+ * says it is full.
  */
 static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
 {
 	struct ig_thr_key sk = {}, nk = {};
-	struct ig_thr_val *sv = NULL;
+	struct ig_thr_val *sv = NULL, *nv = NULL;
+	__u32 *ss = NULL, *ns;
+	bool sbusy = false, nbusy;
 
 	if (pc->src_interval_ns) {
 		thr_key(&sk, p, pc->src_plen4, pc->src_plen6, 0);
-		sv = bpf_map_lookup_elem(&ig_throttle, &sk);
-		if (sv && READ_ONCE(sv->tat_ns) > now + pc->src_tol_ns)
-			return IG_R_SYN_RATE;
+		ss = seen_slot(&sk);
+		sbusy = seen_busy(ss, now);
+		if (sbusy) {
+			sv = bpf_map_lookup_elem(&ig_throttle, &sk);
+			if (sv && READ_ONCE(sv->tat_ns) > now + pc->src_tol_ns)
+				return IG_R_SYN_RATE;
+		}
 	}
 	if (pc->sub_interval_ns) {
 		thr_key(&nk, p, pc->sub_plen4, pc->sub_plen6, 1);
-		if (!bucket_take(&nk, now, pc->sub_interval_ns, pc->sub_tol_ns))
+		ns = seen_slot(&nk);
+		nbusy = seen_busy(ns, now);
+		if (nbusy)
+			nv = bpf_map_lookup_elem(&ig_throttle, &nk);
+		if (!bucket_take(&nk, nv, ns, nbusy, now, pc->sub_interval_ns, pc->sub_tol_ns))
 			return IG_R_SUBNET_RATE;
 	}
-	if (!pc->src_interval_ns)
+	if (!pc->src_interval_ns || !ss)
 		return IG_R_PASS;
-	if (sv)
-		return gcra_take(sv, now, pc->src_interval_ns, pc->src_tol_ns) ?
-		       IG_R_PASS : IG_R_SYN_RATE;
-	return bucket_take(&sk, now, pc->src_interval_ns, pc->src_tol_ns) ?
+	return bucket_take(&sk, sv, ss, sbusy, now, pc->src_interval_ns, pc->src_tol_ns) ?
 	       IG_R_PASS : IG_R_SYN_RATE;
 }
 

@@ -31,4 +31,29 @@ static inline __u32 ig_sum_slot(const __u8 a[16])
 	return ig_sum_slot6(a);
 }
 
+/*
+ * ig_bansum (common.h): the line and bit of an ig_bans key (plen 128: an
+ * address; plen 64: an IPv6 /64, low half zero). The line comes from the
+ * /64 (IPv4-mapped: from the IPv4 address), so both keys of an IPv6 source
+ * are in one line; the bit from the whole key.
+ */
+static inline __u32 ig_bansum_line(const __u8 a[16], __u32 plen)
+{
+	__u64 w[2];
+
+	__builtin_memcpy(w, a, 16);
+	if (plen == 128 && !w[0] && a[8] == 0 && a[9] == 0 && a[10] == 0xff && a[11] == 0xff)
+		w[0] = w[1];
+	return (__u32)((w[0] * 0x9e3779b97f4a7c15ULL) >> 49) & (IG_BANSUM_LINES - 1);
+}
+
+static inline __u32 ig_bansum_bit(const __u8 a[16], __u32 plen)
+{
+	__u64 w[2];
+
+	__builtin_memcpy(w, a, 16);
+	return (__u32)(((w[0] ^ (w[1] * 0xff51afd7ed558ccdULL) ^ plen) *
+			0xc4ceb9fe1a85ec53ULL) >> 55);
+}
+
 #endif

@@ -133,11 +133,32 @@ bool host_entry(const struct ig_prefix *p)
 	return p->plen == 64 && !addr_is_v4(p->addr) && memcmp(p->addr, zero, 8);
 }
 
+/* Mark host entry k in ig_bansum (common.h), before it goes into ig_bans:
+ * BPF skips the lookup of a key whose bit is clear. Bits are never cleared
+ * (a stale one costs BPF a lookup for nothing). */
+int bansum_mark(int fd, const struct ig_lpm_key *k)
+{
+	__u32 line = ig_bansum_line(k->addr, k->prefixlen), bit = ig_bansum_bit(k->addr, k->prefixlen);
+	struct ig_bansum s;
+
+	if (bpf_map_lookup_elem(fd, &line, &s))
+		return -errno;
+	if (s.w[bit / 64] & (1ULL << (bit % 64)))
+		return 0;
+	s.w[bit / 64] |= 1ULL << (bit % 64);
+	return bpf_map_update_elem(fd, &line, &s, BPF_ANY) ? -errno : 0;
+}
+
 /* Write a host entry back, or delete it once it is neither ban nor deny. */
 static int host_put(struct ig_maps *m, const struct ig_lpm_key *k, const struct ig_ban_val *v)
 {
+	int err;
+
 	if (!v->banned && !v->deny)
 		return bpf_map_delete_elem(m->bans, k) && errno != ENOENT ? -errno : 0;
+	err = bansum_mark(m->bansum, k);
+	if (err)
+		return err;
 	return bpf_map_update_elem(m->bans, k, v, BPF_ANY) ? -errno : 0;
 }
 
@@ -896,18 +917,16 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 {
 	struct ig_lpm_key k = lpm_key(p);
 	struct ig_ban_val v = {};
-	int fd = ban_map(m, p);
+	int fd = ban_map(m, p), err;
 
 	/* mono_ns() + ttl must not wrap (a wrapped expiry would read as
 	 * permanent or as long past). */
 	if (ttl_ns > POL_DURATION_MAX_NS)
 		return -ERANGE;
-	if (fd == m->banpfx) {
-		int err = sum_add(m, IG_SUM_BANPFX, &k);
-
-		if (err)
-			return err;
-	}
+	/* The trie's prefilter or the hash's summary, before the insert. */
+	err = fd == m->banpfx ? sum_add(m, IG_SUM_BANPFX, &k) : bansum_mark(m->bansum, &k);
+	if (err)
+		return err;
 	/* Re-banning keeps the drop count and start, refreshes expiry and
 	 * reason; a host's deny-list mark stays. */
 	bpf_map_lookup_elem(fd, &k, &v);
@@ -919,8 +938,7 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 		v.created = time(NULL);
 	snprintf(v.reason, sizeof(v.reason), "%s", reason ? reason : "");
 	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
-		int err = -errno;
-
+		err = -errno;
 		if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
 			count_extra(m, IG_C_MAP_FULL);
 			return -E2BIG;
@@ -1119,6 +1137,7 @@ static const char *const reason_names[IG_C_MAX] = {
 	[IG_C_EVENTS_SAMPLED] = "events_sampled",
 	[IG_C_REDIRECT_ERR] = "redirect_error",
 	[IG_C_MAP_FULL] = "map_full",
+	[IG_C_NEW_BUCKET_SKIP] = "new_bucket_skip",
 };
 
 const char *reason_name(int idx)

@@ -48,6 +48,9 @@ int apply_commit(struct ig_maps *m, const struct apply_state *st, char *err, siz
  * those live in ig_bans, for bans and the deny list alike; other prefixes
  * in the LPM tries. */
 bool host_entry(const struct ig_prefix *p);
+/* Mark ig_bans key k in the summary map fd (ig_bansum) before inserting it;
+ * every writer of ig_bans must. */
+int bansum_mark(int fd, const struct ig_lpm_key *k);
 
 int list_add(struct ig_maps *m, enum ig_list l, const struct ig_prefix *p, uint8_t origin);
 /* Removes the entry whatever wrote it; *was_policy tells if the policy had it. */

@@ -39,6 +39,10 @@ static int write_counters(FILE *f, struct ig_maps *m)
 		(unsigned long long)sum[IG_C_REDIRECT_ERR].packets);
 	help(f, "imapguard_map_full_total", "counter", "Inserts refused because a map was full.");
 	fprintf(f, "imapguard_map_full_total %llu\n", (unsigned long long)sum[IG_C_MAP_FULL].packets);
+	help(f, "imapguard_new_bucket_skip_total", "counter",
+	     "New sources not tracked: the per-CPU new-state budget was spent (spoofed flood).");
+	fprintf(f, "imapguard_new_bucket_skip_total %llu\n",
+		(unsigned long long)sum[IG_C_NEW_BUCKET_SKIP].packets);
 	return 0;
 }
 
