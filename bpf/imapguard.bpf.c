@@ -266,7 +266,7 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 	struct ig_bansum *line;
 	struct ig_ban_key k;
 	bool deny = false;
-	__u32 l, b;
+	__u32 l;
 
 	/* The summary's line first: a key whose bit is clear is not in
 	 * ig_bans, and its lookup (a cache miss in a hash of millions of
@@ -274,8 +274,7 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 	host_key(&k, p, 128);
 	l = ig_bansum_line(k.addr, 128);
 	line = bpf_map_lookup_elem(&ig_bansum, &l);
-	b = ig_bansum_bit(k.addr, 128);
-	if (!line || (line->w[(b / 64) & 7] & (1ULL << (b & 63))))
+	if (!line || ig_bansum_test(line, k.addr, 128))
 		v = bpf_map_lookup_elem(&ig_bans, &k);
 	if (v) {
 		if (ban_live(v, now))
@@ -290,8 +289,7 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 			l = ig_bansum_line(k.addr, 64);
 			line = bpf_map_lookup_elem(&ig_bansum, &l);
 		}
-		b = ig_bansum_bit(k.addr, 64);
-		if (!line || (line->w[(b / 64) & 7] & (1ULL << (b & 63))))
+		if (!line || ig_bansum_test(line, k.addr, 64))
 			v = bpf_map_lookup_elem(&ig_bans, &k);
 		if (v) {
 			if (ban_live(v, now))

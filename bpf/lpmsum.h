@@ -32,10 +32,10 @@ static inline __u32 ig_sum_slot(const __u8 a[16])
 }
 
 /*
- * ig_bansum (common.h): the line and bit of an ig_bans key (plen 128: an
+ * ig_bansum (common.h): the line and bits of an ig_bans key (plen 128: an
  * address; plen 64: an IPv6 /64, low half zero). The line comes from the
  * /64 (IPv4-mapped: from the IPv4 address), so both keys of an IPv6 source
- * are in one line; the bit from the whole key.
+ * are in one line; the bits from the whole key.
  */
 static inline __u32 ig_bansum_line(const __u8 a[16], __u32 plen)
 {
@@ -47,13 +47,31 @@ static inline __u32 ig_bansum_line(const __u8 a[16], __u32 plen)
 	return (__u32)((w[0] * 0x9e3779b97f4a7c15ULL) >> 49) & (IG_BANSUM_LINES - 1);
 }
 
-static inline __u32 ig_bansum_bit(const __u8 a[16], __u32 plen)
+/* Two bits of the line per key (a Bloom filter with k = 2 inside one cache
+ * line): with ~12% of a full map's line bits set, a key that is not there
+ * passes ~1.5% of the time instead of ~6% with one bit. */
+static inline __u64 ig_bansum_hash(const __u8 a[16], __u32 plen)
 {
 	__u64 w[2];
 
 	__builtin_memcpy(w, a, 16);
-	return (__u32)(((w[0] ^ (w[1] * 0xff51afd7ed558ccdULL) ^ plen) *
-			0xc4ceb9fe1a85ec53ULL) >> 55);
+	return (w[0] ^ (w[1] * 0xff51afd7ed558ccdULL) ^ plen) * 0xc4ceb9fe1a85ec53ULL;
+}
+
+static inline bool ig_bansum_test(const struct ig_bansum *s, const __u8 a[16], __u32 plen)
+{
+	__u64 h = ig_bansum_hash(a, plen);
+
+	return (s->w[(h >> 61) & 7] & (1ULL << ((h >> 55) & 63))) &&
+	       (s->w[(h >> 52) & 7] & (1ULL << ((h >> 46) & 63)));
+}
+
+static inline void ig_bansum_set(struct ig_bansum *s, const __u8 a[16], __u32 plen)
+{
+	__u64 h = ig_bansum_hash(a, plen);
+
+	s->w[(h >> 61) & 7] |= 1ULL << ((h >> 55) & 63);
+	s->w[(h >> 52) & 7] |= 1ULL << ((h >> 46) & 63);
 }
 
 #endif

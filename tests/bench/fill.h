@@ -23,6 +23,7 @@
 #include "base/addr.h"
 #include "fastpath/fastpath.h"
 #include "fastpath/lists.h"
+#include "lpmsum.h"
 
 #define V4_BASE		0xc6120000u	/* 198.18.0.0 */
 #define V4_COUNT	131072u		/* the /15 */
@@ -144,20 +145,63 @@ static inline int bench_flush(int fd, void *keys, void *vals, uint32_t *n)
 	return err;
 }
 
+/* ig_bansum, read whole, marked in memory and written back: every key
+ * written straight into ig_bans must be marked (lists.c's bansum_mark(), one
+ * key at a time, would take two syscalls each). */
+struct bench_bansum {
+	struct ig_bansum *line;
+	int fd;
+};
+
+static inline int bench_bansum_open(struct bench_bansum *b, int fd)
+{
+	b->fd = fd;
+	b->line = calloc(IG_BANSUM_LINES, sizeof(*b->line));
+	if (!b->line)
+		return -ENOMEM;
+	for (__u32 i = 0; i < IG_BANSUM_LINES; i++)
+		if (bpf_map_lookup_elem(fd, &i, &b->line[i]))
+			return -errno;
+	return 0;
+}
+
+static inline void bench_bansum_mark(struct bench_bansum *b, const uint8_t a[16], uint32_t plen)
+{
+	ig_bansum_set(&b->line[ig_bansum_line(a, plen)], a, plen);
+}
+
+static inline int bench_bansum_close(struct bench_bansum *b)
+{
+	int err = 0;
+
+	for (__u32 i = 0; b->line && !err && i < IG_BANSUM_LINES; i++)
+		if (bpf_map_update_elem(b->fd, &i, &b->line[i], BPF_ANY))
+			err = -errno;
+	free(b->line);
+	b->line = NULL;
+	return err;
+}
+
 /* Exact-address bans, straight into the hash (ban_add would take 3
  * syscalls each); permanent, so the daemon's sweep keeps them. */
-static inline int bench_fill_bans(int fd, size_t n)
+static inline int bench_fill_bans(struct ig_maps *m, size_t n)
 {
 	struct ig_prefix *p = calloc(n ? n : 1, sizeof(*p));
 	struct ig_ban_key *k = calloc(BATCH, sizeof(*k));
 	struct ig_ban_val *v = calloc(BATCH, sizeof(*v));
+	struct bench_bansum sum = {};
 	uint32_t nb = 0;
 	int err = -ENOMEM;
 
 	if (!p || !k || !v)
 		goto out;
 	n = plan_bans(n, p);
-	err = 0;
+	/* the summary first: BPF must never see an entry whose bit is clear */
+	err = bench_bansum_open(&sum, m->bansum);
+	for (size_t i = 0; i < n && !err; i++)
+		bench_bansum_mark(&sum, p[i].addr, 128);
+	if (!err)
+		err = bench_bansum_close(&sum);
 	for (size_t i = 0; i < n && !err; i++) {
 		k[nb].plen = 128;
 		memcpy(k[nb].addr, p[i].addr, 16);
@@ -165,11 +209,12 @@ static inline int bench_fill_bans(int fd, size_t n)
 		v[nb].banned = 1;
 		snprintf(v[nb].reason, sizeof(v[nb].reason), "bench");
 		if (++nb == BATCH)
-			err = bench_flush(fd, k, v, &nb);
+			err = bench_flush(m->bans, k, v, &nb);
 	}
 	if (!err)
-		err = bench_flush(fd, k, v, &nb);
+		err = bench_flush(m->bans, k, v, &nb);
 out:
+	free(sum.line);
 	free(p);
 	free(k);
 	free(v);
@@ -272,7 +317,8 @@ static inline int bench_fill_deny(struct ig_maps *m, size_t n4, size_t n6)
 			if (bpf_map_lookup_elem(m->bans, &k, &v))
 				memset(&v, 0, sizeof(v));
 			v.deny = IG_ORIGIN_CLI;
-			if (bpf_map_update_elem(m->bans, &k, &v, BPF_ANY))
+			err = bansum_mark(m->bansum, &k);
+			if (!err && bpf_map_update_elem(m->bans, &k, &v, BPF_ANY))
 				err = -errno;
 		}
 	}

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (bans)
-		err = bench_fill_bans(m.bans, bans);
+		err = bench_fill_bans(&m, bans);
 	if (!err && thr)
 		err = bench_fill_throttle(m.throttle, thr6, 993);
 	if (!err && (deny4 || deny6))

@@ -138,14 +138,14 @@ bool host_entry(const struct ig_prefix *p)
  * (a stale one costs BPF a lookup for nothing). */
 int bansum_mark(int fd, const struct ig_lpm_key *k)
 {
-	__u32 line = ig_bansum_line(k->addr, k->prefixlen), bit = ig_bansum_bit(k->addr, k->prefixlen);
+	__u32 line = ig_bansum_line(k->addr, k->prefixlen);
 	struct ig_bansum s;
 
 	if (bpf_map_lookup_elem(fd, &line, &s))
 		return -errno;
-	if (s.w[bit / 64] & (1ULL << (bit % 64)))
+	if (ig_bansum_test(&s, k->addr, k->prefixlen))
 		return 0;
-	s.w[bit / 64] |= 1ULL << (bit % 64);
+	ig_bansum_set(&s, k->addr, k->prefixlen);
 	return bpf_map_update_elem(fd, &line, &s, BPF_ANY) ? -errno : 0;
 }
 
