@@ -101,8 +101,8 @@ struct {
 
 /*
  * Admission filter in front of ig_throttle: a bucket key hashes to a slot
- * that holds, in units of 2^SEEN_SHIFT ns (~1 ms), one past the latest
- * theoretical arrival time of any bucket hashed there. A slot in the past
+ * that holds, in units of 2^SEEN_SHIFT ns (~8 ms), one past the latest
+ * theoretical arrival time of any bucket hashed there (struct seen). A slot in the past
  * means every such bucket is full, which is the same as no bucket: the SYN
  * takes its token from the slot alone (first sight), with no LRU lookup or
  * insert. Only a source seen again while its slot is busy gets a bucket,
@@ -112,7 +112,7 @@ struct {
  */
 #define SEEN_BITS	16
 #define SEEN_SLOTS	(1 << SEEN_BITS)	/* 256 KiB */
-#define SEEN_SHIFT	20
+#define SEEN_SHIFT	23	/* ~8.4 ms */
 __u32 ig_seen[SEEN_SLOTS];
 
 /* Per-CPU new-state budget (IG_NEW_STATE_PER_SEC): window start, used. */
@@ -391,42 +391,60 @@ static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
 
 /* ---- admission filter (ig_seen) ---------------------------------------- */
 
-static __always_inline __u32 *seen_slot(struct ig_thr_key *k)
+/* A slot: its latest arrival time in SEEN_SHIFT units (24 bits, compared
+ * modulo 2^24: +-19 hours), and the fingerprint of the key that wrote it. */
+struct seen {
+	__u32 *slot;
+	__u32 fp;	/* 8 bits */
+};
+
+static __always_inline struct seen seen_slot(struct ig_thr_key *k)
 {
-	__u64 w[2] = {};
-	__u32 i;
+	__u64 w[2] = {}, h;
 
 	__builtin_memcpy(w, k, sizeof(*k));
-	i = ((w[0] ^ (w[1] * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL) >> (64 - SEEN_BITS);
-	return &ig_seen[i & (SEEN_SLOTS - 1)];
+	h = (w[0] ^ (w[1] * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL;
+	return (struct seen){ .slot = &ig_seen[(h >> (64 - SEEN_BITS)) & (SEEN_SLOTS - 1)],
+			      .fp = (h >> (64 - SEEN_BITS - 8)) & 0xff };
+}
+
+/* How many units slot value v is ahead of now (negative: behind). */
+static __always_inline __s32 seen_ahead(__u32 v, __u64 now)
+{
+	return (__s32)((v & ~0xffU) - ((__u32)(now >> SEEN_SHIFT) << 8)) >> 8;
 }
 
 /* Some bucket hashed to this slot may not be full. */
-static __always_inline bool seen_busy(__u32 *s, __u64 now)
+static __always_inline bool seen_busy(struct seen *s, __u64 now)
 {
-	return (__s32)(READ_ONCE(*s) - (__u32)(now >> SEEN_SHIFT)) > 0;
+	return seen_ahead(READ_ONCE(*s->slot), now) > 0;
 }
 
-/* Record a bucket whose arrival time is now tat. */
-static __always_inline void seen_raise(__u32 *s, __u64 tat)
+/* Record a bucket of this key whose arrival time is now tat (> now). */
+static __always_inline void seen_raise(struct seen *s, __u64 now, __u64 tat)
 {
-	__u32 v = (__u32)(tat >> SEEN_SHIFT) + 1;
+	__u64 units = (tat >> SEEN_SHIFT) + 1, lim = (now >> SEEN_SHIFT) + (1 << 22);
+	__u32 v = ((__u32)(units < lim ? units : lim) << 8) | s->fp;
 
-	if ((__s32)(v - READ_ONCE(*s)) > 0)
-		*s = v;
+	if (seen_ahead(v, now) > seen_ahead(READ_ONCE(*s->slot), now))
+		*s->slot = v;
 }
 
 /*
- * Where a full bucket of this slot restarts. A slot no further ahead than
- * one interval may hold the token this source took at first sight: count
- * it (rounded down, so never more than it took). A slot further ahead is
- * another source's busy bucket: it must not cost this one anything.
+ * Where a full bucket of this key restarts: the slot may hold the token this
+ * key took there at first sight (its fingerprint, no further ahead than one
+ * interval): count it, rounded down, so never more than it took. Another
+ * key's slot must not cost this one anything.
  */
-static __always_inline __u64 seen_base(__u32 *s, __u64 now, __u64 interval)
+static __always_inline __u64 seen_base(struct seen *s, __u64 now, __u64 interval)
 {
-	__u64 units = now >> SEEN_SHIFT;
-	__u64 t = (units + (__s32)(READ_ONCE(*s) - 1 - (__u32)units)) << SEEN_SHIFT;
+	__u32 v = READ_ONCE(*s->slot);
+	__s32 d = seen_ahead(v, now);
+	__u64 t;
 
+	if ((v & 0xff) != s->fp || d <= 1)
+		return now;
+	t = ((now >> SEEN_SHIFT) + d - 1) << SEEN_SHIFT;
 	return t > now && t - now <= interval ? t : now;
 }
 
@@ -456,7 +474,7 @@ static __always_inline bool new_state_ok(__u64 now)
  * slot was free). Over the new-state budget a source without a bucket
  * passes untracked.
  */
-static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val *v, __u32 *s,
+static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val *v, struct seen *s,
 					bool busy, __u64 now, __u64 interval, __u64 tol)
 {
 	struct ig_thr_val init;
@@ -467,13 +485,13 @@ static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val 
 		/* Every bucket of the slot is full: this one too, or it has
 		 * none. First sight: the token is recorded in the slot. */
 		if (new_state_ok(now))
-			seen_raise(s, now + interval);
+			seen_raise(s, now, now + interval);
 		return true;
 	}
 	base = seen_base(s, now, interval);
 	if (v) {
 		ok = gcra_take(v, now, base, interval, tol);
-		seen_raise(s, READ_ONCE(v->tat_ns));
+		seen_raise(s, now, READ_ONCE(v->tat_ns));
 		return ok;
 	}
 	if (!new_state_ok(now))
@@ -487,7 +505,7 @@ static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val 
 		ok = gcra_take(v, now, base, interval, tol);
 		init.tat_ns = READ_ONCE(v->tat_ns);
 	}
-	seen_raise(s, init.tat_ns);
+	seen_raise(s, now, init.tat_ns);
 	return ok;
 }
 
@@ -502,13 +520,13 @@ static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u
 {
 	struct ig_thr_key sk = {}, nk = {};
 	struct ig_thr_val *sv = NULL, *nv = NULL;
-	__u32 *ss = NULL, *ns;
+	struct seen ss = {}, ns;
 	bool sbusy = false, nbusy;
 
 	if (pc->src_interval_ns) {
 		thr_key(&sk, p, pc->src_plen4, pc->src_plen6, 0);
 		ss = seen_slot(&sk);
-		sbusy = seen_busy(ss, now);
+		sbusy = seen_busy(&ss, now);
 		if (sbusy) {
 			sv = bpf_map_lookup_elem(&ig_throttle, &sk);
 			if (sv && READ_ONCE(sv->tat_ns) > now + pc->src_tol_ns)
@@ -518,15 +536,15 @@ static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u
 	if (pc->sub_interval_ns) {
 		thr_key(&nk, p, pc->sub_plen4, pc->sub_plen6, 1);
 		ns = seen_slot(&nk);
-		nbusy = seen_busy(ns, now);
+		nbusy = seen_busy(&ns, now);
 		if (nbusy)
 			nv = bpf_map_lookup_elem(&ig_throttle, &nk);
-		if (!bucket_take(&nk, nv, ns, nbusy, now, pc->sub_interval_ns, pc->sub_tol_ns))
+		if (!bucket_take(&nk, nv, &ns, nbusy, now, pc->sub_interval_ns, pc->sub_tol_ns))
 			return IG_R_SUBNET_RATE;
 	}
-	if (!pc->src_interval_ns || !ss)
+	if (!pc->src_interval_ns || !ss.slot)
 		return IG_R_PASS;
-	return bucket_take(&sk, sv, ss, sbusy, now, pc->src_interval_ns, pc->src_tol_ns) ?
+	return bucket_take(&sk, sv, &ss, sbusy, now, pc->src_interval_ns, pc->src_tol_ns) ?
 	       IG_R_PASS : IG_R_SYN_RATE;
 }
 
