@@ -403,7 +403,10 @@ static __always_inline struct seen seen_slot(struct ig_thr_key *k)
 	__u64 w[2] = {}, h;
 
 	__builtin_memcpy(w, k, sizeof(*k));
-	h = (w[0] ^ (w[1] * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL;
+	/* Fold before the multiply: in an IPv6 key the bits that vary are the
+	 * word's high ones, which a multiply alone barely mixes. */
+	h = w[0] ^ (w[1] * 0xff51afd7ed558ccdULL);
+	h = (h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL;
 	return (struct seen){ .slot = &ig_seen[(h >> (64 - SEEN_BITS)) & (SEEN_SLOTS - 1)],
 			      .fp = (h >> (64 - SEEN_BITS - 8)) & 0xff };
 }

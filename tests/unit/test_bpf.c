@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 #include "fastpath/lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
+#include "lpmsum.h"
 #include "policy/policy.h"
 #include "test.h"
 
@@ -739,6 +740,174 @@ static void test_event_second(int hook)
 	ring_buffer__free(rb);
 }
 
+/* ---- spoofed floods: admission filter, new-state budget, ban summary ---- */
+
+static void clear_seen(void)
+{
+	memset(skel->bss->ig_seen, 0, sizeof(skel->bss->ig_seen));
+}
+
+/* bpf_ktime_get_coarse_ns() in userspace */
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Every CPU's new-state budget: `used` of IG_NEW_STATE_PER_SEC spent in a
+ * second that starts now. */
+static void set_budget_used(uint64_t used)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct { __u64 start, used; } v[ncpu];
+	__u32 zero = 0;
+
+	for (int i = 0; i < ncpu; i++)
+		v[i].start = coarse_ns(), v[i].used = used;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.ig_newbkt), &zero, v, BPF_ANY);
+}
+
+/* A source's first SYN takes its token from the admission slot, not from a
+ * bucket: no LRU insert. Seen again, it gets a bucket that counts the first
+ * token, so the burst is exactly what the policy says. */
+static void test_first_sight(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	const char *src = hook == HOOK_XDP ? "198.18.20.1" : "198.18.20.2";
+
+	clear_throttle();
+	clear_seen();
+	set_budget_used(0);
+	set_throttle(993, 200000000ULL, 3, 0, 0);	/* 5/s, burst 3 */
+	ASSERT_EQ(syn(hook, src, 993), pass, "first sight passes");
+	ASSERT_EQ(map_count(maps.throttle), 0, "first sight: no bucket");
+	ASSERT_EQ(syn(hook, src, 993), pass, "second SYN passes");
+	ASSERT_EQ(map_count(maps.throttle), 1, "second SYN: a bucket");
+	ASSERT_EQ(syn(hook, src, 993), pass, "third within the burst");
+	ASSERT_EQ(syn(hook, src, 993), drop, "fourth over the burst: the first token counted");
+	/* Burst 1: the second SYN within the interval is over budget already. */
+	clear_throttle();
+	set_throttle(993, 1000000000ULL, 1, 0, 0);
+	src = hook == HOOK_XDP ? "198.18.20.3" : "198.18.20.4";
+	ASSERT_EQ(syn(hook, src, 993), pass, "burst 1: first sight");
+	ASSERT_EQ(syn(hook, src, 993), drop, "burst 1: second SYN refused at its bucket's creation");
+	ASSERT_EQ(syn(hook, src, 993), drop, "burst 1: and after");
+	set_throttle(993, 0, 0, 0, 0);
+}
+
+/* A thousand never-seen sources, one SYN each, in distinct /48s: all pass
+ * and leave (almost) no buckets; a real source keeps its exact burst, and
+ * once over budget stays so while the flood goes on. */
+static void test_spoofed_flood(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	const char *src = hook == HOOK_XDP ? "198.18.21.1" : "198.18.21.2";
+	int passed = 0, n = 1000;
+	char a[64];
+
+	clear_throttle();
+	clear_seen();
+	set_budget_used(0);
+	set_throttle(993, 200000000ULL, 3, 5000000ULL, 400);
+	for (int i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:%x:%x::%x", 0x100 + i, i, hook + 1);
+		passed += syn(hook, a, 993) == pass;
+	}
+	ASSERT_EQ(passed, n, "every spoofed SYN passes");
+	/* Only a key whose slot another one made busy gets a bucket: ~n^2 / 65536 */
+	ASSERT_TRUE(map_count(maps.throttle) < n / 20, "the flood left almost no buckets");
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(syn(hook, src, 993), pass, "real source within its burst");
+	ASSERT_EQ(syn(hook, src, 993), drop, "real source over its burst");
+	for (int i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:%x:%x::%x", 0x2000 + i, i, hook + 1);
+		syn(hook, a, 993);
+	}
+	ASSERT_EQ(syn(hook, src, 993), drop, "still over budget after more flood");
+	set_throttle(993, 0, 0, 0, 0);
+}
+
+/* With the new-state budget spent, new sources pass untracked (counted),
+ * no bucket is made, and buckets that exist still enforce. */
+static void test_new_bucket_budget(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	const char *src = hook == HOOK_XDP ? "198.18.22.1" : "198.18.22.2";
+	uint64_t skip;
+	char a[64];
+
+	clear_throttle();
+	clear_seen();
+	set_budget_used(0);
+	set_throttle(993, 200000000ULL, 3, 0, 0);
+	ASSERT_EQ(syn(hook, src, 993), pass, "real source, first sight");
+	ASSERT_EQ(syn(hook, src, 993), pass, "real source, its bucket");
+	set_budget_used(IG_NEW_STATE_PER_SEC);
+	skip = counter(IG_C_NEW_BUCKET_SKIP);
+	for (int i = 0; i < 100; i++) {
+		snprintf(a, sizeof(a), "198.18.23.%d", i + 1);
+		ASSERT_EQ(syn(hook, a, 993), pass, "new source over the budget passes");
+		ASSERT_EQ(syn(hook, a, 993), pass, "... and again: still untracked");
+	}
+	ASSERT_EQ(counter(IG_C_NEW_BUCKET_SKIP) - skip, 200, "each untracked SYN counted");
+	ASSERT_EQ(map_count(maps.throttle), 1, "no bucket made over the budget");
+	ASSERT_EQ(syn(hook, src, 993), pass, "real source, third token");
+	ASSERT_EQ(syn(hook, src, 993), drop, "real source still held to its burst");
+	set_budget_used(0);
+	ASSERT_EQ(syn(hook, "198.18.23.1", 993), pass, "budget back: first sight");
+	ASSERT_EQ(syn(hook, "198.18.23.1", 993), pass, "budget back: a bucket");
+	ASSERT_EQ(map_count(maps.throttle), 2, "budget back: buckets again");
+	set_throttle(993, 0, 0, 0, 0);
+}
+
+static bool bansum_has(const char *s)
+{
+	struct ig_prefix p = pfx(s);
+	__u32 line = ig_bansum_line(p.addr, p.plen);
+	struct ig_bansum v;
+
+	return !bpf_map_lookup_elem(maps.bansum, &line, &v) && ig_bansum_test(&v, p.addr, p.plen);
+}
+
+/* Every host entry written through the library is in the summary before
+ * ig_bans; a key without its bits is not looked up at all. */
+static void test_ban_summary(int hook)
+{
+	int pass = expected_retval(hook, E_PASS), drop = expected_retval(hook, E_DROP);
+	struct ig_prefix b4 = pfx("198.18.24.4"), b64 = pfx("2001:db8:24:1::/64"),
+			 d6 = pfx("2001:db8:24:2::9");
+	struct ig_ban_key k = { .plen = 128 };
+	struct ig_ban_val v = { .banned = 1 };
+	bool wp;
+
+	ASSERT_OK(ban_add(&maps, &b4, 0, "t"), "ban v4 host");
+	ASSERT_OK(ban_add(&maps, &b64, 0, "t"), "ban v6 /64");
+	ASSERT_OK(list_add(&maps, LIST_DENY, &d6, IG_ORIGIN_CLI), "deny v6 host");
+	ASSERT_TRUE(bansum_has("198.18.24.4"), "v4 host in the summary");
+	ASSERT_TRUE(bansum_has("2001:db8:24:1::/64"), "v6 /64 in the summary");
+	ASSERT_TRUE(bansum_has("2001:db8:24:2::9"), "v6 deny host in the summary");
+	ASSERT_EQ(syn(hook, "198.18.24.4", 993), drop, "v4 ban applies");
+	ASSERT_EQ(syn(hook, "2001:db8:24:1::77", 993), drop, "v6 /64 ban applies");
+	ASSERT_EQ(syn(hook, "2001:db8:24:2::9", 993), drop, "v6 deny applies");
+	ASSERT_EQ(syn(hook, "::ffff:198.18.24.4", 993), drop, "IPv4-mapped IPv6 source meets the v4 ban");
+	ASSERT_EQ(syn(hook, "198.18.24.5", 993), pass, "v4 neighbour passes");
+	ASSERT_EQ(syn(hook, "2001:db8:24:3::1", 993), pass, "v6 neighbour passes");
+	ban_del(&maps, &b4);
+	ban_del(&maps, &b64);
+	list_del(&maps, LIST_DENY, &d6, &wp);
+	ASSERT_TRUE(bansum_has("198.18.24.4"), "bits stay after a delete (never stale clear)");
+	ASSERT_EQ(syn(hook, "198.18.24.4", 993), pass, "lifted ban: a lookup, no match");
+	/* Straight into ig_bans without the summary: not looked up. */
+	memcpy(k.addr, pfx("198.18.25.1").addr, 16);
+	if (!bansum_has("198.18.25.1")) {
+		bpf_map_update_elem(maps.bans, &k, &v, BPF_ANY);
+		ASSERT_EQ(syn(hook, "198.18.25.1", 993), pass, "an unmarked key is skipped");
+		bpf_map_delete_elem(maps.bans, &k);
+	}
+}
+
 /* Random garbage must never make either entry point fail. */
 static void test_garbage(int hook)
 {
@@ -956,6 +1125,10 @@ int main(void)
 		STATEFUL(test_prefilter);
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_ban_and_deny_host);
+		STATEFUL(test_first_sight);
+		STATEFUL(test_spoofed_flood);
+		STATEFUL(test_new_bucket_budget);
+		STATEFUL(test_ban_summary);
 		STATEFUL(test_events);
 		if (kernel_hz())
 			STATEFUL(test_events_jiffies);
