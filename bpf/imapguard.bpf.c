@@ -114,6 +114,7 @@ struct {
 #define SEEN_SLOTS	(1 << SEEN_BITS)	/* 256 KiB */
 #define SEEN_SHIFT	23	/* ~8.4 ms */
 __u32 ig_seen[SEEN_SLOTS];
+__u64 ig_seen_seed;
 
 /* Per-CPU new-state budget (IG_NEW_STATE_PER_SEC): window start, used. */
 struct ig_budget {
@@ -400,9 +401,17 @@ struct seen {
 
 static __always_inline struct seen seen_slot(struct ig_thr_key *k)
 {
-	__u64 w[2] = {}, h;
+	__u64 w[2] = {}, h, seed = READ_ONCE(ig_seen_seed);
 
+	/* A secret seed, so that nobody can pick a source whose slot another
+	 * one they control keeps busy (its first SYNs would then always look
+	 * like first sights). Drawn on first use; a race draws two, harmlessly. */
+	if (!seed) {
+		seed = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
+		ig_seen_seed = seed;
+	}
 	__builtin_memcpy(w, k, sizeof(*k));
+	w[0] ^= seed;
 	/* Fold before the multiply: in an IPv6 key the bits that vary are the
 	 * word's high ones, which a multiply alone barely mixes. */
 	h = w[0] ^ (w[1] * 0xff51afd7ed558ccdULL);
