@@ -4,7 +4,7 @@
  * imapguard itself):
  *  floor_drop  the floor: the cheapest XDP program there is
  *  floor_pass  parse Ethernet/IP/TCP with imapguard's own parser, then pass
- *  lb_143, lb_993  lower bounds of imapguard's work (see below)
+ *  lb_*        lower bounds of imapguard's work (see below)
  *  tc_floor    the tc floor
  *  drive       rewrites the frame (template, random or rotating IPv6 source)
  *              and tail-calls jmp[0]: lets one BPF_PROG_RUN with repeat see a
@@ -16,8 +16,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
+#include "lpmsum.h"
 #include "parse.bpf.h"
+#include "rst.bpf.h"
 
+#define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
 #define TMPL_MAX	128
 #define V6_SADDR_OFF	(14 + 8)
@@ -55,12 +58,24 @@ struct {
 } drv SEC(".maps");
 
 /*
- * Lower bounds: the least work a verdict needs, to set the targets against.
- * lb_143 is a counted drop: parse, the port, one per-reason counter (no port
- * table, allow list or event). lb_993 adds what a SYN under budget cannot do
- * without: the clock, the source's ban entry, and a compare-and-swap on its
- * source and subnet buckets (no GCRA arithmetic, LPM prefilter or allow
- * list). pktcost hands lb_993 imapguard's full ig_bans and ig_throttle.
+ * Lower bounds: the least work a verdict needs, to set the targets against,
+ * on imapguard's own full maps (pktcost hands them over: lb_bans, lb_thr,
+ * lb_bansum, lb_allow, lb_deny are ig_bans, ig_throttle, ig_bansum,
+ * ig_allow, ig_deny). Each is a parse, the port, what enum lb_what says,
+ * and one per-reason counter; never a port table, prefilter, event or
+ * GCRA arithmetic. Programs:
+ *  lb_143          counted drop
+ *  lb_993          clock, bans (summary, then the hash where it says),
+ *                  compare-and-swap on the source and subnet buckets
+ *  lb_993_src      ... the source bucket only
+ *  lb_993_over     clock, bans, the source bucket read: over, drop
+ *  lb_993_ack      clock, bans (an ACK needs no bucket)
+ *  lb_993_trie     lb_993 and a deny-trie lookup
+ *  lb_993_seen     clock, bans, the admission slots of source and subnet
+ *                  (a never-seen source, or a known one whose bucket is full)
+ *  lb_allow        the allow trie: pass
+ *  lb_143_reject   counted RST, built with imapguard's own rst.bpf.h
+ *  lb_tc_*         tc versions of lb_143 and lb_993; tc_floor_pass
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -84,40 +99,85 @@ struct {
 	__type(value, struct ig_thr_val);
 } lb_thr SEC(".maps");
 
-/* The parsed TCP packet's destination port, or -1. */
-static __always_inline int lb_parse(struct xdp_md *ctx, struct pkt *p)
-{
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	int proto = parse_ip(data, data_end, p);
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IG_BANSUM_LINES);
+	__type(key, __u32);
+	__type(value, struct ig_bansum);
+} lb_bansum SEC(".maps");
 
-	if (proto != IPPROTO_TCP || p->frag == FRAG_LATER || parse_tcp(data, data_end, p))
-		return -1;
-	return p->dport;
-}
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_lpm_key);
+	__type(value, struct ig_allow_val);
+} lb_allow SEC(".maps");
 
-static __always_inline int lb_count(struct xdp_md *ctx, __u32 idx, int verdict)
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_lpm_key);
+	__type(value, struct ig_deny_val);
+} lb_deny SEC(".maps");
+
+/* The admission slots' lower bound reads its own array of the same size. */
+#define LB_SEEN_SLOTS	65536
+__u32 lb_seen[LB_SEEN_SLOTS];
+
+enum lb_what {
+	LB_BANS = 1,		/* the ban summary line, and the ban hash where it says */
+	LB_SRC = 2,		/* compare-and-swap on the source bucket */
+	LB_SUB = 4,		/* ... and on the subnet bucket */
+	LB_OVER = 8,		/* read the source bucket: over budget, drop */
+	LB_ALLOW = 16,		/* the allow trie: pass */
+	LB_TRIE = 32,		/* a deny-trie lookup (no match) */
+	LB_SEEN = 64,		/* read the admission slots of source and subnet */
+	LB_RST = 128,		/* answer with a RST */
+};
+
+enum lb_verdict { LBV_PASS, LBV_DROP, LBV_TX };
+
+static __always_inline void lb_count(__u32 idx, __u32 len)
 {
 	struct ig_counter *c = bpf_map_lookup_elem(&lb_cnt, &idx);
 
 	if (c) {
 		c->packets++;
-		c->bytes += ctx->data_end - ctx->data;
+		c->bytes += len;
 	}
-	return verdict;
 }
 
-SEC("xdp")
-int lb_143(struct xdp_md *ctx)
+/* The source's host entries: summary line first, as imapguard does. */
+static __always_inline __u32 lb_banned(struct pkt *p, __u64 now)
 {
-	struct pkt p = {};
+	struct ig_ban_key k = { .plen = 128 };
+	struct ig_ban_val *v = NULL;
+	struct ig_bansum *line;
+	__u32 l;
 
-	if (lb_parse(ctx, &p) != 143)
-		return XDP_PASS;
-	return lb_count(ctx, IG_R_DROP, XDP_DROP);
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	l = ig_bansum_line(k.addr, 128);
+	line = bpf_map_lookup_elem(&lb_bansum, &l);
+	if (!line)
+		return 0;
+	if (ig_bansum_test(line, k.addr, 128))
+		v = bpf_map_lookup_elem(&lb_bans, &k);
+	if (!v && p->family == 6) {
+		k.plen = 64;	/* same line: the bench's sources are not IPv4-mapped */
+		__builtin_memset(k.addr + 8, 0, 8);
+		if (ig_bansum_test(line, k.addr, 64))
+			v = bpf_map_lookup_elem(&lb_bans, &k);
+	}
+	if (!v || (v->expires_ns && v->expires_ns <= now))
+		return 0;
+	return v->banned ? IG_R_BAN : IG_R_DENY;
 }
 
 /* One bucket, imapguard's key layout: a compare-and-swap when it exists. */
-static __always_inline void lb_bucket(struct pkt *p, __u64 prefix, __u8 level, __u64 now)
+static __always_inline struct ig_thr_val *lb_bucket(struct pkt *p, __u64 prefix, __u8 level,
+						   __u64 now, bool cas)
 {
 	struct ig_thr_key k = { .port = p->dport, .level = level, .family = p->family };
 	struct ig_thr_val init = { .tat_ns = now }, *v;
@@ -130,33 +190,154 @@ static __always_inline void lb_bucket(struct pkt *p, __u64 prefix, __u8 level, _
 	w &= prefix;
 	__builtin_memcpy(k.addr, &w, 8);
 	v = bpf_map_lookup_elem(&lb_thr, &k);
+	if (!cas)
+		return v;
 	if (!v) {
 		bpf_map_update_elem(&lb_thr, &k, &init, BPF_NOEXIST);
-		return;
+		return NULL;
 	}
 	old = *(volatile __u64 *)&v->tat_ns;
 	__sync_val_compare_and_swap(&v->tat_ns, old, old);	/* leaves it as it was */
+	return v;
 }
 
-SEC("xdp")
-int lb_993(struct xdp_md *ctx)
+/* The default policy's subnet: IPv4 /24, IPv6 /48. */
+static __always_inline __u64 lb_subnet(struct pkt *p)
+{
+	return bpf_cpu_to_be64(p->family == 4 ? 0xffffff0000000000ULL : 0xffffffffffff0000ULL);
+}
+
+/* An admission slot: a hash of the prefix, one load, one compare. */
+static __always_inline bool lb_slot_busy(struct pkt *p, __u64 prefix, __u64 now)
+{
+	__u64 w = 0, h;
+
+	if (p->family == 4)
+		__builtin_memcpy(&w, p->saddr + 12, 4);
+	else
+		__builtin_memcpy(&w, p->saddr, 8);
+	h = (w & prefix) * 0x9e3779b97f4a7c15ULL;
+	return (__s32)(lb_seen[(h >> 48) & (LB_SEEN_SLOTS - 1)] - (__u32)(now >> 23)) > 0;
+}
+
+static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 len,
+					      __u16 port, unsigned int what)
+{
+	struct pkt p = {};
+	struct ig_thr_val *v;
+	__u32 r;
+	__u64 now;
+	int proto = parse_ip(data, data_end, &p);
+
+	if (proto != IPPROTO_TCP || p.frag == FRAG_LATER || parse_tcp(data, data_end, &p) ||
+	    p.dport != port)
+		return LBV_PASS;
+	if (what & LB_RST) {
+		lb_count(IG_R_REJECT, len);
+		return LBV_TX;
+	}
+	if (!what) {
+		lb_count(IG_R_DROP, len);
+		return LBV_DROP;
+	}
+	if (load_saddr(data, data_end, &p))
+		return LBV_PASS;
+	if (what & LB_ALLOW) {
+		struct ig_lpm_key k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, p.saddr, 16);
+		lb_count(bpf_map_lookup_elem(&lb_allow, &k) ? IG_R_ALLOW : IG_R_PASS, len);
+		return LBV_PASS;
+	}
+	now = bpf_ktime_get_coarse_ns();
+	r = lb_banned(&p, now);
+	if (r) {
+		lb_count(r, len);
+		return LBV_DROP;
+	}
+	if (what & LB_TRIE) {
+		struct ig_lpm_key k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, p.saddr, 16);
+		if (bpf_map_lookup_elem(&lb_deny, &k)) {
+			lb_count(IG_R_DENY, len);
+			return LBV_DROP;
+		}
+	}
+	if (what & LB_OVER) {
+		/* The verdict does not depend on the compare: the harness resets
+		 * the bucket, and the work is the same either way. */
+		v = lb_bucket(&p, ~0ULL, 0, now, false);
+		lb_count(v && *(volatile __u64 *)&v->tat_ns > now ? IG_R_SYN_RATE : IG_R_SUBNET_RATE, len);
+		return LBV_DROP;
+	}
+	if (what & LB_SEEN) {
+		/* two slots, as the admission filter reads them */
+		r = lb_slot_busy(&p, ~0ULL, now) + lb_slot_busy(&p, lb_subnet(&p), now);
+		lb_count(r ? IG_R_SYN_RATE : IG_R_PASS, len);
+		return LBV_PASS;
+	}
+	if (what & LB_SRC)
+		lb_bucket(&p, ~0ULL, 0, now, true);
+	if (what & LB_SUB)
+		lb_bucket(&p, lb_subnet(&p), 1, now, true);
+	lb_count(IG_R_PASS, len);
+	return LBV_PASS;
+}
+
+static __always_inline int lb_xdp(struct xdp_md *ctx, __u16 port, unsigned int what)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct ig_ban_key bk = { .plen = 128 };
+	__u32 len = data_end - data;
+	enum lb_verdict v = lb_run(data, data_end, len, port, what);
 	struct pkt p = {};
-	__u64 now;
 
-	if (lb_parse(ctx, &p) != 993 || load_saddr(data, data_end, &p))
+	if (v == LBV_PASS)
 		return XDP_PASS;
-	now = bpf_ktime_get_coarse_ns();
-	__builtin_memcpy(bk.addr, p.saddr, 16);
-	if (bpf_map_lookup_elem(&lb_bans, &bk))
-		return lb_count(ctx, IG_R_BAN, XDP_DROP);
-	/* IPv4 /32 and /24, IPv6 /64 and /48: the default policy's buckets */
-	lb_bucket(&p, ~0ULL, 0, now);
-	lb_bucket(&p, bpf_cpu_to_be64(p.family == 4 ? 0xffffff0000000000ULL :
-						     0xffffffffffff0000ULL), 1, now);
-	return lb_count(ctx, IG_R_PASS, XDP_PASS);
+	if (v == LBV_DROP)
+		return XDP_DROP;
+	/* The RST: parse again for its fields (imapguard keeps them from the
+	 * first parse; this is within a few ns of that). */
+	if (parse_ip(data, data_end, &p) != IPPROTO_TCP || parse_tcp(data, data_end, &p))
+		return XDP_DROP;
+	parse_tcp_rest(data, data_end, &p);
+	if (bpf_xdp_adjust_tail(ctx, (int)rst_len(&p) - (int)len))
+		return XDP_DROP;
+	if (build_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
+static __always_inline int lb_tc(struct __sk_buff *skb, __u16 port, unsigned int what)
+{
+	enum lb_verdict v = lb_run((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+				   port, what);
+
+	return v == LBV_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+SEC("xdp") int lb_143(struct xdp_md *ctx) { return lb_xdp(ctx, 143, 0); }
+SEC("xdp") int lb_993(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS | LB_SRC | LB_SUB); }
+SEC("xdp") int lb_993_src(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS | LB_SRC); }
+SEC("xdp") int lb_993_over(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS | LB_OVER); }
+SEC("xdp") int lb_993_ack(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS); }
+SEC("xdp") int lb_993_trie(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS | LB_TRIE | LB_SRC | LB_SUB); }
+SEC("xdp") int lb_993_seen(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_BANS | LB_SEEN); }
+SEC("xdp") int lb_allow_993(struct xdp_md *ctx) { return lb_xdp(ctx, 993, LB_ALLOW); }
+SEC("xdp") int lb_143_reject(struct xdp_md *ctx) { return lb_xdp(ctx, 143, LB_RST); }
+SEC("tc") int lb_tc_143(struct __sk_buff *skb) { return lb_tc(skb, 143, 0); }
+SEC("tc") int lb_tc_993(struct __sk_buff *skb) { return lb_tc(skb, 993, LB_BANS | LB_SRC | LB_SUB); }
+
+SEC("tc")
+int tc_floor_pass(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct pkt p = {};
+	int proto = parse_ip(data, data_end, &p);
+
+	if (proto == IPPROTO_TCP && parse_tcp(data, data_end, &p) == 0 && p.dport == 0)
+		return TC_ACT_SHOT;	/* uses the parse result: nothing is optimised away */
+	return TC_ACT_OK;
 }
 
 SEC("xdp")

@@ -30,7 +30,8 @@
 #define NBANS		(1048576 - 4096)	/* 1M bans, less room for the cases' own */
 #define REASON_NONE	-1
 
-enum prog { P_FLOOR, P_PASS, P_TC_FLOOR, P_IG_XDP, P_IG_TC, P_DRIVE, P_LB143, P_LB993 };
+/* P_BENCH: the bench object's program named by the case's bprog. */
+enum prog { P_FLOOR, P_PASS, P_TC_FLOOR, P_IG_XDP, P_IG_TC, P_DRIVE, P_BENCH };
 enum rate { R_UNDER, R_UNDER_SRC, R_OVER, R_DEFAULT };	/* R_UNDER_SRC: no subnet budget */
 
 struct pcase {
@@ -43,6 +44,7 @@ struct pcase {
 	enum rate rate;
 	int expect;		/* retval */
 	int reason;		/* counter expected to take the packets, or REASON_NONE */
+	const char *bprog;	/* P_BENCH (as prog or target): its program */
 };
 
 struct result {
@@ -61,42 +63,63 @@ struct result {
 #define U6 { .family = 6, .l4 = IPPROTO_UDP, .src = SRC6_CLEAN, .dst = "2001:db8::1", .dport = 53 }
 
 static struct pcase cases[] = {
-	{ "floor", "bare XDP_DROP (the floor)", P_FLOOR, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE },
-	{ "parse_pass", "bare parse + XDP_PASS", P_PASS, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v4_udp", "IPv4 non-TCP (UDP to 53)", P_IG_XDP, 0, 0, U4, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v4_tcp22", "IPv4 SYN to unprotected port 22", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v4_143_drop", "IPv4 SYN to 143, action drop", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
-	{ "lb_143", "lower bound of that: parse, port, one counter (no port table, allow list or event)", P_LB143, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE },
-	{ "v4_993_under", "IPv4 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
-	{ "lb_993", "lower bound of that: clock, ban entry, compare-and-swap on both buckets, counter", P_LB993, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v4_993_trie", "IPv4 SYN to 993 under budget, deny prefixes in the source's /16 (trie walked)", P_IG_XDP, 0, 0, V4(SRC4_TRIE, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
-	{ "v4_993_src", "IPv4 SYN to 993 under budget, source budget only (no subnet_rate)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, IG_R_PASS },
-	{ "v4_993_over", "IPv4 SYN to 993 over budget", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
-	{ "v4_993_ack", "IPv4 ACK to 993 (established connection)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_ACK), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
-	{ "v4_993_banned", "IPv4 SYN to 993 from a banned source", P_IG_XDP, 0, 0, V4(SRC4_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
-	{ "v4_993_denied", "IPv4 SYN to 993 from a deny-listed source", P_IG_XDP, 0, 0, V4(SRC4_DENIED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DENY },
-	{ "v4_993_allowed", "IPv4 SYN to 993 from an allow-listed source", P_IG_XDP, 0, 0, V4(SRC4_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_ALLOW },
-	{ "v6_udp", "IPv6 non-TCP (UDP to 53)", P_IG_XDP, 0, 0, U6, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v6_tcp22", "IPv6 SYN to unprotected port 22", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v6_143_drop", "IPv6 SYN to 143, action drop", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP },
-	{ "v6_993_under", "IPv6 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
-	{ "lb6_993", "lower bound of that: clock, ban entry, compare-and-swap on both buckets, counter", P_LB993, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE },
-	{ "v6_993_over", "IPv6 SYN to 993 over budget", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE },
-	{ "v6_993_banned", "IPv6 SYN to 993 from a banned /128", P_IG_XDP, 0, 0, V6(SRC6_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
-	{ "v6_993_banned64", "IPv6 SYN to 993 from a banned /64", P_IG_XDP, 0, 0, V6(SRC6_BANNED64, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN },
-	{ "v6_993_allowed", "IPv6 SYN to 993 from an allow-listed source", P_IG_XDP, 0, 0, V6(SRC6_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_ALLOW },
+	{ "floor", "bare XDP_DROP (the floor)", P_FLOOR, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, NULL },
+	{ "parse_pass", "bare parse + XDP_PASS (lower bound of the unprotected rows)", P_PASS, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "v4_udp", "IPv4 non-TCP (UDP to 53)", P_IG_XDP, 0, 0, U4, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "lb_udp", "lower bound: bare parse + XDP_PASS of that UDP frame", P_PASS, 0, 0, U4, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "v4_tcp22", "IPv4 SYN to unprotected port 22", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "v4_143_drop", "IPv4 SYN to 143, action drop", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP, NULL },
+	{ "lb_143", "lower bound of that: parse, port, one counter (no port table, allow list or event)", P_BENCH, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_143" },
+	{ "v4_993_under", "IPv4 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb_993", "lower bound of that: clock, ban summary (and entry), compare-and-swap on both buckets, counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_993" },
+	{ "v4_993_trie", "IPv4 SYN to 993 under budget, deny prefixes in the source's /16 (trie walked)", P_IG_XDP, 0, 0, V4(SRC4_TRIE, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb_993_trie", "lower bound of that: lb_993 and the deny trie", P_BENCH, 0, 0, V4(SRC4_TRIE, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_993_trie" },
+	{ "v4_993_src", "IPv4 SYN to 993 under budget, source budget only (no subnet_rate)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb_993_src", "lower bound of that: clock, ban summary, compare-and-swap on the source bucket, counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER_SRC, XDP_PASS, REASON_NONE, "lb_993_src" },
+	{ "v4_993_over", "IPv4 SYN to 993 over budget", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE, NULL },
+	{ "lb_993_over", "lower bound of that: clock, ban summary, source bucket read, counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, REASON_NONE, "lb_993_over" },
+	{ "v4_993_ack", "IPv4 ACK to 993 (established connection)", P_IG_XDP, 0, 0, V4(SRC4_CLEAN, 993, F_ACK), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb_993_ack", "lower bound of that: clock, ban summary, counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 993, F_ACK), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_993_ack" },
+	{ "v4_993_banned", "IPv4 SYN to 993 from a banned source", P_IG_XDP, 0, 0, V4(SRC4_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN, NULL },
+	{ "lb_993_banned", "lower bound of that: clock, ban summary and entry, counter", P_BENCH, 0, 0, V4(SRC4_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_993" },
+	{ "v4_993_denied", "IPv4 SYN to 993 from a deny-listed source", P_IG_XDP, 0, 0, V4(SRC4_DENIED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DENY, NULL },
+	{ "lb_993_denied", "lower bound of that: clock, ban summary and the host entry, counter", P_BENCH, 0, 0, V4(SRC4_DENIED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_993" },
+	{ "v4_993_allowed", "IPv4 SYN to 993 from an allow-listed source", P_IG_XDP, 0, 0, V4(SRC4_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_ALLOW, NULL },
+	{ "lb_993_allowed", "lower bound of that: the allow trie, counter", P_BENCH, 0, 0, V4(SRC4_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_allow_993" },
+	{ "v6_udp", "IPv6 non-TCP (UDP to 53)", P_IG_XDP, 0, 0, U6, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "lb6_udp", "lower bound: bare parse + XDP_PASS of that UDP frame", P_PASS, 0, 0, U6, IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "v6_tcp22", "IPv6 SYN to unprotected port 22", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "lb6_tcp22", "lower bound: bare parse + XDP_PASS of that frame", P_PASS, 0, 0, V6(SRC6_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, NULL },
+	{ "v6_143_drop", "IPv6 SYN to 143, action drop", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_DROP, NULL },
+	{ "lb6_143", "lower bound of that: parse, port, one counter", P_BENCH, 0, 0, V6(SRC6_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_143" },
+	{ "v6_993_under", "IPv6 SYN to 993 under budget (one source)", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb6_993", "lower bound of that: clock, ban summary (and entries), compare-and-swap on both buckets, counter", P_BENCH, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_993" },
+	{ "v6_993_over", "IPv6 SYN to 993 over budget", P_IG_XDP, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, IG_R_SYN_RATE, NULL },
+	{ "lb6_993_over", "lower bound of that: clock, ban summary, source bucket read, counter", P_BENCH, 0, 0, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_OVER, XDP_DROP, REASON_NONE, "lb_993_over" },
+	{ "v6_993_banned", "IPv6 SYN to 993 from a banned /128", P_IG_XDP, 0, 0, V6(SRC6_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN, NULL },
+	{ "lb6_993_banned", "lower bound of that: clock, ban summary and entry, counter", P_BENCH, 0, 0, V6(SRC6_BANNED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_993" },
+	{ "v6_993_banned64", "IPv6 SYN to 993 from a banned /64", P_IG_XDP, 0, 0, V6(SRC6_BANNED64, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, IG_R_BAN, NULL },
+	{ "lb6_993_banned64", "lower bound of that: clock, ban summary, /128 and /64 entries, counter", P_BENCH, 0, 0, V6(SRC6_BANNED64, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, "lb_993" },
+	{ "v6_993_allowed", "IPv6 SYN to 993 from an allow-listed source", P_IG_XDP, 0, 0, V6(SRC6_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_ALLOW, NULL },
+	{ "lb6_993_allowed", "lower bound of that: the allow trie, counter", P_BENCH, 0, 0, V6(SRC6_ALLOWED, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_allow_993" },
 	/* Driven: a different packet every run. */
-	{ "drive_restore", "harness: restore frame + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_RESTORE, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_REJECT, R_UNDER, XDP_DROP, REASON_NONE },
-	{ "v4_143_reject", "IPv4 SYN to 143, action reject (RST sent)", P_DRIVE, P_IG_XDP, DRIVE_RESTORE, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_REJECT, R_UNDER, XDP_TX, IG_R_REJECT },
-	{ "drive_rot6", "harness: rotate source + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_ROT6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE },
-	{ "v6_993_rot", "IPv6 SYN to 993 under budget, 512k known sources in turn (cache-cold)", P_DRIVE, P_IG_XDP, DRIVE_ROT6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS },
-	{ "drive_rand6", "harness: random source + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_RAND6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_DEFAULT, XDP_DROP, REASON_NONE },
-	{ "v6_993_spoofed", "IPv6 SYN to 993 from random spoofed sources (LRU churn)", P_DRIVE, P_IG_XDP, DRIVE_RAND6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_DEFAULT, XDP_PASS, IG_R_PASS },
+	{ "drive_restore", "harness: restore frame + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_RESTORE, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_REJECT, R_UNDER, XDP_DROP, REASON_NONE, NULL },
+	{ "v4_143_reject", "IPv4 SYN to 143, action reject (RST sent)", P_DRIVE, P_IG_XDP, DRIVE_RESTORE, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_REJECT, R_UNDER, XDP_TX, IG_R_REJECT, NULL },
+	{ "lb_143_reject", "lower bound of that: parse, port, counter, the RST (imapguard's rst.bpf.h), same harness", P_DRIVE, P_BENCH, DRIVE_RESTORE, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_REJECT, R_UNDER, XDP_TX, REASON_NONE, "lb_143_reject" },
+	{ "drive_rot6", "harness: rotate source + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_ROT6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_DROP, REASON_NONE, NULL },
+	{ "v6_993_rot", "IPv6 SYN to 993 under budget, 512k known sources in turn (cache-cold)", P_DRIVE, P_IG_XDP, DRIVE_ROT6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb6_993_rot", "lower bound of that: clock, ban summary, admission slots of source and subnet, counter, same harness", P_DRIVE, P_BENCH, DRIVE_ROT6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, XDP_PASS, REASON_NONE, "lb_993_seen" },
+	{ "drive_rand6", "harness: random source + tail call to XDP_DROP", P_DRIVE, P_FLOOR, DRIVE_RAND6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_DEFAULT, XDP_DROP, REASON_NONE, NULL },
+	{ "v6_993_spoofed", "IPv6 SYN to 993 from random spoofed sources (never seen; spoofed flood per packet)", P_DRIVE, P_IG_XDP, DRIVE_RAND6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_DEFAULT, XDP_PASS, IG_R_PASS, NULL },
+	{ "lb6_993_spoofed", "lower bound of that: clock, ban summary, admission slots of source and subnet, counter, same harness", P_DRIVE, P_BENCH, DRIVE_RAND6, V6(SRC6_CLEAN, 993, F_SYN), IG_ACT_DROP, R_DEFAULT, XDP_PASS, REASON_NONE, "lb_993_seen" },
 	/* tc entry point */
-	{ "tc_floor", "bare tc TC_ACT_SHOT (the tc floor)", P_TC_FLOOR, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_SHOT, REASON_NONE },
-	{ "tc_v4_tcp22", "tc: IPv4 SYN to unprotected port 22", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, REASON_NONE },
-	{ "tc_v4_143_drop", "tc: IPv4 SYN to 143, action drop", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_SHOT, IG_R_DROP },
-	{ "tc_v4_993_under", "tc: IPv4 SYN to 993 under budget (one source)", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, IG_R_PASS },
+	{ "tc_floor", "bare tc TC_ACT_SHOT (the tc floor)", P_TC_FLOOR, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_SHOT, REASON_NONE, NULL },
+	{ "tc_v4_tcp22", "tc: IPv4 SYN to unprotected port 22", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, REASON_NONE, NULL },
+	{ "lb_tc_tcp22", "lower bound of that: bare parse + TC_ACT_OK", P_BENCH, 0, 0, V4(SRC4_CLEAN, 22, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, REASON_NONE, "tc_floor_pass" },
+	{ "tc_v4_143_drop", "tc: IPv4 SYN to 143, action drop", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_SHOT, IG_R_DROP, NULL },
+	{ "lb_tc_143", "lower bound of that: parse, port, one counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 143, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_SHOT, REASON_NONE, "lb_tc_143" },
+	{ "tc_v4_993_under", "tc: IPv4 SYN to 993 under budget (one source)", P_IG_TC, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, IG_R_PASS, NULL },
+	{ "lb_tc_993", "lower bound of that: clock, ban summary, compare-and-swap on both buckets, counter", P_BENCH, 0, 0, V4(SRC4_CLEAN, 993, F_SYN), IG_ACT_DROP, R_UNDER, TC_ACT_OK, REASON_NONE, "lb_tc_993" },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 static struct result res[NCASES];
@@ -104,16 +127,16 @@ static struct result res[NCASES];
 static struct imapguard_bpf *skel;
 static struct ig_maps maps;
 static struct bpf_object *bobj;
-static int fd_floor, fd_pass, fd_tcfloor, fd_drive, fd_jmp, fd_drv, fd_lb143, fd_lb993;
+static int fd_floor, fd_pass, fd_tcfloor, fd_drive, fd_jmp, fd_drv;
 
-static int prog_fd(enum prog p)
+/* The program p of case c (p is c->prog or c->target). */
+static int prog_fd(const struct pcase *c, enum prog p)
 {
 	switch (p) {
 	case P_FLOOR: return fd_floor;
 	case P_PASS: return fd_pass;
 	case P_TC_FLOOR: return fd_tcfloor;
-	case P_LB143: return fd_lb143;
-	case P_LB993: return fd_lb993;
+	case P_BENCH: return bench_prog_fd(bobj, c->bprog);
 	case P_IG_XDP: return bpf_program__fd(skel->progs.ig_xdp);
 	case P_IG_TC: return bpf_program__fd(skel->progs.ig_tc);
 	default: return fd_drive;
@@ -129,7 +152,9 @@ static void set_port(uint16_t port, uint8_t action, enum rate r)
 	if (port == 993) {
 		/* Under: the same GCRA code, with a budget no run can spend. */
 		bool under = r == R_UNDER || r == R_UNDER_SRC;
-		uint64_t iv = under ? 1 : 50000000ULL;	/* else 20/s */
+		/* Over: 1/s, so that no token comes back while the warm-up (up to
+		 * a second on a loaded machine) spends them; else 20/s. */
+		uint64_t iv = under ? 1 : r == R_OVER ? 1000000000ULL : 50000000ULL;
 
 		pc.src_interval_ns = iv;
 		pc.src_tol_ns = under ? 1000000000000000ULL : 39 * iv;	/* burst 40 */
@@ -190,7 +215,7 @@ static int setup_case(struct pcase *c, uint8_t *frame, size_t *len)
 	d.rot_bits = 19;
 	d.rng = 0x2545f4914f6cdd1dULL ^ bench_now_ns();
 	memcpy(d.tmpl, frame, *len);
-	fd = prog_fd(c->target);
+	fd = prog_fd(c, c->target);
 	if (bpf_map_update_elem(fd_drv, &zero, &d, BPF_ANY) ||
 	    bpf_map_update_elem(fd_jmp, &zero, &fd, BPF_ANY))
 		return -errno;
@@ -208,7 +233,7 @@ static int run(struct pcase *c, const uint8_t *frame, size_t len, uint32_t repea
 	int err;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-	err = bpf_prog_test_run_opts(prog_fd(c->prog), &o);
+	err = bpf_prog_test_run_opts(prog_fd(c, c->prog), &o);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
 	if (err)
 		return err;
@@ -228,6 +253,13 @@ static int run(struct pcase *c, const uint8_t *frame, size_t len, uint32_t repea
  * per round and hook, and subtracted; the median of 5 calls, as it is noisy.
  */
 static double ovh_ns[2];	/* [0] XDP, [1] tc */
+
+static bool is_tc(const struct pcase *c)
+{
+	return c->prog == P_TC_FLOOR || c->prog == P_IG_TC ||
+	       (c->prog == P_BENCH && bpf_program__type(bpf_object__find_program_by_name(
+			bobj, c->bprog)) == BPF_PROG_TYPE_SCHED_CLS);
+}
 
 static void measure_overhead(void)
 {
@@ -271,7 +303,7 @@ static int measure(struct pcase *c, struct result *m, int r, uint32_t min_repeat
 		fprintf(stderr, "pktcost: %s: verdict %d, expected %d\n", c->id, ret, c->expect);
 		return -EINVAL;
 	}
-	ovh = ovh_ns[c->prog == P_TC_FLOOR || c->prog == P_IG_TC];
+	ovh = ovh_ns[is_tc(c)];
 	/* Chosen once: every call lasts >= ~40 ms, so the overhead is small. */
 	if (!m->repeat) {
 		t = warm > ovh ? (warm - ovh) / min_repeat : 1;
@@ -343,8 +375,8 @@ static int fill(void)
 
 static int load(const char *obj)
 {
-	static const char *const reuse[] = { "lb_bans", "lb_thr", NULL };
-	int err, fds[2];
+	static const char *const reuse[] = { "lb_bans", "lb_thr", "lb_bansum", "lb_allow", "lb_deny", NULL };
+	int err, fds[5];
 
 	skel = imapguard_bpf__open();
 	if (!skel) {
@@ -362,19 +394,26 @@ static int load(const char *obj)
 	/* The lower bounds look up imapguard's own full maps. */
 	fds[0] = maps.bans;
 	fds[1] = maps.throttle;
+	fds[2] = maps.bansum;
+	fds[3] = maps.allow;
+	fds[4] = maps.deny;
 	bobj = bench_obj_open_reuse(obj, reuse, fds);
 	if (!bobj)
 		return -ENOENT;
-	fd_lb143 = bench_prog_fd(bobj, "lb_143");
-	fd_lb993 = bench_prog_fd(bobj, "lb_993");
 	fd_floor = bench_prog_fd(bobj, "floor_drop");
 	fd_pass = bench_prog_fd(bobj, "floor_pass");
 	fd_tcfloor = bench_prog_fd(bobj, "tc_floor");
 	fd_drive = bench_prog_fd(bobj, "drive");
 	fd_jmp = bench_map_fd(bobj, "jmp");
 	fd_drv = bench_map_fd(bobj, "drv");
+	for (size_t i = 0; i < NCASES; i++)
+		if (cases[i].bprog && bench_prog_fd(bobj, cases[i].bprog) < 0) {
+			fprintf(stderr, "pktcost: %s: no program '%s' in %s\n", cases[i].id,
+				cases[i].bprog, obj);
+			return -ENOENT;
+		}
 	return fd_floor < 0 || fd_pass < 0 || fd_tcfloor < 0 || fd_drive < 0 || fd_jmp < 0 ||
-	       fd_drv < 0 || fd_lb143 < 0 || fd_lb993 < 0 ? -ENOENT : 0;
+	       fd_drv < 0 ? -ENOENT : 0;
 }
 
 /*
