@@ -4,6 +4,7 @@
  * Only TCP to a protected port (or, with ban_scope = all, any IP packet)
  * touches a map; everything else passes after parsing alone.
  */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -287,10 +288,10 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 		/* IPv6 hosts own a whole /64: ban or deny it as one. */
 		host_key(&k, p, 64);
 		v = NULL;
-		if (ig_bansum_line(k.addr, 64) != l) {	/* IPv4-mapped source only */
-			l = ig_bansum_line(k.addr, 64);
-			line = bpf_map_lookup_elem(&ig_bansum, &l);
-		}
+		/* The same line, but for an IPv4-mapped source: look it up
+		 * again rather than branch (a cache hit, ~1 ns). */
+		l = ig_bansum_line(k.addr, 64);
+		line = bpf_map_lookup_elem(&ig_bansum, &l);
 		if (!line || ig_bansum_test(line, k.addr, 64))
 			v = bpf_map_lookup_elem(&ig_bans, &k);
 		if (v) {
