@@ -370,6 +370,40 @@ int gen_tx(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* One's-complement sum fold, for the checksum updates below. */
+static __always_inline __u16 fold16(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	return (s & 0xffff) + (s >> 16);
+}
+
+/*
+ * The spoofed-flood generator: gen_tx with a random IPv4 source, its low
+ * drv.rot_bits bits drawn per frame (the frame must be IPv4, no VLAN).
+ * Both checksums are updated (RFC 1624), so what passes is a valid SYN.
+ */
+SEC("xdp")
+int gen_tx_spoof4(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + 14;
+	struct tcphdr *t = (void *)(ip + 1);
+	__u32 zero = 0, mask, old, new;
+	struct drive_cfg *c = bpf_map_lookup_elem(&drv, &zero);
+	__u16 o1, o2, n1, n2;
+
+	if (!c || (void *)(t + 1) > data_end)
+		return XDP_ABORTED;
+	mask = c->rot_bits >= 32 ? ~0U : (1U << c->rot_bits) - 1;
+	old = bpf_ntohl(ip->saddr);
+	new = (old & ~mask) | (bpf_get_prandom_u32() & mask);
+	o1 = old >> 16, o2 = old, n1 = new >> 16, n2 = new;
+	ip->saddr = bpf_htonl(new);
+	ip->check = bpf_htons(~fold16((__u16)~bpf_ntohs(ip->check) + (__u16)~o1 + (__u16)~o2 + n1 + n2));
+	t->check = bpf_htons(~fold16((__u16)~bpf_ntohs(t->check) + (__u16)~o1 + (__u16)~o2 + n1 + n2));
+	return XDP_TX;
+}
+
 /* The ROT6 source for index i: 2001:db8:10XX:XXXX::, the same function as
  * bench.h's rot6_addr, which fills the throttle map with these. */
 static __always_inline void rot6(__u8 a[16], __u32 i)

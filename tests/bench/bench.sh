@@ -10,8 +10,11 @@
 #   3 auth  auth-log lines/s, against fail2ban-regex with fail2ban's dovecot filter
 #   4 ttb   time from the ban-making log line to the attacker's SYN dropped
 #   5 mem   daemon RSS and BPF map memory with full maps
+#   6 load  attach phase by phase, the CLI's attach, the daemon's cold start
+#   (rate also runs a spoofed flood, and a legitimate client connecting
+#   during it: section 7 of the report)
 #
-# Usage: tests/bench/bench.sh [--json] [--sections "pkt rate auth ttb mem"] [--runs N]
+# Usage: tests/bench/bench.sh [--json] [--sections "pkt rate auth ttb mem load"] [--runs N]
 # Writes tests/bench/results/<UTC time>.md (and .tsv, the raw lines) and
 # tests/bench/results/latest.md. Run as root, after `make all` and the
 # bench binaries (make bench does both). Everything it creates (namespaces,
@@ -28,7 +31,8 @@ BID=$$
 B=$IG_ROOT/build
 OBJ=$IG_ROOT/.output/bench/bench.bpf.o
 RESULTS=$IG_ROOT/tests/bench/results
-SECTIONS="pkt rate auth ttb mem"
+SECTIONS="pkt rate auth ttb mem load"
+LOAD_RUNS=5
 RUNS=5		# rounds for pkt
 RATE_RUNS=3	# runs of RATE_SECONDS per firewall mode
 RATE_SECONDS=2
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
 	--json) JSON=1 ;;
 	--sections) SECTIONS=$2; shift ;;
 	--runs) RUNS=$2; shift ;;
-	*) echo "usage: $0 [--json] [--sections \"pkt rate auth ttb mem\"] [--runs N]" >&2; exit 1 ;;
+	*) echo "usage: $0 [--json] [--sections \"pkt rate auth ttb mem load\"] [--runs N]" >&2; exit 1 ;;
 	esac
 	shift
 done
@@ -52,6 +56,7 @@ done
 BT=
 BPIN=/sys/fs/bpf/igbench-$BID	# rate modes
 DPIN=/sys/fs/bpf/igbench-$BID-d	# the daemon
+LPIN=/sys/fs/bpf/igbench-$BID-l	# load time
 DPID=
 STATS_WAS=
 
@@ -71,14 +76,14 @@ cleanup()
 	done
 	for ns in "${LAB_NETNS[@]}"; do
 		local pin
-		for pin in "$BPIN" "$DPIN"; do
+		for pin in "$BPIN" "$DPIN" "$LPIN"; do
 			[ -d "$pin" ] && nsenter --net="/run/netns/$ns" "$IG_BIN" --pin-dir "$pin" \
 				detach --all </dev/null >/dev/null 2>&1
 		done
 		ip netns del "$ns" 2>/dev/null
 	done
 	LAB_NETNS=()
-	rm -rf "$BPIN" "$DPIN"
+	rm -rf "$BPIN" "$DPIN" "$LPIN"
 	[ -n "$STATS_WAS" ] && echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
 	[ -n "$BT" ] && rm -rf "$BT"
 }
@@ -91,7 +96,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	say "needs root (BPF, namespaces, nftables)"
 	exit 1
 fi
-for t in imapguard bench_pktcost bench_livegen bench_authbench bench_timetoban bench_mapfill; do
+for t in imapguard bench_pktcost bench_livegen bench_authbench bench_timetoban bench_mapfill bench_loadtime; do
 	if [ ! -x "$B/$t" ]; then
 		say "missing $B/$t: run 'make bench'"
 		exit 1
@@ -169,6 +174,7 @@ sec_pkt()
 
 NSG=igb-g-$BID NSR=igb-r-$BID IFG=igbg$BID IFR=igbr$BID
 FLOOD_SRC=198.18.100.4	# not banned, not denied, among denied neighbours (fill.h)
+SPOOF_SRC=198.19.0.1	# the spoofed flood: random low 16 bits
 
 rate_policy()
 {
@@ -255,19 +261,29 @@ nft_993_rules()
 	echo '  tcp dport 993 tcp flags & (syn | ack | rst) == syn update @net4 { ip saddr and 255.255.255.0 limit rate over 200/second burst 400 packets } counter drop'
 }
 
-nft_load()	# FAMILY(netdev|inet) PORT
+# The spoofed flood's rules: the SYN meters alone (no lists, as imapguard there).
+nft_meters()
+{
+	echo ' set syn4 { type ipv4_addr; size 1048576; flags dynamic,timeout; timeout 1m; }'
+	echo ' set net4 { type ipv4_addr; size 65536; flags dynamic,timeout; timeout 1m; }'
+}
+
+nft_load()	# FAMILY(netdev|inet) PORT(143|993|spoof)
 {
 	{
 		if [ "$1" = netdev ]; then
 			echo 'table netdev igbench {'
 			[ "$2" = 993 ] && nft_lists
+			[ "$2" = spoof ] && nft_meters
 			echo " chain in { type filter hook ingress device $IFR priority -500;"
 		else
 			echo 'table inet igbench {'
 			[ "$2" = 993 ] && nft_lists
 			echo ' chain in { type filter hook input priority 0;'
 		fi
-		if [ "$2" = 993 ]; then nft_993_rules; else echo '  tcp dport 143 counter drop'; fi
+		if [ "$2" = 993 ]; then nft_993_rules
+		elif [ "$2" = spoof ]; then nft_993_rules | grep update
+		else echo '  tcp dport 143 counter drop'; fi
 		echo ' }'
 		echo '}'
 	} >"$BT/nft.conf"
@@ -304,8 +320,10 @@ rate_setup()
 {
 	local mode=$1 port=${1##*_}
 
-	[ "$port" = 993 ] || port=143
+	[ "$port" = 993 ] || [ "$port" = spoof ] || port=143
 	case $mode in
+	ig_xdp_spoof) ig_attach native 0 ;;
+	nft_netdev_spoof) ethtool_set "$NSR" "$IFR" gro on && nft_load netdev spoof ;;
 	floor) ip -n "$NSR" link set dev "$IFR" xdpdrv obj "$OBJ" program floor_drop >>"$LOG" 2>&1 ;;
 	lb_143) ip -n "$NSR" link set dev "$IFR" xdpdrv obj "$OBJ" program lb_143 >>"$LOG" 2>&1 ;;
 	ig_xdp_143) ig_attach native 0 ;;
@@ -319,6 +337,8 @@ rate_setup()
 	ipt_raw_*) ethtool_set "$NSR" "$IFR" gro on && export_lists && ipt_load "$port" >>"$LOG" 2>&1 ;;
 	*) return 1 ;;
 	esac || return 1
+	# the flood's destination port
+	[ "$port" = spoof ] && port=993
 	echo "$port"
 }
 
@@ -353,6 +373,9 @@ rate_mode()	# MODE LABEL
 	port=$(rate_setup "$mode") || { say "rate: $mode setup failed (see log)"; rate_lab_down; return 1; }
 	gen=("$B/bench_livegen" --obj "$OBJ" --iface "$IFG" --dmac "$RMAC" --src "$FLOOD_SRC"
 	     --dst 198.18.0.1 --dport "$port" --cpu "$CPU" --ksoftirqd "$(pgrep -x "ksoftirqd/$CPU" || echo 0)")
+	# spoofed: every frame from a random source in 198.19.0.0/16, outside the
+	# legitimate client's /24 and /16
+	[[ $mode = *_spoof ]] && gen=("${gen[@]}" --src "$SPOOF_SRC" --spoof 16)
 	rx0=$(rx_packets)
 	nsenter --net="/run/netns/$NSG" "${gen[@]}" --seconds 0.3 >/dev/null 2>>"$LOG"	# warm-up
 	for ((i = 0; i < RATE_RUNS; i++)); do
@@ -371,7 +394,57 @@ rate_mode()	# MODE LABEL
 	printf 'M\trate\t%s\t%s\tpkt/s\t%s\treceived per CPU second (generator + receiver + ksoftirqd on CPU %s); wall-clock %s pkt/s; the firewall counted %s drops of the %s frames that arrived (warm-up included)\n' \
 		"$mode" "$label" "$(IFS=,; echo "${vals[*]}")" "$CPU" "$(IFS=,; echo "${walls[*]}")" \
 		"$drops" "$(($(rx_packets) - rx0))" >>"$RAW"
+	[[ $mode = *_spoof ]] && legit_client "$mode" "$label" "${gen[@]}"
 	rate_lab_down
+}
+
+# A legitimate client (198.18.0.2, the generator's side) opens CONNECTS
+# connections to a listener on 198.18.0.1:993 while the spoofed flood runs,
+# one every 0.1 s (under its own syn_rate), each given 1 s (no SYN retry).
+CONNECTS=40
+legit_client()	# MODE LABEL GENERATOR...
+{
+	local mode=$1 label=$2 lpid gpid out
+	shift 2
+
+	ip netns exec "$NSR" "$PY" -c 'import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.0.1", 993))
+s.listen(4096)
+s.settimeout(0.2)
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    try:
+        c, _ = s.accept()
+        c.close()
+    except OSError:
+        pass' </dev/null >/dev/null 2>&1 &
+	lpid=$!
+	LAB_PIDS+=("$lpid")
+	sleep 0.3
+	nsenter --net="/run/netns/$NSG" "$@" --seconds $((CONNECTS / 10 + 2)) </dev/null >/dev/null 2>>"$LOG" &
+	gpid=$!
+	LAB_PIDS+=("$gpid")
+	sleep 0.5
+	out=$(ip netns exec "$NSG" "$PY" -c 'import socket, sys, time
+ok, n = 0, int(sys.argv[1])
+for i in range(n):
+    try:
+        socket.create_connection(("198.18.0.1", 993), timeout=1, source_address=("198.18.0.2", 0)).close()
+        ok += 1
+    except OSError:
+        pass
+    time.sleep(0.1)
+print(ok, n)' "$CONNECTS" </dev/null 2>>"$LOG")
+	wait "$gpid" 2>/dev/null
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	set -- $out
+	[ -n "${2:-}" ] || return 1
+	printf 'M\tconn\t%s\t%s\t%%\t%s\t%s of %s connects from 198.18.0.2 succeeded, one every 0.1 s, 1 s each, during the spoofed flood\n' \
+		"$mode" "a legitimate client during the flood: $label" "$(awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100 * a / b}')" \
+		"$1" "$2" >>"$RAW"
 }
 
 sec_rate()
@@ -391,6 +464,8 @@ sec_rate()
 	rate_mode ig_tc_993 "imapguard tc: 993 flood (lists, bans, throttle, counters)"
 	rate_mode nft_inet_993 "nftables inet input: allow/ban/deny sets + SYN meters, 993 flood"
 	rate_mode ipt_raw_993 "iptables-legacy raw: ipset allow/ban/deny + hashlimit, 993 flood"
+	rate_mode nft_netdev_spoof "nftables netdev ingress: SYN meters, spoofed 993 flood (65536 sources)"
+	rate_mode ig_xdp_spoof "imapguard native XDP: spoofed 993 flood (65536 sources, empty lists)"
 }
 
 # ---- 3: auth-log throughput ------------------------------------------------------
@@ -455,6 +530,9 @@ daemon_up()
 	# one rule at a time: no spraying or subnet bans between the measured ones
 	max_users = 0
 	max_sources = 0
+	[limits]
+	# section 5 fills 1M throttled sources
+	max_sources = 1048576
 	[authlog bench]
 	path = $BT/ttb.log
 	format = dovecot
@@ -524,6 +602,69 @@ sec_mem()
 	"$B/bench_mapfill" --pin-dir "$DPIN" --memory >>"$RAW" 2>>"$LOG"
 }
 
+# ---- 6: load time ------------------------------------------------------------------
+
+NSL=igb-l-$BID IFL=igbl$BID
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Milliseconds from the daemon's exec to its control socket: load, policy,
+# attach, everything it does before it serves.
+daemon_cold()
+{
+	local t0 t1 pid i
+
+	rm -rf "$LPIN" "$BT/lctl.sock"
+	t0=$(date +%s%N)
+	nsenter --net="/run/netns/$NSL" "$IG_BIN" --pin-dir "$LPIN" run --policy "$BT/load.conf" \
+		--iface "$IFL" --state-file "$BT/lstate" --control-socket "$BT/lctl.sock" \
+		</dev/null >>"$LOG" 2>&1 &
+	pid=$!
+	LAB_PIDS+=("$pid")
+	for ((i = 0; i < 30000; i++)); do
+		[ -S "$BT/lctl.sock" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.001
+	done
+	t1=$(date +%s%N)
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	nsenter --net="/run/netns/$NSL" "$IG_BIN" --pin-dir "$LPIN" detach --all </dev/null >/dev/null 2>&1
+	rm -rf "$LPIN" "$BT/lstate"
+	[ -S "$BT/lctl.sock" ] || [ "$i" -lt 30000 ] || return 1
+	rm -f "$BT/lctl.sock"
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e6}'
+}
+
+sec_load()
+{
+	local i t0 t1 cli=() cold=() v
+
+	say "6/6 load time (attach phases x$LOAD_RUNS, CLI attach and daemon cold start x3)"
+	lab_netns "$NSL" || return 1
+	ip link add "$IFL" netns "$NSL" type veth peer name "igbm$BID" netns "$NSL" &&
+		ip -n "$NSL" link set "$IFL" up && ip -n "$NSL" link set "igbm$BID" up || return 1
+	printf '[port 143]\naction = reject\n[port 993]\naction = pass\nsyn_rate = 20/s\nsubnet_rate = 200/s\n' \
+		>"$BT/load.conf"
+	nsenter --net="/run/netns/$NSL" "$B/bench_loadtime" --iface "$IFL" --policy "$BT/load.conf" \
+		--pin-dir "$LPIN" --runs "$LOAD_RUNS" >>"$RAW" 2>>"$LOG" || say "loadtime failed (see below)"
+	for ((i = 0; i < 3; i++)); do
+		t0=$(date +%s%N)
+		nsenter --net="/run/netns/$NSL" "$IG_BIN" --pin-dir "$LPIN" attach --iface "$IFL" \
+			--mode native --policy "$BT/load.conf" </dev/null >>"$LOG" 2>&1 || break
+		t1=$(date +%s%N)
+		cli+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e6}')")
+		nsenter --net="/run/netns/$NSL" "$IG_BIN" --pin-dir "$LPIN" detach --all </dev/null >/dev/null 2>&1
+		rm -rf "$LPIN"
+		v=$(daemon_cold) && cold+=("$v")
+	done
+	[ ${#cli[@]} -gt 0 ] && printf 'M\tload\tattach_cli\tattach: imapguard attach, process start to exit (default limits)\tms\t%s\t%s runs, native XDP, wall clock\n' \
+		"$(IFS=,; echo "${cli[*]}")" "${#cli[@]}" >>"$RAW"
+	[ ${#cold[@]} -gt 0 ] && printf 'M\tload\tdaemon_cold\tdaemon cold start: exec to control socket (load, policy, attach)\tms\t%s\t%s runs, no pins before, wall clock\n' \
+		"$(IFS=,; echo "${cold[*]}")" "${#cold[@]}" >>"$RAW"
+	netns_del "$NSL"
+}
+
 # ---- run -----------------------------------------------------------------------------
 
 T0=$(date +%s)
@@ -533,6 +674,7 @@ for s in $SECTIONS; do
 	pkt) sec_pkt ;;
 	rate) sec_rate ;;
 	auth) sec_auth ;;
+	load) sec_load ;;
 	ttb|mem)
 		if [ -z "$DPID" ]; then
 			daemon_up || { daemon_down; continue; }

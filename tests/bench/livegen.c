@@ -9,7 +9,10 @@
  * one CPU: the figure is what that CPU can drop.
  *
  *   livegen --iface IF --dmac MAC --src ADDR --dst ADDR --dport PORT
- *           [--seconds S] [--cpu N] [--obj FILE] [--ksoftirqd PID]
+ *           [--seconds S] [--cpu N] [--obj FILE] [--ksoftirqd PID] [--spoof BITS]
+ *
+ * --spoof BITS: a spoofed flood, every frame from a random IPv4 source that
+ * shares all but the low BITS bits with --src.
  *
  * Prints one line: "sent=N seconds=S cpu=C": frames handed to the
  * interface, wall time, and this thread's CPU time, which includes the
@@ -79,7 +82,8 @@ int main(int argc, char **argv)
 		{ "src", required_argument, NULL, 's' }, { "dst", required_argument, NULL, 'd' },
 		{ "dport", required_argument, NULL, 'p' }, { "seconds", required_argument, NULL, 't' },
 		{ "cpu", required_argument, NULL, 'c' }, { "obj", required_argument, NULL, 'o' },
-		{ "ksoftirqd", required_argument, NULL, 'k' }, {}
+		{ "ksoftirqd", required_argument, NULL, 'k' }, { "spoof", required_argument, NULL, 'S' },
+		{}
 	};
 	const char *ifname = NULL, *obj_path = BENCH_OBJ_DEFAULT;
 	struct fspec f = { .l4 = IPPROTO_TCP, .flags = F_SYN, .syn_opts = 1 };
@@ -87,7 +91,7 @@ int main(int argc, char **argv)
 	uint64_t sent = 0, t0, t1, end;
 	struct timespec c0, c1;
 	double seconds = 2;
-	int opt, cpu = -1, fd, err = 0, ksoft = 0;
+	int opt, cpu = -1, fd, err = 0, ksoft = 0, spoof = -1;
 	uint64_t k0, k1;
 	struct bpf_object *obj;
 	unsigned int ifindex;
@@ -106,6 +110,7 @@ int main(int argc, char **argv)
 		case 'c': cpu = atoi(optarg); break;
 		case 'o': obj_path = optarg; break;
 		case 'k': ksoft = atoi(optarg); break;
+		case 'S': spoof = atoi(optarg); break;
 		default: return 1;
 		}
 	}
@@ -135,7 +140,18 @@ int main(int argc, char **argv)
 	obj = bench_obj_open(obj_path);
 	if (!obj)
 		return 1;
-	fd = bench_prog_fd(obj, "gen_tx");
+	fd = bench_prog_fd(obj, spoof >= 0 ? "gen_tx_spoof4" : "gen_tx");
+	if (spoof >= 0) {
+		struct drive_cfg d = { .rot_bits = spoof };
+		__u32 zero = 0;
+
+		if (f.family != 4 || spoof > 32 ||
+		    bpf_map_update_elem(bench_map_fd(obj, "drv"), &zero, &d, BPF_ANY)) {
+			fprintf(stderr, "livegen: --spoof needs an IPv4 --src and 0..32 bits\n");
+			bpf_object__close(obj);
+			return 1;
+		}
+	}
 	t0 = bench_now_ns();
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	k0 = ksoft ? task_runtime(ksoft) : 0;

@@ -21,6 +21,7 @@ SECTIONS = {
     "mem": "5. Memory with 1M bans and 1M throttled sources",
     "load": "6. Load time: attach (open, verify and load, pin, attach, policy) and daemon cold "
             "start, wall clock",
+    "conn": "7. A legitimate client connecting during a spoofed flood",
 }
 
 # id -> (baseline id, comparison, target): "le" ratio <= target (costs),
@@ -69,6 +70,8 @@ RATE = {
     "nft_inet_993": ("nft_netdev_993", "ge", None),
     "ipt_raw_993": ("nft_netdev_993", "ge", None),
     "nft_netdev_993": ("nft_netdev_993", "ge", None),
+    "nft_netdev_spoof": ("nft_netdev_spoof", "ge", None),
+    "ig_xdp_spoof": ("nft_netdev_spoof", "ge", 5),
 }
 # Absolute targets in ns (issue #20): a never-seen spoofed source, and
 # cache-cold known sources.
@@ -168,7 +171,7 @@ def build(rows, order):
     """Table rows: dicts with the rendered cells and the data behind them."""
     out = []
     specs = {"pkt": PKT, "rate": RATE, "auth": AUTH}
-    for sec in ("pkt", "rate", "auth", "ttb", "mem", "load"):
+    for sec in ("pkt", "rate", "auth", "ttb", "mem", "load", "conn"):
         ids = [k[1] for k in order if k[0] == sec]
         if not ids:
             continue
@@ -204,6 +207,11 @@ def build(rows, order):
             if sec == "pkt" and i in PKT_NS:
                 row["target"] = "<= %g ns" % PKT_NS[i]
                 row["status"] = "ok" if r["median"] <= PKT_NS[i] else "MISSED"
+            elif sec == "conn":
+                row["figure"] = "%.1f%%" % r["median"]
+                if i.startswith("ig_"):
+                    row["target"] = "100%"
+                    row["status"] = "ok" if r["median"] >= 100 else "MISSED"
             elif sec == "load" and i in LOAD_MS:
                 row["target"] = "< %g ms" % LOAD_MS[i]
                 row["status"] = "ok" if r["median"] < LOAD_MS[i] else "MISSED"

@@ -311,7 +311,7 @@ static void check_defaults(const struct policy *p)
 	ASSERT_EQ(p->ban_scope, IG_SCOPE_PROTECTED, "ban_scope");
 	ASSERT_EQ(p->ban_ttl_ns, 3600 * NS, "ban_ttl");
 	ASSERT_EQ(p->max_bans, 1048576, "max_bans");
-	ASSERT_EQ(p->max_sources, 1048576, "max_sources");
+	ASSERT_EQ(p->max_sources, 262144, "max_sources");
 	ASSERT_EQ(p->max_deny, 1048576, "max_deny");
 	ASSERT_EQ(p->max_allow, 65536, "max_allow");
 	ASSERT_EQ(p->nifaces + p->iface_mode + p->nauthlogs, 0, "no ifaces/authlogs, mode auto");
