@@ -440,11 +440,11 @@ print(ok, n)' "$CONNECTS" </dev/null 2>>"$LOG")
 	wait "$gpid" 2>/dev/null
 	kill "$lpid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
-	set -- $out
-	[ -n "${2:-}" ] || return 1
+	local ok=${out% *} n=${out#* }
+	[ -n "$out" ] && [ "$n" -gt 0 ] 2>/dev/null || return 1
 	printf 'M\tconn\t%s\t%s\t%%\t%s\t%s of %s connects from 198.18.0.2 succeeded, one every 0.1 s, 1 s each, during the spoofed flood\n' \
-		"$mode" "a legitimate client during the flood: $label" "$(awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100 * a / b}')" \
-		"$1" "$2" >>"$RAW"
+		"$mode" "a legitimate client during the flood: $label" "$(awk -v a="$ok" -v b="$n" 'BEGIN {printf "%.1f", 100 * a / b}')" \
+		"$ok" "$n" >>"$RAW"
 }
 
 sec_rate()
