@@ -293,8 +293,13 @@ static int measure(struct pcase *c, struct result *m, int r, uint32_t min_repeat
 	err = setup_case(c, frame, &len);
 	if (!err)	/* the first round's warm-up also sizes the calls */
 		err = run(c, frame, len, m->repeat ? 20000 : min_repeat, &warm, NULL, NULL);
-	if (!err)
+	/* A random source lands in a banned subnet ~1% of the time: a random
+	 * case's verdict gets a few draws. */
+	for (int i = 0; !err && i < (c->prog == P_DRIVE && c->drive == DRIVE_RAND6 ? 5 : 1); i++) {
 		err = run(c, frame, len, 1, NULL, NULL, &ret);
+		if (ret == c->expect)
+			break;
+	}
 	if (err) {
 		fprintf(stderr, "pktcost: %s: test run failed: %s\n", c->id, strerror(-err));
 		return err;
@@ -434,6 +439,7 @@ static const struct diag diags[] = {
 	{ "d_993_nobanpfx", "v4_993_under", "IPv4 SYN to 993 under budget, subnet-ban trie skipped", IG_F_BANPFX, false },
 	{ "d_993_notries", "v4_993_under", "IPv4 SYN to 993 under budget, no LPM lookup", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, false },
 	{ "d_rot_notries", "v6_993_rot", "IPv6 cache-cold 993, no LPM lookup", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, false },
+	{ "d_spoof_notries", "v6_993_spoofed", "IPv6 spoofed 993, no LPM prefilter or lookup", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, false },
 	{ "d_rot_nobans", "v6_993_rot", "IPv6 cache-cold 993, no LPM lookup, ban/deny host hash empty", IG_F_ALLOW | IG_F_DENY | IG_F_BANPFX, true },
 };
 #define NDIAGS (sizeof(diags) / sizeof(diags[0]))

@@ -106,6 +106,7 @@ DIAG = {
     "d_993_nobanpfx": "v4_993_under",
     "d_993_notries": "v4_993_under",
     "d_rot_notries": "v6_993_rot",
+    "d_spoof_notries": "v6_993_spoofed",
     "d_rot_nobans": "d_rot_notries",
 }
 TTB_TARGET_MS = 10.0
