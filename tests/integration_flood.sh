@@ -20,6 +20,8 @@ source "$ROOT/tests/lib.sh"
 FAILS=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+# verdict RC NAME WHY: PASS NAME when RC is 0, else FAIL NAME: WHY
+verdict() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2" "$3"; fi; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP integration_flood: needs root (BPF, namespaces)"
@@ -103,21 +105,18 @@ test_spoofed_flood()
 	out=$(cat "$LAB_TMP/spoof.out")
 	thr=$(prom_value 'imapguard_map_entries{map="throttle"}')
 	ban=$(ig ban list --json | json_get '[b["packets"] for b in (j if isinstance(j, list) else j["bans"]) if b["addr"].startswith("198.19.77.77")][0]' 2>/dev/null)
-	[ "$ok" = "$n" ] && pass "spoofed flood: legitimate client $ok/$n connects" ||
-		fail "spoofed flood: legitimate client" "$ok of $n connects (flood sent: $out)"
-	[ "${out:-0}" -ge 20000 ] 2>/dev/null && [ -n "$thr" ] && [ "$thr" -lt 3000 ] &&
-		pass "spoofed flood: $out forged SYNs left $thr throttle buckets" ||
-		fail "spoofed flood: throttle map" "$thr buckets after $out forged SYNs"
-	[ $((syn1 - syn0)) -gt 0 ] && [[ $fl =~ connected=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -le 65 ] &&
-		pass "spoofed flood: a real source over syn_rate still dropped ($fl)" ||
-		fail "spoofed flood: real source" "$fl, syn_rate +$((syn1 - syn0))"
+	[ "$ok" = "$n" ]
+	verdict $? "spoofed flood: legitimate client $ok/$n connects" "$ok of $n connects (flood sent: $out)"
+	[ "${out:-0}" -ge 20000 ] 2>/dev/null && [ -n "$thr" ] && [ "$thr" -lt 3000 ]
+	verdict $? "spoofed flood: $out forged SYNs left $thr throttle buckets" "$thr buckets after $out forged SYNs"
+	[ $((syn1 - syn0)) -gt 0 ] && [[ $fl =~ connected=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -le 65 ]
+	verdict $? "spoofed flood: a real source over syn_rate still dropped ($fl)" "$fl, syn_rate +$((syn1 - syn0))"
 	# the flood draws 198.19.77.77 now and then; the ban must match it
 	# whenever it does, and a direct SYN from it too
-	[ -n "$(ig stats --json | json_get "j['reasons']['new_bucket_skip']['packets']" 2>/dev/null)" ] &&
-		pass "spoofed flood: new_bucket_skip counted in stats" ||
-		fail "spoofed flood: stats" "no new_bucket_skip"
-	[ -n "$ban" ] && pass "spoofed flood: ban entry intact ($ban packets)" ||
-		fail "spoofed flood: ban" "ban entry for 198.19.77.77 missing"
+	[ -n "$(ig stats --json | json_get "j['reasons']['new_bucket_skip']['packets']" 2>/dev/null)" ]
+	verdict $? "spoofed flood: new_bucket_skip counted in stats" "no new_bucket_skip"
+	[ -n "$ban" ]
+	verdict $? "spoofed flood: ban entry intact ($ban packets)" "ban entry for 198.19.77.77 missing"
 }
 
 test_ban_among_flood()
@@ -127,12 +126,11 @@ test_ban_among_flood()
 	ip -n "$NS_CLI" addr add 198.19.77.77/32 dev "$IF_CLI"
 	ip -n "$NS_SRV" route add 198.19.77.77/32 dev "$IF_SRV"
 	before=$(stat_packets ban)
-	[ "$(probe $SRV4 993 198.19.77.77 1)" = timeout ] &&
-		pass "spoofed flood: the banned address among the flood is dropped" ||
-		fail "spoofed flood: ban" "198.19.77.77 connected"
+	[ "$(probe $SRV4 993 198.19.77.77 1)" = timeout ]
+	verdict $? "spoofed flood: the banned address among the flood is dropped" "198.19.77.77 connected"
 	after=$(stat_packets ban)
-	[ "$after" -gt "$before" ] && pass "spoofed flood: ban counted" ||
-		fail "spoofed flood: ban counter" "$before -> $after"
+	[ "$after" -gt "$before" ]
+	verdict $? "spoofed flood: ban counted" "$before -> $after"
 }
 
 T0=$(date +%s)
