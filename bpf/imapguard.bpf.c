@@ -262,7 +262,7 @@ static __always_inline void host_key(struct ig_ban_key *k, struct pkt *p, __u32 
  * are walked only when flags (after the prefilter) say they may match. A
  * ban wins over a deny: it is the one with a reason and a packet count.
  */
-static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
+__noinline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 {
 	struct ig_lpm_key lk = { .prefixlen = 128 };
 	struct ig_ban_val *v = NULL;
@@ -271,6 +271,8 @@ static __always_inline __u32 check_lists(struct pkt *p, __u64 now, __u32 flags)
 	bool deny = false;
 	__u32 l;
 
+	if (!p)
+		return IG_R_PASS;
 	/* The summary's line first: a key whose bit is clear is not in
 	 * ig_bans, and its lookup (a cache miss in a hash of millions of
 	 * buckets) is skipped. */
@@ -530,13 +532,15 @@ static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val 
  * faster than the subnet rate. Neither is looked up when its admission slot
  * says it is full.
  */
-static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
+__noinline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
 {
 	struct ig_thr_key sk = {}, nk = {};
 	struct ig_thr_val *sv = NULL, *nv = NULL;
 	struct seen ss = {}, ns;
 	bool sbusy = false, nbusy;
 
+	if (!p || !pc)
+		return IG_R_PASS;
 	if (pc->src_interval_ns) {
 		thr_key(&sk, p, pc->src_plen4, pc->src_plen6, 0);
 		ss = seen_slot(&sk);

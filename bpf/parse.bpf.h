@@ -186,11 +186,20 @@ static __always_inline int load_saddr(void *data, void *data_end, struct pkt *p)
 	return 0;
 }
 
+/*
+ * l4_off is at most Ethernet, two VLAN tags, 40 bytes of IPv6 and
+ * MAX_EXTHDRS headers of at most 2048 bytes: under 0x7fff, so the mask
+ * changes nothing. It keeps the verifier's bound on the offset plus a TCP
+ * header under 64 KiB; with 0xffff it stops tracking the packet range, and
+ * whether the check still verifies depended on how clang laid out the code.
+ */
+#define L4_OFF_MASK	0x7fff
+
 /* TCP: the destination port, all that most packets need. 0, or -1 if the
  * header is not all there. */
 static __always_inline int parse_tcp(void *data, void *data_end, struct pkt *p)
 {
-	struct tcphdr *tcp = data + (p->l4_off & 0xffff);
+	struct tcphdr *tcp = data + (p->l4_off & L4_OFF_MASK);
 
 	if ((void *)(tcp + 1) > data_end)
 		return -1;
@@ -201,7 +210,7 @@ static __always_inline int parse_tcp(void *data, void *data_end, struct pkt *p)
 /* The rest, for a packet to a protected port: source port, seq, flags. */
 static __always_inline void parse_tcp_rest(void *data, void *data_end, struct pkt *p)
 {
-	struct tcphdr *tcp = data + (p->l4_off & 0xffff);
+	struct tcphdr *tcp = data + (p->l4_off & L4_OFF_MASK);
 
 	if ((void *)(tcp + 1) > data_end)
 		return;		/* parse_tcp() said it is there */
