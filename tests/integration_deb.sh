@@ -3,7 +3,9 @@
 #
 # Debian package suite (issue 19): build the package (make deb), install it
 # with `apt-get install ./imapguard_*.deb` on this machine, check what it
-# installed, then purge it and check that nothing is left.
+# installed, upgrade it to a rebuild one version up (an edited policy and the
+# attached fast path must survive; only running units restart), then purge it
+# and check that nothing is left.
 #
 #   bash tests/integration_deb.sh
 #
@@ -66,7 +68,10 @@ log_as()
 
 # ---- inside the namespaces ---------------------------------------------------
 
-# Everything below runs as `bash $SELF --ns DEB WORK` under unshare -m -n.
+# Everything below runs as `bash $SELF --ns DEB DEB2 WORK` under unshare -m -n.
+# systemctl verbs that would start or enable a unit (a whole word of the
+# logged call: try-restart is not restart).
+VERBS_START='(^| )(start|restart|reload-or-restart|enable|reenable|isolate)( |$)'
 APT_OPTS=(-y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
 
 ns_purge_on_exit()
@@ -119,7 +124,7 @@ ns_setup()
 
 ns_main()
 {
-	local deb=$1 work=$2 out rc f u missing left
+	local deb=$1 deb2=$2 work=$3 out rc f u missing left conf=/etc/imapguard/imapguard.conf
 
 	T=deb
 	trap ns_purge_on_exit EXIT
@@ -152,7 +157,7 @@ ns_main()
 
 	# Nothing enabled or started: no start/enable asked of systemctl, no
 	# symlink, no daemon, no pins; the units were made known (daemon-reload).
-	check_empty no_start_asked "$(grep -wE 'start|restart|try-restart|reload-or-restart|enable|reenable' "$work/systemctl.log")"
+	check_empty no_start_asked "$(grep -E "$VERBS_START|(^| )try-restart( |\$)" "$work/systemctl.log")"
 	check daemon_reload 1 "$(grep -c '^--system daemon-reload$' "$work/systemctl.log")"
 	check_empty no_enable_symlink "$(find /etc/systemd/system -name 'imapguard*' 2>/dev/null)"
 	check_empty no_pins "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
@@ -164,6 +169,23 @@ ns_main()
 	check_cmd attach_tc 0 "*" imapguard --pin-dir /sys/fs/bpf/imapguard-igdeb1 attach --iface igdeb1 --mode tc
 	check_match xdp_attached "*xdpgeneric*" "$(ip link show igdeb0)"
 	check_match tc_attached "*ig_tc*" "$(tc filter show dev igdeb1 ingress)"
+
+	# Upgrade: the admin's edit of the policy stays, enforcement stays
+	# attached (prerm upgrade detaches nothing), and only units already
+	# running are restarted (try-restart), none started.
+	echo '; igtest: a local edit' >>"$conf"
+	: >"$work/systemctl.log"
+	out=$(DEBIAN_FRONTEND=noninteractive apt-get install "${APT_OPTS[@]}" "$deb2" 2>&1 </dev/null)
+	rc=$?
+	log_as upgrade "$out"
+	check apt_upgrade_rc 0 "$rc"
+	check upgraded "$(dpkg-deb -f "$deb2" Version)" "$(dpkg-query -W -f='${Version}' imapguard)"
+	check conffile_kept 1 "$(grep -c '^; igtest: a local edit$' "$conf")"
+	check_empty no_dpkg_files "$(ls /etc/imapguard/*.dpkg-* 2>/dev/null)"
+	check_match xdp_kept "*xdpgeneric*" "$(ip link show igdeb0)"
+	check_match tc_kept "*ig_tc*" "$(tc filter show dev igdeb1 ingress)"
+	check upgrade_try_restart 2 "$(grep -cE "try-restart (imapguard.service|imapguard@\\*.service)$" "$work/systemctl.log")"
+	check_empty upgrade_no_start "$(grep -E "$VERBS_START" "$work/systemctl.log")"
 
 	: >"$work/systemctl.log"
 	out=$(DEBIAN_FRONTEND=noninteractive apt-get purge "${APT_OPTS[@]}" imapguard 2>&1 </dev/null)
@@ -197,7 +219,7 @@ ns_main()
 }
 
 if [ "${1:-}" = --ns ]; then
-	ns_main "$2" "$3"
+	ns_main "$2" "$3" "$4"
 	exit $?
 fi
 
@@ -227,7 +249,25 @@ version=$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -SVersion)
 deb=$ROOT/build/deb/imapguard_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
 check deb_built yes "$([ -f "$deb" ] && echo yes)"
 
-timeout -k 10 900 unshare --mount --net --propagation private bash "$SELF" --ns "$deb" "$WORK"
+# The "next release", for the upgrade: the same tree, one changelog entry up.
+mkdir "$WORK/src"
+tar -C "$ROOT" --exclude=./build --exclude=./.output --exclude=./.git -cf - . | tar -C "$WORK/src" -xf -
+{
+	printf 'imapguard (%s+igtest1) unstable; urgency=medium\n\n' "$version"
+	printf '  * Test upgrade (tests/integration_deb.sh).\n\n'
+	printf ' -- %s  %s\n\n' "$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -SMaintainer)" \
+		"$(date -R)"
+	cat "$ROOT/debian/changelog"
+} >"$WORK/src/debian/changelog"
+if out=$(bash "$WORK/src/scripts/build-deb.sh" 2>&1); then
+	ok build_upgrade
+else
+	bad build_upgrade "${out//$'\n'/ | }"
+	exit 1
+fi
+deb2=$(ls "$WORK"/src/build/deb/imapguard_"$version"+igtest1_*.deb)
+
+timeout -k 10 900 unshare --mount --net --propagation private bash "$SELF" --ns "$deb" "$deb2" "$WORK"
 rc=$?
 [ "$rc" -eq 0 ] || FAILED=1
 if [ -n "$(pkg_status)" ]; then
