@@ -71,7 +71,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDEXPANSION:
-.PHONY: all clean deps test unit-test demo install uninstall bench lint fuzz fuzz-build deb
+.PHONY: all clean deps test unit-test demo install uninstall bench lint fuzz fuzz-build
 all: $(BUILD)/imapguard
 
 deps:
@@ -236,6 +236,7 @@ uninstall:
 	$(Q)DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' bash scripts/install.sh uninstall
 
 # The Debian package (debian/), built from a copy of the tree into build/deb/.
+.PHONY: deb
 deb:
 	$(Q)bash scripts/build-deb.sh
 
