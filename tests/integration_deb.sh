@@ -4,7 +4,8 @@
 # Debian package suite (issue 19): build the package (make deb), install it
 # with `apt-get install ./imapguard_*.deb` on this machine, check what it
 # installed, upgrade it to a rebuild one version up (an edited policy and the
-# attached fast path must survive; only running units restart), then purge it
+# attached fast path must survive; only running units restart), remove it
+# (units stopped, fast path detached, policy and state kept), then purge it
 # and check that nothing is left.
 #
 #   bash tests/integration_deb.sh
@@ -124,7 +125,7 @@ ns_setup()
 
 ns_main()
 {
-	local deb=$1 deb2=$2 work=$3 out rc f u missing left conf=/etc/imapguard/imapguard.conf
+	local deb=$1 deb2=$2 work=$3 out rc f u left conf=/etc/imapguard/imapguard.conf
 
 	T=deb
 	trap ns_purge_on_exit EXIT
@@ -187,25 +188,38 @@ ns_main()
 	check upgrade_try_restart 2 "$(grep -cE "try-restart (imapguard.service|imapguard@\\*.service)$" "$work/systemctl.log")"
 	check_empty upgrade_no_start "$(grep -E "$VERBS_START" "$work/systemctl.log")"
 
+	# Remove: the units are stopped and the fast path lifted from both
+	# interfaces; the policy and the daemon's state (a stand-in file here)
+	# stay for a reinstall.
+	echo igtest >/var/lib/imapguard/state
 	: >"$work/systemctl.log"
+	out=$(DEBIAN_FRONTEND=noninteractive apt-get remove "${APT_OPTS[@]}" imapguard 2>&1 </dev/null)
+	rc=$?
+	log_as remove "$out"
+	check apt_remove_rc 0 "$rc"
+	check_empty remove_no_warning "$(grep -iE 'could not|warning|error' <<<"$out")"
+	check removed rc "$(pkg_status)"
+	check stop_asked 1 "$(grep -cE "(^| )stop imapguard.service imapguard@\*.service$" "$work/systemctl.log")"
+	check_empty xdp_detached "$(ip link show igdeb0 | grep -i xdp)"
+	check_empty tc_detached "$(tc filter show dev igdeb1 ingress)"
+	check_empty pins_gone "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
+	check remove_keeps_conf 1 "$(grep -c '^; igtest: a local edit$' "$conf" 2>&1)"
+	check remove_keeps_state igtest "$(cat /var/lib/imapguard/state 2>&1)"
+
 	out=$(DEBIAN_FRONTEND=noninteractive apt-get purge "${APT_OPTS[@]}" imapguard 2>&1 </dev/null)
 	rc=$?
 	log_as purge "$out"
 	check apt_purge_rc 0 "$rc"
 	check_empty purge_no_warning "$(grep -iE 'could not|warning|error' <<<"$out")"
-	check stop_asked 1 "$(grep -cE "(^| )stop imapguard.service imapguard@\*.service$" "$work/systemctl.log")"
-	check_empty xdp_detached "$(ip link show igdeb0 | grep -i xdp)"
-	check_empty tc_detached "$(tc filter show dev igdeb1 ingress)"
-	check_empty pins_gone "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
 
 	# Nothing left: dpkg forgot the package, every file it shipped is gone,
 	# and so are the directories it and its daemon made.
 	check not_known "" "$(pkg_status)"
-	missing=
+	left=
 	while read -r f; do
-		[ -e "$f" ] || [ -L "$f" ] && missing+=" $f"
+		[ -e "$f" ] || [ -L "$f" ] && left+=" $f"
 	done < <(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }')
-	check_empty files_gone "$missing"
+	check_empty files_gone "${left# }"
 	left=
 	for f in /etc/imapguard /var/lib/imapguard /run/imapguard /usr/share/doc/imapguard \
 		 /var/lib/dpkg/info/imapguard.*; do
