@@ -191,7 +191,10 @@ ns_main()
 	# Remove: the units are stopped and the fast path lifted from both
 	# interfaces; the policy and the daemon's state (a stand-in file here)
 	# stay for a reinstall.
+	# A stale, empty pin directory is no attachment: removal says nothing
+	# about it, purge deletes it.
 	echo igtest >/var/lib/imapguard/state
+	mkdir /sys/fs/bpf/imapguard-stale
 	: >"$work/systemctl.log"
 	out=$(DEBIAN_FRONTEND=noninteractive apt-get remove "${APT_OPTS[@]}" imapguard 2>&1 </dev/null)
 	rc=$?
@@ -202,7 +205,7 @@ ns_main()
 	check stop_asked 1 "$(grep -cE "(^| )stop imapguard.service imapguard@\*.service$" "$work/systemctl.log")"
 	check_empty xdp_detached "$(ip link show igdeb0 | grep -i xdp)"
 	check_empty tc_detached "$(tc filter show dev igdeb1 ingress)"
-	check_empty pins_gone "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
+	check pins_gone /sys/fs/bpf/imapguard-stale "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
 	check remove_keeps_conf 1 "$(grep -c '^; igtest: a local edit$' "$conf" 2>&1)"
 	check remove_keeps_state igtest "$(cat /var/lib/imapguard/state 2>&1)"
 
@@ -211,6 +214,7 @@ ns_main()
 	log_as purge "$out"
 	check apt_purge_rc 0 "$rc"
 	check_empty purge_no_warning "$(grep -iE 'could not|warning|error' <<<"$out")"
+	check_empty purge_pins_gone "$(ls -d /sys/fs/bpf/imapguard* 2>/dev/null)"
 
 	# Nothing left: dpkg forgot the package, every file it shipped is gone,
 	# and so are the directories it and its daemon made.
