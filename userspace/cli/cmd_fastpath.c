@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include "cli/cli.h"
 #include "daemon/ctl.h"
+#include "fastpath/coexist.h"
 #include "fastpath/lists.h"
 #include "fastpath/metrics.h"
 #include "base/json.h"
@@ -421,9 +422,12 @@ static int status_ifaces(struct ig_maps *m, json_t *arr)
 {
 	__u32 key, cur, *prev = NULL;
 	struct ig_iface ifc;
+	struct coexist_ours ours;
 	char name[IF_NAMESIZE];
+	json_t *o;
 	bool gone;
 
+	fastpath_our_ids(env.pin_dir, &ours);
 	if (!arr)
 		printf("interfaces:\n");
 	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
@@ -433,15 +437,21 @@ static int status_ifaces(struct ig_maps *m, json_t *arr)
 			continue;
 		gone = !if_indextoname(key, name);
 		if (arr) {
-			if (json_array_append_new(arr, json_pack("{s:o, s:I, s:s, s:I, s:b}",
-					"name", json_textn(ifc.name, strnlen(ifc.name, sizeof(ifc.name))),
-					"ifindex", (json_int_t)key, "mode", mode_name(ifc.mode),
-					"prog_id", (json_int_t)ifc.prog_id, "present", !gone)))
+			o = json_pack("{s:o, s:I, s:s, s:I, s:b}",
+				      "name", json_textn(ifc.name, strnlen(ifc.name, sizeof(ifc.name))),
+				      "ifindex", (json_int_t)key, "mode", mode_name(ifc.mode),
+				      "prog_id", (json_int_t)ifc.prog_id, "present", !gone);
+			if (!o || json_array_append_new(arr, o))
+				return -ENOMEM;
+			if (!gone && !strcmp(name, ifc.name) &&
+			    status_others(&ours, key, ifc.mode, o))
 				return -ENOMEM;
 		} else {
 			printf("  %-16s ifindex %-4u %-8s prog id %u%s\n", ifc.name, key,
 			       mode_name(ifc.mode), ifc.prog_id,
 			       gone ? "  (interface gone)" : "");
+			if (!gone && !strcmp(name, ifc.name))	/* not a reused ifindex */
+				status_others(&ours, key, ifc.mode, NULL);
 		}
 	}
 	return 0;

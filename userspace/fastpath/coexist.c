@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,10 +77,14 @@ int coexist_xdp(unsigned int ifindex, const struct coexist_ours *ours, struct co
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	struct { __u32 id; const char *mode; } slot[3];
-	int err = bpf_xdp_query(ifindex, 0, &q);
+	char ifname[IF_NAMESIZE];
+	int err;
 
-	if (err)
-		return err == -ENODEV || err == -EINVAL ? -ENODEV : err;
+	/* The query is a link dump filtered by index: none is no error there. */
+	if (!if_indextoname(ifindex, ifname))
+		return -ENODEV;
+	if ((err = bpf_xdp_query(ifindex, 0, &q)))
+		return err;
 	/* The kernel runs native and offloaded together, never with generic. */
 	slot[0].id = q.drv_prog_id, slot[0].mode = "native";
 	slot[1].id = q.skb_prog_id, slot[1].mode = "generic";
@@ -123,6 +128,16 @@ static void parse_bpf_opts(const struct rtattr *opts, struct coexist_prog *p)
 	}
 }
 
+/* u32 also dumps its hash tables (handle htid:0:0, the node part 0) as
+ * filters: nobody added those, and each one would double the listing. */
+static bool is_u32_table(const struct tcmsg *t)
+{
+	const struct rtattr *a = (const void *)((const char *)t + NLMSG_ALIGN(sizeof(*t)));
+
+	return (t->tcm_handle & 0xfff) == 0 && a->rta_type == TCA_KIND &&
+	       RTA_PAYLOAD(a) >= 4 && !memcmp(RTA_DATA(a), "u32", 4);
+}
+
 /* One RTM_NEWTFILTER message: a filter, or 0 for a priority's header. */
 static int parse_filter(const struct nlmsghdr *nh, enum coexist_hook hook,
 			const struct coexist_ours *ours, struct coexist_list *l)
@@ -137,6 +152,8 @@ static int parse_filter(const struct nlmsghdr *nh, enum coexist_hook hook,
 	/* Each priority is dumped once without a handle (the classifier
 	 * itself, as `tc filter show` prints it), then once per filter. */
 	if (!t->tcm_handle)
+		return 0;
+	if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*t)) + RTA_LENGTH(4) && is_u32_table(t))
 		return 0;
 	if (!(p = list_add(l)))
 		return l->truncated ? 0 : -ENOMEM;
