@@ -148,7 +148,7 @@ static void test_parse_hostile(void)
 		  "positive error");
 	/* A filter message too short for its tcmsg. */
 	nb.len = 0;
-	nh = msg(&nb, RTM_NEWTFILTER, 1, 4);
+	msg(&nb, RTM_NEWTFILTER, 1, 4);
 	ASSERT_EQ(coexist_parse_filters(nb.b, nb.len, 1, COEXIST_TC_EGRESS, NULL, &l), -EBADMSG,
 		  "short tcmsg");
 	/* A kind without NUL, longer than the field; an attribute whose

@@ -65,7 +65,6 @@ int status_others(const struct coexist_ours *ours, unsigned int ifindex, int our
 	if (err && err != -ENOMEM) {	/* a listing, not worth failing status for */
 		pr_warn("Couldn't list the other programs on ifindex %u: %s", ifindex,
 			strerror(-err));
-		err = 0;
 		json_decref(arr);
 		return 0;
 	}

@@ -545,7 +545,7 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	unsigned int ifindex = if_nametoindex(ifname);
 	struct ig_iface old = {}, ifc;
 	bool had;
-	int err = -EINVAL;
+	int err = -EINVAL, ret;
 
 	if (!ifindex) {
 		pr_warn("Couldn't attach to iface '%s': no such interface", ifname);
@@ -559,8 +559,8 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	}
 	if (had && !mode)
 		mode = old.mode;	/* auto + --replace: stay in the working mode */
-	if ((err = xdp_slot_check(dir, ifname, ifindex, &mode)))
-		return err;
+	if ((ret = xdp_slot_check(dir, ifname, ifindex, &mode)))
+		return ret;
 	ifc = old;
 	snprintf(ifc.name, sizeof(ifc.name), "%s", ifname);
 	/*
