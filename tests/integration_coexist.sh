@@ -193,7 +193,7 @@ test_refuse_forced_modes()
 # either mode, and imapguard keeps its slot and keeps enforcing.
 test_reverse_order()
 {
-	local pol id m
+	local pol id m out
 
 	xf_up || { bad setup "private bpffs"; return; }
 	pol=$(pol p)
@@ -201,10 +201,10 @@ test_reverse_order()
 	id=$(xdp_id)
 	check ours ig_xdp "$(xdp_name)"
 	for m in native skb; do
-		if xf load "$IF_SRV" --mode $m >&2; then
+		if out=$(xf load "$IF_SRV" --mode $m 2>&1); then
 			bad "filter_load_fails_$m" "xdp-filter load --mode $m succeeded"
 		else
-			ok "filter_load_fails_$m"
+			check_match "filter_load_fails_$m" "*busy*" "$out"
 		fi
 		check "slot_kept_$m" "$id" "$(xdp_id)"
 	done

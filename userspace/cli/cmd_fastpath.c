@@ -31,7 +31,9 @@ static const struct opt attach_options[] = {
 	OPTION("iface", 'i', OPT_IFACE, O(iface), "IF", "interface to protect", .required = true),
 	OPTION("mode", 'm', OPT_ENUM, O(mode), "MODE",
 	       "auto|native|generic|tc (auto: native XDP, then\n"
-	       "generic XDP, then tc ingress)", .names = cli_mode_names),
+	       "generic XDP, then tc ingress; tc ingress at once\n"
+	       "when another program holds the XDP slot, which\n"
+	       "native and generic never replace)", .names = cli_mode_names),
 	OPTION("policy", 'p', OPT_PATH, O(policy), "FILE",
 	       "policy to apply (default: the one in force, else\n"
 	       "/etc/imapguard/imapguard.conf, else built-in)"),
@@ -155,8 +157,9 @@ static const struct opt detach_options[] = {
 static const struct opts_cmd detach_cmd = {
 	.name = "detach",
 	.usage = "--iface IF | --all",
-	.doc = "Remove the fast path from IF (or all interfaces). When the last\n"
-	       "interface goes, the pinned maps go too.",
+	.doc = "Remove the fast path from IF (or all interfaces): only imapguard's own\n"
+	       "XDP link or tc filter; other programs stay. When the last interface\n"
+	       "goes, the pinned maps go too.",
 	.opts = detach_options,
 };
 
@@ -221,8 +224,9 @@ static const struct opt status_options[] = {
 static const struct opts_cmd status_cmd = {
 	.name = "status",
 	.usage = "[--json]",
-	.doc = "Attached interfaces with mode and program id, protected ports and their\n"
-	       "actions, and every map's entries and capacity.",
+	.doc = "Attached interfaces with mode and program id and the other XDP and tc\n"
+	       "programs on each, protected ports and their actions, and every map's\n"
+	       "entries and capacity.",
 	.opts = status_options,
 };
 
