@@ -261,7 +261,7 @@ test_tc_neighbours()
 	ip netns exec "$NS_SRV" tc filter add dev "$IF_SRV" ingress prio 3 protocol ip \
 		u32 match ip dport 9 0xffff classid 1:1 || { bad setup "tc u32 filter"; return; }
 	out=$(ig status)
-	check_match status_lists_u32 "*beside: tc ingress u32 filter prio 3 handle 0x80000800*" "$out"
+	check_match status_lists_u32 "*beside: tc ingress u32 filter prio 3 handle 0x80000800 (runs before imapguard)*" "$out"
 	out=$(ig status --json | json_get \
 		'sorted(set((o["hook"], o["kind"], o["prio"], o["prog_id"]) for o in j["interfaces"][0]["others"]))')
 	check status_json_u32 "[('tc_ingress', 'u32', 3, 0)]" "$out"

@@ -28,6 +28,26 @@ fail:
 	return NULL;
 }
 
+/* Where p runs against imapguard (in our_mode) on arriving packets: the
+ * order is what a user needs to reason about two verdicts. Egress filters
+ * never see them. */
+static const char *order(const struct coexist_prog *p, int our_mode)
+{
+	bool before;
+
+	if (p->hook == COEXIST_TC_EGRESS)
+		return "";
+	if (p->hook == COEXIST_XDP)
+		before = our_mode == IG_MODE_TC;
+	else if (our_mode != IG_MODE_TC)
+		before = false;		/* XDP runs before any tc filter */
+	else if (p->prio != IG_TC_PRIO)
+		before = p->prio < IG_TC_PRIO;	/* tc runs filters by prio */
+	else
+		return "";
+	return before ? " (runs before imapguard)" : " (runs after imapguard)";
+}
+
 int status_others(const struct coexist_ours *ours, unsigned int ifindex, int our_mode,
 		  json_t *obj)
 {
@@ -53,9 +73,7 @@ int status_others(const struct coexist_ours *ours, unsigned int ifindex, int our
 		coexist_describe(p, what, sizeof(what));
 		printf("    beside: ");
 		print_clean(what);
-		/* The order is what a user needs to reason about two verdicts. */
-		printf("%s\n", p->hook == COEXIST_XDP && our_mode == IG_MODE_TC ?
-		       " (runs before imapguard)" : "");
+		printf("%s\n", order(p, our_mode));
 	}
 	if (!err && l.truncated && !arr)
 		printf("    beside: (more than %d, not shown)\n", COEXIST_MAX);
