@@ -3,12 +3,19 @@
  * fastpath/coexist: the RTM_GETTFILTER parser on crafted answers (no root
  * needed), then, as root in a private network namespace, the real queries
  * against programs this test attaches itself to lo: an XDP program, a tc
- * filter, and clsact kept while someone else's filter remains.
+ * filter, and clsact kept while someone else's filter remains; and
+ * fastpath_attach()/fastpath_detach() beside them, with the real object
+ * pinned in a private bpffs.
  */
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,6 +28,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fastpath/coexist.h"
+#include "fastpath/fastpath.h"
+#include "policy/policy.h"
 #include "test.h"
 
 TEST_DEFINE_GLOBALS;
@@ -281,8 +290,97 @@ out:
 	close(fd);
 }
 
+/* The fast path loaded and pinned under dir, maps open in m. */
+static int load_fastpath(const char *dir, struct ig_maps *m)
+{
+	struct policy pol;
+	int err;
+
+	policy_init(&pol);
+	/* Small maps: the defaults preallocate about 100 MB. */
+	pol.max_bans = pol.max_sources = pol.max_deny = pol.max_allow = 64;
+	err = fastpath_load(dir, &pol);
+	policy_free(&pol);
+	return err ? err : fastpath_open_maps(dir, m);
+}
+
+static void test_attach_beside(unsigned int lo, const char *dir)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = lo, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 7, .priority = 5);
+	int xfd = load(BPF_PROG_TYPE_XDP, "cx_foreign", XDP_PASS);
+	int cfd = load(BPF_PROG_TYPE_SCHED_CLS, "cx_cls", 0);
+	struct coexist_list l;
+	struct ig_maps m;
+	int used = 0;
+
+	coexist_list_init(&l);
+	fastpath_maps_init(&m);
+	if (!ASSERT_TRUE(xfd >= 0 && cfd >= 0, "load foreign") ||
+	    !ASSERT_OK(load_fastpath(dir, &m), "load fast path"))
+		goto out;
+	/* Nobody in the slot: auto takes XDP (generic: lo has no driver mode). */
+	ASSERT_OK(fastpath_attach(dir, &m, "lo", 0, false, &used), "auto, empty slot");
+	ASSERT_EQ(used, IG_MODE_GENERIC, "generic");
+	ASSERT_OK(fastpath_detach(dir, &m, lo), "detach");
+	ASSERT_OK(coexist_xdp(lo, NULL, &l), "query");
+	ASSERT_EQ(l.n, 0, "slot empty again");
+	/* Someone's XDP program: native/generic refuse, auto goes to tc. */
+	if (!ASSERT_OK(bpf_xdp_attach(lo, xfd, XDP_FLAGS_SKB_MODE, NULL), "foreign xdp"))
+		goto out;
+	ASSERT_EQ(fastpath_attach(dir, &m, "lo", IG_MODE_GENERIC, false, &used), -EBUSY,
+		  "generic refused");
+	ASSERT_EQ(fastpath_attach(dir, &m, "lo", IG_MODE_NATIVE, false, &used), -EBUSY,
+		  "native refused");
+	ASSERT_OK(fastpath_attach(dir, &m, "lo", 0, false, &used), "auto beside");
+	ASSERT_EQ(used, IG_MODE_TC, "tc");
+	ASSERT_EQ(fastpath_attach(dir, &m, "lo", IG_MODE_NATIVE, true, &used), -EBUSY,
+		  "replace to native refused");
+	/* Someone's tc filter on the clsact we created: detach keeps both. */
+	opts.prog_fd = cfd;
+	ASSERT_OK(bpf_tc_attach(&hook, &opts), "foreign tc");
+	ASSERT_OK(fastpath_detach(dir, &m, lo), "detach beside");
+	coexist_list_free(&l);
+	ASSERT_OK(coexist_scan(lo, NULL, &l), "scan");
+	ASSERT_TRUE(l.n == 2 && l.v[0].hook == COEXIST_XDP && l.v[1].handle == 7,
+		    "foreign xdp and tc kept, ours gone");
+	/* Our handle and prio, someone else's program: left in place. */
+	ASSERT_OK(fastpath_attach(dir, &m, "lo", IG_MODE_TC, false, &used), "tc again");
+	opts.handle = IG_TC_HANDLE, opts.priority = IG_TC_PRIO, opts.flags = BPF_TC_F_REPLACE;
+	opts.prog_id = 0;	/* libbpf filled it in: an input must be 0 */
+	ASSERT_OK(bpf_tc_attach(&hook, &opts), "take our handle");
+	ASSERT_OK(fastpath_detach(dir, &m, lo), "detach");
+	ASSERT_OK(bpf_tc_query(&hook, &(struct bpf_tc_opts){ .sz = sizeof(struct bpf_tc_opts),
+							       .handle = IG_TC_HANDLE,
+							       .priority = IG_TC_PRIO }),
+		  "their filter at our handle kept");
+out:
+	bpf_xdp_detach(lo, XDP_FLAGS_SKB_MODE, NULL);
+	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+	bpf_tc_hook_destroy(&hook);
+	fastpath_close_maps(&m);
+	fastpath_unpin_all(dir);
+	coexist_list_free(&l);
+	if (xfd >= 0)
+		close(xfd);
+	if (cfd >= 0)
+		close(cfd);
+}
+
+/* A bpffs of our own in a private mount namespace: nothing pinned here
+ * can touch the host's /sys/fs/bpf. Fills dir; 0 or -errno. */
+static int private_bpffs(char *mnt, char *dir, size_t len)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    !mkdtemp(mnt) || mount("bpf", mnt, "bpf", 0, "mode=0700"))
+		return -errno;
+	snprintf(dir, len, "%s/pins", mnt);
+	return mkdir(dir, 0700) ? -errno : 0;
+}
+
 int main(void)
 {
+	char mnt[] = "/tmp/igtest-coexist.XXXXXX", dir[PATH_MAX];
 	unsigned int lo;
 
 	RUN_CASE("coexist parse dump", test_parse_dump());
@@ -296,5 +394,12 @@ int main(void)
 	libbpf_set_print(NULL);	/* the kernel's "Invalid handle" for a gone clsact is expected */
 	RUN_CASE("coexist live xdp", test_live_xdp(lo));
 	RUN_CASE("coexist live tc", test_live_tc(lo));
+	if (private_bpffs(mnt, dir, sizeof(dir))) {
+		SKIP_CASE("coexist attach beside", "no private bpffs");
+	} else {
+		RUN_CASE("coexist attach beside", test_attach_beside(lo, dir));
+		umount(mnt);
+		rmdir(mnt);
+	}
 	return test_cases_failed != 0;
 }
