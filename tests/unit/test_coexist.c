@@ -191,6 +191,14 @@ static void test_describe(void)
 	ASSERT_STREQ(buf, "tc ingress u32 filter prio 3 handle 0x80000800", "tc, not bpf");
 	coexist_describe(&x, buf, 8);
 	ASSERT_STREQ(buf, "id 276,", "cut and terminated");
+	/* An offloaded program does not hold the driver/generic slot. */
+	struct coexist_prog v[2] = { x, x };
+	struct coexist_list l = { .v = v, .n = 1 };
+
+	v[0].mode = "hw";
+	ASSERT_TRUE(coexist_foreign_xdp(&l) == NULL, "hw only: slot free");
+	l.n = 2;
+	ASSERT_TRUE(coexist_foreign_xdp(&l) == &v[1], "hw and native: native holds it");
 }
 
 /* ---- live, in a private network namespace ------------------------------ */

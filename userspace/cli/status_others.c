@@ -37,8 +37,8 @@ static const char *order(const struct coexist_prog *p, int our_mode)
 
 	if (p->hook == COEXIST_TC_EGRESS)
 		return "";
-	if (p->hook == COEXIST_XDP)
-		before = our_mode == IG_MODE_TC;
+	if (p->hook == COEXIST_XDP)	/* offloaded XDP runs on the NIC, first */
+		before = our_mode == IG_MODE_TC || !strcmp(p->mode, "hw");
 	else if (our_mode != IG_MODE_TC)
 		before = false;		/* XDP runs before any tc filter */
 	else if (p->prio != IG_TC_PRIO)

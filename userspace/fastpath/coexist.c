@@ -289,8 +289,10 @@ int coexist_scan(unsigned int ifindex, const struct coexist_ours *ours, struct c
 
 const struct coexist_prog *coexist_foreign_xdp(const struct coexist_list *l)
 {
+	/* An offloaded program runs on the NIC, before and beside a native
+	 * or generic one: it does not hold the slot we attach to. */
 	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].hook == COEXIST_XDP && !l->v[i].ours)
+		if (l->v[i].hook == COEXIST_XDP && !l->v[i].ours && strcmp(l->v[i].mode, "hw"))
 			return &l->v[i];
 	return NULL;
 }

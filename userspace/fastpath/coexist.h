@@ -55,7 +55,8 @@ int coexist_tc(unsigned int ifindex, enum coexist_hook hook, const struct coexis
 /* Both: XDP, then tc ingress, then tc egress. */
 int coexist_scan(unsigned int ifindex, const struct coexist_ours *ours, struct coexist_list *l);
 
-/* The first XDP program in l that is not ours, or NULL. */
+/* The first XDP program in l that is not ours and holds the slot imapguard
+ * attaches to (native or generic; an offloaded one runs beside), or NULL. */
 const struct coexist_prog *coexist_foreign_xdp(const struct coexist_list *l);
 
 /* "id 276, name 'xdpfilt_alw_all', native mode", "id 31, name 'cls', tc
