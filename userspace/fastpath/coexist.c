@@ -135,7 +135,7 @@ static bool is_u32_table(const struct tcmsg *t)
 	const struct rtattr *a = (const void *)((const char *)t + NLMSG_ALIGN(sizeof(*t)));
 
 	return (t->tcm_handle & 0xfff) == 0 && a->rta_type == TCA_KIND &&
-	       RTA_PAYLOAD(a) >= 4 && !memcmp(RTA_DATA(a), "u32", 4);
+	       a->rta_len >= RTA_LENGTH(4) && !memcmp(RTA_DATA(a), "u32", 4);
 }
 
 /* One RTM_NEWTFILTER message: a filter, or 0 for a priority's header. */
