@@ -165,7 +165,8 @@ test_filter_generic_then_auto()
 }
 
 # --mode native|generic refuse, naming the program, and leave nothing
-# behind; --replace from tc to native refuses the same way and keeps tc.
+# behind; --replace from tc to native refuses the same way and keeps tc, and
+# succeeds once the other program is gone.
 test_refuse_forced_modes()
 {
 	local pol id m out
@@ -187,6 +188,13 @@ test_refuse_forced_modes()
 	check still_tc tc "$(ig status --json | json_get 'j["interfaces"][0]["mode"]')"
 	check xdp_untouched "$id" "$(xdp_id)"
 	expect_enforced after_refusal 1 1
+	# Once the other program is gone, --replace moves imapguard into XDP.
+	xf unload "$IF_SRV" >&2 || { bad xdp_filter_unload "xdp-filter unload failed"; return; }
+	check_cmd replace_native 0 "*native mode*" \
+		ig attach --iface "$IF_SRV" --mode native --replace
+	check now_ours ig_xdp "$(xdp_name)"
+	check tc_gone "" "$(ip netns exec "$NS_SRV" tc filter show dev "$IF_SRV" ingress 2>/dev/null)"
+	expect_enforced moved_to_xdp 0 1
 }
 
 # imapguard first (native XDP, a pinned link): xdp-filter's load fails, in
