@@ -6,8 +6,9 @@
  * this module is how it knows which is which.
  *
  * Contract: every function works in the caller's network namespace, takes
- * the interface by index, and returns 0 or -errno (-ENODEV: no such
- * interface). A list is owned by the caller: coexist_list_init() before the
+ * the interface by index, and returns 0 or -errno (coexist_xdp() and
+ * coexist_scan(): -ENODEV for no such interface; a tc dump of one simply
+ * finds nothing). A list is owned by the caller: coexist_list_init() before the
  * first use, coexist_list_free() after the last. Entries are capped at
  * COEXIST_MAX (a listing, not an inventory: `truncated` says when more were
  * left out).
