@@ -464,20 +464,32 @@ static __always_inline __u64 seen_base(struct seen *s, __u64 now, __u64 interval
 	return t > now && t - now <= interval ? t : now;
 }
 
+/* This CPU's new-state budget, looked up once per SYN, and whether the SYN
+ * went untracked (counted once, however many of its buckets were new). */
+struct budget {
+	struct ig_budget *b;
+	bool looked, skipped;
+};
+
 /* One more bucket or slot mark within this CPU's budget for the second? */
-static __always_inline bool new_state_ok(__u64 now)
+static __always_inline bool new_state_ok(struct budget *bc, __u64 now)
 {
 	__u32 zero = 0;
-	struct ig_budget *b = bpf_map_lookup_elem(&ig_newbkt, &zero);
+	struct ig_budget *b;
 
+	if (!bc->looked) {
+		bc->looked = true;
+		bc->b = bpf_map_lookup_elem(&ig_newbkt, &zero);
+		if (bc->b && now - bc->b->start >= NSEC_PER_SEC) {
+			bc->b->start = now;
+			bc->b->used = 0;
+		}
+	}
+	b = bc->b;
 	if (!b)
 		return true;
-	if (now - b->start >= NSEC_PER_SEC) {
-		b->start = now;
-		b->used = 0;
-	}
 	if (b->used >= IG_NEW_STATE_PER_SEC) {
-		count(IG_C_NEW_BUCKET_SKIP, 0);
+		bc->skipped = true;
 		return false;
 	}
 	b->used++;
@@ -491,7 +503,8 @@ static __always_inline bool new_state_ok(__u64 now)
  * passes untracked.
  */
 static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val *v, struct seen *s,
-					bool busy, __u64 now, __u64 interval, __u64 tol)
+					bool busy, __u64 now, __u64 interval, __u64 tol,
+					struct budget *bc)
 {
 	struct ig_thr_val init;
 	__u64 base;
@@ -500,7 +513,7 @@ static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val 
 	if (!busy) {
 		/* Every bucket of the slot is full: this one too, or it has
 		 * none. First sight: the token is recorded in the slot. */
-		if (new_state_ok(now))
+		if (new_state_ok(bc, now))
 			seen_raise(s, now, now + interval);
 		return true;
 	}
@@ -510,7 +523,7 @@ static __always_inline bool bucket_take(struct ig_thr_key *k, struct ig_thr_val 
 		seen_raise(s, now, READ_ONCE(v->tat_ns));
 		return ok;
 	}
-	if (!new_state_ok(now))
+	if (!new_state_ok(bc, now))
 		return true;
 	ok = base - now <= tol;
 	init.tat_ns = ok ? base + interval : base;
@@ -537,7 +550,9 @@ __noinline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
 	struct ig_thr_key sk = {}, nk = {};
 	struct ig_thr_val *sv = NULL, *nv = NULL;
 	struct seen ss = {}, ns;
+	struct budget bc = {};
 	bool sbusy = false, nbusy;
+	__u32 r = IG_R_PASS;
 
 	if (!p || !pc)
 		return IG_R_PASS;
@@ -557,13 +572,15 @@ __noinline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
 		nbusy = seen_busy(&ns, now);
 		if (nbusy)
 			nv = bpf_map_lookup_elem(&ig_throttle, &nk);
-		if (!bucket_take(&nk, nv, &ns, nbusy, now, pc->sub_interval_ns, pc->sub_tol_ns))
-			return IG_R_SUBNET_RATE;
+		if (!bucket_take(&nk, nv, &ns, nbusy, now, pc->sub_interval_ns, pc->sub_tol_ns, &bc))
+			r = IG_R_SUBNET_RATE;
 	}
-	if (!pc->src_interval_ns || !ss.slot)
-		return IG_R_PASS;
-	return bucket_take(&sk, sv, &ss, sbusy, now, pc->src_interval_ns, pc->src_tol_ns) ?
-	       IG_R_PASS : IG_R_SYN_RATE;
+	if (r == IG_R_PASS && pc->src_interval_ns && ss.slot &&
+	    !bucket_take(&sk, sv, &ss, sbusy, now, pc->src_interval_ns, pc->src_tol_ns, &bc))
+		r = IG_R_SYN_RATE;
+	if (bc.skipped)
+		count(IG_C_NEW_BUCKET_SKIP, 0);
+	return r;
 }
 
 /* Port action for a packet that passed the lists. */
