@@ -9,10 +9,12 @@
  * one CPU: the figure is what that CPU can drop.
  *
  *   livegen --iface IF --dmac MAC --src ADDR --dst ADDR --dport PORT
- *           [--seconds S] [--cpu N] [--obj FILE] [--ksoftirqd PID] [--spoof BITS]
+ *           [--seconds S] [--cpu N] [--obj FILE] [--ksoftirqd PID] [--spoof BITS] [--pps N]
  *
  * --spoof BITS: a spoofed flood, every frame from a random IPv4 source that
  * shares all but the low BITS bits with --src.
+ * --pps N: at most N frames a second, sent a millisecond's worth at a time
+ * (default: as fast as the CPU goes).
  *
  * Prints one line: "sent=N seconds=S cpu=C": frames handed to the
  * interface, wall time, and this thread's CPU time, which includes the
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
 		{ "dport", required_argument, NULL, 'p' }, { "seconds", required_argument, NULL, 't' },
 		{ "cpu", required_argument, NULL, 'c' }, { "obj", required_argument, NULL, 'o' },
 		{ "ksoftirqd", required_argument, NULL, 'k' }, { "spoof", required_argument, NULL, 'S' },
-		{}
+		{ "pps", required_argument, NULL, 'P' }, {}
 	};
 	const char *ifname = NULL, *obj_path = BENCH_OBJ_DEFAULT;
 	struct fspec f = { .l4 = IPPROTO_TCP, .flags = F_SYN, .syn_opts = 1 };
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
 	struct timespec c0, c1;
 	double seconds = 2;
 	int opt, cpu = -1, fd, err = 0, ksoft = 0, spoof = -1;
+	uint32_t batch = 1 << 16;
+	uint64_t pps = 0;
 	uint64_t k0, k1;
 	struct bpf_object *obj;
 	unsigned int ifindex;
@@ -111,6 +115,7 @@ int main(int argc, char **argv)
 		case 'o': obj_path = optarg; break;
 		case 'k': ksoft = atoi(optarg); break;
 		case 'S': spoof = atoi(optarg); break;
+		case 'P': pps = strtoull(optarg, NULL, 10); break;
 		default: return 1;
 		}
 	}
@@ -156,12 +161,21 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	k0 = ksoft ? task_runtime(ksoft) : 0;
 	end = t0 + (uint64_t)(seconds * 1e9);
-	/* Bounded: one call sends `repeat` frames (a few ms), at most 100k calls. */
-	for (int i = 0; i < 100000 && bench_now_ns() < end; i++) {
+	if (pps)	/* a millisecond's worth per call */
+		batch = pps / 1000 > 64 ? pps / 1000 : 64;
+	/* Bounded: one call sends `batch` frames (a few ms), at most 1M calls. */
+	for (int i = 0; i < 1000000 && bench_now_ns() < end; i++) {
 		struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
-			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1 << 16,
+			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = batch,
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+
+		/* paced: wait until the frames sent so far are due */
+		while (pps && bench_now_ns() < end && (bench_now_ns() - t0) * 1e-9 * pps < sent) {
+			struct timespec ts = { 0, 200000 };
+
+			nanosleep(&ts, NULL);
+		}
 
 		err = bpf_prog_test_run_opts(fd, &o);
 		if (err) {
@@ -169,7 +183,7 @@ int main(int argc, char **argv)
 				strerror(-err));
 			break;
 		}
-		sent += 1 << 16;
+		sent += batch;
 	}
 	t1 = bench_now_ns();
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
