@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #include "authlog/authwatch.h"
 #include "daemon/ctl.h"
+#include "daemon/crowdsec.h"
 #include "base/epsrc.h"
 #include "base/hash.h"
 #include "base/json.h"
@@ -94,6 +95,8 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct crowdsec *cs;		/* [crowdsec], or NULL */
+	struct crowdsec *cs_retired[4];	/* replaced by a reload: closed after the batch */
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -270,6 +273,114 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
 	d->dirty = true;
 	return err;
+}
+
+/* The detector's bans: imapguard's own, so with push_alerts they also go to
+ * CrowdSec. Bans restored from the state file or from elsewhere do not. */
+static int daemon_detector_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
+			       const char *reason)
+{
+	struct daemon *d = ctx;
+	int err = daemon_ban(ctx, p, duration_ns, reason);
+
+	if (!err && d->cs)
+		crowdsec_local_ban(d->cs, p, duration_ns, reason);
+	return err;
+}
+
+/* ---- CrowdSec hooks (crowdsec.h) --------------------------------------- */
+
+static int cs_ban(void *ctx, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
+{
+	struct daemon *d = ctx;
+	struct ig_ban_val v;
+	int err = 0;
+
+	map_lock(d, true);
+	/* A ban of another origin that lasts at least as long stays as it is
+	 * (its reason and origin too): a decision never shortens it. */
+	if (!ban_get(&d->m, p, &v) && v.origin != IG_ORIGIN_CROWDSEC &&
+	    (!v.expires_ns || v.expires_ns >= mono_ns() + ttl_ns))
+		goto out;
+	err = ban_add_from(&d->m, p, ttl_ns, reason, IG_ORIGIN_CROWDSEC);
+	d->dirty = true;
+out:
+	map_lock(d, false);
+	return err;
+}
+
+/* Only a ban CrowdSec set is lifted: a local ban of the same address stays. */
+static int cs_unban(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	struct ig_ban_val v;
+	int err = -ENOENT;
+
+	map_lock(d, true);
+	if (!ban_get(&d->m, p, &v) && v.origin == IG_ORIGIN_CROWDSEC)
+		err = ban_del(&d->m, p);
+	map_lock(d, false);
+	if (!err)
+		d->dirty = true;
+	return err;
+}
+
+static int cs_own_bans(void *ctx, struct ig_prefix **out, size_t *n)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	size_t nb, k = 0;
+	int err = ban_list(&d->m, &b, &nb);
+
+	if (err)
+		return err;
+	*out = malloc((nb ? nb : 1) * sizeof(**out));
+	if (!*out) {
+		free(b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nb; i++)
+		if (b[i].val.origin == IG_ORIGIN_CROWDSEC &&
+		    (!b[i].val.expires_ns || b[i].val.expires_ns > now))
+			(*out)[k++] = b[i].pfx;
+	free(b);
+	*n = k;
+	return 0;
+}
+
+static int crowdsec_start(struct daemon *d, const struct pol_crowdsec *conf)
+{
+	const struct cs_hooks hooks = {
+		.ctx = d, .ban = cs_ban, .unban = cs_unban, .is_allowed = daemon_is_allowed,
+		.own_bans = cs_own_bans,
+	};
+
+	return conf->lapi[0] ? crowdsec_open(&d->cs, conf, &hooks, d->epfd) : 0;
+}
+
+/* A reload changed [crowdsec]: a new client (a full resync), the old one
+ * closed after this loop batch, whose events may still name its fds. When
+ * the new one cannot start, the old one goes on. */
+static void crowdsec_reload(struct daemon *d, const struct pol_crowdsec *conf)
+{
+	struct crowdsec *old = d->cs;
+	int i;
+
+	if (!crowdsec_changed(d->cs, conf) || (!old && !conf->lapi[0]))
+		return;
+	d->cs = NULL;
+	if (crowdsec_start(d, conf)) {
+		pr_warn("crowdsec: the new [crowdsec] settings did not start; keeping the old ones");
+		d->cs = old;
+		return;
+	}
+	for (i = 0; i < 4 && d->cs_retired[i]; i++)
+		;
+	if (i == 4)
+		crowdsec_close(old);	/* four reloads in one batch: no event is that old */
+	else
+		d->cs_retired[i] = old;
 }
 
 /* ---- ring buffer events ------------------------------------------------ */
@@ -470,6 +581,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->cs && json_object_set_new(r, "crowdsec", crowdsec_status_json(d->cs))) {
+		json_decref(r);
+		r = NULL;
+	}
 	client_send_json(d, c, r);
 }
 
@@ -489,6 +604,8 @@ static void daemon_metrics(FILE *f, void *ctx)
 		d->last_reload_ok, (unsigned long long)d->events_seen);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
+	if (d->cs)
+		crowdsec_metrics(d->cs, f);
 	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
 		"# TYPE imapguard_control_clients gauge\nimapguard_control_clients %d\n"
 		"# HELP imapguard_control_refused_total Control clients refused or closed, by reason.\n"
@@ -829,6 +946,7 @@ static int do_reload(struct daemon *d)
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		crowdsec_reload(d, &d->pol.crowdsec);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
 		pr_info("reload: %s", err);
@@ -1017,7 +1135,12 @@ static int loop(struct daemon *d)
 			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			case SRC_CROWDSEC: crowdsec_ready(s->ptr, evs[i].events); break;
 			}
+		}
+		for (int i = 0; i < 4 && d->cs_retired[i]; i++) {
+			crowdsec_close(d->cs_retired[i]);
+			d->cs_retired[i] = NULL;
 		}
 	}
 	return 0;
@@ -1070,6 +1193,9 @@ static void daemon_fini(struct daemon *d)
 		client_close(d, d->clients);
 	if (d->aw)
 		authwatch_close(d->aw);
+	crowdsec_close(d->cs);
+	for (int i = 0; i < 4; i++)
+		crowdsec_close(d->cs_retired[i]);
 	ring_buffer__free(d->rb);
 	if (d->listenfd >= 0) {
 		close(d->listenfd);
@@ -1091,7 +1217,7 @@ int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1 };
 	const struct aw_hooks hooks = {
-		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
+		.ctx = &d, .ban = daemon_detector_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
 	};
 	int err;
@@ -1112,6 +1238,9 @@ int daemon_run(const struct daemon_opts *o)
 	else if (!err)
 		pr_info("restored state from %s", d.o.state_path);
 	if ((err = authwatch_start(d.aw)))
+		goto out;
+	/* After the state file: its bans are in before the first resync. */
+	if ((err = crowdsec_start(&d, &d.pol.crowdsec)))
 		goto out;
 	/* Last: a client that can connect sees a daemon that is fully up. */
 	if ((err = listen_metrics(&d)) || (err = listen_ctl(&d)))
