@@ -51,6 +51,7 @@ TEST_LAYER_test_bpf := fastpath
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
 TEST_LAYER_test_opts := cli
+TEST_LAYER_test_crowdsec := daemon
 
 # libFuzzer harnesses tests/fuzz/fuzz_<name>.c (seeds in tests/fuzz/corpus/<name>/):
 # the layer whose sources, with those of the layers it uses, each links.

@@ -544,6 +544,17 @@ static int apply_stream(struct crowdsec *cs, const char *body, size_t len)
 	return 0;
 }
 
+int crowdsec_feed(struct crowdsec *cs, const char *body, size_t len, bool startup)
+{
+	int err;
+
+	cs->startup = startup;
+	err = apply_stream(cs, body, len);
+	if (!err)
+		cs->startup = false;
+	return err;
+}
+
 /* ---- libcurl plumbing --------------------------------------------------- */
 
 static void arm(int fd, uint64_t ns)
@@ -801,7 +812,7 @@ static json_t *alert_json(const struct alert *a)
 			 "capacity", 0, "leakspeed", "0", "simulated", 0, "remediation", 1,
 			 "events",
 			 "source", "scope", scope, "value", addr, host ? "ip" : "range", addr,
-			 "decisions", "origin", "imapguard", "type", "ban", "scope", scope,
+			 "decisions", "origin", "crowdsec", "type", "ban", "scope", scope,
 			 "value", addr, "duration", dur, "scenario", scen);
 }
 

@@ -107,6 +107,10 @@ void crowdsec_ready(void *src, uint32_t events);
  * for LAPI. Bans that came from elsewhere are never passed here. */
 void crowdsec_local_ban(struct crowdsec *cs, const struct ig_prefix *p, uint64_t ttl_ns,
 			const char *reason);
+/* Apply one stream answer as if LAPI had sent it (startup: a full one).
+ * For tests and the fuzzer: no network. 0, or -EBADMSG when body is not a
+ * stream answer (nothing applied). */
+int crowdsec_feed(struct crowdsec *cs, const char *body, size_t len, bool startup);
 /* Whether conf differs from the running one (the daemon then reopens). */
 bool crowdsec_changed(const struct crowdsec *cs, const struct pol_crowdsec *conf);
 /* The status reply's "crowdsec" object; new reference or NULL (no memory). */
