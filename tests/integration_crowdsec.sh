@@ -17,9 +17,9 @@
 # Environment: IG_BIN (binary, default build/imapguard), IG_LAB_LOG (file to
 # append the lab id to, see tests/run_all.sh), CS_PORT (LAPI's port inside
 # the lab namespace, default 19750).
-set -u
 # Tests and their helpers are called through "$t": not unreachable.
 # shellcheck disable=SC2317
+set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SKIP_RC=249
