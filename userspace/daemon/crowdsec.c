@@ -600,7 +600,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 		curl_multi_assign(cs->multi, s, NULL);
 		return 0;
 	}
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	if (!f) {
 		if (!(f = sock_slot(cs)))
 			return -1;
@@ -839,7 +839,8 @@ static int read_credentials(struct crowdsec *cs)
 	cs->machine_id[0] = cs->password[0] = '\0';
 	/* The YAML cscli writes: "login: ID", "password: SECRET", "url: ...". */
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, ':'), *end, *dst = NULL;
+		char *v = strchr(line, ':'), *dst = NULL;
+		size_t n;
 
 		if (!v)
 			continue;
@@ -851,11 +852,12 @@ static int read_credentials(struct crowdsec *cs)
 		if (!dst)
 			continue;
 		v += strspn(v, " \t");
-		end = v + strlen(v);
-		while (end > v && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (end - v >= 2 && (*v == '"' || *v == '\'') && end[-1] == *v) {
-			end[-1] = '\0';
+		n = strlen(v);
+		while (n && isspace((unsigned char)v[n - 1]))
+			v[--n] = '\0';
+		/* YAML quotes, if cscli or the admin used them. */
+		if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+			v[n - 1] = '\0';
 			v++;
 		}
 		snprintf(dst, sizeof(cs->password), "%s", v);
@@ -946,11 +948,16 @@ static void push_alerts(struct crowdsec *cs)
 	}
 	n = cs->aq_n < CS_ALERT_BATCH ? cs->aq_n : CS_ALERT_BATCH;
 	arr = json_array();
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, alert_json(&cs->aq[(cs->aq_head + i) % CS_ALERT_QUEUE]))) {
+	/* cppcheck takes aq_n for 0 here, though the test above returned then. */
+	// cppcheck-suppress knownConditionTrueFalse
+	for (size_t i = 0; i < n; i++) {
+		const struct alert *a = &cs->aq[(cs->aq_head + i) % CS_ALERT_QUEUE];
+
+		if (arr && json_array_append_new(arr, alert_json(a))) {
 			json_decref(arr);
 			arr = NULL;
 		}
+	}
 	body = json_take_string(arr);
 	h = json_headers(cs->token);
 	snprintf(url, sizeof(url), "%s/v1/alerts", cs->conf.lapi);
@@ -1057,9 +1064,9 @@ void crowdsec_ready(void *src, uint32_t events)
 	case FD_SOCK:
 		if (f->fd < 0)		/* closed by libcurl earlier in this batch */
 			return;
-		flags = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-			(events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-			(events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+		flags = ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+			((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+			((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
 		curl_multi_socket_action(cs->multi, f->fd, flags, &running);
 		break;
 	case FD_CURL_TIMER:
@@ -1119,7 +1126,7 @@ int crowdsec_open(struct crowdsec **out, const struct pol_crowdsec *conf,
 		  const struct cs_hooks *hooks, int epfd)
 {
 	struct crowdsec *cs = calloc(1, sizeof(*cs));
-	int err = -ENOMEM;
+	int err;
 
 	*out = NULL;
 	if (!cs)
