@@ -57,6 +57,7 @@ TEST_LAYER_test_crowdsec := daemon
 # the layer whose sources, with those of the layers it uses, each links.
 FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
+FUZZ_LAYER_fuzz_crowdsec := daemon
 
 ifeq ($(V),1)
 Q =

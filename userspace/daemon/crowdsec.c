@@ -382,6 +382,8 @@ static void dec_remove(struct crowdsec *cs, struct dec *d, bool enforce)
 
 static void table_clear(struct crowdsec *cs)
 {
+	if (!cs->ndecs)		/* an empty group is freed at once: nothing at all */
+		return;
 	for (size_t i = 0; i < CS_BUCKETS; i++) {
 		for (struct dec *d = cs->by_id[i], *n; d; d = n) {
 			n = d->next_id;
@@ -450,6 +452,8 @@ static void table_sweep(struct crowdsec *cs)
 {
 	uint64_t now = mono_ns();
 
+	if (!cs->ndecs)
+		return;
 	for (size_t i = 0; i < CS_SWEEP_BUCKETS; i++) {
 		size_t s = (cs->sweep_pos + i) & (CS_BUCKETS - 1);
 
