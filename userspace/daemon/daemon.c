@@ -257,15 +257,14 @@ static void map_lock(struct daemon *d, bool on)
 		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", d->o.pin_dir, strerror(errno));
 }
 
-static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
-		      const char *reason)
+static int ban_origin(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
+		      const char *reason, uint8_t origin)
 {
-	struct daemon *d = ctx;
 	char a[ADDR_STRLEN];
 	int err;
 
 	map_lock(d, true);
-	err = ban_add_from(&d->m, p, duration_ns, reason, IG_ORIGIN_DAEMON);
+	err = ban_add_from(&d->m, p, duration_ns, reason, origin);
 	map_lock(d, false);
 
 	addr_format(p, a);
@@ -273,6 +272,12 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
 	d->dirty = true;
 	return err;
+}
+
+static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
+		      const char *reason)
+{
+	return ban_origin(ctx, p, duration_ns, reason, IG_ORIGIN_DAEMON);
 }
 
 /* The detector's bans: imapguard's own, so with push_alerts they also go to
@@ -520,7 +525,11 @@ static int read_state_line(void *ctx, char *line)
 			pr_warn("State file: not restoring the ban of %s: it is in the allow list", addr);
 			return 0;
 		}
-		return daemon_ban(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off);
+		/* The state file keeps no origin; CrowdSec's bans are known by
+		 * their reason, so that a later deletion in LAPI lifts them. */
+		return ban_origin(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off,
+				  strncmp(line + off, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
+				  IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC);
 	}
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
