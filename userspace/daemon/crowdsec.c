@@ -283,6 +283,7 @@ struct crowdsec {
 	struct alert *aq;		/* ring of CS_ALERT_QUEUE */
 	size_t aq_head, aq_n, aq_sent;	/* aq_sent: in the request in flight */
 	uint64_t alerts_pushed, alerts_failed, alerts_dropped, logins;
+	unsigned int creds_warned;
 };
 
 static size_t id_slot(struct crowdsec *cs, int64_t id)
@@ -836,8 +837,11 @@ static int read_credentials(struct crowdsec *cs)
 	int err = file_read(cs->conf.machine_credentials, CS_CRED_FILE_MAX, 0, &buf, &len);
 
 	if (err) {
-		pr_warn("crowdsec: couldn't read machine_credentials '%s': %s",
-			cs->conf.machine_credentials, file_strerror(err));
+		/* Tried again at each push: said once, counted always. */
+		if (!cs->creds_warned++)
+			pr_warn("crowdsec: couldn't read machine_credentials '%s': %s",
+				cs->conf.machine_credentials, file_strerror(err));
+		cs->alerts_failed++;
 		return err;
 	}
 	cs->machine_id[0] = cs->password[0] = '\0';
@@ -868,8 +872,10 @@ static int read_credentials(struct crowdsec *cs)
 	}
 	free(buf);
 	if (!cs->machine_id[0] || !cs->password[0]) {
-		pr_warn("crowdsec: machine_credentials '%s' has no login or password",
-			cs->conf.machine_credentials);
+		cs->alerts_failed++;
+		if (!cs->creds_warned++)
+			pr_warn("crowdsec: machine_credentials '%s' has no login or password",
+				cs->conf.machine_credentials);
 		return -EINVAL;
 	}
 	return 0;

@@ -286,8 +286,15 @@ static int daemon_detector_ban(void *ctx, const struct ig_prefix *p, uint64_t du
 			       const char *reason)
 {
 	struct daemon *d = ctx;
-	int err = daemon_ban(ctx, p, duration_ns, reason);
+	struct ig_ban_val v;
+	int err;
 
+	/* A CrowdSec decision that outlasts this ban stays in force (and
+	 * CrowdSec already knows the address). */
+	if (!ban_get(&d->m, p, &v) && v.origin == IG_ORIGIN_CROWDSEC && duration_ns &&
+	    (!v.expires_ns || v.expires_ns >= mono_ns() + duration_ns))
+		return 0;
+	err = daemon_ban(ctx, p, duration_ns, reason);
 	if (!err && d->cs)
 		crowdsec_local_ban(d->cs, p, duration_ns, reason);
 	return err;
