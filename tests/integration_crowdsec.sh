@@ -41,6 +41,7 @@ ALL_TESTS=(
 	test_cs_lapi_restart
 	test_cs_daemon_restart_resync
 	test_cs_reload
+	test_cs_hostile_lapi
 )
 
 source "$HERE/assert.sh"
@@ -526,6 +527,88 @@ test_cs_reload()
 	else
 		bad back_after_reload "$(ig ban list)"
 	fi
+	cs decisions delete --ip "$CLI6" >/dev/null 2>&1
+}
+
+# A fake LAPI: its first answer is not JSON, its second a valid one of 70 MB
+# (over the 64 MiB cap), then it holds every request open for 40 s, sending nothing.
+# Each request is logged to FILE. Bounded: it exits after 60 s.
+_PY_FAKE_LAPI='
+import socket, sys, threading, time
+port, log = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+s.settimeout(1)
+n = [0]
+def serve(c, i):
+    try:
+        c.recv(65536)
+        open(log, "a").write("%d\n" % i)
+        if i == 1:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!")
+        elif i == 2:
+            # A valid answer but for its size: only the cap refuses it.
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 70000000\r\n\r\n{\"new\":[")
+            chunk = b" " * 1000000
+            for _ in range(69):
+                c.sendall(chunk)
+            c.sendall(b" " * (1000000 - 10) + b"]}")
+        else:
+            time.sleep(40)
+    except OSError:
+        pass
+    c.close()
+t0 = time.time()
+while time.time() - t0 < 60:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    n[0] += 1
+    threading.Thread(target=serve, args=(c, n[0]), daemon=True).start()
+'
+
+# fake_requests N: the fake LAPI has seen at least N requests.
+fake_requests() { [ "$(wc -l <"$LAB_TMP/fake.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
+
+# A hostile LAPI: garbage, an answer over the cap, then one that never
+# comes. Each is a failed pull (counted, with backoff); the loop never
+# stalls (status answers at once while a pull hangs); bans stay.
+test_cs_hostile_lapi()
+{
+	local port=$((CS_PORT + 1)) t0 ms fake
+
+	cs decisions add --ip "$CLI6" --duration 1h >/dev/null 2>&1
+	wait_for "$WITHIN" is_banned "$CLI6" || { bad before "no ban for $CLI6"; return 1; }
+	lab_bg "$NS_SRV" "$PY" -c "$_PY_FAKE_LAPI" "$port" "$LAB_TMP/fake.log"
+	fake=${LAB_PIDS[-1]}
+	wait_listen "$NS_SRV" "$port" || { bad fake "fake LAPI did not listen"; return 1; }
+	sed -i "s|^lapi = .*|lapi = http://127.0.0.1:$port|" "$POL"
+	igc reload >/dev/null 2>&1
+	# Two failures (garbage, too large), then the third request hangs.
+	if wait_for 20 fake_requests 3; then
+		ok three_requests
+	else
+		bad three_requests "the fake LAPI saw $(wc -l <"$LAB_TMP/fake.log") requests"
+	fi
+	# A changed [crowdsec] is a new client: its counters start from zero.
+	check two_failures True "$(cget "c['pulls_failed'] >= 2 and c['pulls_ok'] == 0")"
+	# The second answer was valid JSON: only the size cap refused it.
+	check cap_refused "answer larger than the cap" "$(cget 'c["last_error"]')"
+	check not_connected False "$(cget 'c["connected"]')"
+	t0=$EPOCHREALTIME
+	igc status >/dev/null
+	ms=$(( (10#${EPOCHREALTIME//[.,]/} - 10#${t0//[.,]/}) / 1000 ))
+	echo "# status took $ms ms while a pull hangs" >&2
+	check_range status_while_hanging 0 1500 "$ms"
+	check still_banned True "$(is_banned "$CLI6" && echo True || echo False)"
+	check_probe still_dropped timeout "$SRV6" 143 "$CLI6" "$DROPT"
+	sed -i "s|^lapi = .*|lapi = http://127.0.0.1:$CS_PORT|" "$POL"
+	igc reload >/dev/null 2>&1
+	if wait_for "$WITHIN" cis 'c["connected"]'; then ok back; else bad back "$(cget c)"; fi
+	stop_pid "$fake"
 	cs decisions delete --ip "$CLI6" >/dev/null 2>&1
 }
 
