@@ -28,6 +28,9 @@ UPDATE=2		# update_frequency, seconds
 # Within update_frequency, plus a generous margin for a loaded machine (a
 # pull, the CLI's own polling).
 WITHIN=$((UPDATE + 8))
+# The bound checked for "within update_frequency": the interval, a pull, and
+# the CLI's own polling on a loaded machine.
+BOUND_MS=$((UPDATE * 1000 + 4000))
 OKT=2
 DROPT=0.7
 
@@ -37,6 +40,7 @@ ALL_TESTS=(
 	test_cs_range
 	test_cs_delete
 	test_cs_refused
+	test_cs_local_ban_kept
 	test_cs_push_alerts
 	test_cs_lapi_restart
 	test_cs_daemon_restart_resync
@@ -352,7 +356,7 @@ test_cs_ip()
 		{ bad add "cscli decisions add --ip failed"; return 1; }
 	ms=$(wait_ban "$CLI6")
 	echo "# ip decision in the map after $ms ms" >&2
-	check_match banned_within_update "[0-9]*" "$ms"
+	check_range banned_within_update 0 "$BOUND_MS" "$ms"
 	check origin crowdsec "$(ban_field "$CLI6" origin)"
 	check_match reason "crowdsec/*" "$(ban_field "$CLI6" reason)"
 	check_match ttl_about_1h "3[56][0-9][0-9].*" "$(ban_field "$CLI6" expires_in_s)"
@@ -374,11 +378,16 @@ test_cs_range()
 		{ bad add "cscli decisions add --range failed"; return 1; }
 	ms=$(wait_ban 198.18.0.2/31)
 	echo "# range decision in the map after $ms ms" >&2
-	check_match banned_within_update "[0-9]*" "$ms"
+	check_range banned_within_update 0 "$BOUND_MS" "$ms"
 	check origin crowdsec "$(ban_field 198.18.0.2/31 origin)"
 	check_probe first_dropped timeout "$SRV4" 143 "$CLI4" "$DROPT"
 	check_probe second_dropped timeout "$SRV4" 143 "$CLI4B" "$DROPT"
-	check decisions_in_force 2 "$(cget 'c["decisions"]')"
+	# An IPv6 range: 2001:db8::2 (already banned by itself) and ::3.
+	cs decisions add --range 2001:db8::2/127 --duration 2h >/dev/null 2>&1 ||
+		{ bad add6 "cscli decisions add --range (IPv6) failed"; return 1; }
+	wait_ban 2001:db8::2/127 >/dev/null || bad v6_range_banned "no ban for 2001:db8::2/127"
+	check_probe v6_second_dropped timeout "$SRV6" 143 "$CLI6B" "$DROPT"
+	check decisions_in_force 3 "$(cget 'c["decisions"]')"
 }
 
 # cscli decisions delete: lifted within update_frequency, traffic passes.
@@ -386,15 +395,18 @@ test_cs_delete()
 {
 	cs decisions delete --ip "$CLI6" >/dev/null 2>&1 || bad delete_ip "cscli failed"
 	cs decisions delete --range 198.18.0.2/31 >/dev/null 2>&1 || bad delete_range "cscli failed"
-	if wait_for "$WITHIN" not_banned "$CLI6" && wait_for "$WITHIN" not_banned 198.18.0.2/31; then
+	cs decisions delete --range 2001:db8::2/127 >/dev/null 2>&1 || bad delete_range6 "cscli failed"
+	if wait_for "$WITHIN" not_banned "$CLI6" && wait_for "$WITHIN" not_banned 198.18.0.2/31 &&
+	   wait_for "$WITHIN" not_banned 2001:db8::2/127; then
 		ok lifted
 	else
 		bad lifted "still banned: $(ig ban list)"
 	fi
 	check_probe v6_passes connected "$SRV6" 143 "$CLI6" "$OKT"
+	check_probe v6_second_passes connected "$SRV6" 143 "$CLI6B" "$OKT"
 	check_probe v4_passes connected "$SRV4" 143 "$CLI4" "$OKT"
 	check decisions_in_force 0 "$(cget 'c["decisions"]')"
-	check lifted_count True "$(cget 'c["bans_lifted"] >= 2')"
+	check lifted_count True "$(cget 'c["bans_lifted"] >= 3')"
 }
 
 # What must not be banned: an allow-listed source, a range wider than /8,
@@ -424,6 +436,28 @@ test_cs_refused()
 	cs decisions delete --range 10.0.0.0/7 >/dev/null 2>&1
 	cs decisions delete --ip 198.18.6.6 >/dev/null 2>&1
 	cs decisions delete --scope username --value mallory >/dev/null 2>&1
+}
+
+# A longer ban of another origin (the CLI's) is not shortened by a decision
+# for the same address, nor lifted when the decision is deleted.
+test_cs_local_ban_kept()
+{
+	local addr=198.18.8.8
+
+	ig ban add "$addr" --ttl 3h --reason "igtest local" >/dev/null ||
+		{ bad cli_ban "ban add failed"; return 1; }
+	cs decisions add --ip "$addr" --duration 1h >/dev/null 2>&1
+	# A marker decision after it: once it is in, the first was seen.
+	cs decisions add --ip 198.18.6.7 --duration 1h >/dev/null 2>&1
+	wait_for "$WITHIN" is_banned 198.18.6.7 || bad marker "the marker decision never came"
+	check origin_kept cli "$(ban_field "$addr" origin)"
+	check reason_kept "igtest local" "$(ban_field "$addr" reason)"
+	check_match ttl_kept "10[0-9][0-9][0-9].*" "$(ban_field "$addr" expires_in_s)"
+	cs decisions delete --ip "$addr" >/dev/null 2>&1
+	cs decisions delete --ip 198.18.6.7 >/dev/null 2>&1
+	wait_for "$WITHIN" not_banned 198.18.6.7 || bad marker_lifted "the marker stayed"
+	check still_banned True "$(is_banned "$addr" && echo True || echo False)"
+	ig ban del "$addr" >/dev/null
 }
 
 # push_alerts: a ban of imapguard's own detector becomes a CrowdSec alert
