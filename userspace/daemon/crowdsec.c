@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1097,6 +1098,7 @@ void crowdsec_ready(void *src, uint32_t events)
 /* The API key file: one line, printable, no blanks (it becomes a header). */
 static int read_key(struct crowdsec *cs)
 {
+	struct stat st;
 	char *buf;
 	size_t len, n;
 	int err = file_read(cs->conf.api_key_file, CS_KEY_FILE_MAX, 0, &buf, &len);
@@ -1116,6 +1118,10 @@ static int read_key(struct crowdsec *cs)
 	}
 	memcpy(cs->api_key, buf, len + 1);
 	free(buf);
+	/* The key lets anyone read every decision: say so if all users can. */
+	if (!stat(cs->conf.api_key_file, &st) && (st.st_mode & S_IROTH))
+		pr_warn("crowdsec: api_key_file '%s' is readable by every user (chmod 600 it)",
+			cs->conf.api_key_file);
 	return 0;
 }
 
