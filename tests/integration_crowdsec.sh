@@ -320,6 +320,7 @@ setup()
 	# The bouncer's key and a watcher for cscli and imapguard's alerts.
 	cs bouncers add "igtest-$LAB_ID" -o raw >"$CSD/bouncer.key" 2>>"$CSD/cscli.err"
 	[ -s "$CSD/bouncer.key" ] || { echo "FAIL cs.bouncer: cscli bouncers add failed"; return 1; }
+	chmod 600 "$CSD/bouncer.key"
 	cs machines add "igtest-$LAB_ID" --password "igtest-$LAB_ID-$RANDOM$RANDOM$RANDOM" \
 		-f "$CSD/local_api_credentials.yaml" >/dev/null 2>>"$CSD/cscli.err" ||
 		{ echo "FAIL cs.machine: cscli machines add failed"; return 1; }
