@@ -305,60 +305,32 @@ static int daemon_detector_ban(void *ctx, const struct ig_prefix *p, uint64_t du
 static int cs_ban(void *ctx, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
 {
 	struct daemon *d = ctx;
-	struct ig_ban_val v;
-	int err = 0;
+	int err;
 
 	map_lock(d, true);
-	/* A ban of another origin that lasts at least as long stays as it is
-	 * (its reason and origin too): a decision never shortens it. */
-	if (!ban_get(&d->m, p, &v) && v.origin != IG_ORIGIN_CROWDSEC &&
-	    (!v.expires_ns || v.expires_ns >= mono_ns() + ttl_ns))
-		goto out;
-	err = ban_add_from(&d->m, p, ttl_ns, reason, IG_ORIGIN_CROWDSEC);
-	d->dirty = true;
-out:
+	/* A longer ban of another origin stays: a decision never shortens it. */
+	err = ban_add_unless_longer(&d->m, p, ttl_ns, reason, IG_ORIGIN_CROWDSEC);
 	map_lock(d, false);
-	return err;
+	d->dirty |= !err;
+	return err < 0 ? err : 0;
 }
 
 /* Only a ban CrowdSec set is lifted: a local ban of the same address stays. */
 static int cs_unban(void *ctx, const struct ig_prefix *p)
 {
 	struct daemon *d = ctx;
-	struct ig_ban_val v;
-	int err = -ENOENT;
+	int err;
 
 	map_lock(d, true);
-	if (!ban_get(&d->m, p, &v) && v.origin == IG_ORIGIN_CROWDSEC)
-		err = ban_del(&d->m, p);
+	err = ban_del_origin(&d->m, p, IG_ORIGIN_CROWDSEC);
 	map_lock(d, false);
-	if (!err)
-		d->dirty = true;
+	d->dirty |= !err;
 	return err;
 }
 
 static int cs_own_bans(void *ctx, struct ig_prefix **out, size_t *n)
 {
-	struct daemon *d = ctx;
-	uint64_t now = mono_ns();
-	struct ban_info *b;
-	size_t nb, k = 0;
-	int err = ban_list(&d->m, &b, &nb);
-
-	if (err)
-		return err;
-	*out = malloc((nb ? nb : 1) * sizeof(**out));
-	if (!*out) {
-		free(b);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < nb; i++)
-		if (b[i].val.origin == IG_ORIGIN_CROWDSEC &&
-		    (!b[i].val.expires_ns || b[i].val.expires_ns > now))
-			(*out)[k++] = b[i].pfx;
-	free(b);
-	*n = k;
-	return 0;
+	return ban_list_origin(&((struct daemon *)ctx)->m, IG_ORIGIN_CROWDSEC, out, n);
 }
 
 static int crowdsec_start(struct daemon *d, const struct pol_crowdsec *conf)
