@@ -45,6 +45,7 @@ ALL_TESTS=(
 	test_cs_lapi_restart
 	test_cs_daemon_restart_resync
 	test_cs_reload
+	test_cs_key_rotation
 	test_cs_hostile_lapi
 )
 
@@ -604,6 +605,32 @@ while time.time() - t0 < 60:
     n[0] += 1
     threading.Thread(target=serve, args=(c, n[0]), daemon=True).start()
 '
+
+# A new API key in the same file, a reload: the next pull uses it (a full
+# one); the old bouncer can then be deleted from LAPI and pulls go on.
+test_cs_key_rotation()
+{
+	local r0 ok0
+
+	cs bouncers add "igtest-$LAB_ID-2" -o raw >"$CSD/bouncer.key.new" 2>>"$CSD/cscli.err"
+	[ -s "$CSD/bouncer.key.new" ] || { bad new_key "cscli bouncers add failed"; return 1; }
+	chmod 600 "$CSD/bouncer.key.new"
+	mv "$CSD/bouncer.key.new" "$CSD/bouncer.key"
+	r0=$(cget 'c["resyncs"]')
+	igc reload >/dev/null 2>&1
+	if wait_for "$WITHIN" cis "c['resyncs'] > $r0 and c['connected']"; then
+		ok full_pull_with_new_key
+	else
+		bad full_pull_with_new_key "$(cget c)"
+	fi
+	cs bouncers delete "igtest-$LAB_ID" >/dev/null 2>&1 || bad old_deleted "cscli bouncers delete failed"
+	ok0=$(cget 'c["pulls_ok"]')
+	if wait_for "$WITHIN" cis "c['pulls_ok'] >= $ok0 + 2 and c['connected']"; then
+		ok pulls_go_on
+	else
+		bad pulls_go_on "$(cget c)"
+	fi
+}
 
 # fake_requests N: the fake LAPI has seen at least N requests.
 fake_requests() { [ "$(wc -l <"$LAB_TMP/fake.log" 2>/dev/null || echo 0)" -ge "$1" ]; }

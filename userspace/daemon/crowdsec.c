@@ -38,6 +38,7 @@
 #define CS_KEY_FILE_MAX		4096
 #define CS_CRED_FILE_MAX	65536
 #define CS_USER_AGENT		"imapguard-bouncer/" IG_VERSION
+#define CS_KEY_LEN		256
 
 static const char *const refusal_names[CS_REF_MAX] = {
 	[CS_REF_MALFORMED] = "malformed", [CS_REF_TYPE] = "type", [CS_REF_SCOPE] = "scope",
@@ -267,10 +268,11 @@ struct crowdsec {
 	CURLM *multi;
 	struct cs_fd curl_timer, poll_timer, *socks;
 	struct req stream, login, alerts;
-	char api_key[256];
+	char api_key[CS_KEY_LEN];
 	char machine_id[256], password[256];
 	char *token;			/* watcher JWT, NULL: log in first */
-	bool startup;			/* next pull is a full resync */
+	bool startup;			/* the next pull must be a full one (a resync) */
+	bool inflight_full;		/* the pull in flight (or being applied) is */
 	bool connected;
 	unsigned int fails;
 	struct hasher *hash;
@@ -529,7 +531,7 @@ static int apply_stream(struct crowdsec *cs, const char *body, size_t len)
 		json_decref(root);
 		return -EBADMSG;
 	}
-	if (cs->startup) {
+	if (cs->inflight_full) {
 		/* A full answer replaces what we held: decisions deleted
 		 * while we were away are simply absent from it. */
 		table_clear(cs);
@@ -539,13 +541,13 @@ static int apply_stream(struct crowdsec *cs, const char *body, size_t len)
 		apply_list(cs, del, true, &removed);
 	}
 	apply_list(cs, nw, false, &added);
-	if (cs->startup)
+	if (cs->inflight_full)
 		lift_stale(cs);
 	json_decref(root);
 	table_sweep(cs);
-	if (added || removed || cs->startup)
+	if (added || removed || cs->inflight_full)
 		pr_info("crowdsec: %s%zu new decision%s, %zu deleted, %zu in force",
-			cs->startup ? "full resync, " : "", added, added == 1 ? "" : "s", removed,
+			cs->inflight_full ? "full resync, " : "", added, added == 1 ? "" : "s", removed,
 			cs->ndecs);
 	return 0;
 }
@@ -554,10 +556,9 @@ int crowdsec_feed(struct crowdsec *cs, const char *body, size_t len, bool startu
 {
 	int err;
 
-	cs->startup = startup;
+	cs->inflight_full = startup;
 	err = apply_stream(cs, body, len);
-	if (!err)
-		cs->startup = false;
+	cs->inflight_full = false;
 	return err;
 }
 
@@ -703,7 +704,7 @@ static char *stream_url(struct crowdsec *cs)
 	if (!f)
 		return NULL;
 	fprintf(f, "%s/v1/decisions/stream?startup=%s&scopes=%s%s%s", c->lapi,
-		cs->startup ? "true" : "false",
+		cs->inflight_full ? "true" : "false",
 		c->scopes & POL_CS_SCOPE_IP ? "ip" : "",
 		c->scopes == (POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE) ? "," : "",
 		c->scopes & POL_CS_SCOPE_RANGE ? "range" : "");
@@ -731,12 +732,16 @@ static void pull(struct crowdsec *cs)
 
 	if (cs->stream.busy)
 		return;
+	/* Whatever asks for a full answer from now on gets the next pull. */
+	cs->inflight_full = cs->startup;
+	cs->startup = false;
 	snprintf(hdr, sizeof(hdr), "X-Api-Key: %s", cs->api_key);
 	url = stream_url(cs);
 	h = curl_slist_append(NULL, hdr);
 	if (!url || !h || req_start(cs, &cs->stream, url, NULL, h)) {
 		if (!url || !h)
 			curl_slist_free_all(h);
+		cs->startup |= cs->inflight_full;
 		arm(cs->poll_timer.fd, CS_BACKOFF_MIN_NS);
 	}
 	free(url);
@@ -781,7 +786,6 @@ static void stream_done(struct crowdsec *cs, CURLcode rc, long code)
 	if (!cs->connected && cs->fails)
 		pr_info("crowdsec: %s reachable again", cs->conf.lapi);
 	cs->connected = true;
-	cs->startup = false;
 	cs->fails = 0;
 	cs->pulls_ok++;
 	cs->last_ok = time(NULL);
@@ -1096,7 +1100,7 @@ void crowdsec_ready(void *src, uint32_t events)
 }
 
 /* The API key file: one line, printable, no blanks (it becomes a header). */
-static int read_key(struct crowdsec *cs)
+static int read_key(struct crowdsec *cs, char key[CS_KEY_LEN])
 {
 	struct stat st;
 	char *buf;
@@ -1111,12 +1115,12 @@ static int read_key(struct crowdsec *cs)
 	while (len && isspace((unsigned char)buf[len - 1]))
 		buf[--len] = '\0';
 	n = strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/");
-	if (!len || n != len || len >= sizeof(cs->api_key)) {
+	if (!len || n != len || len >= CS_KEY_LEN) {
 		pr_warn("crowdsec: api_key_file '%s' does not hold one API key", cs->conf.api_key_file);
 		free(buf);
 		return -EINVAL;
 	}
-	memcpy(cs->api_key, buf, len + 1);
+	memcpy(key, buf, len + 1);
 	free(buf);
 	/* The key lets anyone read every decision: say so if all users can. */
 	if (!stat(cs->conf.api_key_file, &st) && (st.st_mode & S_IROTH))
@@ -1158,7 +1162,7 @@ int crowdsec_open(struct crowdsec **out, const struct pol_crowdsec *conf,
 	cs->login.max = CS_REPLY_MAX;
 	cs->alerts.kind = REQ_ALERTS;
 	cs->alerts.max = CS_REPLY_MAX;
-	if ((err = read_key(cs)))
+	if ((err = read_key(cs, cs->api_key)))
 		goto fail;
 	err = -ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1191,6 +1195,19 @@ int crowdsec_open(struct crowdsec **out, const struct pol_crowdsec *conf,
 fail:
 	crowdsec_close(cs);
 	return err;
+}
+
+void crowdsec_reread_key(struct crowdsec *cs)
+{
+	char key[CS_KEY_LEN];
+
+	if (read_key(cs, key) || !strcmp(key, cs->api_key))
+		return;		/* unreadable: warned, the key in use stays */
+	/* Another key is another bouncer to LAPI: start it from a full answer. */
+	memcpy(cs->api_key, key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	cs->startup = true;
+	pr_info("crowdsec: new API key from '%s'", cs->conf.api_key_file);
 }
 
 bool crowdsec_changed(const struct crowdsec *cs, const struct pol_crowdsec *conf)

@@ -111,6 +111,10 @@ void crowdsec_local_ban(struct crowdsec *cs, const struct ig_prefix *p, uint64_t
  * For tests and the fuzzer: no network. 0, or -EBADMSG when body is not a
  * stream answer (nothing applied). */
 int crowdsec_feed(struct crowdsec *cs, const char *body, size_t len, bool startup);
+/* Read the API key file again (a reload that leaves the section as it is):
+ * a new key takes effect with the next pull, a full one; an unreadable file
+ * is warned about and the key in use stays. */
+void crowdsec_reread_key(struct crowdsec *cs);
 /* Whether conf differs from the running one (the daemon then reopens). */
 bool crowdsec_changed(const struct crowdsec *cs, const struct pol_crowdsec *conf);
 /* The status reply's "crowdsec" object; new reference or NULL (no memory). */

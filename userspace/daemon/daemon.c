@@ -351,7 +351,11 @@ static void crowdsec_reload(struct daemon *d, const struct pol_crowdsec *conf)
 	struct crowdsec *old = d->cs;
 	int i;
 
-	if (!crowdsec_changed(d->cs, conf) || (!old && !conf->lapi[0]))
+	if (old && !crowdsec_changed(old, conf)) {
+		crowdsec_reread_key(old);	/* a rotated key needs no other change */
+		return;
+	}
+	if (!old && !conf->lapi[0])
 		return;
 	d->cs = NULL;
 	if (crowdsec_start(d, conf)) {
