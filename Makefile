@@ -46,6 +46,7 @@ TEST_LAYER_test_authlog := authlog
 TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
+TEST_LAYER_test_verdict := authlog
 TEST_LAYER_test_bpf := fastpath
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.

@@ -74,6 +74,22 @@ struct pol_detect {
 	bool dry_run;			/* default no */
 };
 
+/* [authpolicy]: Dovecot's auth policy server (daemon/authpolicy.c). Off
+ * while listen is "". */
+enum { AP_MODE_ENFORCE = 0, AP_MODE_LOG_ONLY };
+#define POL_AP_HEADER_LEN	64
+struct pol_authpolicy {
+	char listen[64];		/* ADDR:PORT for auth_policy_server_url */
+	char api_key_file[PATH_MAX];	/* the key Dovecot must send; required */
+	char api_header[POL_AP_HEADER_LEN];	/* header name, default X-IMAPGuard-Key */
+	int mode;			/* AP_MODE_* */
+	uint64_t tarpit_max_ns;		/* default 15s, 0 = never tarpit */
+	uint32_t known_good;		/* sources remembered per account, default 8 */
+	uint32_t max_connections;	/* default 128 */
+	uint32_t max_per_ip;		/* default 32, 0 = no cap */
+	uint64_t timeout_ns;		/* whole request within, idle close; default 10s */
+};
+
 struct policy {
 	char file[PATH_MAX];
 	uint64_t hash;			/* hash_stable() of the file bytes */
@@ -100,6 +116,7 @@ struct policy {
 	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
 	int nauthlogs;
 	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
+	struct pol_authpolicy authpolicy;
 };
 
 /* Parse and validate FILE into *pol (initialised here). On error returns
