@@ -13,6 +13,7 @@
 #include "base/addr.h"
 #include "base/hash.h"
 #include "base/json.h"
+#include "base/state.h"
 #include "base/text.h"
 
 #define KG_MAX		64	/* known_good's upper bound (policy.c) */
@@ -465,8 +466,8 @@ int verdict_save(struct verdict *v, FILE *f)
 			int err;
 
 			prefix_of(ac->src[j].addr, addr_is_v4(ac->src[j].addr) ? 128 : 64, &p);
-			err = fprintf(f, "good %s %s %llu\n", hex, addr_format(&p, a),
-				      (unsigned long long)(ac->src[j].last / NSEC)) < 0 ? -EIO : 0;
+			err = state_put(f, "good %s %s %llu", hex, addr_format(&p, a),
+					(unsigned long long)(ac->src[j].last / NSEC));
 			if (err)
 				return err;
 		}

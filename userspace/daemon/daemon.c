@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 #include "authlog/authwatch.h"
+#include "daemon/authpolicy.h"
 #include "daemon/ctl.h"
 #include "base/epsrc.h"
 #include "base/hash.h"
@@ -94,6 +95,7 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct authpolicy *ap;		/* [authpolicy], or NULL */
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -369,6 +371,8 @@ static int write_state(void *ctx, FILE *f)
 	free(b);
 	if (!err && d->aw)
 		err = authwatch_save(d->aw, f);
+	if (!err && d->ap)
+		err = authpolicy_save(d->ap, f);
 	return err;
 }
 
@@ -411,6 +415,9 @@ static int read_state_line(void *ctx, char *line)
 		}
 		return daemon_ban(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off);
 	}
+	/* Known-good sources: kept only while the policy server is on. */
+	if (!strncmp(line, "good ", 5))
+		return d->ap ? authpolicy_load_line(d->ap, line) : 0;
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
 
@@ -496,8 +503,13 @@ static void daemon_metrics(FILE *f, void *ctx)
 	for (int i = 0; i < CTL_REF_MAX; i++)
 		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
-	if (d->http)
-		http_metrics(f, &d->http, 1);
+	if (d->ap)
+		authpolicy_metrics(d->ap, f);
+	if (d->http || d->ap) {
+		struct http_server *srv[2] = { d->http, authpolicy_http(d->ap) };
+
+		http_metrics(f, srv, 2);
+	}
 }
 
 static int agg_cmp(const void *a, const void *b)
@@ -582,6 +594,17 @@ static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix
 	client_send_json(d, c, r);
 }
 
+/* why --user: the account as the policy server sees it. */
+static void reply_why_user(struct daemon *d, struct client *c, const char *user)
+{
+	if (!d->ap) {
+		client_send_error(d, c, "the auth policy server is off (no [authpolicy])");
+		return;
+	}
+	client_send_json(d, c, json_pack("{s:b, s:o}", "ok", 1, "account",
+					 authpolicy_user_json(d->ap, user)));
+}
+
 /* {"ok":false,"error":msg}, and no more requests from this client. */
 static void reply_error(struct daemon *d, struct client *c, const char *msg)
 {
@@ -617,6 +640,9 @@ static void handle_request(struct daemon *d, struct client *c, const struct ctl_
 		break;
 	case CTL_WHY:
 		reply_why(d, c, &req->addr);
+		break;
+	case CTL_WHY_USER:
+		reply_why_user(d, c, req->user);
 		break;
 	case CTL_TOP:
 		reply_top(d, c, req->top);
@@ -803,6 +829,34 @@ static void set_reload_result(struct daemon *d, bool ok, const char *msg)
 	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
 }
 
+static int open_authpolicy(struct daemon *d)
+{
+	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
+				    .allowed = daemon_is_allowed, .banned = daemon_has_ban, .ctx = d };
+
+	return d->pol.authpolicy.listen[0] ?
+	       authpolicy_open(&d->ap, &d->pol.authpolicy, &env, d->epfd) : 0;
+}
+
+/* [authpolicy] added, changed or removed by a reload. A failure leaves the
+ * server as it was (logged): the rest of the policy is applied anyway. */
+static void reconfigure_authpolicy(struct daemon *d)
+{
+	int err = 0;
+
+	if (d->ap && !d->pol.authpolicy.listen[0]) {
+		authpolicy_close(d->ap);
+		d->ap = NULL;
+		pr_info("auth policy server stopped");
+	} else if (d->ap) {
+		err = authpolicy_reconfigure(d->ap, &d->pol.authpolicy);
+	} else {
+		err = open_authpolicy(d);
+	}
+	if (err)
+		pr_warn("auth policy server: %s", strerror(-err));
+}
+
 /* Re-read the policy: a bad file is reported and the old one stays. */
 static int do_reload(struct daemon *d)
 {
@@ -829,6 +883,7 @@ static int do_reload(struct daemon *d)
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		reconfigure_authpolicy(d);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
 		pr_info("reload: %s", err);
@@ -988,6 +1043,8 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
+	if (authpolicy_take_changed(d->ap))
+		d->dirty = true;
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
@@ -1068,6 +1125,7 @@ static void daemon_fini(struct daemon *d)
 {
 	while (d->clients)
 		client_close(d, d->clients);
+	authpolicy_close(d->ap);
 	if (d->aw)
 		authwatch_close(d->aw);
 	ring_buffer__free(d->rb);
@@ -1103,6 +1161,10 @@ int daemon_run(const struct daemon_opts *o)
 	if ((err = setup_fastpath(&d)) || (err = setup_loop(&d)))
 		goto out;
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
+		goto out;
+	/* Before the state file: it holds the known-good sources. Requests
+	 * wait in the listen backlog until the loop runs. */
+	if ((err = open_authpolicy(&d)))
 		goto out;
 	err = state_load(d.o.state_path, read_state_line, &d);
 	if (err == -EPERM)	/* an unsafe directory: warned, the admin must fix it */

@@ -277,8 +277,9 @@ static unsigned int method_bit(const char *m)
 
 /* Queue an answer; takes body (malloc()ed or NULL). close: no keep-alive,
  * for every refusal, so that nothing more is read from such a client. */
-static enum MHD_Result answer(struct MHD_Connection *mc, unsigned int status, const char *ctype,
-			      char *body, size_t len, const char *allow, bool close)
+static enum MHD_Result answer(const struct http_server *s, struct MHD_Connection *mc,
+			      unsigned int status, const char *ctype, char *body, size_t len,
+			      const char *allow, bool close)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -289,8 +290,10 @@ static enum MHD_Result answer(struct MHD_Connection *mc, unsigned int status, co
 		free(body);
 		return MHD_NO;	/* MHD closes the connection */
 	}
-	/* HTTP/1.0 status lines, as the metrics endpoint always answered. */
-	MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
+	/* HTTP/1.0 status lines, as the metrics endpoint always answered;
+	 * Dovecot's policy client keeps HTTP/1.1 connections alive. */
+	if (!s->conf.http11)
+		MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
 	if ((ctype && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
 	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
 	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
@@ -307,7 +310,7 @@ static enum MHD_Result refuse_request(struct http_server *s, struct MHD_Connecti
 				      const char *allow)
 {
 	refuse(s, why);
-	return answer(mc, status, NULL, NULL, 0, allow, true);
+	return answer(s, mc, status, NULL, NULL, 0, allow, true);
 }
 
 static const struct http_route *route_of(const struct http_server *s, const char *url)
@@ -396,7 +399,7 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 	struct http_reply rep = { .status = MHD_HTTP_OK };
 	struct http_request req = {
 		.method = rq->method, .url = url, .body = rq->body ? rq->body : "",
-		.body_len = rq->len,
+		.body_len = rq->len, .conn = mc,
 		.peer = ci && ci->client_addr &&
 			(ci->client_addr->sa_family == AF_INET ||
 			 ci->client_addr->sa_family == AF_INET6) ? ci->client_addr : NULL,
@@ -410,10 +413,22 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 			pr_warn("http %s: handler for %s returned status %u", s->conf.name, url,
 				rep.status);
 		free(rep.body);
-		return answer(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
+		return answer(s, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
 	}
-	return answer(mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
-		      rep.body ? rep.body_len : 0, NULL, false);
+	/* A handler's refusal (4xx) closes too: nothing more is read from a
+	 * client that sent a bad key or body. */
+	return answer(s, mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
+		      rep.body ? rep.body_len : 0, NULL, rep.status >= 400);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
