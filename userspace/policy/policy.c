@@ -1167,8 +1167,8 @@ void policy_init(struct policy *pol)
 		.api_header = "X-IMAPGuard-Key",
 		.tarpit_max_ns = 15 * NS_PER_SEC,
 		.known_good = 8,
-		.max_connections = 128,
-		.max_per_ip = 32,
-		.timeout_ns = 10 * NS_PER_SEC,
+		.max_connections = 256,
+		.max_per_ip = 128,
+		.timeout_ns = 15 * NS_PER_SEC,
 	};
 }

@@ -85,9 +85,12 @@ struct pol_authpolicy {
 	int mode;			/* AP_MODE_* */
 	uint64_t tarpit_max_ns;		/* default 15s, 0 = never tarpit */
 	uint32_t known_good;		/* sources remembered per account, default 8 */
-	uint32_t max_connections;	/* default 128 */
-	uint32_t max_per_ip;		/* default 32, 0 = no cap */
-	uint64_t timeout_ns;		/* whole request within, idle close; default 10s */
+	uint32_t max_connections;	/* default 256 */
+	uint32_t max_per_ip;		/* default 128, 0 = no cap */
+	/* A whole request within, and idle keep-alive close after; default
+	 * 15s: longer than Dovecot's 10 s idle time, so Dovecot closes an
+	 * idle connection first and never sends a report into our close. */
+	uint64_t timeout_ns;
 };
 
 struct policy {
