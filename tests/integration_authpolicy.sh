@@ -124,6 +124,125 @@ test_stale()
 
 ALL_TESTS=(test_brute test_stale test_spray test_key test_hostile)
 
+# 3. Distributed spraying: 20 sources, one wrong password each, against one
+#    account. The account is protected: an unknown source is refused even
+#    with the right password; its known-good source logs in at once; other
+#    accounts are unaffected.
+test_spray()
+{
+	local srcs i out t0 ms
+
+	check known_good_first ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass)"
+	srcs=$(for i in $(seq 1 20); do printf '198.19.3.%d,' "$i"; done)
+	out=$(atk brute --host "$SRV4" --user erin --count 20 --source "${srcs%,}" --timeout 8)
+	check twenty_failed 20 "$(kv failed "$out")"
+	check no_source_banned "" "$(ban_addrs | tr ' ' '\n' | grep '^198\.19\.3\.')"
+	check_ge account_rejects 9 "$(events_match "e['type'] == 'authpolicy' and e['command'] == 'allow' and e['rule'] == 'account' and e['status'] == -1 and e['user'] == 'erin'")"
+	check source21_refused auth-failed \
+		"$(atk login --host "$SRV4" --port 993 --user erin --password erin-pass --source 198.19.3.21 --timeout 8)"
+	check_ge dovecot_logged_refusal 1 "$(policy_rejects 198.19.3.21)"
+	t0=$EPOCHREALTIME
+	check known_good_logs_in ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass)"
+	ms=$(ms_since "$t0")
+	check_range known_good_at_once 0 2000 "$ms"
+	check_ge known_good_verdict 1 "$(events_match "e['type'] == 'authpolicy' and e['rule'] == 'known_good' and e['addr'] == '$CLI4' and e['status'] == 0")"
+	check other_account_unaffected ok \
+		"$(atk login --host "$SRV4" --port 993 --user dave --password dave-pass --source 198.19.3.22 --timeout 8)"
+	out=$(ig why --user erin -c "$CTL")
+	check_true why_user_protected "why --user: $out" grep -q "PROTECTED" <<<"$out"
+	check_true why_user_known_good "why --user: $out" grep -q "known-good source $CLI4" <<<"$out"
+}
+
+# 4. API key: wrong or missing -> 401, counted; Dovecot with the wrong key
+#    and reject_on_fail = no serves users. Daemon stopped mid-traffic:
+#    logins go on at once; back: verdicts resume.
+test_key()
+{
+	local u0 e0 t0 ms key
+
+	key=$(cat "$W/ap.key")
+	u0=$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')
+	check wrong_key_401 401 "$(ap_http req --key wrong-key-0123456789 | cut -d' ' -f1)"
+	check missing_key_401 401 "$(ap_http req | cut -d' ' -f1)"
+	check right_key_200 200 "$(ap_http req --key "$key" | cut -d' ' -f1)"
+	check_ge unauthorized_counted $((u0 + 2)) \
+		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
+	# Dovecot with the wrong key.
+	e0=$(dovecot_lines "Policy server HTTP error: 401")
+	dovecot_conf "$W/ap-wrong.key" && lab_reconf || bad dovecot_reconf "lab up failed"
+	check wrong_key_dovecot_serves ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+	check_ge dovecot_saw_401 $((e0 + 1)) "$(dovecot_lines "Policy server HTTP error: 401")"
+	check_ge dovecot_401_counted $((u0 + 3)) \
+		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
+	dovecot_conf "$W/ap.key" && lab_reconf || bad dovecot_reconf "lab up failed"
+	# The daemon stops in the middle of legitimate traffic.
+	legit_start key
+	sleep 1
+	e0=$(dovecot_lines "Policy server HTTP error")
+	check_true daemon_stopped "daemon did not stop" daemon_stop TERM
+	t0=$EPOCHREALTIME
+	check down_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass --timeout 5)"
+	ms=$(ms_since "$t0")
+	check_range down_login_no_hang 0 3000 "$ms"
+	check_ge down_dovecot_noticed $((e0 + 1)) "$(dovecot_lines "Policy server HTTP error")"
+	check_true daemon_back "see the daemon log" daemon_start
+	ig ban add 198.19.4.4 -c "$CTL" >/dev/null 2>&1 || ig ban add 198.19.4.4 >/dev/null
+	check back_banned_refused auth-failed \
+		"$(atk login --host "$SRV4" --port 143 --user bob --password bob-pass --source 198.19.4.4 --timeout 8)"
+	check_ge back_verdicts 1 "$(metric 'imapguard_authpolicy_verdicts_total{status="reject",rule="banned"}')"
+	check back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
+	check_ge back_allow_verdicts 1 "$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')"
+	legit_stop key 3
+}
+
+# 5. Hostile HTTP: errors, counted, bounded; Dovecot and the CLI served.
+test_hostile()
+{
+	local key b0 v0 out lp ip n
+
+	key=$(cat "$W/ap.key")
+	b0=$(metric 'imapguard_authpolicy_refused_total{reason="bad_request"}')
+	check malformed_json_400 400 "$(ap_http req --key "$key" --body '{"login": "x", "remote":' | cut -d' ' -f1)"
+	check not_an_object_400 400 "$(ap_http req --key "$key" --body '[1, 2]' | cut -d' ' -f1)"
+	check forged_remote_400 400 "$(ap_http req --key "$key" --body '{"remote": "rip=198.18.1.10"}' | cut -d' ' -f1)"
+	check_ge bad_requests_counted $((b0 + 3)) \
+		"$(metric 'imapguard_authpolicy_refused_total{reason="bad_request"}')"
+	check unknown_command_400 400 "$(ap_http req --key "$key" --command delete | cut -d' ' -f1)"
+	out=$(ap_http big --key "$key")
+	check big_body_413 413 "${out%% *}"
+	echo "# 10 MB body: $out" >&2
+	check_ge too_large_counted 1 "$(metric 'imapguard_http_refused_total{server="authpolicy",reason="too_large"}')"
+	# Slow-loris and 1000 idle connections (from the server's own address,
+	# not Dovecot's 127.0.0.1: the per-address cap keeps Dovecot's room).
+	ap_http slowloris --seconds 25 >"$TW/loris" &
+	lp=$!
+	ap_http idle --count 1000 --source "$SRV4" --hold 8 >"$TW/idle" &
+	ip=$!
+	sleep 3
+	v0=$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')
+	check during_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+	check_ge during_policy_answered $((v0 + 1)) "$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')"
+	check during_cli_status True "$(daemon_json 'j["daemon"]["running"]')"
+	# The flood's 64 (max_per_ip) and Dovecot's few.
+	check_range during_conns_bounded 1 80 "$(metric 'imapguard_http_connections{server="authpolicy"}')"
+	wait "$ip"
+	out=$(cat "$TW/idle")
+	echo "# idle: $out" >&2
+	n=$(sed -n 's/.*held=\([0-9]*\).*/\1/p' <<<"$out")
+	# At most max_per_ip held (fewer once the 12 s deadline cut them).
+	check_range idle_held_per_ip_cap 0 64 "$n"
+	# Every other one was answered 503 and closed, or (up to the listen
+	# backlog of 64, connected by the kernel before we accepted) reset.
+	check none_else_open $((1000 - n)) "$(( $(sed -n 's/.*refused=\([0-9]*\) closed=\([0-9]*\).*/\1 + \2/p' <<<"$out") ))"
+	check_ge per_ip_counted $((1000 - 64 - 64)) "$(metric 'imapguard_http_refused_total{server="authpolicy",reason="per_ip"}')"
+	wait "$lp"
+	out=$(cat "$TW/loris")
+	echo "# slow-loris: $out" >&2
+	check_true loris_cut "slow-loris: $out" grep -Eq "closed after (1[0-9]) s" <<<"$out"
+	check_ge timeouts_counted 1 "$(metric 'imapguard_http_refused_total{server="authpolicy",reason="timeout"}')"
+	check after_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+}
+
 # ---- runner -----------------------------------------------------------------
 
 preflight_ap()
@@ -139,13 +258,13 @@ setup()
 	# 143 stays out of the policy: the path into Dovecot XDP does not guard.
 	awk '/^\[/ { skip = ($0 == "[port 143]") } !skip' "$POLICY" >"$POLICY.tmp" &&
 		mv "$POLICY.tmp" "$POLICY" || return 1
-	head -c 24 /dev/urandom | base64 >"$W/key" && chmod 600 "$W/key" || return 1
-	head -c 24 /dev/urandom | base64 >"$W/wrong.key" && chmod 600 "$W/wrong.key" || return 1
+	head -c 24 /dev/urandom | base64 >"$W/ap.key" && chmod 600 "$W/ap.key" || return 1
+	head -c 24 /dev/urandom | base64 >"$W/ap-wrong.key" && chmod 600 "$W/ap-wrong.key" || return 1
 	cat >>"$POLICY" <<-EOF
 
 	[authpolicy]
 	listen = 127.0.0.1:$AP_PORT
-	api_key_file = $W/key
+	api_key_file = $W/ap.key
 	mode = enforce
 	tarpit_max = 4s
 	timeout = 12s
@@ -153,7 +272,7 @@ setup()
 	max_per_ip = 64
 	EOF
 	"$IG_BIN" policy check "$POLICY" >/dev/null || return 1
-	dovecot_conf "$W/key" || return 1
+	dovecot_conf "$W/ap.key" || return 1
 	LAB_AUTH_POLICY=$W/dovecot-policy.conf lab_up || return 1
 	daemon_start
 }
