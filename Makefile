@@ -150,6 +150,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LAYER_fuzz_authlog := authlog
 FUZZ_LAYER_fuzz_policy := policy
 FUZZ_LAYER_fuzz_state := base
+FUZZ_LAYER_fuzz_verdict := authlog
 # The policy harness serves deny_file paths from its input, never the disk.
 FUZZ_LDFLAGS_fuzz_policy := $(foreach f,fopen fopen64 open open64 openat openat64,-Wl,--wrap=$(f))
 # FUZZ_SECONDS per harness; FUZZ_JOBS harnesses at a time; FUZZ_TARGETS to pick some.
