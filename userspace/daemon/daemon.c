@@ -53,6 +53,7 @@
 #define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
 #define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
 #define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
+#define KNOWN_GOOD_SAVE_NS (60 * 1000000000ULL)
 
 /* Why a control client was refused or closed (imapguard_control_refused_total). */
 enum ctl_refusal { CTL_REF_LIMIT, CTL_REF_PERMISSION, CTL_REF_TIMEOUT, CTL_REF_BAD_REQUEST,
@@ -1043,7 +1044,10 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
-	if (authpolicy_take_changed(d->ap))
+	/* Known-good sources change with every good login: they ride along
+	 * with the next save, or force one at most every KNOWN_GOOD_SAVE_NS
+	 * (a save fsyncs, inside the loop that answers Dovecot). */
+	if (mono_ns() - d->last_save >= KNOWN_GOOD_SAVE_NS && authpolicy_take_changed(d->ap))
 		d->dirty = true;
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
