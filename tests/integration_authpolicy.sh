@@ -169,12 +169,12 @@ test_key()
 		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
 	# Dovecot with the wrong key.
 	e0=$(dovecot_lines "Policy server HTTP error: 401")
-	dovecot_conf "$W/ap-wrong.key" && lab_reconf || bad dovecot_reconf "lab up failed"
+	if ! dovecot_conf "$W/ap-wrong.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
 	check wrong_key_dovecot_serves ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
 	check_ge dovecot_saw_401 $((e0 + 1)) "$(dovecot_lines "Policy server HTTP error: 401")"
 	check_ge dovecot_401_counted $((u0 + 3)) \
 		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
-	dovecot_conf "$W/ap.key" && lab_reconf || bad dovecot_reconf "lab up failed"
+	if ! dovecot_conf "$W/ap.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
 	# The daemon stops in the middle of legitimate traffic.
 	legit_start key
 	sleep 1

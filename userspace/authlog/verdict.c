@@ -224,7 +224,7 @@ static uint64_t user_key(struct verdict *v, const char *user)
 	size_t n = 0;
 	uint64_t h;
 
-	for (; user[n] && n < sizeof(buf); n++)
+	for (; n < sizeof(buf) && user[n]; n++)
 		buf[n] = user[n] >= 'A' && user[n] <= 'Z' ? user[n] + 32 : user[n];
 	h = hasher_sum(v->hash, buf, n);
 	return h ? h : 1;
@@ -278,11 +278,13 @@ static bool kg_has(struct verdict *v, const char *user, const uint8_t addr[16])
 /* Newest first: a full list drops its least recently good source. */
 static void kg_add(struct verdict *v, const char *user, const uint8_t addr[16], uint64_t when)
 {
-	uint32_t k = v->pol.known_good < KG_MAX ? v->pol.known_good : KG_MAX, i;
+	uint32_t k = v->pol.known_good, i;
 	struct kg_acct *a;
 	struct kg_src s;
 
-	if (!*user || !k)
+	if (k > KG_MAX)
+		k = KG_MAX;
+	if (!*user || k == 0)
 		return;
 	a = acct_get(v, user, true);
 	src_unit(addr, s.addr);

@@ -292,10 +292,12 @@ static int print_why_user(void *ctx, const char *line)
 	kg = json_object_get(a, "known_good");
 	if (!json_array_size(kg))
 		printf("no known-good sources\n");
-	json_array_foreach(kg, i, e)
+	for (i = 0; i < json_array_size(kg); i++) {
+		e = json_array_get(kg, i);
 		printf("known-good source %s, last good login %llds ago\n",
 		       json_string_value(json_object_get(e, "addr")),
 		       (long long)(time(NULL) - json_integer_value(json_object_get(e, "last_s"))));
+	}
 	json_decref(j);
 	return 0;
 }

@@ -97,6 +97,10 @@ struct daemon {
 	struct http_route metrics_route;
 	struct authwatch *aw;
 	struct authpolicy *ap;		/* [authpolicy], or NULL */
+	/* Extension of the allow verdict (authpolicy_set_check), set before
+	 * the server opens and applied again whenever it is (re)opened. */
+	void (*ap_check)(void *ctx, const struct vd_request *rq, struct vd_result *res);
+	void *ap_check_ctx;
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -835,8 +839,14 @@ static int open_authpolicy(struct daemon *d)
 	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
 				    .allowed = daemon_is_allowed, .banned = daemon_has_ban, .ctx = d };
 
-	return d->pol.authpolicy.listen[0] ?
-	       authpolicy_open(&d->ap, &d->pol.authpolicy, &env, d->epfd) : 0;
+	int err;
+
+	if (!d->pol.authpolicy.listen[0])
+		return 0;
+	err = authpolicy_open(&d->ap, &d->pol.authpolicy, &env, d->epfd);
+	if (!err)
+		authpolicy_set_check(d->ap, d->ap_check, d->ap_check_ctx);
+	return err;
 }
 
 /* [authpolicy] added, changed or removed by a reload. A failure leaves the
