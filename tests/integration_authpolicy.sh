@@ -26,6 +26,8 @@
 #   5 hostile   malformed JSON, a 10 MB body, slow-loris, 1000 idle
 #               connections: refused and counted, while Dovecot and the CLI
 #               are served
+#   6 log_only  by reload: a banned source let through, what enforce would
+#               answer logged and counted; back to enforce by reload
 # The policy's [detect] is policies/default.conf's (max_failures 5, window
 # 10m, account_max_sources 10); [authpolicy] has tarpit_max 4s, timeout 12s (over Dovecot's 10 s idle).
 #
@@ -75,13 +77,21 @@ lab_reconf()
 # the policy server.
 policy_rejects() { dovecot_lines "policy\\([^,]*,$1,.*policy server refusal"; }
 
+# log_failures: failures the log follower counted, all parsers.
+log_failures()
+{
+	ig stats --prometheus -c "$CTL" 2>/dev/null |
+		awk '$1 ~ /^imapguard_authlog_failures_total/ { n += $2 } END { print n + 0 }'
+}
+
 # 1. Brute force: banned after max_failures; XDP drops the SYNs on 993, and
 #    Dovecot refuses the next login on 143 through the policy.
 test_brute()
 {
-	local a=198.19.1.1 out r0 v0
+	local a=198.19.1.1 out r0 v0 l0
 
 	r0=$(policy_rejects $a)
+	l0=$(log_failures)
 	out=$(atk brute --host "$SRV4" --user bob --count 5 --source $a --timeout 8)
 	check five_wrong_passwords 5 "$(kv failed "$out")"
 	check_true banned "no ban on $a within 5 s" wait_ban $a 5
@@ -97,7 +107,9 @@ test_brute()
 		"$(metric 'imapguard_authpolicy_verdicts_total{status="reject",rule="banned"}')"
 	check_ge verdict_event 1 "$(events_match "e['type'] == 'authpolicy' and e['command'] == 'allow' and e['status'] == -1 and e['rule'] == 'banned' and e['addr'] == '$a'")"
 	# Each attempt counted once although the log follower reads the same
-	# Dovecot: the ban says f=5, and the log path counted none of these.
+	# Dovecot: the ban says f=5, and the log path counted none of these
+	# (the policy server was asked about each session).
+	check log_follower_skipped_claimed "$l0" "$(log_failures)"
 	check_true why_explains "why $a does not report the ban" \
 		grep -q "banned 1 time" <<<"$(ig why $a -c "$CTL")"
 }
@@ -122,7 +134,7 @@ test_stale()
 	check ban_reason "authlog brute f=5 u=1" "$(ban_field $a reason)"
 }
 
-ALL_TESTS=(test_brute test_stale test_spray test_key test_hostile)
+ALL_TESTS=(test_brute test_stale test_spray test_key test_hostile test_log_only)
 
 # 3. Distributed spraying: 20 sources, one wrong password each, against one
 #    account. The account is protected: an unknown source is refused even
@@ -241,6 +253,28 @@ test_hostile()
 	check_true loris_cut "slow-loris: $out" grep -Eq "closed after (1[0-9]) s" <<<"$out"
 	check_ge timeouts_counted 1 "$(metric 'imapguard_http_refused_total{server="authpolicy",reason="timeout"}')"
 	check after_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+}
+
+# 6. mode = log_only (by reload): a banned source is let through, the log and
+#    the events say what enforce would have answered; back to enforce.
+test_log_only()
+{
+	local a=198.19.7.7 w0
+
+	ig ban add $a >/dev/null || bad ban_add "ban add $a failed"
+	sed -i 's/^mode = enforce$/mode = log_only/' "$POLICY"
+	check reload_log_only True "$(ig reload -c "$CTL" | json_get 'j["ok"]')"
+	w0=$(metric 'imapguard_authpolicy_would_total{status="reject"}')
+	check banned_let_through ok \
+		"$(atk login --host "$SRV4" --port 143 --user bob --password bob-pass --source $a --timeout 8)"
+	check_ge would_counted $((w0 + 1)) "$(metric 'imapguard_authpolicy_would_total{status="reject"}')"
+	check_ge event_would 1 "$(events_match "e['type'] == 'authpolicy' and e['addr'] == '$a' and e['status'] == 0 and e['would'] == -1 and e['mode'] == 'log_only'")"
+	check_true daemon_logged "no 'would answer -1' in the daemon log" \
+		grep -q "log_only: would answer -1 (banned)" "$DLOG"
+	sed -i 's/^mode = log_only$/mode = enforce/' "$POLICY"
+	check reload_enforce True "$(ig reload -c "$CTL" | json_get 'j["ok"]')"
+	check enforced_again auth-failed \
+		"$(atk login --host "$SRV4" --port 143 --user bob --password bob-pass --source $a --timeout 8)"
 }
 
 # ---- runner -----------------------------------------------------------------
