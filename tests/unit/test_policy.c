@@ -589,6 +589,9 @@ static void test_example_conf(void)
 	ASSERT_EQ(pol.nauthlogs, 2, "authlogs");
 	ASSERT_EQ(pol.authlogs[0].format, AUTHLOG_DOVECOT, "format");
 	ASSERT_STREQ(pol.authlogs[1].path, "/var/log/mail.log", "path");
+	ASSERT_STREQ(pol.authpolicy.listen, "127.0.0.1:9688", "authpolicy listen");
+	ASSERT_EQ(pol.authpolicy.mode, AP_MODE_LOG_ONLY, "authpolicy mode");
+	ASSERT_EQ(pol.authpolicy.known_good, 4, "known_good");
 	policy_free(&pol);
 }
 
