@@ -182,6 +182,42 @@ static void brute_and_tarpit(void)
 	}
 	ASSERT_EQ(allow(&w, "bob", "198.18.5.5", T0, &r), 2, "capped at tarpit_max");
 	teardown(&w);
+
+	/* Dovecot's second question after the good password (same session
+	 * and pwhash) is not tarpitted again; a new password is. */
+	setup(&w, AP_MODE_ENFORCE);
+	fail(&w, "bob", "198.18.5.7", "01", T0, &r);
+	fail(&w, "bob", "198.18.5.7", "02", T0, &r);
+	{
+		struct vd_request rq;
+
+		req(&rq, "bob", "198.18.5.7", "03");
+		snprintf(rq.session, sizeof(rq.session), "sess1");
+		verdict_allow(w.v, w.det, &rq, T0 + S, &r);
+		ASSERT_EQ(r.status, 1, "first question tarpitted");
+		verdict_allow(w.v, w.det, &rq, T0 + 2 * S, &r);
+		ASSERT_EQ(r.status, 0, "second question, same password: not again");
+		snprintf(rq.pwhash, sizeof(rq.pwhash), "04");
+		verdict_allow(w.v, w.det, &rq, T0 + 2 * S, &r);
+		ASSERT_EQ(r.status, 1, "another password on the session: tarpitted");
+		rq.pwhash[0] = '\0';
+		verdict_allow(w.v, w.det, &rq, T0 + 2 * S, &r);
+		verdict_allow(w.v, w.det, &rq, T0 + 2 * S, &r);
+		ASSERT_EQ(r.status, 1, "no pwhash: every question tarpitted");
+	}
+	teardown(&w);
+
+	/* A dry run refuses nothing from the detector's bans. */
+	setup(&w, AP_MODE_ENFORCE);
+	detector_free(w.det);
+	w.pol.detect.dry_run = true;
+	w.det = detector_new(&w.pol.detect, NULL, 1024);
+	for (int i = 1; i <= 6; i++) {
+		snprintf(pw, sizeof(pw), "%02x", i);
+		fail(&w, "bob", "198.18.5.8", pw, T0, &r);
+	}
+	ASSERT_TRUE(allow(&w, "bob", "198.18.5.8", T0, &r) >= 0, "dry run: not refused");
+	teardown(&w);
 }
 
 static void stale_password(void)

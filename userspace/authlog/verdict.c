@@ -16,8 +16,9 @@
 #include "base/state.h"
 #include "base/text.h"
 
-#define KG_MAX		64	/* known_good's upper bound (policy.c) */
+#define KG_MAX		POL_KNOWN_GOOD_MAX
 #define PROBES		8
+#define ASKED_TTL_NS	(300 * 1000000000ULL)	/* Dovecot's longest auth request */
 #define NSEC		1000000000ULL
 
 static const char *const rule_names[VD_RULE_MAX] = {
@@ -301,16 +302,40 @@ static void kg_add(struct verdict *v, const char *user, const uint8_t addr[16], 
 
 /* ---- stale passwords ------------------------------------------------------ */
 
+/* true when the key of buf was recorded within its lifetime; records it
+ * (until now + ttl) either way. */
+static bool key_seen(struct verdict *v, const void *buf, size_t n, uint64_t now, uint64_t ttl)
+{
+	uint64_t key = hasher_sum(v->hash, buf, n);
+	uint32_t victim;
+
+	key = key ? key : 1;
+	victim = key & v->smask;
+	for (uint32_t i = 0; i < PROBES; i++) {
+		struct stale_slot *s = &v->stale[(key + i) & v->smask];
+
+		if (s->key == key) {
+			bool live = s->exp > now;
+
+			s->exp = now + ttl;
+			return live;
+		}
+		if (s->exp < v->stale[victim].exp)
+			victim = (key + i) & v->smask;
+	}
+	v->stale[victim] = (struct stale_slot){ key, now + ttl };
+	return false;
+}
+
 /* true when this account, source and password hash failed within window
  * already; records it (until now + window) either way. */
 static bool stale_seen(struct verdict *v, const struct vd_request *rq, uint64_t now,
 		       uint64_t window)
 {
-	uint8_t buf[VD_USER_LEN + 16 + VD_PWHASH_LEN + 2];
+	uint8_t buf[1 + VD_USER_LEN + 16 + VD_PWHASH_LEN + 2];
 	size_t n = 0, l;
-	uint32_t victim;
-	uint64_t key;
 
+	buf[n++] = 'S';		/* apart from key_seen()'s other users */
 	for (l = 0; rq->login[l]; l++)
 		buf[n++] = rq->login[l] >= 'A' && rq->login[l] <= 'Z' ? rq->login[l] + 32 :
 			   rq->login[l];
@@ -320,23 +345,25 @@ static bool stale_seen(struct verdict *v, const struct vd_request *rq, uint64_t 
 	l = strlen(rq->pwhash);
 	memcpy(buf + n, rq->pwhash, l);
 	n += l;
-	key = hasher_sum(v->hash, buf, n);
-	key = key ? key : 1;
-	victim = key & v->smask;
-	for (uint32_t i = 0; i < PROBES; i++) {
-		struct stale_slot *s = &v->stale[(key + i) & v->smask];
+	return key_seen(v, buf, n, now, window);
+}
 
-		if (s->key == key) {
-			bool live = s->exp > now;
+/* Dovecot asks again after a good password (auth_policy_check_after_auth)
+ * with the same session and pwhash: that second question, like a retry of
+ * the same password on one connection, is not tarpitted again. */
+static bool asked_before(struct verdict *v, const struct vd_request *rq, uint64_t now)
+{
+	uint8_t buf[1 + AL_SESSION_LEN + VD_PWHASH_LEN + 2];
+	size_t n = 0, l = strlen(rq->session);
 
-			s->exp = now + window;
-			return live;
-		}
-		if (s->exp < v->stale[victim].exp)
-			victim = (key + i) & v->smask;
-	}
-	v->stale[victim] = (struct stale_slot){ key, now + window };
-	return false;
+	if (!l || !rq->pwhash[0])	/* without pwhash, retries look alike */
+		return false;
+	buf[n++] = 'A';
+	memcpy(buf + n, rq->session, l + 1);
+	n += l + 1;
+	l = strlen(rq->pwhash);
+	memcpy(buf + n, rq->pwhash, l);
+	return key_seen(v, buf, n + l, now, ASKED_TTL_NS);
 }
 
 /* ---- verdicts ------------------------------------------------------------- */
@@ -396,17 +423,20 @@ int verdict_allow(struct verdict *v, struct detector *det, const struct vd_reque
 	detector_query(det, rq->addr, rq->login, now, &res->q);
 	res->known_good = kg_has(v, rq->login, rq->addr);
 	tarpit_max = v->pol.tarpit_max_ns / NSEC;
-	if (res->q.banned || map_banned(v, rq->addr))
+	/* A dry run bans nothing: nor does it refuse from the detector's
+	 * bans and thresholds (bans in the maps are real either way). */
+	if ((res->q.banned && !dp->dry_run) || map_banned(v, rq->addr))
 		set(res, -1, VD_BANNED, "Source banned");
-	else if (res->q.failures >= dp->max_failures)
+	else if (res->q.failures >= dp->max_failures && !dp->dry_run)
 		set(res, -1, VD_BRUTE, "Too many failed logins");
-	else if (dp->max_users && res->q.users >= dp->max_users)
+	else if (dp->max_users && res->q.users >= dp->max_users && !dp->dry_run)
 		set(res, -1, VD_SPRAY, "Too many failed logins");
 	else if (res->q.account_attacked && !res->known_good)
 		set(res, -1, VD_ACCOUNT, "Account protected");
 	else if (res->q.account_attacked)
 		res->rule = VD_KNOWN_GOOD;
-	else if (!res->known_good && res->q.failures >= 2 && tarpit_max)
+	else if (!res->known_good && res->q.failures >= 2 && tarpit_max &&
+		 !asked_before(v, rq, now))
 		set(res, res->q.failures - 1 < tarpit_max ? (int)res->q.failures - 1 :
 			 (int)tarpit_max, VD_TARPIT, "");
 	if (res->status >= 0 && v->h.allow_check)

@@ -5,11 +5,14 @@
  * time like the detector's), no BPF; the world is reached through vd_hooks.
  *
  * allow (before the password is checked, and again after a good one):
- *   no address -> 0; allow list -> 0; banned (the maps, or the detector) or
- *   over max_failures / max_users -> reject; the account under distributed
+ *   no address -> 0; allow list -> 0; banned (the maps, or the detector
+ *   unless [detect] dry_run) or over max_failures / max_users (not in a dry
+ *   run) -> reject; the account under distributed
  *   spraying (detector: account_max_sources sources failing it in window)
  *   and the source not known-good for it -> reject; a source with recent
- *   failures -> tarpit of (failures - 1) s, up to tarpit_max; then the
+ *   failures -> tarpit of (failures - 1) s, up to tarpit_max (once per
+ *   session and pwhash: not again when Dovecot asks after the good
+ *   password); then the
  *   allow_check hook may still refuse; else 0. A known-good source of the
  *   account is never tarpitted nor refused for the account rule.
  *   log_only: the answer is 0, res.would holds the enforce answer.

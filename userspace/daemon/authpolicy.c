@@ -20,7 +20,7 @@
 #include "daemon/authpolicy.h"
 #include "daemon/http.h"
 
-#define KG_ACCOUNTS	65536	/* accounts whose known-good sources are kept */
+#define KG_ACCOUNTS	16384	/* accounts whose known-good sources are kept (~10 MB) */
 #define STALE_KEYS	(1u << 18)	/* wrong-password keys remembered */
 #define MAX_REQUEST	(16 * 1024)	/* request line and headers (MHD's memory) */
 #define LOG_PER_S	50		/* verdict log lines a second, the rest counted */

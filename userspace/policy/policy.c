@@ -795,7 +795,7 @@ static int authpolicy_key(struct ctx *c, const char *k, const char *v)
 		return 0;
 	}
 	if (!strcmp(k, "known_good"))
-		return get_uint(c, v, 1, 64, &a->known_good);
+		return get_uint(c, v, 1, POL_KNOWN_GOOD_MAX, &a->known_good);
 	if (!strcmp(k, "max_connections"))
 		return get_uint(c, v, 1, 65536, &a->max_connections);
 	if (!strcmp(k, "max_per_ip"))

@@ -78,13 +78,14 @@ struct pol_detect {
  * while listen is "". */
 enum { AP_MODE_ENFORCE = 0, AP_MODE_LOG_ONLY };
 #define POL_AP_HEADER_LEN	64
+#define POL_KNOWN_GOOD_MAX	16
 struct pol_authpolicy {
 	char listen[64];		/* ADDR:PORT for auth_policy_server_url */
 	char api_key_file[PATH_MAX];	/* the key Dovecot must send; required */
 	char api_header[POL_AP_HEADER_LEN];	/* header name, default X-IMAPGuard-Key */
 	int mode;			/* AP_MODE_* */
 	uint64_t tarpit_max_ns;		/* default 15s, 0 = never tarpit */
-	uint32_t known_good;		/* sources remembered per account, default 8 */
+	uint32_t known_good;		/* sources remembered per account, default 8, <= 16 */
 	uint32_t max_connections;	/* default 256 */
 	uint32_t max_per_ip;		/* default 128, 0 = no cap */
 	/* A whole request within, and idle keep-alive close after; default
