@@ -122,7 +122,7 @@ test_stale()
 
 	s0=$(metric 'imapguard_authpolicy_reports_total{result="stale"}')
 	out=$(atk brute --host "$SRV4" --user carol --count 50 --password old-carol-pass \
-		--per-connection 10 --source $a --timeout 8)
+		--per-connection 10 --parallel 5 --source $a --timeout 8)
 	check fifty_failed 50 "$(kv failed "$out")"
 	check_ge stale_reports $((s0 + 49)) "$(metric 'imapguard_authpolicy_reports_total{result="stale"}')"
 	check not_banned "" "$(ban_field $a addr)"
