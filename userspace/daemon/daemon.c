@@ -53,7 +53,7 @@
 #define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
 #define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
 #define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
-#define KNOWN_GOOD_SAVE_NS (60 * 1000000000ULL)
+#define KNOWN_GOOD_SAVE_NS (60 * 1000000000ULL)	/* known-good changes alone: a save at most this often */
 
 /* Why a control client was refused or closed (imapguard_control_refused_total). */
 enum ctl_refusal { CTL_REF_LIMIT, CTL_REF_PERMISSION, CTL_REF_TIMEOUT, CTL_REF_BAD_REQUEST,
@@ -838,7 +838,6 @@ static int open_authpolicy(struct daemon *d)
 {
 	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
 				    .allowed = daemon_is_allowed, .banned = daemon_has_ban, .ctx = d };
-
 	int err;
 
 	if (!d->pol.authpolicy.listen[0])
