@@ -534,8 +534,16 @@ sec_mem()
 
 sec_policy()
 {
+	local nice=()
+
 	say "6/6 auth policy server (32 keep-alive clients, 5000 requests/s, 5 s)"
-	nsenter --net="/run/netns/$NSD" "$B/bench_policyload" --port "$POLICY_PORT" \
+	# POLICY_NICE=N: daemon and clients at nice N (e.g. -15), to tell the
+	# code's latency from the neighbours' on a shared machine.
+	if [ -n "${POLICY_NICE:-}" ]; then
+		renice -n "$POLICY_NICE" -p "$DPID" >/dev/null
+		nice=(nice -n "$POLICY_NICE")
+	fi
+	"${nice[@]}" nsenter --net="/run/netns/$NSD" "$B/bench_policyload" --port "$POLICY_PORT" \
 		--key-file "$BT/policy.key" --daemon-pid "$DPID" --clients 32 --rate 5000 \
 		--seconds 5 </dev/null >>"$RAW" 2>>"$LOG" || say "policyload failed (see below)"
 }

@@ -6,7 +6,8 @@
  * (its attribute names, sorted as it sorts them): three allow requests for
  * every report, sources spread over a /16. Requests are paced at RATE a
  * second for SECONDS; latency is from the request's send to the last byte of
- * its answer. Prints "M" lines (bench.h): the rate answered, the verdicts
+ * its answer. The client polls without sleeping between sends (a timer
+ * wake-up on a busy machine adds milliseconds of its own to every answer). Prints "M" lines (bench.h): the rate answered, the verdicts
  * per CPU second of the daemon (from /proc/PID/stat), p50 and p99 latency.
  *
  *   bench_policyload --port P --key-file F --daemon-pid PID
@@ -211,7 +212,9 @@ int main(int argc, char **argv)
 	       "daemon CPU %.2f s\n", cpu1 > cpu0 ? done / (cpu1 - cpu0) : 0.0, cpu1 - cpu0);
 	printf("M\tpolicy\tp50\tlatency p50 at %d/s\tms\t%.3f\t\n", rate,
 	       nlat ? lat[nlat / 2] : -1.0);
-	printf("M\tpolicy\tp99\tlatency p99 at %d/s\tms\t%.3f\tmax %.3f ms\n", rate,
-	       nlat ? lat[(size_t)(nlat * 0.99)] : -1.0, nlat ? lat[nlat - 1] : -1.0);
+	printf("M\tpolicy\tp99\tlatency p99 at %d/s\tms\t%.3f\tp90 %.3f ms, p99.9 %.3f ms, "
+	       "max %.3f ms\n", rate, nlat ? lat[(size_t)(nlat * 0.99)] : -1.0,
+	       nlat ? lat[(size_t)(nlat * 0.9)] : -1.0, nlat ? lat[(size_t)(nlat * 0.999)] : -1.0,
+	       nlat ? lat[nlat - 1] : -1.0);
 	return 0;
 }

@@ -528,6 +528,10 @@ static void accept_some(struct http_server *s)
 				pr_debug("http %s: accept: %s", s->conf.name, strerror(errno));
 			return;
 		}
+		/* An answer goes out at once, not after the client's delayed
+		 * ACK of a previous segment (Nagle): a policy verdict is on
+		 * the path of every login. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		http_add_conn(s, fd, (struct sockaddr *)&ss, len);
 	}
 }
