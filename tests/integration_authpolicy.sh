@@ -22,7 +22,8 @@
 #               source logs in at once, another account is unaffected
 #   4 key       wrong or missing key: 401, counted; Dovecot with the wrong key
 #               and auth_policy_reject_on_fail = no still serves users; daemon
-#               stopped: logins go on, nothing hangs; back: verdicts resume
+#               stopped: logins go on, nothing hangs; back: verdicts resume,
+#               known-good sources restored from the state file
 #   5 hostile   malformed JSON, a 10 MB body, slow-loris, 1000 idle
 #               connections: refused and counted, while Dovecot and the CLI
 #               are served
@@ -189,6 +190,8 @@ test_key()
 	check_ge dovecot_401_counted $((u0 + 3)) \
 		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
 	if ! dovecot_conf "$W/ap.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
+	# dave's known-good source, to be found again after the restart.
+	check dave_logs_in ok "$(cli login --host "$SRV4" --port 993 --user dave --password dave-pass)"
 	# The daemon stops in the middle of legitimate traffic.
 	legit_start key
 	sleep 1
@@ -202,6 +205,8 @@ test_key()
 	check_range down_login_no_hang 0 4000 "$ms"
 	check_ge down_dovecot_noticed $((e0 + 1)) "$(dovecot_lines "Policy server HTTP error")"
 	check_true daemon_back "see the daemon log" daemon_start
+	check_true known_good_restored "why --user dave: $(ig why --user dave -c "$CTL")" \
+		grep -q "known-good source $CLI4" <<<"$(ig why --user dave -c "$CTL")"
 	ig ban add 198.19.4.4 -c "$CTL" >/dev/null 2>&1 || ig ban add 198.19.4.4 >/dev/null
 	check back_banned_refused auth-failed \
 		"$(atk login --host "$SRV4" --port 143 --user bob --password bob-pass --source 198.19.4.4 --timeout 8)"
