@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "authlog/authwatch.h"
@@ -59,6 +60,7 @@ static uint64_t wall_ns(void)
 
 int authpolicy_read_key(const char *path, char *key)
 {
+	struct stat st;
 	char *buf;
 	size_t len;
 	int err = file_read(path, 4096, FILE_NOFOLLOW, &buf, &len);
@@ -84,6 +86,10 @@ int authpolicy_read_key(const char *path, char *key)
 	memcpy(key, buf, len + 1);
 	OPENSSL_cleanse(buf, len);
 	free(buf);
+	/* Whoever reads the key can ask for verdicts and feed the detector. */
+	if (!stat(path, &st) && (st.st_mode & 077))
+		pr_warn("authpolicy key '%s' is readable by others than its owner (mode %04o): "
+			"chmod 600 it", path, st.st_mode & 07777);
 	return 0;
 }
 
