@@ -182,6 +182,9 @@ test_key()
 	check right_key_200 200 "$(ap_http req --key "$key" | cut -d' ' -f1)"
 	check_ge unauthorized_counted $((u0 + 2)) \
 		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
+	check status_mode enforce "$(daemon_json 'j["daemon"]["authpolicy"]["mode"]')"
+	check_ge status_unauthorized $((u0 + 2)) \
+		"$(daemon_json 'j["daemon"]["authpolicy"]["refused"]["unauthorized"]')"
 	# Dovecot with the wrong key.
 	e0=$(dovecot_lines "Policy server HTTP error: 401")
 	if ! dovecot_conf "$W/ap-wrong.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi

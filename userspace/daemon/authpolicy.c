@@ -413,6 +413,37 @@ int authpolicy_load_line(struct authpolicy *ap, const char *line)
 	return verdict_load_line(ap->v, line);
 }
 
+static json_int_t sum(const uint64_t *v, int n)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += v[i];
+	return (json_int_t)t;
+}
+
+json_t *authpolicy_status_json(struct authpolicy *ap)
+{
+	struct http_stats st = { 0 };
+
+	if (ap->http)
+		http_get_stats(ap->http, &st);
+	return json_pack("{s:s, s:s, s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
+			 " s:{s:I, s:I, s:I}}",
+			 "listen", ap->pol.listen,
+			 "mode", ap->pol.mode == AP_MODE_LOG_ONLY ? "log_only" : "enforce",
+			 "connections", (int)st.conns,
+			 "answers", "allow", sum(ap->verdicts[AP_ALLOW], VD_RULE_MAX),
+			 "tarpit", sum(ap->verdicts[AP_TARPIT], VD_RULE_MAX),
+			 "reject", sum(ap->verdicts[AP_REJECT], VD_RULE_MAX),
+			 "reports", "fail", (json_int_t)ap->reports[VD_FAIL],
+			 "stale", (json_int_t)ap->reports[VD_STALE],
+			 "success", (json_int_t)ap->reports[VD_SUCCESS],
+			 "refused", "unauthorized", (json_int_t)ap->refused[AP_REF_UNAUTHORIZED],
+			 "bad_request", (json_int_t)ap->refused[AP_REF_BAD_REQUEST],
+			 "command", (json_int_t)ap->refused[AP_REF_COMMAND]);
+}
+
 json_t *authpolicy_user_json(struct authpolicy *ap, const char *user)
 {
 	return verdict_user_json(ap->v, authwatch_detector(ap->env.aw), user, wall_ns());

@@ -67,6 +67,9 @@ int authpolicy_save(struct authpolicy *ap, FILE *f);
 /* Known-good sources changed since the last call (the state file is due). */
 bool authpolicy_take_changed(struct authpolicy *ap);
 int authpolicy_load_line(struct authpolicy *ap, const char *line);
+/* The status reply's "authpolicy" object: listen, mode, connections,
+ * answers by status, reports counted, refusals. */
+json_t *authpolicy_status_json(struct authpolicy *ap);
 /* The why --user reply's "account" object (verdict_user_json). */
 json_t *authpolicy_user_json(struct authpolicy *ap, const char *user);
 

@@ -482,6 +482,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->ap && json_object_set_new(r, "authpolicy", authpolicy_status_json(d->ap))) {
+		json_decref(r);
+		r = NULL;
+	}
 	client_send_json(d, c, r);
 }
 
