@@ -23,7 +23,8 @@
 #   4 key       wrong or missing key: 401, counted; Dovecot with the wrong key
 #               and auth_policy_reject_on_fail = no still serves users; daemon
 #               stopped: logins go on, nothing hangs; back: verdicts resume,
-#               known-good sources restored from the state file
+#               known-good sources restored from the state file; with
+#               reject_on_fail = yes, logins are refused while it is down
 #   5 hostile   malformed JSON, a 10 MB body, slow-loris, 1000 idle
 #               connections: refused and counted, while Dovecot and the CLI
 #               are served
@@ -57,12 +58,14 @@ metric()
 	echo "${v:-0}"
 }
 
-# dovecot_conf KEYFILE: Dovecot's settings for this policy, with KEYFILE's key.
+# dovecot_conf KEYFILE [REJECT_ON_FAIL]: Dovecot's settings for this policy,
+# with KEYFILE's key and auth_policy_reject_on_fail (default no).
 dovecot_conf()
 {
 	local p=$W/dc-policy.conf
 	sed "s|^api_key_file = .*|api_key_file = $1|" "$POLICY" >"$p" &&
-	"$IG_BIN" authpolicy dovecot-config -p "$p" >"$W/dovecot-policy.conf"
+	"$IG_BIN" authpolicy dovecot-config -p "$p" --reject-on-fail "${2:-no}" \
+		>"$W/dovecot-policy.conf"
 }
 
 # lab_reconf: Dovecot picks up $W/dovecot-policy.conf (SIGHUP), then waits
@@ -217,6 +220,17 @@ test_key()
 	check back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
 	check_ge back_allow_verdicts 1 "$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')"
 	legit_stop key 3
+	# The other setting: auth_policy_reject_on_fail = yes refuses while the
+	# daemon is down, at once, and serves again when it is back.
+	if ! dovecot_conf "$W/ap.key" yes || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
+	check_true yes_daemon_stopped "daemon did not stop" daemon_stop TERM
+	t0=$EPOCHREALTIME
+	check yes_down_refused auth-failed \
+		"$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass --timeout 5)"
+	check_range yes_down_no_hang 0 4000 "$(ms_since "$t0")"
+	check_true yes_daemon_back "see the daemon log" daemon_start
+	check yes_back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
+	if ! dovecot_conf "$W/ap.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
 }
 
 # 5. Hostile HTTP: errors, counted, bounded; Dovecot and the CLI served.
