@@ -6,8 +6,8 @@
  * (its attribute names, sorted as it sorts them): three allow requests for
  * every report, sources spread over a /16. Requests are paced at RATE a
  * second for SECONDS; latency is from the request's send to the last byte of
- * its answer. The client polls without sleeping between sends (a timer
- * wake-up on a busy machine adds milliseconds of its own to every answer). Prints "M" lines (bench.h): the rate answered, the verdicts
+ * its answer. The client sleeps between sends with epoll_pwait2() and no
+ * timer slack. Prints "M" lines (bench.h): the rate answered, the verdicts
  * per CPU second of the daemon (from /proc/PID/stat), p50 and p99 latency.
  *
  *   bench_policyload --port P --key-file F --daemon-pid PID
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "bench.h"
@@ -158,13 +159,16 @@ int main(int argc, char **argv)
 		c[k].fd = dial(port);
 		epoll_ctl(ep, EPOLL_CTL_ADD, c[k].fd, &ev);
 	}
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	cpu0 = proc_cpu_s(pid);
 	t0 = next = bench_now_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
 	while (bench_now_ns() < end || done < i) {
 		struct epoll_event evs[MAXC];
 		uint64_t now = bench_now_ns();
-		int n, wait_ms;
+		struct timespec ts;
+		uint64_t wait_ns;
+		int n;
 
 		/* Send what is due, on free connections. */
 		for (int k = 0; k < nc && now < end && next <= now; k++) {
@@ -183,8 +187,13 @@ int main(int argc, char **argv)
 		}
 		if (now > end + 5000000000ULL)
 			break;	/* answers lost: give up */
-		wait_ms = next > now ? (int)((next - now) / 1000000) : 0;
-		n = epoll_wait(ep, evs, MAXC, now < end ? wait_ms : 100);
+		/* Sleep until the next send is due (ns precision, no timer
+		 * slack), or an answer comes: a polling client would take a
+		 * whole CPU of the two the daemon shares with it. */
+		wait_ns = now >= end ? 100000000ULL : next > now ? next - now : 0;
+		ts.tv_sec = wait_ns / 1000000000ULL;
+		ts.tv_nsec = wait_ns % 1000000000ULL;
+		n = epoll_pwait2(ep, evs, MAXC, &ts, NULL);
 		for (int e = 0; e < n; e++) {
 			struct conn *cc = &c[evs[e].data.u32];
 			ssize_t r = recv(cc->fd, cc->in + cc->inlen, sizeof(cc->in) - cc->inlen, 0);
