@@ -79,7 +79,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/common.h bpf/lpmsum.h $(OUTPUT)/vmlinux.h
+$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/starttls.bpf.h bpf/common.h bpf/lpmsum.h $(OUTPUT)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
