@@ -47,6 +47,7 @@ TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
 TEST_LAYER_test_bpf := fastpath
+TEST_LAYER_test_starttls := fastpath
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
 TEST_LAYER_test_opts := cli

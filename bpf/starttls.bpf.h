@@ -402,6 +402,8 @@ static __always_inline __u32 st_refuse(struct ig_port_cfg *pc, struct ctx_info *
 {
 	ci->st_cause = cause;
 	ci->st_flow = f;
+	if (f)
+		f->cause = cause;
 	if (pc->starttls_mode == IG_ST_LOG) {
 		if (f)
 			f->flags |= IG_FL_LOGGED;

@@ -97,5 +97,9 @@ void count_extra(struct ig_maps *m, uint32_t idx);
 int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
 /* Stable name of a counter index (stats output, JSON keys). */
 const char *reason_name(int idx);
+/* action starttls: name of an enum ig_st_cause ("" for none), and whether
+ * a reason is one of the scanner's (its events carry a verb and a cause). */
+const char *st_cause_name(int cause);
+bool st_reason(int reason);
 
 #endif
