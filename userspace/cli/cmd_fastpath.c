@@ -459,14 +459,22 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 
 		if (!port || bpf_map_lookup_elem(m->ports, &key, &pc) || !pc.action)
 			continue;
+		bool st = pc.action == IG_ACT_STARTTLS;
+		const char *mode = pc.starttls_mode == IG_ST_LOG ? "log" : "enforce";
+
 		if (arr) {
-			if (json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:I}",
+			json_t *o = json_pack("{s:I, s:s, s:I, s:I}",
 					"port", (json_int_t)port, "action", action_name(pc.action),
 					"syn_rate_interval_ns", (json_int_t)pc.src_interval_ns,
-					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns)))
+					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns);
+
+			if (o && st && json_object_set_new(o, "starttls_mode", json_string(mode)))
+				o = (json_decref(o), NULL);
+			if (json_array_append_new(arr, o))
 				return -ENOMEM;
 		} else {
-			printf("  %-5u %-8s%s%s\n", port, action_name(pc.action),
+			printf("  %-5u %-8s%s%s%s%s\n", port, action_name(pc.action),
+			       st ? " " : "", st ? mode : "",
 			       pc.src_interval_ns ? "  syn throttle" : "",
 			       pc.sub_interval_ns ? "  subnet throttle" : "");
 		}
