@@ -106,6 +106,7 @@ st_policy()
 dovecot_after() { tail -n +$(($1 + 1)) "$DOVECOT_LOG" | grep -cE -- "$2"; }
 
 # wait_dovecot N PATTERN COUNT: up to 5 s for COUNT such lines.
+# shellcheck disable=SC2317 # called through check_true
 wait_dovecot()
 {
 	local i
@@ -189,6 +190,7 @@ setup()
 	daemon_start
 }
 
+# shellcheck disable=SC2317 # the EXIT trap
 cleanup()
 {
 	trap - EXIT

@@ -101,7 +101,8 @@ static size_t frame(const struct conn *c, uint8_t flags, uint32_t seq, const voi
 	b[off + 13] = flags;
 	put16(b + off + 14, 64240);
 	*l4off = off;
-	memcpy(b + off + 20, data, len);
+	if (len)
+		memcpy(b + off + 20, data, len);
 	return off + 20 + len;
 }
 
@@ -397,8 +398,8 @@ static void run_stcase(const struct stcase *c, int hook, int family, int vlans)
 {
 	uint16_t port = c->port ? c->port : PORT_ENF;
 	uint64_t before[IG_R_MAX];
+	struct ig_flow f = {};
 	struct conn cn;
-	struct ig_flow f;
 	char what[64];
 
 	for (int i = 0; i < IG_R_MAX; i++)
@@ -678,8 +679,7 @@ static size_t gen_stream(uint8_t *b, size_t cap)
 			continue;
 		}
 		if (t == 1) {		/* a random byte */
-			if (at < cap)
-				b[at++] = rnd(256) ?: 1;
+			b[at++] = rnd(256) ?: 1;
 			continue;
 		}
 		int tl = 1 + (rnd(5) ? rnd(6) : rnd(120));
@@ -774,8 +774,8 @@ static void test_differential(int hook)
 
 	rnd_seed = 2026 + hook;
 	for (int i = 0; i < 3000 && bad < 3; i++) {
+		static uint8_t b[2 * IG_ST_SCAN_MAX];
 		unsigned int s = rnd_seed;
-		uint8_t b[2 * IG_ST_SCAN_MAX];
 		struct ref r;
 
 		/* Tally what the streams exercised, on a copy of the generator. */
