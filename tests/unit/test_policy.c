@@ -548,7 +548,10 @@ static void test_example_conf(void)
 	ASSERT_EQ(pol.nifaces, 2, "ifaces");
 	ASSERT_STREQ(pol.ifaces[1], "eth1", "eth1");
 	ASSERT_EQ(pol.iface_mode, IG_MODE_NATIVE, "mode");
-	ASSERT_EQ(pol.nports, 4, "ports");
+	ASSERT_EQ(pol.nports, 5, "ports");
+	ASSERT_EQ(pol.ports[4].action, IG_ACT_STARTTLS, "starttls");
+	ASSERT_EQ(pol.ports[4].starttls_mode, IG_ST_LOG, "starttls_mode");
+	ASSERT_EQ(pol.max_flows, 16384, "max_flows");
 	ASSERT_STREQ(pol.ports[0].redirect_to, "eth2", "redirect_to");
 	ASSERT_EQ(pol.ports[1].allow.n, 3, "993 allow");
 	ASSERT_EQ(pol.ports[1].syn_interval_ns, 100000000, "600/m");
