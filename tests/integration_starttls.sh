@@ -145,6 +145,7 @@ test_enforce()
 	T=starttls_${MODE}
 	check baseline_plaintext_login_without_imapguard ok "$(cat "$W/baseline" 2>/dev/null)"
 	check attached "$MODE" "$(ig status --json | json_get 'j["interfaces"][0]["mode"]')"
+	check status_flow_table 4096 "$(ig status --json | json_get 'j["maps"]["flows"]["capacity"]')"
 	check status_shows_mode enforce \
 		"$(ig status --json | json_get '[p.get("starttls_mode") for p in j["ports"] if p["port"] == 143][0]')"
 	n0=$(grep -c . "$DOVECOT_LOG")
