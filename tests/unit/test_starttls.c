@@ -48,6 +48,7 @@ enum out {
 
 struct conn {
 	int family, vlans;
+	int ipopts, tcpopts;	/* option bytes (NOPs): IPv4 header, TCP header */
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	uint32_t seq, ack;	/* next client seq, and the ack it carries */
@@ -61,7 +62,7 @@ static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 
 static size_t frame(const struct conn *c, uint8_t flags, uint32_t seq, const void *data,
 		    size_t len, uint8_t *b, size_t *l4off)
 {
-	size_t off = 12, l3;
+	size_t off = 12, l3, hl = 20 + c->ipopts, th = 20 + c->tcpopts;
 
 	memset(b, 0, 64);
 	memcpy(b, "\x02\0\0\0\0\x0b", 6);
@@ -73,19 +74,20 @@ static size_t frame(const struct conn *c, uint8_t flags, uint32_t seq, const voi
 	put16(b + off, c->family == 4 ? 0x0800 : 0x86dd);
 	l3 = off + 2;
 	if (c->family == 4) {
-		memset(b + l3, 0, 20);
-		b[l3] = 0x45;
-		put16(b + l3 + 2, 40 + len);
+		memset(b + l3, 0, hl);
+		b[l3] = 0x40 | hl / 4;
+		put16(b + l3 + 2, hl + th + len);
 		put16(b + l3 + 6, 0x4000);
 		b[l3 + 8] = 64;
 		b[l3 + 9] = 6;
 		memcpy(b + l3 + 12, c->src + 12, 4);
 		memcpy(b + l3 + 16, c->dst + 12, 4);
-		off = l3 + 20;
+		memset(b + l3 + 20, 1, c->ipopts);
+		off = l3 + hl;
 	} else {
 		memset(b + l3, 0, 40);
 		b[l3] = 0x60;
-		put16(b + l3 + 4, 20 + len);
+		put16(b + l3 + 4, th + len);
 		b[l3 + 6] = 6;
 		b[l3 + 7] = 64;
 		memcpy(b + l3 + 8, c->src, 16);
@@ -93,17 +95,18 @@ static size_t frame(const struct conn *c, uint8_t flags, uint32_t seq, const voi
 		off = l3 + 40;
 	}
 	memset(b + off, 0, 20);
+	memset(b + off + 20, 1, c->tcpopts);
 	put16(b + off, c->sport);
 	put16(b + off + 2, c->dport);
 	put32(b + off + 4, seq);
 	put32(b + off + 8, flags & 0x10 ? c->ack : 0);
-	b[off + 12] = 5 << 4;
+	b[off + 12] = th / 4 << 4;
 	b[off + 13] = flags;
 	put16(b + off + 14, 64240);
 	*l4off = off;
 	if (len)
-		memcpy(b + off + 20, data, len);
-	return off + 20 + len;
+		memcpy(b + off + th, data, len);
+	return off + th + len;
 }
 
 static int run(int hook, uint8_t *pkt, size_t len, uint8_t *out, uint32_t *out_len)
@@ -120,9 +123,14 @@ static int run(int hook, uint8_t *pkt, size_t len, uint8_t *out, uint32_t *out_l
 /* The last RST seen, for the cases that check its fields. */
 static struct { uint32_t seq, ack; uint8_t flags; bool swapped; } last_rst;
 
-static void parse_rst(const uint8_t *out, const struct conn *c, size_t l4off)
+static void parse_rst(const uint8_t *out, uint32_t out_len, const struct conn *c)
 {
-	size_t l3 = 14 + 4 * c->vlans;
+	/* A RST has no options: its TCP header follows a bare IP header. */
+	size_t l3 = 14 + 4 * c->vlans, l4off = l3 + (c->family == 4 ? 20 : 40);
+
+	memset(&last_rst, 0, sizeof(last_rst));
+	if (out_len < l4off + 20)
+		return;
 
 	last_rst.seq = get32(out + l4off + 4);
 	last_rst.ack = get32(out + l4off + 8);
@@ -144,8 +152,8 @@ static enum out send_seg(int hook, struct conn *c, uint8_t flags, uint32_t seq,
 
 	if (ret < 0)
 		return O_ERR;
-	if (!same && out_len >= l4off + 20)
-		parse_rst(out, c, l4off);
+	if (!same)
+		parse_rst(out, out_len, c);
 	if (hook == HOOK_XDP) {
 		if (ret == XDP_PASS)
 			return same ? O_PASS : O_FWD;
@@ -157,6 +165,7 @@ static enum out send_seg(int hook, struct conn *c, uint8_t flags, uint32_t seq,
 }
 
 static int conn_no;
+static bool cur_opts;	/* new connections carry IP and TCP options */
 
 /* A new connection from a source no other one used (events are sampled per
  * source), and its SYN. */
@@ -166,6 +175,8 @@ static enum out conn_open(int hook, struct conn *c, int family, int vlans, uint1
 
 	memset(c, 0, sizeof(*c));
 	c->family = family;
+	c->ipopts = cur_opts && family == 4 ? 8 : 0;
+	c->tcpopts = cur_opts ? 12 : 0;	/* as timestamps on every segment */
 	c->vlans = vlans;
 	c->dport = dport;
 	c->sport = 20000 + n % 40000;
@@ -726,7 +737,9 @@ static bool diff_one(int hook, int iter)
 			cut[j] = cut[j - 1];
 			cut[j - 1] = t;
 		}
+	cur_opts = iter % 4 == 3;
 	conn_open(hook, &c, iter & 1 ? 6 : 4, iter % 3 == 2, log ? PORT_LOG : PORT_ENF);
+	cur_opts = false;
 	for (k = 0; k < nseg; k++) {
 		size_t a = cut[k], e = cut[k + 1], len = e - a;
 		char exp = 'P', got;
@@ -803,8 +816,10 @@ static void set_port(uint16_t port, uint8_t mode, uint8_t slot)
 int main(void)
 {
 	static struct ig_cfg cfg = { .nports = 2, .ports = { PORT_ENF, PORT_LOG } };
-	static const struct { int family, vlans; const char *name; } nets[] = {
-		{ 4, 0, "v4" }, { 6, 0, "v6" }, { 4, 1, "v4 vlan" }, { 6, 2, "v6 qinq" },
+	static const struct { int family, vlans; bool opts; const char *name; } nets[] = {
+		{ 4, 0, false, "v4" }, { 6, 0, false, "v6" }, { 4, 1, false, "v4 vlan" },
+		{ 6, 2, false, "v6 qinq" }, { 4, 0, true, "v4 ip+tcp options" },
+		{ 6, 1, true, "v6 vlan tcp options" },
 	};
 	char name[160];
 	__u32 zero = 0;
@@ -842,9 +857,11 @@ int main(void)
 			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 				snprintf(name, sizeof(name), "%s %s: %s", hook_name[hook],
 					 nets[n].name, cases[i].name);
+				cur_opts = nets[n].opts;
 				RUN_CASE(name, run_stcase(&cases[i], hook, nets[n].family,
 							  nets[n].vlans));
 			}
+		cur_opts = false;
 		snprintf(name, sizeof(name), "%s: rst fields", hook_name[hook]);
 		RUN_CASE(name, test_rst_fields(hook));
 		snprintf(name, sizeof(name), "%s: events", hook_name[hook]);
