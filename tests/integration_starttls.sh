@@ -117,6 +117,19 @@ wait_dovecot()
 	return 1
 }
 
+# wait_event EXPR: up to 5 s for the daemon to have an event matching EXPR
+# (see events_match); prints how many it has.
+wait_event()
+{
+	local i n=0
+	for ((i = 0; i < 50; i++)); do
+		n=$(events_match "$1")
+		[ "${n:-0}" -ge 1 ] && break
+		sleep 0.1
+	done
+	echo "${n:-0}"
+}
+
 # refused_attempts FAM ADDR SRC: the three plaintext attempts, each reset,
 # none an authentication attempt for Dovecot.
 refused_attempts()
@@ -155,7 +168,7 @@ test_enforce()
 		"$(dovecot_after "$n0" "Login: user=<alice>.*(TLS|secured)")"
 	refused_attempts v4 "$SRV4" "$CLI4"
 	refused_attempts v6 "$SRV6" "$CLI6"
-	check_ge event_verb_login 1 "$(events_match "e['reason'] == 'starttls_plaintext' and e['addr'] == '$CLI4' and e.get('verb') in ('LOGIN', 'AUTHENTICATE') and e['port'] == 143")"
+	check_ge event_verb_login 1 "$(wait_event "e['reason'] == 'starttls_plaintext' and e['addr'] == '$CLI4' and e.get('verb') in ('LOGIN', 'AUTHENTICATE') and e['port'] == 143")"
 	out=$(ig events --json -c "$CTL")
 	check events_never_hold_the_password 0 "$(grep -c 'alice-pass' <<<"$out")"
 	out=$(ig why "$CLI4" -c "$CTL")
@@ -179,7 +192,7 @@ test_log_mode()
 	check v6_split_login_passes ok "$(session split "$SRV6")"
 	check v4_starttls_login ok "$(session starttls "$SRV4")"
 	check_ge stats_logged $((l0 + 2)) "$(stat_packets starttls_logged)"
-	check_ge event_logged_verb 1 "$(events_match "e['type'] == 'logged' and e['reason'] == 'starttls_logged' and e['addr'] == '$CLI4' and e.get('verb') == 'LOGIN'")"
+	check_ge event_logged_verb 1 "$(wait_event "e['type'] == 'logged' and e['reason'] == 'starttls_logged' and e['addr'] == '$CLI4' and e.get('verb') == 'LOGIN'")"
 	check_match why_shows_logged "*STARTTLS guard:*logged*verb LOGIN*" "$(ig why "$CLI4" -c "$CTL")"
 }
 
