@@ -17,7 +17,6 @@
 #define IMAPGUARD_STARTTLS_BPF_H
 
 #define ST_CHUNK	64	/* bytes copied out of the packet at a time */
-#define ST_CHUNKS	(IG_ST_SCAN_MAX / ST_CHUNK)
 
 /* Client 4-tuple -> scanner state of the flow (common.h struct ig_flow). */
 struct {
