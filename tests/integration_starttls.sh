@@ -7,7 +7,7 @@
 #
 #   bash tests/integration_starttls.sh
 #
-# enforce (native XDP, then tc):
+# enforce (native XDP, generic XDP, then tc):
 #   - python imaplib starttls() then login() works over IPv4 and IPv6;
 #   - a plain LOGIN, AUTHENTICATE PLAIN, and a LOGIN sent in two segments
 #     with TCP_NODELAY ("a LOG" then "IN ...") are reset, and Dovecot's log
@@ -216,7 +216,7 @@ cleanup()
 
 main()
 {
-	local why t0=$SECONDS
+	local why m t0=$SECONDS
 
 	if ! why=$(preflight); then
 		echo "SKIP integration_starttls: $why"
@@ -238,16 +238,18 @@ main()
 	fi
 	echo "# lab and daemon up in $((SECONDS - t0)) s"
 	test_enforce
-	# The same with the tc hook: a new daemon on fresh pins.
-	daemon_stop TERM
-	ig detach --all >/dev/null 2>&1
-	rm -rf "$PIN"
-	if setup tc; then
-		test_enforce
-	else
-		T=starttls_tc
-		bad setup "daemon did not start in tc mode"
-	fi
+	# The same with generic XDP and with the tc hook: a new daemon on fresh pins.
+	for m in generic tc; do
+		daemon_stop TERM
+		ig detach --all >/dev/null 2>&1
+		rm -rf "$PIN"
+		if setup $m; then
+			test_enforce
+		else
+			T=starttls_$m
+			bad setup "daemon did not start in $m mode"
+		fi
+	done
 	test_log_mode
 	echo "# integration_starttls: $((SECONDS - t0)) s"
 	exit "$FAILED"
