@@ -173,7 +173,9 @@ test_enforce()
 	check events_never_hold_the_password 0 "$(grep -c 'alice-pass' <<<"$out")"
 	out=$(ig why "$CLI4" -c "$CTL")
 	check_match why_shows_plaintext "*STARTTLS guard:*plaintext*" "$out"
-	check_match top_shows_plaintext "*starttls_plaintext=*" "$(ig top -c "$CTL")"
+	out=$(ig top -c "$CTL")
+	check_match top_shows_plaintext "*starttls_plaintext=*" "$out"
+	check_match top_shows_verb "*verb=LOGIN*" "$out"
 	check dovecot_log_no_password 0 "$(grep -c 'alice-pass' "$DOVECOT_LOG")"
 	check daemon_log_no_password 0 "$(grep -c 'alice-pass' "$DLOG")"
 }

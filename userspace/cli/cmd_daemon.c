@@ -319,10 +319,16 @@ static int print_top(void *ctx, const char *line)
 		o->follow = true;
 	}
 	printf("%-40s %8lld ", addr, (long long)json_integer_value(json_object_get(j, "events")));
-	/* Every other key is a verdict reason with its count. */
-	json_object_foreach(j, key, v)
-		if (strcmp(key, "addr") && strcmp(key, "events"))
-			printf(" %s=%lld", key, (long long)json_integer_value(v));
+	/* Every other key is a verdict reason with its count, or the verb. */
+	json_object_foreach(j, key, v) {
+		if (!strcmp(key, "addr") || !strcmp(key, "events"))
+			continue;
+		printf(" %s=", key);
+		if (json_is_string(v))
+			print_clean(json_string_value(v));
+		else
+			printf("%lld", (long long)json_integer_value(v));
+	}
 	putchar('\n');
 	json_decref(j);
 	return 0;

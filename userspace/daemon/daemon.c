@@ -576,6 +576,13 @@ static void reply_top(struct daemon *d, struct client *c, unsigned int want)
 				json_decref(o);
 				o = NULL;
 			}
+		/* The plaintext command a STARTTLS guard saw last: who still logs in so. */
+		if (o && v[i]->st_verb[0] &&
+		    json_object_set_new(o, "verb", json_textn(v[i]->st_verb,
+					strnlen(v[i]->st_verb, IG_VERB_LEN)))) {
+			json_decref(o);
+			o = NULL;
+		}
 		client_send_json(d, c, o);
 	}
 	free(v);
