@@ -126,7 +126,19 @@ struct {
  * a RST and goes on to the server. */
 enum verdict { V_PASS, V_DROP, V_REJECT, V_REDIRECT, V_RST_FWD };
 
-struct ig_flow;
+/*
+ * What a verdict needs besides its reason: the RST to build and, for action
+ * starttls, the event's cause and verb. Scalars only: the starttls global
+ * functions fill it through a pointer (starttls.bpf.h).
+ */
+struct vout {
+	__u32 rst_seq, rst_ack;
+	__u8 rst_flags;		/* 0: the answer to a SYN in p */
+	__u8 cause;		/* enum ig_st_cause */
+	__u8 mode;		/* in: enum ig_starttls_mode */
+	__u8 open;		/* in: a SYN within budget, make its flow */
+	__u8 verb[IG_VERB_LEN];
+};
 
 struct ctx_info {
 	void *data, *data_end;
@@ -134,11 +146,7 @@ struct ctx_info {
 	bool xdp;
 	__u32 len;
 	__u32 redirect_ifindex;	/* out: V_REDIRECT target */
-	/* out: the RST to build; rst_flags 0 = the answer to a SYN */
-	__u32 rst_seq, rst_ack;
-	__u8 rst_flags;
-	__u8 st_cause;		/* out: action starttls, enum ig_st_cause */
-	const struct ig_flow *st_flow;	/* out: action starttls, for the verb */
+	struct vout out;
 };
 
 static __always_inline void count(__u32 idx, __u32 bytes)
@@ -205,12 +213,9 @@ static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 	e->family = p->family;
 	e->dport = p->dport;
 	__builtin_memcpy(e->addr, p->saddr, 16);
-	e->cause = ci->st_cause;
+	e->cause = ci->out.cause;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	if (ci->st_flow)
-		__builtin_memcpy(e->verb, ci->st_flow->verb, IG_VERB_LEN);
-	else
-		__builtin_memset(e->verb, 0, IG_VERB_LEN);
+	__builtin_memcpy(e->verb, ci->out.verb, IG_VERB_LEN);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -404,6 +409,7 @@ static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 					 struct ctx_info *ci, __u64 now)
 {
 	bool syn = (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+	__u32 reason;
 
 	switch (pc->action) {
 	case IG_ACT_DROP:
@@ -415,9 +421,17 @@ static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 		ci->redirect_ifindex = pc->redirect_ifindex;
 		return IG_R_REDIRECT;
 	case IG_ACT_STARTTLS:
-		return starttls(p, pc, ci, now);
+		if (!st_opens(p, syn))
+			return starttls(p, pc, ci, false);
+		/* fall through: a SYN spends the SYN budget as for pass */
 	default:
-		return syn ? throttle(p, pc, now) : IG_R_PASS;
+		if (!syn)
+			return IG_R_PASS;
+		/* One throttle() for both actions: the verifier checks it once. */
+		reason = throttle(p, pc, now);
+		if (reason == IG_R_PASS && pc->action == IG_ACT_STARTTLS)
+			starttls(p, pc, ci, true);
+		return reason;
 	}
 }
 
@@ -539,7 +553,7 @@ static __always_inline __u16 csum_fold(__u32 sum)
 
 /*
  * The RST: by default the one answering the SYN in p (RFC 9293 3.10.7.1:
- * seq 0, ack = SEG.SEQ + SEG.LEN); ci->rst_flags set: the one ci describes.
+ * seq 0, ack = SEG.SEQ + SEG.LEN); ci->out.rst_flags set: the one it describes.
  * reply: from the packet's destination back to its source, else on to it.
  */
 static __always_inline void fill_rst(struct tcphdr *t, struct pkt *p, struct ctx_info *ci,
@@ -552,10 +566,10 @@ static __always_inline void fill_rst(struct tcphdr *t, struct pkt *p, struct ctx
 	t->source = bpf_htons(reply ? p->dport : p->sport);
 	t->dest = bpf_htons(reply ? p->sport : p->dport);
 	((__u8 *)t)[12] = 5 << 4;	/* doff = 5, no options */
-	if (ci->rst_flags) {
-		t->seq = bpf_htonl(ci->rst_seq);
-		t->ack_seq = bpf_htonl(ci->rst_ack);
-		((__u8 *)t)[13] = ci->rst_flags;
+	if (ci->out.rst_flags) {
+		t->seq = bpf_htonl(ci->out.rst_seq);
+		t->ack_seq = bpf_htonl(ci->out.rst_ack);
+		((__u8 *)t)[13] = ci->out.rst_flags;
 		return;
 	}
 	t->ack_seq = bpf_htonl(p->seq + seglen + (p->tcp_flags & TCP_FIN ? 1 : 0));
