@@ -66,6 +66,9 @@ try:
             m.authenticate("PLAIN", lambda _: ("\0%s\0%s" % (user, pw)).encode())
         else:
             m.login(user, pw)
+        if mode == "starttls":  # more traffic inside TLS, none of it inspected
+            m.select("INBOX")
+            m.noop()
         m.logout()
         print("ok")
 except imaplib.IMAP4.error as e:
