@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The RST that answers a SYN, built in place over the SYN's own frame: the
- * fast path's reject action, and the benchmarks' lower bound of it (one copy,
- * not two kept in step).
+ * The RST that answers a SYN, built in place over the SYN's own frame, for
+ * the benchmarks' lower bound of the reject action. The fast path's own
+ * builder (imapguard.bpf.c) now also writes the STARTTLS resets and keeps
+ * its per-packet state in struct ctx_info; this is its reply-only form.
  */
 #ifndef IMAPGUARD_RST_BPF_H
 #define IMAPGUARD_RST_BPF_H
