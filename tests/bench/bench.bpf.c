@@ -139,7 +139,7 @@ enum lb_what {
 
 enum lb_verdict { LBV_PASS, LBV_DROP, LBV_TX };
 
-static __always_inline void lb_count(__u32 idx, __u32 len)
+static __always_inline void lb_add(__u32 idx, __u32 len)
 {
 	struct ig_counter *c = bpf_map_lookup_elem(&lb_cnt, &idx);
 
@@ -147,6 +147,24 @@ static __always_inline void lb_count(__u32 idx, __u32 len)
 		c->packets++;
 		c->bytes += len;
 	}
+}
+
+/* The parsed TCP packet's destination port, or -1 (the STARTTLS bounds). */
+static __always_inline int lb_parse(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	int proto = parse_ip(data, data_end, p);
+
+	if (proto != IPPROTO_TCP || p->frag == FRAG_LATER || parse_tcp(data, data_end, p))
+		return -1;
+	return p->dport;
+}
+
+/* A counted verdict (the STARTTLS bounds). */
+static __always_inline int lb_count(struct xdp_md *ctx, __u32 idx, int verdict)
+{
+	lb_add(idx, ctx->data_end - ctx->data);
+	return verdict;
 }
 
 /* The source's host entries: summary line first, as imapguard does. */
@@ -233,11 +251,11 @@ static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 
 	    p.dport != port)
 		return LBV_PASS;
 	if (what & LB_RST) {
-		lb_count(IG_R_REJECT, len);
+		lb_add(IG_R_REJECT, len);
 		return LBV_TX;
 	}
 	if (!what) {
-		lb_count(IG_R_DROP, len);
+		lb_add(IG_R_DROP, len);
 		return LBV_DROP;
 	}
 	if (load_saddr(data, data_end, &p))
@@ -246,13 +264,13 @@ static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 
 		struct ig_lpm_key k = { .prefixlen = 128 };
 
 		__builtin_memcpy(k.addr, p.saddr, 16);
-		lb_count(bpf_map_lookup_elem(&lb_allow, &k) ? IG_R_ALLOW : IG_R_PASS, len);
+		lb_add(bpf_map_lookup_elem(&lb_allow, &k) ? IG_R_ALLOW : IG_R_PASS, len);
 		return LBV_PASS;
 	}
 	now = bpf_ktime_get_coarse_ns();
 	r = lb_banned(&p, now);
 	if (r) {
-		lb_count(r, len);
+		lb_add(r, len);
 		return LBV_DROP;
 	}
 	if (what & LB_TRIE) {
@@ -260,7 +278,7 @@ static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 
 
 		__builtin_memcpy(k.addr, p.saddr, 16);
 		if (bpf_map_lookup_elem(&lb_deny, &k)) {
-			lb_count(IG_R_DENY, len);
+			lb_add(IG_R_DENY, len);
 			return LBV_DROP;
 		}
 	}
@@ -268,20 +286,20 @@ static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 
 		/* The verdict does not depend on the compare: the harness resets
 		 * the bucket, and the work is the same either way. */
 		v = lb_bucket(&p, ~0ULL, 0, now, false);
-		lb_count(v && *(volatile __u64 *)&v->tat_ns > now ? IG_R_SYN_RATE : IG_R_SUBNET_RATE, len);
+		lb_add(v && *(volatile __u64 *)&v->tat_ns > now ? IG_R_SYN_RATE : IG_R_SUBNET_RATE, len);
 		return LBV_DROP;
 	}
 	if (what & LB_SEEN) {
 		/* two slots, as the admission filter reads them */
 		r = lb_slot_busy(&p, ~0ULL, now) + lb_slot_busy(&p, lb_subnet(&p), now);
-		lb_count(r ? IG_R_SYN_RATE : IG_R_PASS, len);
+		lb_add(r ? IG_R_SYN_RATE : IG_R_PASS, len);
 		return LBV_PASS;
 	}
 	if (what & LB_SRC)
 		lb_bucket(&p, ~0ULL, 0, now, true);
 	if (what & LB_SUB)
 		lb_bucket(&p, lb_subnet(&p), 1, now, true);
-	lb_count(IG_R_PASS, len);
+	lb_add(IG_R_PASS, len);
 	return LBV_PASS;
 }
 
