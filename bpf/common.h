@@ -21,6 +21,18 @@
  */
 #define IG_V4_PLEN_OFF	96
 
+/*
+ * Per-port access, ig_port_cfg.access. IG_ACCESS_GRANT: a SYN passes only
+ * from an allow-listed source or one holding a live grant (ig_grants); the
+ * port's action then says what happens to the others (pass and drop: dropped,
+ * reject: RST, redirect: redirected). Later segments of an admitted
+ * connection are not checked again: a grant admits connections.
+ */
+enum ig_access {
+	IG_ACCESS_OPEN = 0,
+	IG_ACCESS_GRANT,
+};
+
 /* Per-port action, ig_port_cfg.action. IG_ACT_NONE = port not protected. */
 enum ig_action {
 	IG_ACT_NONE = 0,
@@ -46,6 +58,8 @@ enum ig_reason {
 	IG_R_SYN_RATE,		/* per-source SYN budget exhausted */
 	IG_R_SUBNET_RATE,	/* per-subnet SYN budget exhausted */
 	IG_R_BAD_FRAG,		/* TCP first fragment too short to hold the header (RFC 1858) */
+	IG_R_NO_GRANT,		/* access = grant port: SYN from a source with no live grant, dropped */
+	IG_R_NO_GRANT_REJECT,	/* ... answered with RST (port action reject) */
 	IG_R_MAX,
 };
 
@@ -87,7 +101,8 @@ struct ig_port_cfg {
 	__u8 src_plen6;		/* per-source bucket prefix, IPv6 (0..128) */
 	__u8 sub_plen4;		/* per-subnet bucket prefix, IPv4 */
 	__u8 sub_plen6;		/* per-subnet bucket prefix, IPv6 */
-	__u16 pad;
+	__u8 access;		/* enum ig_access */
+	__u8 pad;
 	__u32 redirect_ifindex;	/* action redirect: egress interface */
 	__u32 pad2;
 	/*
@@ -202,6 +217,27 @@ struct ig_ban_val {
 	__u8 banned;		/* 1: the fields above are a ban */
 	__u8 deny;		/* ig_bans: deny-list origins (IG_ORIGIN_*), 0 = not denied */
 	__u8 pad[6];
+};
+
+/*
+ * ig_grants: key as ig_bans (an exact address, plen 128, or an IPv6 /64,
+ * plen 64). A source may hold grants of several users (a NAT): each slot is
+ * one user's grant; expires_ns is the latest of the slots', the one BPF
+ * reads. Like a ban's, an expired grant stops admitting even with no daemon.
+ */
+#define IG_GRANT_USERS	4
+#define IG_USER_LEN	64	/* user name, NUL included */
+
+struct ig_grant_user {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; 0 = free slot */
+	__u64 created;		/* wall clock seconds */
+	char user[IG_USER_LEN];
+};
+
+struct ig_grant_val {
+	__u64 expires_ns;	/* max of users[].expires_ns: what BPF checks */
+	__u64 packets;		/* SYNs admitted by this grant (atomic add) */
+	struct ig_grant_user users[IG_GRANT_USERS];
 };
 
 /*

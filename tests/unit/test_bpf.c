@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fastpath/lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
+#include "fastpath/grants.h"
 #include "imapguard.skel.h"
 #include "policy/policy.h"
 #include "test.h"
@@ -226,6 +227,8 @@ static void reset_lists(void)
 		list_del(&maps, LIST_DENY, &p, &wp);
 		ban_del(&maps, &p);
 	}
+	grant_del_user(&maps, "alice");
+	grant_del_user(&maps, "bob");
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -254,6 +257,30 @@ static void deny_v6_48(void) { deny_add("2001:db8:1::/48"); }
 static void deny_all(void) { deny_add("::/0"); }
 static void deny_zero64(void) { deny_add("::/64"); }
 static void ban_zero64(void) { struct ig_prefix p = pfx("::/64"); ban_add(&maps, &p, 0, "t"); }
+
+/* access = grant (issue 17): 993 or 143 admit SYNs only with a grant. */
+static void set_access(uint16_t port, uint8_t access)
+{
+	struct ig_port_cfg pc;
+	__u32 key = port;
+
+	bpf_map_lookup_elem(maps.ports, &key, &pc);
+	pc.access = access;
+	bpf_map_update_elem(maps.ports, &key, &pc, BPF_ANY);
+}
+static void grant(const char *a, const char *user) { struct ig_prefix p = pfx(a); grant_add(&maps, &p, user, 60 * NS_PER_SEC, NULL); }
+static void g993(void) { set_access(993, IG_ACCESS_GRANT); }
+static void g143(void) { set_access(143, IG_ACCESS_GRANT); }
+static void g993_v4(void) { g993(); grant("198.18.0.2", "alice"); }
+static void g993_other(void) { g993(); grant("198.18.0.3", "alice"); }
+static void g993_v6_64(void) { g993(); grant("2001:db8::/64", "alice"); }
+static void g993_v6_host(void) { g993(); grant("2001:db8::2", "alice"); }
+static void g993_expired(void) { struct ig_prefix p = pfx("198.18.0.2"); g993(); grant_put(&maps, &p, "alice", mono_ns() - NS_PER_SEC, 0); }
+static void g993_deleted(void) { struct ig_prefix p = pfx("198.18.0.2"); g993_v4(); grant("198.18.0.2", "bob"); grant_del(&maps, &p, NULL); }
+static void g993_two_users(void) { struct ig_prefix p = pfx("198.18.0.2"); g993_v4(); grant("198.18.0.2", "bob"); grant_del(&maps, &p, "alice"); }
+static void g993_ban(void) { g993_v4(); ban_v4(); }
+static void g993_allow(void) { g993(); allow_v4(); }
+static void g143_v4(void) { g143(); grant("198.18.0.2", "alice"); }
 
 #define T(...) { __VA_ARGS__ }
 static const struct tcase cases[] = {
@@ -315,6 +342,28 @@ static const struct tcase cases[] = {
 	T("ban v4 /24 prefix", IG_ACT_REJECT, { .family = 4, .src = "198.18.0.200", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v4_24),
 	T("ban on a drop port counts as drop", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_DROP, ban_v4),
 	T("allow beats ban", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_ALLOW, allow_and_ban),
+	T("grant: no grant, syn dropped", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993),
+	T("grant: no grant v6, syn dropped", IG_ACT_REJECT, { .family = 6, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993),
+	T("grant: granted v4 passes", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v4),
+	T("grant: another address's grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_other),
+	T("grant: v6 /64 grant covers a host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::77", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v6_64),
+	T("grant: v6 /64 grant, other /64", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:0:1::2", .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_v6_64),
+	T("grant: v6 host grant", IG_ACT_REJECT, { .family = 6, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v6_host),
+	T("grant: v6 host grant, neighbour", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::3", .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_v6_host),
+	T("grant: expired grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_expired),
+	T("grant: deleted grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_deleted),
+	T("grant: one user's grant left", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_two_users),
+	T("grant: ack of a connection passes", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = ACK }, E_PASS, IG_R_PASS, g993),
+	T("grant: ban beats grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, g993_ban),
+	T("grant: allow needs no grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_ALLOW, g993_allow),
+	T("grant: reject port answers RST", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_TX, IG_R_NO_GRANT_REJECT, g143),
+	T("grant: reject port v6 RST", IG_ACT_REJECT, { .family = 6, .dport = 143, .flags = SYN }, E_TX, IG_R_NO_GRANT_REJECT, g143),
+	T("grant: reject port, granted", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: drop port, no grant", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g143),
+	T("grant: drop port, granted", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: redirect port, no grant", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_REDIRECT, IG_R_REDIRECT, g143),
+	T("grant: redirect port, granted", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: open port ignores grants", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_TX, IG_R_REJECT),
 	/* hostile and malformed: must pass, never error */
 	T("ethernet header only", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 14 }, E_PASS, -1),
 	T("truncated ip header", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 20 }, E_PASS, -1),

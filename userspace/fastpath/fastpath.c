@@ -61,6 +61,7 @@ unsigned int kernel_hz(void)
 const char *const ig_map_names[IG_NMAPS] = {
 	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
 	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces",
+	"ig_grants",
 };
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
@@ -82,6 +83,7 @@ static const struct { __u32 key, value, entries; } map_sizes[IG_NMAPS] = {
 	{ 0, 0, 0 },	/* ring buffer */
 	{ 4, 8, 0 },
 	{ 4, sizeof(struct ig_iface), 0 },
+	{ sizeof(struct ig_ban_key), sizeof(struct ig_grant_val), 0 },
 };
 
 /* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */
