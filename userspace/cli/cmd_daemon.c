@@ -275,6 +275,8 @@ int cmd_why(int argc, char **argv)
 	addr_format(&o.addr, addr);
 	if (!require_root() && fastpath_loaded(env.pin_dir))
 		why_ban(&o.addr, o.json);
+	if (!geteuid() && fastpath_loaded(env.pin_dir))
+		why_grant(&o.addr, o.json);
 	snprintf(req, sizeof(req), "why %s", addr);
 	err = ctl_request(o.path, req, 5000, print_why, &o.json);
 	if (err && !o.json)
