@@ -32,6 +32,7 @@
 #include "base/json.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
+#include "daemon/mfad.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
 #include "fastpath/metrics.h"
@@ -94,6 +95,7 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct mfad *mfa;		/* knock, portal, grants (mfad.h) */
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -254,6 +256,19 @@ static void map_lock(struct daemon *d, bool on)
 		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", d->o.pin_dir, strerror(errno));
 }
 
+static void daemon_map_lock(void *ctx, bool on)
+{
+	map_lock(ctx, on);
+}
+
+static void save_state(struct daemon *d);
+
+/* Right away, not on the next tick: what was just written must survive. */
+static void daemon_save_now(void *ctx)
+{
+	save_state(ctx);
+}
+
 static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
 		      const char *reason)
 {
@@ -369,6 +384,8 @@ static int write_state(void *ctx, FILE *f)
 	free(b);
 	if (!err && d->aw)
 		err = authwatch_save(d->aw, f);
+	if (!err && d->mfa)
+		err = mfad_save(d->mfa, f);
 	return err;
 }
 
@@ -411,6 +428,8 @@ static int read_state_line(void *ctx, char *line)
 		}
 		return daemon_ban(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off);
 	}
+	if (d->mfa && (!strncmp(line, "grant ", 6) || !strncmp(line, "mfa ", 4)))
+		return mfad_load_line(d->mfa, line, d->adopted);
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
 
@@ -498,6 +517,8 @@ static void daemon_metrics(FILE *f, void *ctx)
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
 	if (d->http)
 		http_metrics(f, &d->http, 1);
+	if (d->mfa)
+		mfad_metrics(d->mfa, f);
 }
 
 static int agg_cmp(const void *a, const void *b)
@@ -829,6 +850,8 @@ static int do_reload(struct daemon *d)
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		if (d->mfa)
+			mfad_reconfigure(d->mfa, &d->pol);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
 		pr_info("reload: %s", err);
@@ -988,6 +1011,8 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
+	if (d->mfa)
+		mfad_tick(d->mfa);
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
@@ -1017,6 +1042,7 @@ static int loop(struct daemon *d)
 			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			case SRC_KNOCK: mfad_knock_ready(s->ptr); break;
 			}
 		}
 	}
@@ -1070,6 +1096,7 @@ static void daemon_fini(struct daemon *d)
 		client_close(d, d->clients);
 	if (d->aw)
 		authwatch_close(d->aw);
+	mfad_close(d->mfa);
 	ring_buffer__free(d->rb);
 	if (d->listenfd >= 0) {
 		close(d->listenfd);
@@ -1094,6 +1121,10 @@ int daemon_run(const struct daemon_opts *o)
 		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
 	};
+	const struct mfad_hooks mfa_hooks = {
+		.ctx = &d, .ban = daemon_ban, .emit = daemon_emit, .lock = daemon_map_lock,
+		.save = daemon_save_now,
+	};
 	int err;
 
 	fastpath_maps_init(&d.m);	/* all closed: daemon_fini may run before they open */
@@ -1103,6 +1134,8 @@ int daemon_run(const struct daemon_opts *o)
 	if ((err = setup_fastpath(&d)) || (err = setup_loop(&d)))
 		goto out;
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
+		goto out;
+	if ((err = mfad_open(&d.mfa, &mfa_hooks, &d.pol, &d.m, d.epfd)))
 		goto out;
 	err = state_load(d.o.state_path, read_state_line, &d);
 	if (err == -EPERM)	/* an unsafe directory: warned, the admin must fix it */

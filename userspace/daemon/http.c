@@ -277,6 +277,56 @@ static unsigned int method_bit(const char *m)
 
 /* Queue an answer; takes body (malloc()ed or NULL). close: no keep-alive,
  * for every refusal, so that nothing more is read from such a client. */
+/* "Name: value\n" lines onto r; false when one does not take. */
+static bool add_headers(struct MHD_Response *r, char *lines)
+{
+	char *save = NULL, *colon;
+
+	for (char *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		colon = strstr(l, ": ");
+		if (!colon)
+			return false;
+		*colon = '\0';
+		if (MHD_add_response_header(r, l, colon + 2) != MHD_YES)
+			return false;
+	}
+	return true;
+}
+
+static enum MHD_Result answer_h(struct MHD_Connection *mc, unsigned int status, const char *ctype,
+				char *body, size_t len, const char *allow, bool close,
+				char *headers)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) :
+		   MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(body);
+		free(headers);
+		return MHD_NO;
+	}
+	MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
+	if ((ctype && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
+	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
+	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) ||
+	    (headers && !add_headers(r, headers))) {
+		free(headers);
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	free(headers);
+	ret = MHD_queue_response(mc, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
 static enum MHD_Result answer(struct MHD_Connection *mc, unsigned int status, const char *ctype,
 			      char *body, size_t len, const char *allow, bool close)
 {
@@ -400,6 +450,7 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 		.peer = ci && ci->client_addr &&
 			(ci->client_addr->sa_family == AF_INET ||
 			 ci->client_addr->sa_family == AF_INET6) ? ci->client_addr : NULL,
+		.conn = mc,
 	};
 	int err;
 
@@ -410,10 +461,11 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 			pr_warn("http %s: handler for %s returned status %u", s->conf.name, url,
 				rep.status);
 		free(rep.body);
+		free(rep.headers);
 		return answer(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
 	}
-	return answer(mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
-		      rep.body ? rep.body_len : 0, NULL, false);
+	return answer_h(mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
+			rep.body ? rep.body_len : 0, NULL, false, rep.headers);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -595,8 +647,17 @@ static int start_mhd(struct http_server *s)
 	const union MHD_DaemonInfo *di;
 
 	/* No listen socket (ours), no thread (the daemon's loop runs it). */
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->conf.tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->conf.tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	bool use_tls = s->conf.tls_cert && s->conf.tls_key;
+
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG |
+				  (use_tls ? MHD_USE_TLS : 0),
 				  0, NULL, NULL, on_request, s,
+				  MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 				  MHD_OPTION_CONNECTION_LIMIT, s->conf.max_conns,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->conf.max_per_ip,

@@ -33,7 +33,12 @@ struct http_request {
 	const char *body;		/* body_len bytes and a NUL (may hold NULs) */
 	size_t body_len;		/* at most the route's max_body */
 	const struct sockaddr *peer;	/* NULL when the peer is not IP */
+	void *conn;			/* the layer's: for http_header() */
 };
+
+/* A request header's value (the first of that name, case-insensitive), or
+ * NULL. Valid during the handler call only. */
+const char *http_header(const struct http_request *req, const char *name);
 
 /* What a handler returns. status is preset to 200, the rest to NULL/0. */
 struct http_reply {
@@ -41,6 +46,8 @@ struct http_reply {
 	const char *content_type;	/* static string, or NULL for none */
 	char *body;			/* malloc()ed; the layer frees it, also on error */
 	size_t body_len;
+	char *headers;			/* NULL, or malloc()ed "Name: value\n" lines the
+					 * layer adds to the answer, then frees */
 };
 
 /* 0 with *rep filled in, or -errno: the client gets a 500 instead. */
@@ -68,6 +75,9 @@ struct http_conf {
 					 * line and headers must fit in it (414, 431) */
 	const struct http_route *routes;	/* borrowed: must outlive the server */
 	size_t nroutes;
+	/* HTTPS (MHD's GnuTLS): PEM certificate chain and key, borrowed until
+	 * http_open() returns. NULL: plain HTTP. */
+	const char *tls_cert, *tls_key;
 };
 
 /* Why a connection or request was refused (imapguard_http_refused_total). */
