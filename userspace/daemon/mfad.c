@@ -414,7 +414,9 @@ static const char page_form[] =
 	"<button id=\"unlock\" type=\"submit\">Unlock</button>\n</form>\n"
 	"<p>This lets the address you connect from, %s, reach the mail server.</p>\n";
 
-/* The headers of every portal answer: no framing, no scripts, no caching. */
+/* The headers of every portal answer: no framing, no scripts, no caching.
+ * Referrer-Policy same-origin, not no-referrer: under no-referrer browsers
+ * send "Origin: null" with the form, which origin_ok() must refuse. */
 static char *portal_headers(const char *cookie)
 {
 	char *h = NULL;
@@ -422,7 +424,7 @@ static char *portal_headers(const char *cookie)
 	if (asprintf(&h, "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
 		     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'\n"
 		     "X-Frame-Options: DENY\nX-Content-Type-Options: nosniff\n"
-		     "Referrer-Policy: no-referrer\nCache-Control: no-store\n%s%s%s",
+		     "Referrer-Policy: same-origin\nCache-Control: no-store\n%s%s%s",
 		     cookie ? "Set-Cookie: " : "", cookie ? cookie : "", cookie ? "\n" : "") < 0)
 		return NULL;
 	return h;
@@ -570,6 +572,7 @@ static int portal_page(void *ctx, const struct http_request *req, struct http_re
 	struct mfad *s = ctx;
 	char token[33], ftok[40], ctok[40], user[IG_USER_LEN], code[16], a[ADDR_STRLEN];
 	char msg[256], until[64];
+	const char *why;
 	uint8_t raw[16], src[16];
 	uint64_t expires = 0;
 	enum mfa_result r;
@@ -595,9 +598,13 @@ static int portal_page(void *ctx, const struct http_request *req, struct http_re
 	}
 	/* Double-submit token (a cross-site page can neither read nor set our
 	 * SameSite=Strict cookie) and, when the browser sends it, the Origin. */
-	if (!origin_ok(req) || !cookie_value(http_header(req, "Cookie"), ctok, sizeof(ctok)) ||
-	    !form_value(req->body, req->body_len, "csrf", ftok, sizeof(ftok)) ||
-	    strlen(ftok) != strlen(ctok) || CRYPTO_memcmp(ftok, ctok, strlen(ctok))) {
+	why = !origin_ok(req) ? "Origin is not this host" :
+	      !cookie_value(http_header(req, "Cookie"), ctok, sizeof(ctok)) ? "no token cookie" :
+	      !form_value(req->body, req->body_len, "csrf", ftok, sizeof(ftok)) ? "no token field" :
+	      strlen(ftok) != strlen(ctok) || CRYPTO_memcmp(ftok, ctok, strlen(ctok)) ?
+	      "token field and cookie differ" : NULL;
+	if (why) {
+		pr_debug("mfa: portal POST from %s refused: %s", a, why);
 		s->results[VIA_PORTAL][R_CSRF]++;
 		return page(rep, 403, "error", "The form expired: please try again.", token, a,
 			    s->portal_tls);
