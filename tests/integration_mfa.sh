@@ -257,8 +257,8 @@ test_portal()
 	check_match right_code_granted "scripts=0 granted: Access granted to erin from * until *" "$out"
 	# The browser's own source address, as the page saw it.
 	P=$(sed -n 's/.* from \([0-9.]*\) until .*/\1/p' <<<"$out")
-	check granted_listed erin "$(grants_of $P)"
-	check login_after_unlock ok "$(login_poll "$NS_ATK" $P erin 5)"
+	check granted_listed erin "$(grants_of "$P")"
+	check login_after_unlock ok "$(login_poll "$NS_ATK" "$P" erin 5)"
 	# No token, no grant: a cross-site POST (no cookie) is refused.
 	hdr=$(in_ns "$NS_ATK" curl -sk -o /dev/null -w '%{http_code}' --interface 198.19.7.1 \
 		-d 'user=erin&code=123456&csrf=x' "$url")
@@ -298,6 +298,7 @@ test_restart()
 	fi
 }
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup()
 {
 	trap - EXIT

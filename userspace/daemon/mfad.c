@@ -627,7 +627,7 @@ static int portal_page(void *ctx, const struct http_request *req, struct http_re
 		return page(rep, 200, "granted", msg, NULL, a, s->portal_tls);
 	}
 	/* One answer for every wrong guess: no oracle for user names. */
-	return page(rep, r == R_BANNED ? 403 : 403, "error",
+	return page(rep, 403, "error",
 		    r == R_LOCKED || r == R_BANNED ? "Too many wrong codes: try again later." :
 		    "Wrong user name or code.", token, a, s->portal_tls);
 }

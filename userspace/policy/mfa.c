@@ -88,7 +88,7 @@ static int user_cmp(const void *a, const void *b)
 
 struct mfa_user *mfa_user_find(struct mfa_db *db, const char *name)
 {
-	struct mfa_user key;
+	struct mfa_user key = {};
 
 	if (!mfa_user_name_ok(name) || !db->n)
 		return NULL;
