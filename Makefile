@@ -189,7 +189,7 @@ fuzz: deps
 	$(Q)bash tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_OUT)/corpus $(FUZZ_TARGETS)
 
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
-BENCH_TOOLS := pktcost livegen authbench timetoban mapfill
+BENCH_TOOLS := pktcost livegen authbench timetoban mapfill knocklat
 
 BENCH_LIBS := $(call layer_libs,daemon)
 $(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(BENCH_LIBS) | $(BUILD)

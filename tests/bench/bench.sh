@@ -28,7 +28,7 @@ BID=$$
 B=$IG_ROOT/build
 OBJ=$IG_ROOT/.output/bench/bench.bpf.o
 RESULTS=$IG_ROOT/tests/bench/results
-SECTIONS="pkt rate auth ttb mem"
+SECTIONS="pkt rate auth ttb knock mem"
 RUNS=5		# rounds for pkt
 RATE_RUNS=3	# runs of RATE_SECONDS per firewall mode
 RATE_SECONDS=2
@@ -36,6 +36,7 @@ AUTH_LINES=1000000
 AUTH_RUNS=3
 F2B_RUNS=3
 TTB_BANS=200
+KNOCKS=200
 JSON=0
 CPU=$(($(nproc) - 1))	# generator, receiver and pktcost share this one CPU
 
@@ -458,6 +459,9 @@ daemon_up()
 	[authlog bench]
 	path = $BT/ttb.log
 	format = dovecot
+	[mfa]
+	secrets = $BT/mfa.secrets
+	knock_port = 19653
 	EOF
 	nsenter --net="/run/netns/$NSD" "$IG_BIN" --pin-dir "$DPIN" run --policy "$BT/daemon.conf" \
 		--iface "$IFD" --state-file "$BT/state" --control-socket "$BT/ctl.sock" \
@@ -500,6 +504,14 @@ sec_ttb()
 		--syn-every 2 --daemon-pid "$DPID" >>"$RAW" 2>>"$LOG" || say "timetoban failed (see below)"
 }
 
+sec_knock()
+{
+	say "knock to grant ($KNOCKS knocks through the real daemon, UDP on lo)"
+	nsenter --net="/run/netns/$NSD" "$B/bench_knocklat" --pin-dir "$DPIN" \
+		--secrets "$BT/mfa.secrets" --port 19653 --knocks "$KNOCKS" >>"$RAW" 2>>"$LOG" ||
+		say "knocklat failed (see below)"
+}
+
 sec_mem()
 {
 	local rss0 rss1 hwm c0 c1
@@ -533,7 +545,7 @@ for s in $SECTIONS; do
 	pkt) sec_pkt ;;
 	rate) sec_rate ;;
 	auth) sec_auth ;;
-	ttb|mem)
+	ttb|knock|mem)
 		if [ -z "$DPID" ]; then
 			daemon_up || { daemon_down; continue; }
 		fi

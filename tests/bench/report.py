@@ -18,6 +18,7 @@ SECTIONS = {
             "second, CPU ns per packet (+ ns over the bare XDP_DROP)",
     "auth": "3. Auth-log throughput: lines per CPU second",
     "ttb": "4. Time to ban, real daemon, file source",
+    "knock": "4b. Knock to grant, real daemon, UDP on lo",
     "mem": "5. Memory with 1M bans and 1M throttled sources",
 }
 
@@ -138,7 +139,7 @@ def build(rows, order):
     """Table rows: dicts with the rendered cells and the data behind them."""
     out = []
     specs = {"pkt": PKT, "rate": RATE, "auth": AUTH}
-    for sec in ("pkt", "rate", "auth", "ttb", "mem"):
+    for sec in ("pkt", "rate", "auth", "ttb", "knock", "mem"):
         ids = [k[1] for k in order if k[0] == sec]
         if not ids:
             continue
@@ -165,7 +166,7 @@ def build(rows, order):
                     row["target"] = ("<= %gx" if op == "le" else ">= %gx") % target
                     row["status"] = judge(row["ratio"] if row["ratio"] is not None else
                                           float("nan"), op, target)
-            elif sec == "ttb":
+            elif sec in ("ttb", "knock"):
                 p50, p99 = pct(r["values"], 0.5), pct(r["values"], 0.99)
                 row["figure"] = "p50 %.2f ms, p99 %.2f ms" % (p50, p99)
                 row["p50"], row["p99"] = p50, p99

@@ -276,7 +276,7 @@ static enum mfa_result attempt(struct mfad *s, const char *user, const char *cod
 	s->h.lock(s->h.ctx, true);
 	err = grant_add(s->m, &p, user, s->cfg.grant_ttl_ns, expires);
 	s->h.lock(s->h.ctx, false);
-	s->h.save(s->h.ctx);	/* the spent time step, before anything else */
+	s->h.save(s->h.ctx);	/* the spent time step, to the state file */
 	if (err) {
 		pr_warn("mfa: Couldn't grant %s to %s: %s", addr_format(&p, a), user,
 			err == -E2BIG ? "the grant map is full" : strerror(-err));

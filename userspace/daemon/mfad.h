@@ -22,8 +22,8 @@ struct mfad_hooks {
 	void (*emit)(void *ctx, const char *json);
 	/* The pin-dir lock around map writes. */
 	void (*lock)(void *ctx, bool on);
-	/* Write the state file now (an accepted code's time step must survive
-	 * a crash: replay protection). */
+	/* Write the state file soon, within a second (an accepted code's time
+	 * step must survive a restart: replay protection). */
 	void (*save)(void *ctx);
 };
 
