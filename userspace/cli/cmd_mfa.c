@@ -144,7 +144,7 @@ void why_grant(const struct ig_prefix *p, bool json)
 		}
 		printf("granted by %s to user ", a);
 		print_clean(g[i].user);
-		printf(", %s left, %llu connections admitted\n", left,
+		printf(", %s left, %llu connection(s) admitted\n", left,
 		       (unsigned long long)g[i].packets);
 	}
 	if (!n && !json && p->plen == 128)
