@@ -56,6 +56,7 @@ TEST_LAYER_test_opts := cli
 # the layer whose sources, with those of the layers it uses, each links.
 FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
+FUZZ_LAYER_fuzz_knock := policy
 
 ifeq ($(V),1)
 Q =

@@ -564,7 +564,10 @@ int mfa_knock_parse(const char *buf, size_t len, struct mfa_knock *k)
 		f[nf++] = t2;
 	if (nf != 6 || strcmp(f[0], "IGK1") || !mfa_user_name_ok(f[1]) || !code_ok(f[2]))
 		return -EINVAL;
-	if (!isdigit((unsigned char)f[3][0]) || strlen(f[3]) > 12)
+	/* One spelling per datagram: no leading zeros, lower-case hex. */
+	if (!isdigit((unsigned char)f[3][0]) || strlen(f[3]) > 12 ||
+	    (f[3][0] == '0' && f[3][1]) || strspn(f[4], "0123456789abcdef") != strlen(f[4]) ||
+	    strspn(f[5], "0123456789abcdef") != strlen(f[5]))
 		return -EINVAL;
 	errno = 0;
 	t = strtoll(f[3], &end, 10);
