@@ -13,6 +13,8 @@
 #   3 refused         wrong code, replayed datagram, datagram older than 60 s,
 #                     another user's knock key -> no grant; repeated wrong
 #                     codes -> the source is banned, the user locked
+#     enrol_live      a user enrolled while the daemon runs can knock at once;
+#                     revoking ends the grants
 #   4 expiry          a grant expires with the daemon stopped -> new
 #                     connections dropped, the established one goes on
 #   6 portal          the unlock page in headless Chromium: wrong code shows
@@ -219,6 +221,28 @@ test_refused()
 		-e "$code" "$DLOG")"
 }
 
+# ---- enrolment while the daemon runs ------------------------------------------
+test_enrol_live()
+{
+	local F=198.19.8.1 step code i n
+	T=enrol_live
+	ig mfa enroll frank --policy "$POLICY" --knock-key-out "$W/frank.key" --no-qr >/dev/null
+	check secrets_mode 600 "$(stat -c %a "$W/mfa.secrets")"
+	# The daemon re-reads the file within a second or two.
+	for ((i = 0; i < 30; i++)); do
+		grep -q "read 6 users" "$DLOG" && break
+		sleep 0.1
+	done
+	fresh frank
+	atk_knock --source $F --user frank --key "$(knock_key frank)" --code "$code"
+	sleep 0.3
+	check new_user_granted frank "$(grants_of $F)"
+	n=$(ig mfa revoke frank --policy "$POLICY")
+	check_match revoke_ends_grants "*ended 1 grant of frank*" "$n"
+	check revoked_grant_gone "" "$(grants_of $F)"
+	check revoked_syn_dropped timeout "$(syn_probe "$NS_ATK" $F "$SRV4")"
+}
+
 # ---- 4 ----------------------------------------------------------------------
 test_expiry()
 {
@@ -329,6 +353,7 @@ main()
 	test_no_grant
 	test_knock
 	test_refused
+	test_enrol_live
 	test_expiry
 	test_portal
 	test_restart
