@@ -426,7 +426,7 @@ struct knock_opts {
 static const struct opt knock_options[] = {
 	OPTION("user", 'u', OPT_STR, O(user), "USER", "the enrolled user", .required = true),
 	OPTION("key-file", 'k', OPT_PATH, O(key_file), "FILE",
-	       "the knock key 'mfa enroll --knock-key-out' wrote", .required = true),
+	       "the user's knock key file (from mfa enroll)", .required = true),
 	OPTION("code", 'c', OPT_STR, O(code), "N",
 	       "the 6-digit code (default: asked on the terminal)"),
 	OPTION("port", 0, OPT_STR, O(port), "PORT", "the server's knock_port (62201)"),
