@@ -19,6 +19,7 @@
 #                     connections dropped, the established one goes on
 #   6 portal          the unlock page in headless Chromium: wrong code shows
 #                     an error and grants nothing; the right one grants
+#     portal_proxy    X-Forwarded-For believed from trusted_proxies only
 #   7 restart         restart, kill -9 and a fresh load from the state file
 #                     mid-grant: the grant stays enforced and visible
 #   5 bind_user       (needs the policy server; see the README)
@@ -103,6 +104,7 @@ setup()
 	max_code_failures = 5
 	lock_time = 2m
 	ban_time = 2m
+	trusted_proxies = 198.19.10.1
 	EOF2
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$SRV4" \
 		-keyout "$W/portal.key" -out "$W/portal.crt" >/dev/null 2>&1 || return 1
@@ -292,6 +294,36 @@ test_portal()
 	check_match cookie_samesite "*SameSite=Strict; Secure*" "$hdr"
 }
 
+# portal_post SRC USER CODE [XFF]: the form by curl from SRC (GET for the
+# token and cookie, then POST), with an X-Forwarded-For header if given;
+# prints the result paragraph's text.
+portal_post()
+{
+	local jar=$W/jar.$1 tok url="https://$SRV4:$PORTAL_PORT/"
+	tok=$(in_ns "$NS_ATK" curl -sk --interface "$1" -c "$jar" "$url" |
+		sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+	in_ns "$NS_ATK" curl -sk --interface "$1" -b "$jar" -H "Origin: https://$SRV4:$PORTAL_PORT" \
+		${4:+-H "X-Forwarded-For: 203.0.113.9, $4"} \
+		--data-urlencode "csrf=$tok" --data-urlencode "user=$2" --data-urlencode "code=$3" "$url" |
+		sed -n 's/.*id="result">\([^<]*\)<.*/\1/p'
+}
+
+test_portal_proxy()
+{
+	local U=198.19.9.1 PX=198.19.10.1 C=198.19.10.77
+	T=portal_proxy
+	# Anyone's X-Forwarded-For is ignored: the grant goes to the peer.
+	fresh carol
+	check_match untrusted_xff_granted_to_peer "Access granted to carol from $U until *" \
+		"$(portal_post $U carol "$code" 198.19.9.99)"
+	check_empty untrusted_xff_not_granted "$(grants_of 198.19.9.99)"
+	# A trusted proxy's last X-Forwarded-For entry is the client.
+	fresh carol
+	check_match trusted_xff_granted_to_client "Access granted to carol from $C until *" \
+		"$(portal_post $PX carol "$code" $C)"
+	check_empty proxy_itself_not_granted "$(grants_of $PX)"
+}
+
 # ---- 7 ----------------------------------------------------------------------
 test_restart()
 {
@@ -356,6 +388,7 @@ main()
 	test_enrol_live
 	test_expiry
 	test_portal
+	test_portal_proxy
 	test_restart
 	echo "# integration_mfa: $((SECONDS - t0)) s"
 	if [ "$FAILED" != 0 ]; then
