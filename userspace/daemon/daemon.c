@@ -518,10 +518,14 @@ static void daemon_metrics(FILE *f, void *ctx)
 	for (int i = 0; i < CTL_REF_MAX; i++)
 		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
-	if (d->http)
-		http_metrics(f, &d->http, 1);
 	if (d->mfa)
 		mfad_metrics(d->mfa, f);
+	/* One call: each HTTP family's HELP and TYPE once for all servers. */
+	if (d->http || mfad_http(d->mfa)) {
+		struct http_server *srv[2] = { d->http, mfad_http(d->mfa) };
+
+		http_metrics(f, srv, 2);
+	}
 }
 
 static int agg_cmp(const void *a, const void *b)

@@ -840,8 +840,11 @@ void mfad_metrics(struct mfad *s, FILE *f)
 		"# HELP imapguard_mfa_grants Grant entries in the map (expired ones until swept).\n"
 		"# TYPE imapguard_mfa_grants gauge\nimapguard_mfa_grants %ld\n",
 		s->db.n, map_count(s->m->grants));
-	if (s->portal)
-		http_metrics(f, &s->portal, 1);
+}
+
+struct http_server *mfad_http(struct mfad *s)
+{
+	return s ? s->portal : NULL;
 }
 
 int mfad_bind_check(struct mfad *s, const uint8_t addr[16], const char *user)

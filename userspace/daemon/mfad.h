@@ -45,7 +45,11 @@ int mfad_save(struct mfad *s, FILE *f);
 /* One state line; -ENOENT if it is not ours. adopted: the maps are current,
  * grants are not restored from the file. */
 int mfad_load_line(struct mfad *s, const char *line, bool adopted);
+/* The MFA metrics; the portal's HTTP ones come with the other servers'
+ * through http_metrics(), which must print each family once. */
 void mfad_metrics(struct mfad *s, FILE *f);
+/* The portal's server, or NULL (also for s NULL). */
+struct http_server *mfad_http(struct mfad *s);
 /*
  * bind_user: whether user may log in from addr on an access = grant port.
  * 0 yes (a live grant of user covers addr, or no grant covers it at all:
