@@ -35,6 +35,7 @@ source "$HERE/integration_lab.sh"
 TOOL=$IG_ROOT/tests/mfa_tool.py
 KNOCK_PORT=19650
 PORTAL_PORT=19651
+METRICS_PORT=19653
 WORK=
 
 tool() { "$PY" "$TOOL" "$@"; }
@@ -92,6 +93,8 @@ setup()
 	mk_policy "$POLICY" small || return 1
 	# 993 needs a grant; a short lock and ban so nothing outlives the run.
 	sed -i 's/^\[port 993\]$/[port 993]\naccess = grant/' "$POLICY"
+	# The metrics server beside the portal: one exposition for both.
+	sed -i "s|^control_socket = .*|&\nmetrics_listen = 127.0.0.1:$METRICS_PORT|" "$POLICY"
 	cat >>"$POLICY" <<-EOF2
 
 	[mfa]
@@ -219,6 +222,10 @@ test_refused()
 	sleep 0.3
 	check locked_user_no_grant timeout "$(syn_probe "$NS_ATK" $D2 "$SRV4")"
 	check_ge locked_counted $((m0 + 1)) "$(mfa_metric knock locked)"
+	local body
+	body=$(in_ns "$NS_SRV" curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
+	check_cmd metrics_format_valid 0 "" "$PY" "$IG_ROOT/tests/check_prometheus.py" <<<"$body"
+	check_match portal_metrics '*imapguard_http_requests_total{server="portal"}*' "$body"
 	check_empty secrets_not_logged "$(grep -F -e "$(secret alice)" -e "$(knock_key alice)" \
 		-e "$code" "$DLOG")"
 }
