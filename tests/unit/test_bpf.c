@@ -955,6 +955,56 @@ static void test_port_layout(void)
 	fastpath_unpin_all(dir);
 }
 
+/* grants.c: slots, listing, bind check and the incremental sweep. */
+static void test_grants(void)
+{
+	struct ig_prefix a = pfx("198.18.0.2"), b = pfx("2001:db8::/64"), h = pfx("198.18.0.3");
+	struct grant_cursor cur = {};
+	struct grant_info *g;
+	uint8_t in64[16];
+	size_t n;
+	int freed = 0;
+
+	reset_lists();
+	ASSERT_OK(grant_add(&maps, &a, "alice", 60 * NS_PER_SEC, NULL), "alice");
+	ASSERT_OK(grant_add(&maps, &a, "bob", 60 * NS_PER_SEC, NULL), "bob, same address");
+	ASSERT_OK(grant_add(&maps, &a, "alice", 120 * NS_PER_SEC, NULL), "alice extended");
+	ASSERT_OK(grant_add(&maps, &b, "carol", 60 * NS_PER_SEC, NULL), "carol's /64");
+	ASSERT_EQ(grant_add(&maps, &a, "-x", 60 * NS_PER_SEC, NULL), -EINVAL, "bad user");
+	ASSERT_EQ(grant_add(&maps, &a, "dave", 0, NULL), -ERANGE, "ttl 0");
+	ASSERT_EQ(grant_add(&maps, &(struct ig_prefix){ .plen = 120 }, "dave", NS_PER_SEC, NULL),
+		  -EINVAL, "a /24 is no grant key");
+	ASSERT_OK(grant_list(&maps, &g, &n), "list");
+	ASSERT_EQ(n, 3, "three (address, user) rows");
+	free(g);
+	ASSERT_OK(grant_bind_check(&maps, a.addr, "alice"), "alice bound");
+	ASSERT_EQ(grant_bind_check(&maps, a.addr, "erin"), -EACCES, "erin: others' grants only");
+	ASSERT_EQ(grant_bind_check(&maps, h.addr, "erin"), -ENOENT, "no grant at all");
+	memcpy(in64, b.addr, 16);
+	in64[15] = 7;
+	ASSERT_OK(grant_bind_check(&maps, in64, "carol"), "carol in her /64");
+	/* Five users on one address: the one ending first gives way. */
+	ASSERT_OK(grant_add(&maps, &h, "u1", 10 * NS_PER_SEC, NULL), "u1");
+	ASSERT_OK(grant_add(&maps, &h, "u2", 20 * NS_PER_SEC, NULL), "u2");
+	ASSERT_OK(grant_add(&maps, &h, "u3", 30 * NS_PER_SEC, NULL), "u3");
+	ASSERT_OK(grant_add(&maps, &h, "u4", 40 * NS_PER_SEC, NULL), "u4");
+	ASSERT_OK(grant_add(&maps, &h, "u5", 50 * NS_PER_SEC, NULL), "u5");
+	ASSERT_EQ(grant_bind_check(&maps, h.addr, "u1"), -EACCES, "u1 gave way");
+	ASSERT_OK(grant_bind_check(&maps, h.addr, "u5"), "u5 in");
+	/* Expired slots go in the sweep, a budget of one entry at a time. */
+	ASSERT_OK(grant_put(&maps, &a, "bob", mono_ns() - NS_PER_SEC, 0), "bob expired");
+	ASSERT_OK(grant_put(&maps, &b, "carol", mono_ns() - NS_PER_SEC, 0), "carol expired");
+	for (int i = 0; i < 10; i++)
+		freed += grant_sweep_some(&maps, &cur, 1);
+	ASSERT_EQ(freed, 2, "two slots freed");
+	ASSERT_OK(grant_list(&maps, &g, &n), "list");
+	ASSERT_EQ(n, 5, "alice and u2..u5 left");
+	free(g);
+	ASSERT_EQ(grant_del_user(&maps, "alice"), 1, "del_user");
+	ASSERT_EQ(grant_del(&maps, &h, NULL), 0, "del all of an address");
+	ASSERT_EQ(map_count(maps.grants), 0, "map empty");
+}
+
 int main(void)
 {
 	char name[128];
@@ -1023,6 +1073,7 @@ int main(void)
 		reset_lists();
 		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	}
+	RUN_CASE("grants: slots, bind check, sweep", test_grants());
 	RUN_CASE("port layout: adopted pins", test_port_layout());
 	imapguard_bpf__destroy(skel);
 	return test_cases_failed != 0;

@@ -45,6 +45,7 @@
 #define PORTAL_MAX_BODY		1024
 #define PORTAL_POSTS_PER_MIN	10	/* per client address */
 #define PEM_MAX			(1u << 20)
+#define SWEEP_PER_TICK		4096	/* grant entries looked at per second */
 
 enum mfa_result {
 	R_GRANTED,
@@ -99,6 +100,7 @@ struct mfad {
 	bool portal_tls;
 	uint64_t results[VIA_MAX][R_MAX];
 	uint64_t grants_swept;
+	struct grant_cursor sweep;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -743,7 +745,7 @@ void mfad_tick(struct mfad *s)
 	if (s->cfg.knock_port || s->cfg.portal_listen[0])
 		secrets_check(s, false);
 	s->h.lock(s->h.ctx, true);
-	n = grant_sweep(s->m);
+	n = grant_sweep_some(s->m, &s->sweep, SWEEP_PER_TICK);
 	s->h.lock(s->h.ctx, false);
 	if (n > 0) {
 		s->grants_swept += n;

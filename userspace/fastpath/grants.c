@@ -311,6 +311,46 @@ int grant_sweep(struct ig_maps *m)
 	return freed;
 }
 
+/* Free the expired slots of the entry at k; returns how many. */
+static int sweep_one(struct ig_maps *m, const struct ig_ban_key *k, uint64_t now)
+{
+	struct ig_grant_val v;
+	int freed = 0;
+
+	if (bpf_map_lookup_elem(m->grants, k, &v))
+		return 0;
+	for (int j = 0; j < IG_GRANT_USERS; j++)
+		if (v.users[j].expires_ns && v.users[j].expires_ns <= now) {
+			memset(&v.users[j], 0, sizeof(v.users[j]));
+			freed++;
+		}
+	if (freed) {
+		refresh_max(&v);
+		write_val(m, k, &v);
+	}
+	return freed;
+}
+
+int grant_sweep_some(struct ig_maps *m, struct grant_cursor *c, unsigned int budget)
+{
+	struct ig_ban_key next;
+	uint64_t now = mono_ns();
+	int freed = 0;
+
+	for (unsigned int i = 0; i < budget; i++) {
+		/* A deleted cursor key restarts the walk (the kernel's answer
+		 * for a missing key): at worst a few entries twice. */
+		if (bpf_map_get_next_key(m->grants, c->have ? &c->key : NULL, &next)) {
+			c->have = false;
+			break;
+		}
+		c->key = next;
+		c->have = true;
+		freed += sweep_one(m, &next, now);
+	}
+	return freed;
+}
+
 int grant_bind_check(struct ig_maps *m, const uint8_t addr[16], const char *user)
 {
 	struct grant_info *g;

@@ -60,6 +60,15 @@ int grant_lookup(struct ig_maps *m, const uint8_t addr[16], struct grant_info **
 /* Drop expired users and entries; returns how many slots were freed. */
 int grant_sweep(struct ig_maps *m);
 
+/* Where an incremental sweep stopped. Zero-initialise. */
+struct grant_cursor {
+	struct ig_ban_key key;
+	bool have;
+};
+/* grant_sweep() over at most budget entries from c on (the daemon's 1 s
+ * timer: a full map is never walked in one tick); wraps around. */
+int grant_sweep_some(struct ig_maps *m, struct grant_cursor *c, unsigned int budget);
+
 /*
  * bind_user: may user log in from addr? 0 when user holds a live grant that
  * covers addr, -ENOENT when no live grant covers addr at all (the source got
