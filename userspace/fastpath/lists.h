@@ -71,7 +71,22 @@ struct ban_info {
  * above. -E2BIG when the map is full (also counted). */
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 	    const char *reason);
+/* The same, recording who banned (one IG_ORIGIN_* value; 0 = unknown, what
+ * ban_add() records): `ban list` and the metrics show it, and a module lifts
+ * only the bans of its own origin. */
+int ban_add_from(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+		 const char *reason, uint8_t origin);
 int ban_del(struct ig_maps *m, const struct ig_prefix *p);
+/* For a module that bans on behalf of another system (CrowdSec): ban_add_from()
+ * unless p holds a ban of another origin that lasts at least as long (or is
+ * permanent), which is left as it is: 1 then, else ban_add_from()'s result. */
+int ban_add_unless_longer(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+			  const char *reason, uint8_t origin);
+/* Lift p's ban only if origin set it: 0, -ENOENT (no ban, or another
+ * origin's), or ban_del()'s error. */
+int ban_del_origin(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin);
+/* The prefixes of origin's live bans; *out malloc'd, caller frees. */
+int ban_list_origin(struct ig_maps *m, uint8_t origin, struct ig_prefix **out, size_t *n);
 /* The ban entry for exactly p (expired or not); -ENOENT if none. */
 int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
 /* All bans (expired ones included, with expires in the past); caller frees. */
@@ -97,5 +112,10 @@ void count_extra(struct ig_maps *m, uint32_t idx);
 int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
 /* Stable name of a counter index (stats output, JSON keys). */
 const char *reason_name(int idx);
+/* Stable name of a ban's origin: policy, cli, daemon, crowdsec; "local" for
+ * 0 (bans written before origins were recorded). */
+const char *origin_name(uint8_t origin);
+/* Origins that metrics and `ban list` break bans down by, 0 last. */
+#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, 0 }
 
 #endif
