@@ -10,6 +10,9 @@
 #   1 no_grant        a SYN to 993 without a grant is dropped at XDP
 #   2 knock           the right code (TOTP computed here in python, checked
 #                     against RFC 6238) -> an IMAPS login works at once
+#   5 bind_user       with the policy server: bob's right password from
+#                     alice's granted address is refused by Dovecot; alice
+#                     logs in
 #   3 refused         wrong code, replayed datagram, datagram older than 60 s,
 #                     another user's knock key -> no grant; repeated wrong
 #                     codes -> the source is banned, the user locked
@@ -22,10 +25,10 @@
 #     portal_proxy    X-Forwarded-For believed from trusted_proxies only
 #   7 restart         restart, kill -9 and a fresh load from the state file
 #                     mid-grant: the grant stays enforced and visible
-#   5 bind_user       (needs the policy server; see the README)
 #
 # Prints PASS/FAIL per check, SKIP when it cannot run here. Ports: UDP
-# 19650 (knock) and TCP 19651 (portal), inside the lab's server namespace.
+# 19650 (knock), TCP 19651 (portal) and 127.0.0.1:19652 (the auth policy
+# server), inside the lab's server namespace.
 # Cleanup by PID and by name: the daemon, the pins, the lab, the work dir.
 set -u
 
@@ -36,6 +39,7 @@ TOOL=$IG_ROOT/tests/mfa_tool.py
 KNOCK_PORT=19650
 PORTAL_PORT=19651
 METRICS_PORT=19653
+AP_PORT=19652
 WORK=
 
 tool() { "$PY" "$TOOL" "$@"; }
@@ -112,7 +116,17 @@ setup()
 	lock_time = 2m
 	ban_time = 2m
 	trusted_proxies = 198.19.10.1
+	bind_user = yes
+
+	[authpolicy]
+	listen = 127.0.0.1:$AP_PORT
+	api_key_file = $W/ap.key
+	mode = enforce
 	EOF2
+	# Dovecot asks the daemon before each password check (bind_user).
+	head -c 24 /dev/urandom | base64 >"$W/ap.key" && chmod 600 "$W/ap.key" || return 1
+	"$IG_BIN" authpolicy dovecot-config -p "$POLICY" >"$W/dovecot-policy.conf" || return 1
+	LAB_AUTH_POLICY=$W/dovecot-policy.conf lab_up || return 1
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$SRV4" \
 		-keyout "$W/portal.key" -out "$W/portal.crt" >/dev/null 2>&1 || return 1
 	for u in alice bob carol dave erin; do
@@ -162,6 +176,24 @@ test_knock()
 	check v6_grant_is_64 alice "$(grants_of "${CLI6%::*}::/64")"
 	check v6_syn_passes connected "$(syn_probe "$NS_CLI" "$CLI6" "$SRV6" 993 2)"
 	ALICE_STEP=$step ALICE_CODE=$code
+}
+
+# ---- 5 ----------------------------------------------------------------------
+test_bind_user()
+{
+	local r0
+	T=bind_user
+	# alice holds the grant on $CLI4 (test 2); bob has the right password.
+	check alice_grant_on_client alice "$(grants_of "$CLI4")"
+	r0=$(dovecot_lines "policy\\(bob,$CLI4,.*policy server refusal")
+	check bob_refused auth-failed "$(imap "$NS_CLI" login --host "$SRV4" --port 993 --user bob \
+		--password bob-pass --source "$CLI4" --timeout 8)"
+	check_ge dovecot_logged_policy_refusal $((r0 + 1)) \
+		"$(dovecot_lines "policy\\(bob,$CLI4,.*policy server refusal")"
+	check_ge verdict_event 1 "$(events_match "e.get('type') == 'authpolicy' and e.get('rule') == 'hook' and e.get('user') == 'bob' and e.get('addr') == '$CLI4'")"
+	check alice_logs_in ok "$(imap "$NS_CLI" login --host "$SRV4" --port 993 --user alice \
+		--password alice-pass --source "$CLI4" --timeout 8)"
+	check not_banned "" "$(ban_field "$CLI4" addr)"
 }
 
 # ---- 3 ----------------------------------------------------------------------
@@ -395,6 +427,7 @@ main()
 	echo "# lab up in $((SECONDS - t0)) s"
 	test_no_grant
 	test_knock
+	test_bind_user
 	test_refused
 	test_enrol_live
 	test_expiry

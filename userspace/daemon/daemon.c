@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 #include "authlog/authwatch.h"
+#include "daemon/authpolicy.h"
 #include "daemon/ctl.h"
 #include "daemon/crowdsec.h"
 #include "base/epsrc.h"
@@ -54,6 +55,7 @@
 #define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
 #define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
 #define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
+#define KNOWN_GOOD_SAVE_NS (60 * 1000000000ULL)	/* known-good changes alone: a save at most this often */
 
 /* Why a control client was refused or closed (imapguard_control_refused_total). */
 enum ctl_refusal { CTL_REF_LIMIT, CTL_REF_PERMISSION, CTL_REF_TIMEOUT, CTL_REF_BAD_REQUEST,
@@ -97,6 +99,11 @@ struct daemon {
 	struct http_route metrics_route;
 	struct authwatch *aw;
 	struct mfad *mfa;		/* knock, portal, grants (mfad.h) */
+	struct authpolicy *ap;		/* [authpolicy], or NULL */
+	/* Extension of the allow verdict (authpolicy_set_check), set before
+	 * the server opens and applied again whenever it is (re)opened. */
+	void (*ap_check)(void *ctx, const struct vd_request *rq, struct vd_result *res);
+	void *ap_check_ctx;
 	struct crowdsec *cs;		/* [crowdsec], or NULL */
 	struct crowdsec *cs_retired[4];	/* replaced by a reload: closed after the batch */
 	uint64_t start_mono;
@@ -488,6 +495,8 @@ static int write_state(void *ctx, FILE *f)
 		err = authwatch_save(d->aw, f);
 	if (!err && d->mfa)
 		err = mfad_save(d->mfa, f);
+	if (!err && d->ap)
+		err = authpolicy_save(d->ap, f);
 	return err;
 }
 
@@ -536,6 +545,9 @@ static int read_state_line(void *ctx, char *line)
 	}
 	if (d->mfa && (!strncmp(line, "grant ", 6) || !strncmp(line, "mfa ", 4)))
 		return mfad_load_line(d->mfa, line, d->adopted);
+	/* Known-good sources: kept only while the policy server is on. */
+	if (!strncmp(line, "good ", 5))
+		return d->ap ? authpolicy_load_line(d->ap, line) : 0;
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
 
@@ -595,6 +607,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->ap && json_object_set_new(r, "authpolicy", authpolicy_status_json(d->ap))) {
+		json_decref(r);
+		r = NULL;
+	}
 	if (r && d->cs && json_object_set_new(r, "crowdsec", crowdsec_status_json(d->cs))) {
 		json_decref(r);
 		r = NULL;
@@ -627,13 +643,15 @@ static void daemon_metrics(FILE *f, void *ctx)
 	for (int i = 0; i < CTL_REF_MAX; i++)
 		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
+	if (d->ap)
+		authpolicy_metrics(d->ap, f);
 	if (d->mfa)
 		mfad_metrics(d->mfa, f);
 	/* One call: each HTTP family's HELP and TYPE once for all servers. */
-	if (d->http || mfad_http(d->mfa)) {
-		struct http_server *srv[2] = { d->http, mfad_http(d->mfa) };
+	if (d->http || d->ap || mfad_http(d->mfa)) {
+		struct http_server *srv[3] = { d->http, authpolicy_http(d->ap), mfad_http(d->mfa) };
 
-		http_metrics(f, srv, 2);
+		http_metrics(f, srv, 3);
 	}
 }
 
@@ -719,6 +737,17 @@ static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix
 	client_send_json(d, c, r);
 }
 
+/* why --user: the account as the policy server sees it. */
+static void reply_why_user(struct daemon *d, struct client *c, const char *user)
+{
+	if (!d->ap) {
+		client_send_error(d, c, "the auth policy server is off (no [authpolicy])");
+		return;
+	}
+	client_send_json(d, c, json_pack("{s:b, s:o}", "ok", 1, "account",
+					 authpolicy_user_json(d->ap, user)));
+}
+
 /* {"ok":false,"error":msg}, and no more requests from this client. */
 static void reply_error(struct daemon *d, struct client *c, const char *msg)
 {
@@ -754,6 +783,9 @@ static void handle_request(struct daemon *d, struct client *c, const struct ctl_
 		break;
 	case CTL_WHY:
 		reply_why(d, c, &req->addr);
+		break;
+	case CTL_WHY_USER:
+		reply_why_user(d, c, req->user);
 		break;
 	case CTL_TOP:
 		reply_top(d, c, req->top);
@@ -940,6 +972,60 @@ static void set_reload_result(struct daemon *d, bool ok, const char *msg)
 	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
 }
 
+/*
+ * bind_user ([mfa], issue 17): the policy server's allow verdict, last. A
+ * login for user U from a source whose live grants all belong to other
+ * users is refused, so alice's grant does not let someone behind her NAT
+ * try bob's password. Dovecot's request does not say which port the client
+ * came in on: this applies whenever some port has access = grant. A source
+ * with no grant (allow-listed, or on an open port) is not judged here.
+ */
+static void daemon_bind_user(void *ctx, const struct vd_request *rq, struct vd_result *res)
+{
+	struct daemon *d = ctx;
+
+	if (!rq->has_addr || !d->mfa || !policy_has_grant_ports(&d->pol))
+		return;
+	if (mfad_bind_check(d->mfa, rq->addr, rq->login) == -EACCES) {
+		res->status = -1;
+		res->rule = VD_HOOK;
+		res->msg = "no MFA grant for this user from this address";
+	}
+}
+
+static int open_authpolicy(struct daemon *d)
+{
+	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
+				    .allowed = daemon_is_allowed, .banned = daemon_has_ban, .ctx = d };
+	int err;
+
+	if (!d->pol.authpolicy.listen[0])
+		return 0;
+	err = authpolicy_open(&d->ap, &d->pol.authpolicy, &env, d->epfd);
+	if (!err)
+		authpolicy_set_check(d->ap, d->ap_check, d->ap_check_ctx);
+	return err;
+}
+
+/* [authpolicy] added, changed or removed by a reload. A failure leaves the
+ * server as it was (logged): the rest of the policy is applied anyway. */
+static void reconfigure_authpolicy(struct daemon *d)
+{
+	int err = 0;
+
+	if (d->ap && !d->pol.authpolicy.listen[0]) {
+		authpolicy_close(d->ap);
+		d->ap = NULL;
+		pr_info("auth policy server stopped");
+	} else if (d->ap) {
+		err = authpolicy_reconfigure(d->ap, &d->pol.authpolicy);
+	} else {
+		err = open_authpolicy(d);
+	}
+	if (err)
+		pr_warn("auth policy server: %s", strerror(-err));
+}
+
 /* Re-read the policy: a bad file is reported and the old one stays. */
 static int do_reload(struct daemon *d)
 {
@@ -968,6 +1054,7 @@ static int do_reload(struct daemon *d)
 			authwatch_reconfigure(d->aw, &d->pol);
 		if (d->mfa)
 			mfad_reconfigure(d->mfa, &d->pol);
+		reconfigure_authpolicy(d);
 		crowdsec_reload(d, &d->pol.crowdsec);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
@@ -1130,6 +1217,11 @@ static void on_timer(struct daemon *d)
 		authwatch_tick(d->aw);
 	if (d->mfa)
 		mfad_tick(d->mfa);
+	/* Known-good sources change with every good login: they ride along
+	 * with the next save, or force one at most every KNOWN_GOOD_SAVE_NS
+	 * (a save fsyncs, inside the loop that answers Dovecot). */
+	if (mono_ns() - d->last_save >= KNOWN_GOOD_SAVE_NS && authpolicy_take_changed(d->ap))
+		d->dirty = true;
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
@@ -1216,6 +1308,7 @@ static void daemon_fini(struct daemon *d)
 {
 	while (d->clients)
 		client_close(d, d->clients);
+	authpolicy_close(d->ap);
 	if (d->aw)
 		authwatch_close(d->aw);
 	mfad_close(d->mfa);
@@ -1261,6 +1354,13 @@ int daemon_run(const struct daemon_opts *o)
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
 		goto out;
 	if ((err = mfad_open(&d.mfa, &mfa_hooks, &d.pol, &d.m, d.epfd)))
+		goto out;
+	/* bind_user (issue 17): the allow verdict asks the grants last. */
+	d.ap_check = daemon_bind_user;
+	d.ap_check_ctx = &d;
+	/* Before the state file: it holds the known-good sources. Requests
+	 * wait in the listen backlog until the loop runs. */
+	if ((err = open_authpolicy(&d)))
 		goto out;
 	err = state_load(d.o.state_path, read_state_line, &d);
 	if (err == -EPERM)	/* an unsafe directory: warned, the admin must fix it */
