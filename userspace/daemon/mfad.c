@@ -343,7 +343,25 @@ void mfad_knock_ready(struct mfad *s)
 	}
 }
 
-static int knock_open(struct mfad *s)
+/* Bind fd to sa; at start-up (patient), EADDRINUSE is retried for up to 2 s:
+ * a daemon killed a moment ago may still be releasing its socket (its
+ * files close after it stopped looking alive). Never in the loop. */
+static int bind_patient(int fd, const struct sockaddr *sa, socklen_t len, bool patient)
+{
+	struct timespec pause = { 0, 100 * 1000000 };
+
+	for (int i = 0; i < (patient ? 20 : 1); i++) {
+		if (!bind(fd, sa, len))
+			return 0;
+		if (errno != EADDRINUSE)
+			break;
+		if (patient)
+			nanosleep(&pause, NULL);
+	}
+	return -1;
+}
+
+static int knock_open(struct mfad *s, bool patient)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	struct sockaddr_in sa4 = { .sin_family = AF_INET };
@@ -357,13 +375,20 @@ static int knock_open(struct mfad *s)
 	/* One socket for both families; IPv4 only where IPv6 is off. */
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) ||
-			bind(fd, (struct sockaddr *)&sa, sizeof(sa)))) {
+			bind_patient(fd, (struct sockaddr *)&sa, sizeof(sa), patient))) {
+		err = -errno;
 		close(fd);
 		fd = -1;
+		/* In use: not a reason to fall back to IPv4 only. */
+		if (err == -EADDRINUSE) {
+			pr_warn("mfa: Couldn't listen for knocks on UDP port %u: %s", s->knock_port,
+				strerror(-err));
+			return err;
+		}
 	}
 	if (fd < 0) {
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa4, sizeof(sa4))) {
+		if (fd < 0 || bind_patient(fd, (struct sockaddr *)&sa4, sizeof(sa4), patient)) {
 			err = -errno;
 			pr_warn("mfa: Couldn't listen for knocks on UDP port %u: %s", s->knock_port,
 				strerror(-err));
@@ -730,7 +755,7 @@ int mfad_open(struct mfad **out, const struct mfad_hooks *h, const struct policy
 	/* The secrets file matters only when something can take a code. */
 	if (s->cfg.knock_port || s->cfg.portal_listen[0])
 		secrets_check(s, true);
-	if ((err = knock_open(s)) || (err = portal_open(s))) {
+	if ((err = knock_open(s, true)) || (err = portal_open(s))) {
 		mfad_close(s);
 		return err;
 	}
@@ -762,7 +787,7 @@ void mfad_reconfigure(struct mfad *s, const struct policy *pol)
 		pr_warn("mfa: out of memory: trusted_proxies unchanged");
 	if (s->cfg.knock_port != s->knock_port) {
 		knock_close(s);
-		knock_open(s);
+		knock_open(s, false);
 	}
 	/* A new certificate or address: a fresh server. */
 	portal_close(s);
