@@ -93,6 +93,7 @@ run integration_mfa bash tests/integration_mfa.sh
 run integration_deb bash tests/integration_deb.sh
 run integration_coexist bash tests/integration_coexist.sh
 run integration_crowdsec bash tests/integration_crowdsec.sh
+run integration_starttls bash tests/integration_starttls.sh
 wait "$daemon_pid"
 run integration_daemon replay integration_daemon
 wait "$fuzz_pid"

@@ -363,6 +363,8 @@ static const struct tcase cases[] = {
 	T("grant: drop port, granted", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
 	T("grant: redirect port, no grant", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_REDIRECT, IG_R_REDIRECT, g143),
 	T("grant: redirect port, granted", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: starttls port, no grant", IG_ACT_STARTTLS, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g143),
+	T("grant: starttls port, granted", IG_ACT_STARTTLS, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
 	T("grant: open port ignores grants", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_TX, IG_R_REJECT),
 	/* hostile and malformed: must pass, never error */
 	T("ethernet header only", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 14 }, E_PASS, -1),
