@@ -18,7 +18,7 @@ CFLAGS ?= -O2 -g
 # to userspace only: the BPF object is built with BPF_CFLAGS alone.
 USER_CFLAGS := $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
-LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd
+LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -loath -lqrencode
 LIBS += -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
@@ -49,6 +49,7 @@ TEST_LAYER_test_base := base
 TEST_LAYER_test_state := base
 TEST_LAYER_test_policy := policy
 TEST_LAYER_test_sign := policy
+TEST_LAYER_test_mfa := policy
 TEST_LAYER_test_authlog := authlog
 TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
@@ -66,6 +67,7 @@ TEST_LAYER_test_crowdsec := daemon
 # the layer whose sources, with those of the layers it uses, each links.
 FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
+FUZZ_LAYER_fuzz_knock := policy
 FUZZ_LAYER_fuzz_crowdsec := daemon
 
 ifeq ($(V),1)
@@ -201,7 +203,7 @@ fuzz: deps
 	$(Q)bash tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_OUT)/corpus $(FUZZ_TARGETS)
 
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
-BENCH_TOOLS := pktcost livegen authbench timetoban mapfill loadtime policyload stcost
+BENCH_TOOLS := pktcost livegen authbench timetoban mapfill loadtime policyload stcost knocklat
 
 BENCH_LIBS := $(call layer_libs,daemon)
 $(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(BENCH_LIBS) | $(BUILD)

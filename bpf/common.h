@@ -21,6 +21,18 @@
  */
 #define IG_V4_PLEN_OFF	96
 
+/*
+ * Per-port access, ig_port_cfg.access. IG_ACCESS_GRANT: a SYN passes only
+ * from an allow-listed source or one holding a live grant (ig_grants); the
+ * port's action then says what happens to the others (pass and drop: dropped,
+ * reject: RST, redirect: redirected). Later segments of an admitted
+ * connection are not checked again: a grant admits connections.
+ */
+enum ig_access {
+	IG_ACCESS_OPEN = 0,
+	IG_ACCESS_GRANT,
+};
+
 /* Per-port action, ig_port_cfg.action. IG_ACT_NONE = port not protected. */
 enum ig_action {
 	IG_ACT_NONE = 0,
@@ -61,6 +73,8 @@ enum ig_reason {
 				 * or evicted from ig_flows): reset the same way */
 	IG_R_STARTTLS_RESET,	/* later packet of a flow already reset: RST to the client */
 	IG_R_STARTTLS_LOGGED,	/* starttls_mode = log: what enforce would reset, passed */
+	IG_R_NO_GRANT,		/* access = grant port: SYN from a source with no live grant, dropped */
+	IG_R_NO_GRANT_REJECT,	/* ... answered with RST (port action reject) */
 	IG_R_MAX,
 };
 
@@ -104,7 +118,7 @@ struct ig_port_cfg {
 	__u8 sub_plen4;		/* per-subnet bucket prefix, IPv4 */
 	__u8 sub_plen6;		/* per-subnet bucket prefix, IPv6 */
 	__u8 starttls_mode;	/* enum ig_starttls_mode, action starttls */
-	__u8 pad;
+	__u8 access;		/* enum ig_access */
 	__u32 redirect_ifindex;	/* action redirect: egress interface */
 	__u32 pad2;
 	/*
@@ -244,6 +258,27 @@ struct ig_ban_val {
 	__u8 deny;		/* ig_bans: deny-list origins (IG_ORIGIN_*), 0 = not denied */
 	__u8 origin;		/* who banned: one IG_ORIGIN_* value, 0 = unknown (older pins) */
 	__u8 pad[5];
+};
+
+/*
+ * ig_grants: key as ig_bans (an exact address, plen 128, or an IPv6 /64,
+ * plen 64). A source may hold grants of several users (a NAT): each slot is
+ * one user's grant; expires_ns is the latest of the slots', the one BPF
+ * reads. Like a ban's, an expired grant stops admitting even with no daemon.
+ */
+#define IG_GRANT_USERS	4
+#define IG_USER_LEN	64	/* user name, NUL included */
+
+struct ig_grant_user {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; 0 = free slot */
+	__u64 created;		/* wall clock seconds */
+	char user[IG_USER_LEN];
+};
+
+struct ig_grant_val {
+	__u64 expires_ns;	/* max of users[].expires_ns: what BPF checks */
+	__u64 packets;		/* SYNs admitted by this grant (atomic add) */
+	struct ig_grant_user users[IG_GRANT_USERS];
 };
 
 /*

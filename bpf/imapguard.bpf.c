@@ -92,6 +92,16 @@ struct {
 	__type(value, struct ig_ban_val);
 } ig_banpfx SEC(".maps");
 
+/* Exact address (plen 128) or IPv6 /64 -> grant: access = grant ports admit
+ * a SYN from it until expires_ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ig_ban_key);
+	__type(value, struct ig_grant_val);
+} ig_grants SEC(".maps");
+
 /* (masked source or subnet, port, level) -> GCRA bucket state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -602,6 +612,52 @@ __noinline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u64 now)
 	return r;
 }
 
+static __always_inline bool grant_live(struct ig_grant_val *g, __u64 now)
+{
+	if (!g || !g->expires_ns || g->expires_ns <= now)
+		return false;	/* expired grants stop admitting even with no daemon */
+	__sync_fetch_and_add(&g->packets, 1);
+	return true;
+}
+
+/* Whether the source, or its IPv6 /64, holds a live grant. */
+static __always_inline bool has_grant(struct pkt *p, __u64 now)
+{
+	struct ig_ban_key k;
+
+	host_key(&k, p, 128);
+	if (grant_live(bpf_map_lookup_elem(&ig_grants, &k), now))
+		return true;
+	if (p->family != 6)
+		return false;
+	host_key(&k, p, 64);
+	return grant_live(bpf_map_lookup_elem(&ig_grants, &k), now);
+}
+
+/*
+ * access = grant (common.h, enum ig_access): the SYN is the admission. A
+ * granted source gets what action pass gives (the SYN budget); the others
+ * get the port's action, with pass meaning drop. Other segments pass: an
+ * admitted connection outlives its grant, and the kernel answers segments
+ * of unknown connections as on any port.
+ */
+static __always_inline __u32 grant_action(struct pkt *p, struct ig_port_cfg *pc,
+					  struct ctx_info *ci, __u64 now)
+{
+	if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+		return IG_R_PASS;
+	if (has_grant(p, now))
+		return throttle(p, pc, now);
+	switch (pc->action) {
+	case IG_ACT_REJECT:
+		return p->frag == FRAG_NONE ? IG_R_NO_GRANT_REJECT : IG_R_NO_GRANT;
+	case IG_ACT_REDIRECT:
+		ci->redirect_ifindex = pc->redirect_ifindex;
+		return IG_R_REDIRECT;
+	default:
+		return IG_R_NO_GRANT;
+	}
+}
 #include "starttls.bpf.h"
 
 /* Port action for a packet that passed the lists. */
@@ -611,6 +667,12 @@ static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 	bool syn = (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
 	__u32 reason;
 
+	/* action starttls keeps its guard on a grant port: only its SYN is
+	 * judged by the grant, then the flow goes on as any starttls one. */
+	if (pc->access == IG_ACCESS_GRANT && pc->action != IG_ACT_STARTTLS)
+		return grant_action(p, pc, ci, now);
+	if (pc->access == IG_ACCESS_GRANT && syn && !has_grant(p, now))
+		return IG_R_NO_GRANT;
 	switch (pc->action) {
 	case IG_ACT_DROP:
 		return IG_R_DROP;
@@ -681,7 +743,7 @@ static __always_inline int classify(struct pkt *p, struct ctx_info *ci, __u64 *n
 		return IG_R_ALLOW;
 	/* A drop port drops whatever bans and deny say: skip their lookups
 	 * (bans and deny then count as "drop" there). */
-	if (pc && pc->action == IG_ACT_DROP)
+	if (pc && pc->action == IG_ACT_DROP && pc->access != IG_ACCESS_GRANT)
 		return IG_R_DROP;
 	*now = bpf_ktime_get_coarse_ns();
 	reason = check_lists(p, *now, flags);
@@ -699,6 +761,7 @@ static __always_inline enum verdict verdict_of(__u32 reason)
 	case IG_R_ALLOW:
 		return V_PASS;
 	case IG_R_REJECT:
+	case IG_R_NO_GRANT_REJECT:
 		return V_REJECT;
 	case IG_R_REDIRECT:
 		return V_REDIRECT;

@@ -9,7 +9,9 @@
 # only interface, and plays four attacks, saying what is tried and what
 # happened: plaintext IMAP, a brute force, password spraying, a
 # connection flood, and Dovecot asking imapguard before each password check
-# (a tarpit, and an account protected from distributed spraying). Then the counters, the ban list and the events, and
+# (a tarpit, and an account protected from distributed spraying); then 993
+# made zero trust (access = grant): a denied connection, a TOTP knock, and
+# the login that follows. Then the counters, the ban list and the events, and
 # everything is removed again (also on Ctrl-C or an error).
 #
 # Builds nothing: the Makefile has built build/imapguard first. The lab,
@@ -212,6 +214,32 @@ t0=$EPOCHREALTIME
 echo "  $CLI4 -> dave / dave-pass (known-good): $(cli login --host "$SRV4" --port 993 --user dave \
 	--password dave-pass) in $(ms_since "$t0") ms"
 run_ig why --user dave -c "$CTL"
+
+# ---- 6 -------------------------------------------------------------------------------
+
+say "6. Zero trust: no second factor, no connection (access = grant on 993)"
+sed -i 's/^\[port 993\]$/[port 993]\naccess = grant/' "$POLICY"
+printf '\n[mfa]\nsecrets = %s/mfa.secrets\ngrant_ttl = 12h\nknock_port = 19650\n' "$WORK" >>"$POLICY"
+echo "  The policy gets 'access = grant' in [port 993] and an [mfa] section"
+echo "  (secrets file, grant_ttl = 12h, knock_port = 19650)."
+run_ig reload -c "$CTL"
+echo "\$ imapguard mfa enroll carol --knock-key-out carol.key"
+"$IG_BIN" mfa enroll carol --policy "$POLICY" --knock-key-out "$WORK/carol.key" --no-qr 2>&1 |
+	sed 's/^/  /; s/secret=[A-Z2-7]*/secret=.../'
+echo "  (and a QR code for carol's authenticator app)"
+echo "  client -> $SRV4:993 LOGIN carol, no grant yet: $(cli login --host "$SRV4" --port 993 \
+	--user carol --password carol-pass --timeout 1.5)  (SYN dropped by XDP: no_grant $(stat_packets no_grant))"
+CODE=$("$PY" "$IG_ROOT/tests/mfa_tool.py" totp "$(awk '$1 == "carol" { print $2 }' "$WORK/mfa.secrets")")
+echo "  carol reads $CODE from her app and knocks from $CLI4:"
+echo "\$ imapguard knock $SRV4 --port 19650 --user carol --key-file carol.key --code $CODE"
+ip netns exec "$NS_CLI" "$IG_BIN" knock "$SRV4" --port 19650 --user carol \
+	--key-file "$WORK/carol.key" --code "$CODE" </dev/null 2>&1 | sed 's/^/  /'
+sleep 0.3
+daemon_says "mfa: granted"
+echo "  client -> $SRV4:993 LOGIN carol: $(cli login --host "$SRV4" --port 993 --user carol \
+	--password carol-pass --timeout 3)"
+run_ig why "$CLI4" -c "$CTL"
+echo "  The same code again (a replay) earns nothing: a code is accepted once per user."
 
 # ---- results --------------------------------------------------------------------------
 

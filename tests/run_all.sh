@@ -87,6 +87,7 @@ run integration_lab bash tests/integration_lab.sh
 run integration_authpolicy bash tests/integration_authpolicy.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
+run integration_mfa bash tests/integration_mfa.sh
 # Installs and purges a real package with apt-get: belongs in a serial lane,
 # with no other dpkg/apt user running (tests/integration_deb.sh).
 run integration_deb bash tests/integration_deb.sh

@@ -33,7 +33,7 @@ BID=$$
 B=$IG_ROOT/build
 OBJ=$IG_ROOT/.output/bench/bench.bpf.o
 RESULTS=$IG_ROOT/tests/bench/results
-SECTIONS="pkt rate auth ttb mem policy load"
+SECTIONS="pkt rate auth ttb knock mem policy load"
 LOAD_RUNS=5
 RUNS=5		# rounds for pkt
 RATE_RUNS=3	# runs of RATE_SECONDS per firewall mode
@@ -42,6 +42,7 @@ AUTH_LINES=1000000
 AUTH_RUNS=3
 F2B_RUNS=3
 TTB_BANS=200
+KNOCKS=200
 JSON=0
 CPU=$(($(nproc) - 1))	# generator, receiver and pktcost share this one CPU
 
@@ -563,6 +564,9 @@ daemon_up()
 	[authlog bench]
 	path = $BT/ttb.log
 	format = dovecot
+	[mfa]
+	secrets = $BT/mfa.secrets
+	knock_port = 19653
 	[authpolicy]
 	listen = 127.0.0.1:$POLICY_PORT
 	api_key_file = $BT/policy.key
@@ -607,6 +611,14 @@ sec_ttb()
 	say "4/5 time to ban ($TTB_BANS bans through the real daemon, file source)"
 	"$B/bench_timetoban" --pin-dir "$DPIN" --log "$BT/ttb.log" --failures 5 --bans "$TTB_BANS" \
 		--syn-every 2 --daemon-pid "$DPID" >>"$RAW" 2>>"$LOG" || say "timetoban failed (see below)"
+}
+
+sec_knock()
+{
+	say "knock to grant ($KNOCKS knocks through the real daemon, UDP on lo)"
+	nsenter --net="/run/netns/$NSD" "$B/bench_knocklat" --pin-dir "$DPIN" \
+		--secrets "$BT/mfa.secrets" --port 19653 --knocks "$KNOCKS" >>"$RAW" 2>>"$LOG" ||
+		say "knocklat failed (see below)"
 }
 
 sec_mem()
@@ -722,7 +734,7 @@ for s in $SECTIONS; do
 	rate) sec_rate ;;
 	auth) sec_auth ;;
 	load) sec_load ;;
-	ttb|mem|policy)
+	ttb|knock|mem|policy)
 		if [ -z "$DPID" ]; then
 			daemon_up || { daemon_down; continue; }
 		fi

@@ -18,6 +18,7 @@ SECTIONS = {
             "second, CPU ns per packet (+ ns over the bare XDP_DROP)",
     "auth": "3. Auth-log throughput: lines per CPU second",
     "ttb": "4. Time to ban, real daemon, file source",
+    "knock": "4b. Knock to grant, real daemon, UDP on lo",
     "mem": "5. Memory with 1M bans and 1M throttled sources",
     "policy": "6. Auth policy server, 32 keep-alive clients, Dovecot's request bodies",
     "load": "7. Load time: attach (open, verify and load, pin, attach, policy) and daemon cold "
@@ -201,7 +202,7 @@ def build(rows, order):
     """Table rows: dicts with the rendered cells and the data behind them."""
     out = []
     specs = {"pkt": PKT, "rate": RATE, "auth": AUTH}
-    for sec in ("pkt", "rate", "auth", "ttb", "mem", "policy", "load", "conn"):
+    for sec in ("pkt", "rate", "auth", "ttb", "knock", "mem", "policy", "load", "conn"):
         ids = [k[1] for k in order if k[0] == sec]
         if not ids:
             continue
@@ -248,7 +249,7 @@ def build(rows, order):
             elif sec == "policy" and i == "p99":
                 row["target"] = "p99 < %g ms" % POLICY_P99_TARGET_MS
                 row["status"] = "ok" if r["median"] < POLICY_P99_TARGET_MS else "MISSED"
-            elif sec == "ttb":
+            elif sec in ("ttb", "knock"):
                 p50, p99 = pct(r["values"], 0.5), pct(r["values"], 0.99)
                 row["figure"] = "p50 %.2f ms, p99 %.2f ms" % (p50, p99)
                 row["p50"], row["p99"] = p50, p99

@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fastpath/lists.h"	/* common.h first: the skeleton embeds struct ig_cfg */
+#include "fastpath/grants.h"
 #include "imapguard.skel.h"
 #include "lpmsum.h"
 #include "policy/policy.h"
@@ -227,6 +228,8 @@ static void reset_lists(void)
 		list_del(&maps, LIST_DENY, &p, &wp);
 		ban_del(&maps, &p);
 	}
+	grant_del_user(&maps, "alice");
+	grant_del_user(&maps, "bob");
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -255,6 +258,30 @@ static void deny_v6_48(void) { deny_add("2001:db8:1::/48"); }
 static void deny_all(void) { deny_add("::/0"); }
 static void deny_zero64(void) { deny_add("::/64"); }
 static void ban_zero64(void) { struct ig_prefix p = pfx("::/64"); ban_add(&maps, &p, 0, "t"); }
+
+/* access = grant (issue 17): 993 or 143 admit SYNs only with a grant. */
+static void set_access(uint16_t port, uint8_t access)
+{
+	struct ig_port_cfg pc;
+	__u32 key = port;
+
+	bpf_map_lookup_elem(maps.ports, &key, &pc);
+	pc.access = access;
+	bpf_map_update_elem(maps.ports, &key, &pc, BPF_ANY);
+}
+static void grant(const char *a, const char *user) { struct ig_prefix p = pfx(a); grant_add(&maps, &p, user, 60 * NS_PER_SEC, NULL); }
+static void g993(void) { set_access(993, IG_ACCESS_GRANT); }
+static void g143(void) { set_access(143, IG_ACCESS_GRANT); }
+static void g993_v4(void) { g993(); grant("198.18.0.2", "alice"); }
+static void g993_other(void) { g993(); grant("198.18.0.3", "alice"); }
+static void g993_v6_64(void) { g993(); grant("2001:db8::/64", "alice"); }
+static void g993_v6_host(void) { g993(); grant("2001:db8::2", "alice"); }
+static void g993_expired(void) { struct ig_prefix p = pfx("198.18.0.2"); g993(); grant_put(&maps, &p, "alice", mono_ns() - NS_PER_SEC, 0); }
+static void g993_deleted(void) { struct ig_prefix p = pfx("198.18.0.2"); g993_v4(); grant("198.18.0.2", "bob"); grant_del(&maps, &p, NULL); }
+static void g993_two_users(void) { struct ig_prefix p = pfx("198.18.0.2"); g993_v4(); grant("198.18.0.2", "bob"); grant_del(&maps, &p, "alice"); }
+static void g993_ban(void) { g993_v4(); ban_v4(); }
+static void g993_allow(void) { g993(); allow_v4(); }
+static void g143_v4(void) { g143(); grant("198.18.0.2", "alice"); }
 
 #define T(...) { __VA_ARGS__ }
 static const struct tcase cases[] = {
@@ -316,6 +343,30 @@ static const struct tcase cases[] = {
 	T("ban v4 /24 prefix", IG_ACT_REJECT, { .family = 4, .src = "198.18.0.200", .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, ban_v4_24),
 	T("ban on a drop port counts as drop", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_DROP, ban_v4),
 	T("allow beats ban", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_ALLOW, allow_and_ban),
+	T("grant: no grant, syn dropped", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993),
+	T("grant: no grant v6, syn dropped", IG_ACT_REJECT, { .family = 6, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993),
+	T("grant: granted v4 passes", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v4),
+	T("grant: another address's grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_other),
+	T("grant: v6 /64 grant covers a host", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::77", .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v6_64),
+	T("grant: v6 /64 grant, other /64", IG_ACT_REJECT, { .family = 6, .src = "2001:db8:0:1::2", .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_v6_64),
+	T("grant: v6 host grant", IG_ACT_REJECT, { .family = 6, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_v6_host),
+	T("grant: v6 host grant, neighbour", IG_ACT_REJECT, { .family = 6, .src = "2001:db8::3", .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_v6_host),
+	T("grant: expired grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_expired),
+	T("grant: deleted grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g993_deleted),
+	T("grant: one user's grant left", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_PASS, g993_two_users),
+	T("grant: ack of a connection passes", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = ACK }, E_PASS, IG_R_PASS, g993),
+	T("grant: ban beats grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_DROP, IG_R_BAN, g993_ban),
+	T("grant: allow needs no grant", IG_ACT_REJECT, { .family = 4, .dport = 993, .flags = SYN }, E_PASS, IG_R_ALLOW, g993_allow),
+	T("grant: reject port answers RST", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_TX, IG_R_NO_GRANT_REJECT, g143),
+	T("grant: reject port v6 RST", IG_ACT_REJECT, { .family = 6, .dport = 143, .flags = SYN }, E_TX, IG_R_NO_GRANT_REJECT, g143),
+	T("grant: reject port, granted", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: drop port, no grant", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g143),
+	T("grant: drop port, granted", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: redirect port, no grant", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_REDIRECT, IG_R_REDIRECT, g143),
+	T("grant: redirect port, granted", IG_ACT_REDIRECT, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: starttls port, no grant", IG_ACT_STARTTLS, { .family = 4, .dport = 143, .flags = SYN }, E_DROP, IG_R_NO_GRANT, g143),
+	T("grant: starttls port, granted", IG_ACT_STARTTLS, { .family = 4, .dport = 143, .flags = SYN }, E_PASS, IG_R_PASS, g143_v4),
+	T("grant: open port ignores grants", IG_ACT_REJECT, { .family = 4, .dport = 143, .flags = SYN }, E_TX, IG_R_REJECT),
 	/* hostile and malformed: must pass, never error */
 	T("ethernet header only", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 14 }, E_PASS, -1),
 	T("truncated ip header", IG_ACT_DROP, { .family = 4, .dport = 143, .flags = SYN, .truncate = 20 }, E_PASS, -1),
@@ -1111,6 +1162,56 @@ static void test_port_layout(void)
 	fastpath_unpin_all(dir);
 }
 
+/* grants.c: slots, listing, bind check and the incremental sweep. */
+static void test_grants(void)
+{
+	struct ig_prefix a = pfx("198.18.0.2"), b = pfx("2001:db8::/64"), h = pfx("198.18.0.3");
+	struct grant_cursor cur = {};
+	struct grant_info *g;
+	uint8_t in64[16];
+	size_t n;
+	int freed = 0;
+
+	reset_lists();
+	ASSERT_OK(grant_add(&maps, &a, "alice", 60 * NS_PER_SEC, NULL), "alice");
+	ASSERT_OK(grant_add(&maps, &a, "bob", 60 * NS_PER_SEC, NULL), "bob, same address");
+	ASSERT_OK(grant_add(&maps, &a, "alice", 120 * NS_PER_SEC, NULL), "alice extended");
+	ASSERT_OK(grant_add(&maps, &b, "carol", 60 * NS_PER_SEC, NULL), "carol's /64");
+	ASSERT_EQ(grant_add(&maps, &a, "-x", 60 * NS_PER_SEC, NULL), -EINVAL, "bad user");
+	ASSERT_EQ(grant_add(&maps, &a, "dave", 0, NULL), -ERANGE, "ttl 0");
+	ASSERT_EQ(grant_add(&maps, &(struct ig_prefix){ .plen = 120 }, "dave", NS_PER_SEC, NULL),
+		  -EINVAL, "a /24 is no grant key");
+	ASSERT_OK(grant_list(&maps, &g, &n), "list");
+	ASSERT_EQ(n, 3, "three (address, user) rows");
+	free(g);
+	ASSERT_OK(grant_bind_check(&maps, a.addr, "alice"), "alice bound");
+	ASSERT_EQ(grant_bind_check(&maps, a.addr, "erin"), -EACCES, "erin: others' grants only");
+	ASSERT_EQ(grant_bind_check(&maps, h.addr, "erin"), -ENOENT, "no grant at all");
+	memcpy(in64, b.addr, 16);
+	in64[15] = 7;
+	ASSERT_OK(grant_bind_check(&maps, in64, "carol"), "carol in her /64");
+	/* Five users on one address: the one ending first gives way. */
+	ASSERT_OK(grant_add(&maps, &h, "u1", 10 * NS_PER_SEC, NULL), "u1");
+	ASSERT_OK(grant_add(&maps, &h, "u2", 20 * NS_PER_SEC, NULL), "u2");
+	ASSERT_OK(grant_add(&maps, &h, "u3", 30 * NS_PER_SEC, NULL), "u3");
+	ASSERT_OK(grant_add(&maps, &h, "u4", 40 * NS_PER_SEC, NULL), "u4");
+	ASSERT_OK(grant_add(&maps, &h, "u5", 50 * NS_PER_SEC, NULL), "u5");
+	ASSERT_EQ(grant_bind_check(&maps, h.addr, "u1"), -EACCES, "u1 gave way");
+	ASSERT_OK(grant_bind_check(&maps, h.addr, "u5"), "u5 in");
+	/* Expired slots go in the sweep, a budget of one entry at a time. */
+	ASSERT_OK(grant_put(&maps, &a, "bob", mono_ns() - NS_PER_SEC, 0), "bob expired");
+	ASSERT_OK(grant_put(&maps, &b, "carol", mono_ns() - NS_PER_SEC, 0), "carol expired");
+	for (int i = 0; i < 10; i++)
+		freed += grant_sweep_some(&maps, &cur, 1);
+	ASSERT_EQ(freed, 2, "two slots freed");
+	ASSERT_OK(grant_list(&maps, &g, &n), "list");
+	ASSERT_EQ(n, 5, "alice and u2..u5 left");
+	free(g);
+	ASSERT_EQ(grant_del_user(&maps, "alice"), 1, "del_user");
+	ASSERT_EQ(grant_del(&maps, &h, NULL), 0, "del all of an address");
+	ASSERT_EQ(map_count(maps.grants), 0, "map empty");
+}
+
 int main(void)
 {
 	char name[128];
@@ -1184,6 +1285,7 @@ int main(void)
 		reset_lists();
 		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	}
+	RUN_CASE("grants: slots, bind check, sweep", test_grants());
 	RUN_CASE("port layout: adopted pins", test_port_layout());
 	imapguard_bpf__destroy(skel);
 	return test_cases_failed != 0;

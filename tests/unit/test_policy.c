@@ -220,6 +220,16 @@ static const struct err_case err_cases[] = {
 	{ "authlog name blank", "[authlog a b]\n", 1, "invalid authlog name 'a b'" },
 	{ "authlog name 64", "[authlog " A16 A16 A16 A16 "]\n", 1, "invalid authlog name" },
 	{ "authlog unknown key", "[authlog a]\njournal = x\nunit = y\n", 3, "unknown key 'unit' (in [authlog a])" },
+	{ "access bad", "[port 993]\naction = pass\naccess = maybe\n", 3, "invalid value 'maybe' (expected open|grant)" },
+	{ "mfa grant_prefix", "[mfa]\ngrant_prefix = 24, 64\n", 2, "grant_prefix must be '32, 64' or '32, 128'" },
+	{ "mfa grant_ttl 0", "[mfa]\ngrant_ttl = 0\n", 2, "duration must be greater than 0" },
+	{ "mfa knock_port", "[mfa]\nknock_port = 70000\n", 2, "knock_port" },
+	{ "mfa portal_listen", "[mfa]\nportal_listen = 8443\n", 2, "invalid portal_listen '8443'" },
+	{ "mfa cert without key", "[mfa]\nportal_listen = 127.0.0.1:8443\nportal_cert = /x.crt\n", 3, "portal_cert and portal_key go together" },
+	{ "mfa cert without portal", "[mfa]\nportal_cert = /x.crt\nportal_key = /x.key\n", 2, "needs portal_listen" },
+	{ "mfa secrets relative", "[mfa]\nsecrets = mfa.secrets\n", 2, "is not an absolute path" },
+	{ "mfa trusted_proxies", "[mfa]\ntrusted_proxies = 10.0.0.1/8\n", 2, "10.0.0.1/8" },
+	{ "mfa max_code_failures 0", "[mfa]\nmax_code_failures = 0\n", 2, "max_code_failures" },
 	/* [authpolicy] */
 	{ "authpolicy no listen", "[authpolicy]\napi_key_file = /k\n", 1, "missing 'listen = ADDR:PORT' (in [authpolicy])" },
 	{ "authpolicy no key", "[authpolicy]\nlisten = 127.0.0.1:9688\n", 1, "missing 'api_key_file = FILE'" },
@@ -416,6 +426,39 @@ static void test_defaults(void)
 	ASSERT_STREQ(err, "", "no error");
 	policy_free(&pol);
 	policy_free(&pol);	/* twice is harmless */
+}
+
+static void test_mfa(void)
+{
+	ASSERT_OK(load_text("[port 993]\naction = pass\naccess = grant\n[port 143]\naction = reject\n"
+			    "[mfa]\nsecrets = /etc/ig/s\ngrant_ttl = 30m\ngrant_prefix = 32, 128\n"
+			    "knock_port = 62201\nportal_listen = [::1]:8443\nportal_cert = /c\n"
+			    "portal_key = /k\ntrusted_proxies = 127.0.0.1, ::1\nbind_user = yes\n"
+			    "max_code_failures = 3\nwindow = 5m\nlock_time = 1h\nban_time = 2h\n"), "load");
+	ASSERT_EQ(pol.ports[0].access, IG_ACCESS_GRANT, "993 grant");
+	ASSERT_EQ(pol.ports[1].access, IG_ACCESS_OPEN, "143 open by default");
+	ASSERT_TRUE(policy_has_grant_ports(&pol), "has grant ports");
+	ASSERT_STREQ(pol.mfa.secrets, "/etc/ig/s", "secrets");
+	ASSERT_EQ(pol.mfa.grant_ttl_ns, 1800 * NS_PER_SEC, "grant_ttl");
+	ASSERT_EQ(pol.mfa.grant_plen6, 128, "grant_prefix");
+	ASSERT_EQ(pol.mfa.knock_port, 62201, "knock_port");
+	ASSERT_STREQ(pol.mfa.portal_listen, "[::1]:8443", "portal_listen");
+	ASSERT_EQ(pol.mfa.trusted_proxies.n, 2, "trusted_proxies");
+	ASSERT_TRUE(pol.mfa.bind_user, "bind_user");
+	ASSERT_EQ(pol.mfa.max_code_failures, 3, "max_code_failures");
+	ASSERT_EQ(pol.mfa.window_ns, 300 * NS_PER_SEC, "window");
+	ASSERT_EQ(pol.mfa.lock_ns, 3600 * NS_PER_SEC, "lock_time");
+	ASSERT_TRUE(pol.mfa.ban_set && pol.mfa.ban_ns == 7200 * NS_PER_SEC, "ban_time");
+	policy_free(&pol);
+	ASSERT_OK(load_text("[port 993]\naction = pass\n"), "defaults");
+	ASSERT_TRUE(!policy_has_grant_ports(&pol), "no grant ports");
+	ASSERT_STREQ(pol.mfa.secrets, "/etc/imapguard/mfa.secrets", "default secrets");
+	ASSERT_EQ(pol.mfa.grant_ttl_ns, 12 * 3600 * NS_PER_SEC, "default grant_ttl");
+	ASSERT_EQ(pol.mfa.grant_plen6, 64, "default grant_prefix");
+	ASSERT_EQ(pol.mfa.knock_port, 0, "knock off by default");
+	ASSERT_TRUE(!pol.mfa.bind_user && pol.mfa.max_code_failures == 5 && !pol.mfa.ban_set,
+		    "default limits");
+	policy_free(&pol);
 }
 
 static void test_port_defaults(void)
@@ -879,6 +922,7 @@ int main(int argc, char **argv)
 	RUN_CASE("default.conf", test_default_conf());
 	RUN_CASE("example-full.conf", test_example_conf());
 	RUN_CASE("defaults", test_defaults());
+	RUN_CASE("mfa and access", test_mfa());
 	RUN_CASE("[authpolicy] values and defaults", test_authpolicy());
 	RUN_CASE("port defaults", test_port_defaults());
 	RUN_CASE("rates", test_rates());

@@ -65,6 +65,13 @@ int cmd_reload(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_why(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+/* cmd_mfa.c */
+int cmd_grant(int argc, char **argv);
+int cmd_mfa(int argc, char **argv);
+int cmd_knock(int argc, char **argv);
+struct ig_prefix;
+/* The live grants covering p, for 'why' (nothing when the maps are not there). */
+void why_grant(const struct ig_prefix *p, bool json);
 
 
 #endif

@@ -356,6 +356,8 @@ int cmd_why(int argc, char **argv)
 	addr_format(&p, addr);
 	if (!require_root() && fastpath_loaded(env.pin_dir))
 		why_ban(&p, o.json);
+	if (!geteuid() && fastpath_loaded(env.pin_dir))
+		why_grant(&p, o.json);
 	snprintf(req, sizeof(req), "why %s", addr);
 	err = ctl_request(o.path, req, 5000, print_why, &o.json);
 	if (err && !o.json)

@@ -489,8 +489,9 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 		const char *mode = pc.starttls_mode == IG_ST_LOG ? "log" : "enforce";
 
 		if (arr) {
-			json_t *o = json_pack("{s:I, s:s, s:I, s:I}",
+			json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I}",
 					"port", (json_int_t)port, "action", action_name(pc.action),
+					"access", pc.access == IG_ACCESS_GRANT ? "grant" : "open",
 					"syn_rate_interval_ns", (json_int_t)pc.src_interval_ns,
 					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns);
 
@@ -499,8 +500,9 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 			if (json_array_append_new(arr, o))
 				return -ENOMEM;
 		} else {
-			printf("  %-5u %-8s%s%s%s%s\n", port, action_name(pc.action),
+			printf("  %-5u %-8s%s%s%s%s%s\n", port, action_name(pc.action),
 			       st ? " " : "", st ? mode : "",
+			       pc.access == IG_ACCESS_GRANT ? "  access grant" : "",
 			       pc.src_interval_ns ? "  syn throttle" : "",
 			       pc.sub_interval_ns ? "  subnet throttle" : "");
 		}
@@ -508,7 +510,8 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 	return 0;
 }
 
-static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "throttle", "flows" };
+static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "throttle", "flows",
+					   "grants" };
 #define NSHOWN ((int)(sizeof(shown_maps) / sizeof(shown_maps[0])))
 
 /* status --json: one object, the daemon's answer (or {"running": false})
@@ -570,6 +573,7 @@ int cmd_status(int argc, char **argv)
 	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
 	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
 	fds[5] = m.flows;
+	fds[6] = m.grants;
 	ctl_request(ctl_path, "status", 2000, keep_reply, &reply);
 	if (json) {
 		err = status_json(&m, &cfg, fds, reply);

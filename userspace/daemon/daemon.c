@@ -34,6 +34,7 @@
 #include "base/json.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
+#include "daemon/mfad.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
 #include "fastpath/metrics.h"
@@ -101,6 +102,7 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct mfad *mfa;		/* knock, portal, grants (mfad.h) */
 	struct authpolicy *ap;		/* [authpolicy], or NULL */
 	/* Extension of the allow verdict (authpolicy_set_check), set before
 	 * the server opens and applied again whenever it is (re)opened. */
@@ -266,6 +268,22 @@ static void map_lock(struct daemon *d, bool on)
 {
 	if (d->pin_fd >= 0 && flock(d->pin_fd, on ? LOCK_EX : LOCK_UN))
 		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", d->o.pin_dir, strerror(errno));
+}
+
+static void daemon_map_lock(void *ctx, bool on)
+{
+	map_lock(ctx, on);
+}
+
+/* On the next tick (within a second), not SAVE_INTERVAL_NS: an accepted
+ * code's time step must reach the file soon, but an fsync per grant in the
+ * loop would delay the knocks queued behind it (bench: knock to grant). */
+static void daemon_save_soon(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	d->dirty = true;
+	d->last_save = 0;
 }
 
 static int ban_origin(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
@@ -519,6 +537,8 @@ static int write_state(void *ctx, FILE *f)
 	free(b);
 	if (!err && d->aw)
 		err = authwatch_save(d->aw, f);
+	if (!err && d->mfa)
+		err = mfad_save(d->mfa, f);
 	if (!err && d->ap)
 		err = authpolicy_save(d->ap, f);
 	return err;
@@ -567,6 +587,8 @@ static int read_state_line(void *ctx, char *line)
 				  strncmp(line + off, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
 				  IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC);
 	}
+	if (d->mfa && (!strncmp(line, "grant ", 6) || !strncmp(line, "mfa ", 4)))
+		return mfad_load_line(d->mfa, line, d->adopted);
 	/* Known-good sources: kept only while the policy server is on. */
 	if (!strncmp(line, "good ", 5))
 		return d->ap ? authpolicy_load_line(d->ap, line) : 0;
@@ -667,10 +689,13 @@ static void daemon_metrics(FILE *f, void *ctx)
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
 	if (d->ap)
 		authpolicy_metrics(d->ap, f);
-	if (d->http || d->ap) {
-		struct http_server *srv[2] = { d->http, authpolicy_http(d->ap) };
+	if (d->mfa)
+		mfad_metrics(d->mfa, f);
+	/* One call: each HTTP family's HELP and TYPE once for all servers. */
+	if (d->http || d->ap || mfad_http(d->mfa)) {
+		struct http_server *srv[3] = { d->http, authpolicy_http(d->ap), mfad_http(d->mfa) };
 
-		http_metrics(f, srv, 2);
+		http_metrics(f, srv, 3);
 	}
 }
 
@@ -1024,6 +1049,27 @@ static void set_reload_result(struct daemon *d, bool ok, const char *msg)
 	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
 }
 
+/*
+ * bind_user ([mfa], issue 17): the policy server's allow verdict, last. A
+ * login for user U from a source whose live grants all belong to other
+ * users is refused, so alice's grant does not let someone behind her NAT
+ * try bob's password. Dovecot's request does not say which port the client
+ * came in on: this applies whenever some port has access = grant. A source
+ * with no grant (allow-listed, or on an open port) is not judged here.
+ */
+static void daemon_bind_user(void *ctx, const struct vd_request *rq, struct vd_result *res)
+{
+	struct daemon *d = ctx;
+
+	if (!rq->has_addr || !d->mfa || !policy_has_grant_ports(&d->pol))
+		return;
+	if (mfad_bind_check(d->mfa, rq->addr, rq->login) == -EACCES) {
+		res->status = -1;
+		res->rule = VD_HOOK;
+		res->msg = "no MFA grant for this user from this address";
+	}
+}
+
 static int open_authpolicy(struct daemon *d)
 {
 	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
@@ -1083,6 +1129,8 @@ static int do_reload(struct daemon *d)
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		if (d->mfa)
+			mfad_reconfigure(d->mfa, &d->pol);
 		reconfigure_authpolicy(d);
 		crowdsec_reload(d, &d->pol.crowdsec);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
@@ -1244,6 +1292,8 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
+	if (d->mfa)
+		mfad_tick(d->mfa);
 	/* Known-good sources change with every good login: they ride along
 	 * with the next save, or force one at most every KNOWN_GOOD_SAVE_NS
 	 * (a save fsyncs, inside the loop that answers Dovecot). */
@@ -1278,6 +1328,7 @@ static int loop(struct daemon *d)
 			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			case SRC_KNOCK: mfad_knock_ready(s->ptr); break;
 			case SRC_CROWDSEC: crowdsec_ready(s->ptr, evs[i].events); break;
 			}
 		}
@@ -1337,6 +1388,7 @@ static void daemon_fini(struct daemon *d)
 	authpolicy_close(d->ap);
 	if (d->aw)
 		authwatch_close(d->aw);
+	mfad_close(d->mfa);
 	crowdsec_close(d->cs);
 	for (int i = 0; i < 4; i++)
 		crowdsec_close(d->cs_retired[i]);
@@ -1364,6 +1416,10 @@ int daemon_run(const struct daemon_opts *o)
 		.ctx = &d, .ban = daemon_detector_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
 	};
+	const struct mfad_hooks mfa_hooks = {
+		.ctx = &d, .ban = daemon_ban, .emit = daemon_emit, .lock = daemon_map_lock,
+		.save = daemon_save_soon,
+	};
 	int err;
 
 	fastpath_maps_init(&d.m);	/* all closed: daemon_fini may run before they open */
@@ -1374,6 +1430,11 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
 		goto out;
+	if ((err = mfad_open(&d.mfa, &mfa_hooks, &d.pol, &d.m, d.epfd)))
+		goto out;
+	/* bind_user (issue 17): the allow verdict asks the grants last. */
+	d.ap_check = daemon_bind_user;
+	d.ap_check_ctx = &d;
 	/* Before the state file: it holds the known-good sources. Requests
 	 * wait in the listen backlog until the loop runs. */
 	if ((err = open_authpolicy(&d)))

@@ -279,9 +279,37 @@ static unsigned int method_bit(const char *m)
 
 /* Queue an answer; takes body (malloc()ed or NULL). close: no keep-alive,
  * for every refusal, so that nothing more is read from such a client. */
+static enum MHD_Result answer_h(const struct http_server *s, struct MHD_Connection *mc,
+				unsigned int status, const char *ctype, char *body, size_t len,
+				const char *allow, bool close, char *headers);
+
 static enum MHD_Result answer(const struct http_server *s, struct MHD_Connection *mc,
 			      unsigned int status, const char *ctype, char *body, size_t len,
 			      const char *allow, bool close)
+{
+	return answer_h(s, mc, status, ctype, body, len, allow, close, NULL);
+}
+
+/* "Name: value\n" lines onto r; false when one does not take. */
+static bool add_headers(struct MHD_Response *r, char *lines)
+{
+	char *save = NULL, *colon;
+
+	for (char *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		colon = strstr(l, ": ");
+		if (!colon)
+			return false;
+		*colon = '\0';
+		if (MHD_add_response_header(r, l, colon + 2) != MHD_YES)
+			return false;
+	}
+	return true;
+}
+
+/* answer() with a handler's extra headers (takes them, malloc()ed or NULL). */
+static enum MHD_Result answer_h(const struct http_server *s, struct MHD_Connection *mc,
+				unsigned int status, const char *ctype, char *body, size_t len,
+				const char *allow, bool close, char *headers)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -290,6 +318,7 @@ static enum MHD_Result answer(const struct http_server *s, struct MHD_Connection
 		   MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		free(body);
+		free(headers);
 		return MHD_NO;	/* MHD closes the connection */
 	}
 	/* HTTP/1.0 status lines, as the metrics endpoint always answered;
@@ -298,10 +327,13 @@ static enum MHD_Result answer(const struct http_server *s, struct MHD_Connection
 		MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
 	if ((ctype && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
 	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
-	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) ||
+	    (headers && !add_headers(r, headers))) {
+		free(headers);
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
+	free(headers);
 	ret = MHD_queue_response(mc, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -415,22 +447,23 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 			pr_warn("http %s: handler for %s returned status %u", s->conf.name, url,
 				rep.status);
 		free(rep.body);
+		free(rep.headers);
 		return answer(s, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
 	}
 	/* A handler's refusal (4xx) closes too: nothing more is read from a
 	 * client that sent a bad key or body. */
-	return answer(s, mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
-		      rep.body ? rep.body_len : 0, NULL, rep.status >= 400);
+	return answer_h(s, mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
+			rep.body ? rep.body_len : 0, NULL, rep.status >= 400, rep.headers);
 }
 
 const char *http_header(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *http_query(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -633,8 +666,17 @@ static int start_mhd(struct http_server *s)
 	const union MHD_DaemonInfo *di;
 
 	/* No listen socket (ours), no thread (the daemon's loop runs it). */
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->conf.tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->conf.tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	bool use_tls = s->conf.tls_cert && s->conf.tls_key;
+
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG |
+				  (use_tls ? MHD_USE_TLS : 0),
 				  0, NULL, NULL, on_request, s,
+				  MHD_OPTION_ARRAY, use_tls ? tls : tls + 2,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 				  MHD_OPTION_CONNECTION_LIMIT, s->conf.max_conns,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->conf.max_per_ip,

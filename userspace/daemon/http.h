@@ -19,6 +19,7 @@
  */
 #ifndef IMAPGUARD_HTTP_H
 #define IMAPGUARD_HTTP_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct http_reply {
 	const char *content_type;	/* static string, or NULL for none */
 	char *body;			/* malloc()ed; the layer frees it, also on error */
 	size_t body_len;
+	char *headers;			/* NULL, or malloc()ed "Name: value\n" lines the
+					 * layer adds to the answer, then frees */
 };
 
 /* 0 with *rep filled in, or -errno: the client gets a 500 instead. */
@@ -76,6 +79,9 @@ struct http_conf {
 	bool http11;			/* answer HTTP/1.1 (keep-alive by default) */
 	const struct http_route *routes;	/* borrowed: must outlive the server */
 	size_t nroutes;
+	/* HTTPS (MHD's GnuTLS): PEM certificate chain and key, borrowed until
+	 * http_open() returns. NULL: plain HTTP. */
+	const char *tls_cert, *tls_key;
 };
 
 /* Why a connection or request was refused (imapguard_http_refused_total). */

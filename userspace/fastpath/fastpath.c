@@ -58,6 +58,7 @@ unsigned int kernel_hz(void)
 const char *const ig_map_names[IG_NMAPS] = {
 	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
 	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces", "ig_flows", "ig_bansum",
+	"ig_grants",
 };
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
@@ -81,6 +82,7 @@ static const struct { __u32 key, value, entries; } map_sizes[IG_NMAPS] = {
 	{ 4, sizeof(struct ig_iface), 0 },
 	{ sizeof(struct ig_flow_key), sizeof(struct ig_flow), 0 },
 	{ 4, sizeof(struct ig_bansum), IG_BANSUM_LINES },
+	{ sizeof(struct ig_ban_key), sizeof(struct ig_grant_val), 0 },
 };
 
 /* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */

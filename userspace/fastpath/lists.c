@@ -684,6 +684,7 @@ static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifind
 	pc->src_plen6 = pp->src_plen6;
 	pc->sub_plen4 = pp->sub_plen4;
 	pc->sub_plen6 = pp->sub_plen6;
+	pc->access = pp->access;
 	pc->src_interval_ns = pp->syn_interval_ns;
 	if (pp->syn_interval_ns)
 		pc->src_tol_ns = (uint64_t)(pp->syn_burst - 1) * pp->syn_interval_ns;
@@ -1146,6 +1147,8 @@ static const char *const reason_names[IG_C_MAX] = {
 	[IG_R_STARTTLS_NOFLOW] = "starttls_noflow",
 	[IG_R_STARTTLS_RESET] = "starttls_reset",
 	[IG_R_STARTTLS_LOGGED] = "starttls_logged",
+	[IG_R_NO_GRANT] = "no_grant",
+	[IG_R_NO_GRANT_REJECT] = "no_grant_reject",
 	[IG_C_EVENTS_LOST] = "events_lost",
 	[IG_C_EVENTS_SAMPLED] = "events_sampled",
 	[IG_C_REDIRECT_ERR] = "redirect_error",

@@ -72,6 +72,7 @@ static const char *const action_names[] = { "none", "pass", "drop", "reject", "r
 static const char *const starttls_mode_names[] = { "enforce", "log", NULL };
 static const char *const mode_names[] = { "auto", "native", "generic", "tc", NULL };
 static const char *const scope_names[] = { "protected", "all", NULL };
+static const char *const access_names[] = { "open", "grant", NULL };
 static const char *const format_names[] = { "auto", "dovecot", "cyrus", "courier", "uwimap", NULL };
 
 /* Only the first error is kept: inih goes on calling us after one. */
@@ -538,6 +539,12 @@ static int port_key(struct ctx *c, const char *k, const char *v)
 	}
 	if (!strcmp(k, "redirect_to"))
 		return get_ifname(c, v, p->redirect_to);
+	if (!strcmp(k, "access")) {
+		int i = 0, err = get_choice(c, v, access_names, &i);
+
+		p->access = (uint8_t)i;
+		return err;
+	}
 	if (!strcmp(k, "allow"))
 		return get_cidrs(c, v, &p->allow);
 	if (!strcmp(k, "syn_rate"))
@@ -883,6 +890,81 @@ static int authlog_close(struct ctx *c)
 	return 0;
 }
 
+/* ---- [mfa] ---- */
+
+static int mfa_key(struct ctx *c, const char *k, const char *v)
+{
+	struct pol_mfa *m = &c->pol->mfa;
+	struct sockaddr_storage ss;
+	uint8_t p4 = 0, p6 = 0;
+	uint32_t port;
+
+	if (!strcmp(k, "secrets"))
+		return get_abspath(c, v, m->secrets, sizeof(m->secrets));
+	if (!strcmp(k, "grant_ttl"))
+		return get_duration(c, v, NS_PER_SEC, &m->grant_ttl_ns);
+	if (!strcmp(k, "grant_prefix")) {
+		/* Grants are keyed like bans: a host, or an IPv6 /64. */
+		if (get_plens(c, v, &p4, &p6))
+			return -EINVAL;
+		if (p4 != 32 || (p6 != 64 && p6 != 128))
+			return fail(c, c->line, "grant_prefix must be '32, 64' or '32, 128'");
+		m->grant_plen6 = p6;
+		return 0;
+	}
+	if (!strcmp(k, "knock_port")) {
+		if (get_uint(c, v, 0, 65535, &port))
+			return -EINVAL;
+		m->knock_port = (uint16_t)port;
+		return 0;
+	}
+	if (!strcmp(k, "portal_listen")) {
+		if (strlen(v) >= sizeof(m->portal_listen) || parse_hostport(v, &ss))
+			return fail(c, c->line, "invalid portal_listen '%s' (ADDR:PORT, [IPv6]:PORT)", v);
+		strcpy(m->portal_listen, v);
+		return 0;
+	}
+	if (!strcmp(k, "portal_cert"))
+		return get_abspath(c, v, m->portal_cert, sizeof(m->portal_cert));
+	if (!strcmp(k, "portal_key"))
+		return get_abspath(c, v, m->portal_key, sizeof(m->portal_key));
+	if (!strcmp(k, "trusted_proxies"))
+		return get_cidrs(c, v, &m->trusted_proxies);
+	if (!strcmp(k, "bind_user"))
+		return get_bool(c, v, &m->bind_user);
+	if (!strcmp(k, "max_code_failures"))
+		return get_uint(c, v, 1, COUNT_MAX, &m->max_code_failures);
+	if (!strcmp(k, "window"))
+		return get_duration(c, v, NS_PER_SEC, &m->window_ns);
+	if (!strcmp(k, "lock_time"))
+		return get_duration(c, v, NS_PER_SEC, &m->lock_ns);
+	if (!strcmp(k, "ban_time")) {
+		m->ban_set = true;
+		return get_duration(c, v, NS_PER_SEC, &m->ban_ns);
+	}
+	return -ENOENT;
+}
+
+static int mfa_close(struct ctx *c)
+{
+	const struct pol_mfa *m = &c->pol->mfa;
+
+	if (!m->portal_cert[0] != !m->portal_key[0])
+		return fail_key(c, m->portal_cert[0] ? "portal_cert" : "portal_key",
+				"portal_cert and portal_key go together");
+	if (m->portal_cert[0] && !m->portal_listen[0])
+		return fail_key(c, "portal_cert", "needs portal_listen");
+	return 0;
+}
+
+bool policy_has_grant_ports(const struct policy *pol)
+{
+	for (int i = 0; i < pol->nports; i++)
+		if (pol->ports[i].access == IG_ACCESS_GRANT)
+			return true;
+	return false;
+}
+
 /* ---- [crowdsec] ---- */
 
 static const char *const cs_scope_names[] = { "ip", "range", NULL };
@@ -984,6 +1066,7 @@ static const struct section sections[] = {
 	{ "daemon", NULL, daemon_key, NULL },
 	{ "detect", NULL, detect_key, detect_close },
 	{ "authlog", authlog_open, authlog_key, authlog_close },
+	{ "mfa", NULL, mfa_key, mfa_close },
 	{ "authpolicy", NULL, authpolicy_key, authpolicy_close },
 	{ "crowdsec", NULL, crowdsec_key, crowdsec_close },
 };
@@ -1242,6 +1325,7 @@ void policy_free(struct policy *pol)
 	list_free(&pol->deny);
 	for (int i = 0; i < IG_MAX_PORTS; i++)
 		list_free(&pol->ports[i].allow);
+	list_free(&pol->mfa.trusted_proxies);
 }
 
 void policy_init(struct policy *pol)
@@ -1272,6 +1356,14 @@ void policy_init(struct policy *pol)
 		.ban_factor = 2.0,
 		.ban_max_ns = 7 * 86400 * NS_PER_SEC,
 		.reset_on_success = true,
+	};
+	pol->mfa = (struct pol_mfa){
+		.secrets = "/etc/imapguard/mfa.secrets",
+		.grant_ttl_ns = 12 * 3600 * NS_PER_SEC,
+		.grant_plen6 = 64,
+		.max_code_failures = 5,
+		.window_ns = 600 * NS_PER_SEC,
+		.lock_ns = 900 * NS_PER_SEC,
 	};
 	pol->authpolicy = (struct pol_authpolicy){
 		.api_header = "X-IMAPGuard-Key",

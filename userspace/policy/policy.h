@@ -42,6 +42,25 @@ struct pol_port {
 	uint64_t subnet_interval_ns;
 	uint32_t subnet_burst;
 	uint8_t sub_plen4, sub_plen6;	/* subnet_prefix = 24, 48 */
+	uint8_t access;			/* enum ig_access: access = open|grant */
+};
+
+/* [mfa]: TOTP grants for access = grant ports (README "Requiring MFA for IMAP"). */
+struct pol_mfa {
+	char secrets[PATH_MAX];		/* user -> TOTP secret, knock key; default /etc/imapguard/mfa.secrets */
+	uint64_t grant_ttl_ns;		/* default 12h */
+	uint8_t grant_plen6;		/* grant_prefix = 32, 64: IPv6 /64 (default) or /128 */
+	uint16_t knock_port;		/* UDP knock; 0 = off (default) */
+	char portal_listen[64];		/* HTTPS unlock page; "" = off */
+	char portal_cert[PATH_MAX];	/* PEM; without cert and key the portal is plain HTTP */
+	char portal_key[PATH_MAX];
+	struct pol_list trusted_proxies;	/* X-Forwarded-For honoured only from these */
+	bool bind_user;			/* default no */
+	uint32_t max_code_failures;	/* per user and per source within window; default 5 */
+	uint64_t window_ns;		/* default 10m */
+	uint64_t lock_ns;		/* user's codes locked this long after; default 15m */
+	uint64_t ban_ns;		/* source banned this long; default [detect] ban_time */
+	bool ban_set;			/* ban_time given in [mfa] */
 };
 
 enum authlog_format {
@@ -140,6 +159,7 @@ struct policy {
 	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
 	int nauthlogs;
 	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
+	struct pol_mfa mfa;
 	struct pol_authpolicy authpolicy;
 	struct pol_crowdsec crowdsec;
 };
@@ -184,6 +204,8 @@ void policy_free(struct policy *pol);
 void policy_init(struct policy *pol);
 /* Parsers shared with the CLI. Return 0 or -EINVAL. */
 int parse_action(const char *s, uint8_t *action);
+/* Whether any port has access = grant. */
+bool policy_has_grant_ports(const struct policy *pol);
 const char *action_name(uint8_t action);
 /* auto|native|generic|tc <-> 0 / enum ig_attach_mode. */
 int parse_mode(const char *s, int *mode);
