@@ -178,6 +178,7 @@ enum ig_origin {
 	IG_ORIGIN_POLICY = 1,
 	IG_ORIGIN_CLI = 2,
 	IG_ORIGIN_DAEMON = 4,
+	IG_ORIGIN_CROWDSEC = 8,	/* a CrowdSec LAPI decision (daemon/crowdsec.c) */
 };
 
 #define IG_ALL_PORTS	0xffffffffU	/* port_mask of an entry for every port */
@@ -201,7 +202,8 @@ struct ig_ban_val {
 	char reason[IG_REASON_LEN];
 	__u8 banned;		/* 1: the fields above are a ban */
 	__u8 deny;		/* ig_bans: deny-list origins (IG_ORIGIN_*), 0 = not denied */
-	__u8 pad[6];
+	__u8 origin;		/* who banned: one IG_ORIGIN_* value, 0 = unknown (older pins) */
+	__u8 pad[5];
 };
 
 /*

@@ -38,7 +38,7 @@ static const struct cmd ban_subs[] = {
 	{ "add", NULL, "ADDR|CIDR [--ttl DURATION] [--reason TEXT]",
 	  "ban (default TTL from the policy's ban_ttl;\n--ttl 0 = permanent)" },
 	{ "del", NULL, "ADDR|CIDR", "lift a ban" },
-	{ "list", NULL, "[--json]", "address, reason, time left, packets dropped" },
+	{ "list", NULL, "[--json]", "address, time left, packets dropped, origin, reason" },
 	{}
 };
 
@@ -108,16 +108,16 @@ static int print_ban(const struct ban_info *b, uint64_t now, json_t *arr)
 	addr_format(&b->pfx, a);
 	if (arr)
 		/* The reason is anyone's --reason text, cut at its size. */
-		return json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:b, s:b, s:I, s:I}",
-			"addr", a, "reason",
+		return json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:b, s:b, s:I, s:I}",
+			"addr", a, "origin", origin_name(b->val.origin), "reason",
 			json_textn(b->val.reason, strnlen(b->val.reason, sizeof(b->val.reason))),
 			"expires_in_s", json_fixed(b->val.expires_ns && !expired ?
 						   (b->val.expires_ns - now) / 1e9 : 0, 1),
 			"permanent", !b->val.expires_ns, "expired", expired,
 			"created", (json_int_t)b->val.created,
 			"packets", (json_int_t)b->val.packets)) ? -ENOMEM : 0;
-	printf("%-40s %-12s %12llu  %s\n", a, left,
-	       (unsigned long long)b->val.packets, b->val.reason);
+	printf("%-40s %-12s %12llu  %-8s  %s\n", a, left,
+	       (unsigned long long)b->val.packets, origin_name(b->val.origin), b->val.reason);
 	return 0;
 }
 
@@ -134,7 +134,8 @@ static int ban_list_cmd(struct ig_maps *m, bool json)
 	if (json && !(arr = json_array()))
 		err = -ENOMEM;
 	else if (!json)
-		printf("%-40s %-12s %12s  %s\n", "address", "time left", "packets", "reason");
+		printf("%-40s %-12s %12s  %-8s  %s\n", "address", "time left", "packets", "origin",
+		       "reason");
 	for (size_t i = 0; !err && i < n; i++)
 		err = print_ban(&v[i], now, arr);
 	if (!err && json)
@@ -196,8 +197,8 @@ static int do_edit(const char *what, const char *sub, struct ig_maps *m,
 
 		bpf_map_lookup_elem(m->cfg, &zero, &cfg);
 		if (!strcmp(sub, "add"))
-			err = ban_add(m, p, o->have_ttl ? o->ttl_ns : cfg.ban_ttl_ns,
-				      o->reason ? o->reason : "manual");
+			err = ban_add_from(m, p, o->have_ttl ? o->ttl_ns : cfg.ban_ttl_ns,
+					   o->reason ? o->reason : "manual", IG_ORIGIN_CLI);
 		else
 			err = ban_del(m, p);
 	} else if (!strcmp(sub, "add")) {

@@ -262,7 +262,7 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 	int err;
 
 	map_lock(d, true);
-	err = ban_add(&d->m, p, duration_ns, reason);
+	err = ban_add_from(&d->m, p, duration_ns, reason, IG_ORIGIN_DAEMON);
 	map_lock(d, false);
 
 	addr_format(p, a);

@@ -894,6 +894,12 @@ static int ban_map(struct ig_maps *m, const struct ig_prefix *p)
 
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
 {
+	return ban_add_from(m, p, ttl_ns, reason, 0);
+}
+
+int ban_add_from(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+		 const char *reason, uint8_t origin)
+{
 	struct ig_lpm_key k = lpm_key(p);
 	struct ig_ban_val v = {};
 	int fd = ban_map(m, p);
@@ -918,6 +924,7 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns, const
 	if (!v.created)		/* a re-ban or extension keeps its start */
 		v.created = time(NULL);
 	snprintf(v.reason, sizeof(v.reason), "%s", reason ? reason : "");
+	v.origin = origin;
 	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
 		int err = -errno;
 
@@ -1120,6 +1127,17 @@ static const char *const reason_names[IG_C_MAX] = {
 	[IG_C_REDIRECT_ERR] = "redirect_error",
 	[IG_C_MAP_FULL] = "map_full",
 };
+
+const char *origin_name(uint8_t origin)
+{
+	switch (origin) {
+	case IG_ORIGIN_POLICY: return "policy";
+	case IG_ORIGIN_CLI: return "cli";
+	case IG_ORIGIN_DAEMON: return "daemon";
+	case IG_ORIGIN_CROWDSEC: return "crowdsec";
+	default: return "local";
+	}
+}
 
 const char *reason_name(int idx)
 {

@@ -71,6 +71,11 @@ struct ban_info {
  * above. -E2BIG when the map is full (also counted). */
 int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 	    const char *reason);
+/* The same, recording who banned (one IG_ORIGIN_* value; 0 = unknown, what
+ * ban_add() records): `ban list` and the metrics show it, and a module lifts
+ * only the bans of its own origin. */
+int ban_add_from(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+		 const char *reason, uint8_t origin);
 int ban_del(struct ig_maps *m, const struct ig_prefix *p);
 /* The ban entry for exactly p (expired or not); -ENOENT if none. */
 int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
@@ -97,5 +102,10 @@ void count_extra(struct ig_maps *m, uint32_t idx);
 int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
 /* Stable name of a counter index (stats output, JSON keys). */
 const char *reason_name(int idx);
+/* Stable name of a ban's origin: policy, cli, daemon, crowdsec; "local" for
+ * 0 (bans written before origins were recorded). */
+const char *origin_name(uint8_t origin);
+/* Origins that metrics and `ban list` break bans down by, 0 last. */
+#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, 0 }
 
 #endif

@@ -42,19 +42,44 @@ static int write_counters(FILE *f, struct ig_maps *m)
 	return 0;
 }
 
-static long bans_active(struct ig_maps *m)
+/* Bans in force, and per origin those and the packets their entries have
+ * dropped (entries still in the map: a swept ban's packets leave the sum). */
+static void write_bans(FILE *f, struct ig_maps *m)
 {
-	uint64_t now = mono_ns();
+	static const uint8_t origins[] = IG_BAN_ORIGINS;
+	enum { NO = sizeof(origins) };
+	uint64_t now = mono_ns(), pkts[NO] = {};
+	long live = 0, by[NO] = {};
 	struct ban_info *b;
-	size_t n;
-	long live = 0;
+	size_t n, o;
 
-	if (ban_list(m, &b, &n))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		live += !b[i].val.expires_ns || b[i].val.expires_ns > now;
+	if (ban_list(m, &b, &n)) {
+		live = -1;
+		n = 0;
+		b = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (o = 0; o < NO - 1 && origins[o] != b[i].val.origin; o++)
+			;
+		pkts[o] += b[i].val.packets;
+		if (!b[i].val.expires_ns || b[i].val.expires_ns > now) {
+			live++;
+			by[o]++;
+		}
+	}
 	free(b);
-	return live;
+	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
+	fprintf(f, "imapguard_bans_active %ld\n", live);
+	help(f, "imapguard_bans_by_origin", "gauge",
+	     "Bans in force by who banned (cli, daemon, crowdsec; local: unrecorded).");
+	for (o = 0; o < NO; o++)
+		fprintf(f, "imapguard_bans_by_origin{origin=\"%s\"} %ld\n", origin_name(origins[o]),
+			by[o]);
+	help(f, "imapguard_ban_dropped_packets_by_origin", "gauge",
+	     "Packets dropped by the bans now in the map, by who banned.");
+	for (o = 0; o < NO; o++)
+		fprintf(f, "imapguard_ban_dropped_packets_by_origin{origin=\"%s\"} %llu\n",
+			origin_name(origins[o]), (unsigned long long)pkts[o]);
 }
 
 void metrics_write_up(FILE *f, bool up)
@@ -72,8 +97,7 @@ int metrics_write(FILE *f, struct ig_maps *m)
 	err = write_counters(f, m);
 	if (err)
 		return err;
-	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
-	fprintf(f, "imapguard_bans_active %ld\n", bans_active(m));
+	write_bans(f, m);
 	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
 	for (int i = 0; i < 5; i++)
 		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i], map_count(fds[i]));
