@@ -174,9 +174,29 @@ static void on_line(void *ctx, const char *line, size_t len)
 	}
 }
 
+static void on_det_failure(const uint8_t addr[16], const char *user, uint32_t attempts, void *ctx)
+{
+	struct authwatch *aw = ctx;
+
+	if (aw->h.failure)
+		aw->h.failure(aw->h.ctx, addr, user, attempts);
+}
+
+void authwatch_fleet(struct authwatch *aw, const uint8_t addr[16], const char *user,
+		     const struct det_fleet *fig)
+{
+	detector_fleet(aw->det, addr, user, fig, wall_ns());
+}
+
+void authwatch_note_ban(struct authwatch *aw, const struct det_history *h)
+{
+	detector_note_ban(aw->det, h);
+}
+
 static struct detector *new_detector(struct authwatch *aw)
 {
-	struct det_hooks hooks = { .event = on_det_event, .allowed = is_allowed, .ctx = aw };
+	struct det_hooks hooks = { .event = on_det_event, .allowed = is_allowed,
+				   .failure = on_det_failure, .ctx = aw };
 
 	return detector_new(&aw->cfg, &hooks, DET_CAPACITY);
 }

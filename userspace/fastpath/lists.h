@@ -106,6 +106,6 @@ const char *reason_name(int idx);
  * 0 (bans written before origins were recorded). */
 const char *origin_name(uint8_t origin);
 /* Origins that metrics and `ban list` break bans down by, 0 last. */
-#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, 0 }
+#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, IG_ORIGIN_FLEET, 0 }
 
 #endif
