@@ -12,7 +12,7 @@ VERSION := 0.1.0
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
-LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd
+LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -lhiredis
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
 # Userspace is built by layer (README "Source layout"). A layer may include

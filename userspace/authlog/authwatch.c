@@ -130,7 +130,11 @@ static void on_det_event(const struct det_event *ev, void *ctx)
 		if (!aw->h.get_ban(aw->h.ctx, &ev->prefix, &old))
 			snprintf(reason, sizeof(reason), "%s", old.reason);
 	}
-	if (aw->h.ban(aw->h.ctx, &ev->prefix, ev->duration_ns, reason) || ev->extend)
+	if (aw->h.ban(aw->h.ctx, &ev->prefix, ev->duration_ns, reason))
+		return;
+	if (aw->h.decided)
+		aw->h.decided(aw->h.ctx, ev);
+	if (ev->extend)
 		return;
 	aw->bans++;
 	for (size_t i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++)

@@ -38,6 +38,9 @@ struct aw_hooks {
 	/* A failure the detector counted (for the fleet's shared counters);
 	 * NULL: none. user is NULL or a NUL-terminated name, valid during the call. */
 	void (*failure)(void *ctx, const uint8_t addr[16], const char *user, uint32_t attempts);
+	/* A ban (or extension) the detector decided is now in force: ev's
+	 * prefix, duration and escalation step (repeat), for the fleet. NULL: none. */
+	void (*decided)(void *ctx, const struct det_event *ev);
 };
 
 /* A detector for pol; the sources open in authwatch_start(), each with an

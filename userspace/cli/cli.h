@@ -56,6 +56,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_why(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
 
 
 #endif

@@ -12,6 +12,7 @@
 static const char *const verbs[CTL_VERB_MAX] = {
 	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
 	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
+	[CTL_FLEET] = "fleet", [CTL_SHARE] = "share",
 };
 
 /* "top [N]": N as strtol reads it; anything not positive means the default. */
@@ -35,8 +36,9 @@ static int parse_line(const char *line, struct ctl_req *req)
 	for (v = 0; v < CTL_VERB_MAX; v++)
 		if (strlen(verbs[v]) == vlen && !memcmp(line, verbs[v], vlen))
 			break;
-	/* Only why and top take an argument (why needs one). */
-	if (v == CTL_VERB_MAX || (arg && v != CTL_WHY && v != CTL_TOP) || (v == CTL_WHY && !arg)) {
+	/* Only why, top and share take an argument (why and share need one). */
+	if (v == CTL_VERB_MAX || (arg && v != CTL_WHY && v != CTL_TOP && v != CTL_SHARE) ||
+	    ((v == CTL_WHY || v == CTL_SHARE) && !arg)) {
 		req->error = "unknown request";
 		return -EINVAL;
 	}
@@ -45,6 +47,10 @@ static int parse_line(const char *line, struct ctl_req *req)
 		req->top = top_count(arg);
 	if (v == CTL_WHY && (addr_parse(arg, &req->addr, false) || req->addr.plen != 128)) {
 		req->error = "why: expected one address";
+		return -EINVAL;
+	}
+	if (v == CTL_SHARE && addr_parse(arg, &req->addr, false)) {
+		req->error = "share: expected an address or CIDR";
 		return -EINVAL;
 	}
 	return 0;

@@ -31,6 +31,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "daemon/daemon.h"
+#include "daemon/fleet.h"
 #include "daemon/http.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
@@ -94,6 +95,8 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct fleet *fleet;		/* [fleet], or NULL */
+	bool fleet_reopened;		/* events of this epoll batch may name the old one */
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -270,6 +273,184 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
 	d->dirty = true;
 	return err;
+}
+
+/* ---- fleet -------------------------------------------------------------- */
+
+static int memcmp_prefix(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct ig_prefix));
+}
+
+static uint64_t wall_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* A ban entry of the maps as the fleet publishes it. */
+static void ban_to_fleet(const struct ig_prefix *p, const struct ig_ban_val *v, uint64_t now_mono,
+			 uint32_t level, uint64_t ttl_ns, struct fleet_ban *b)
+{
+	*b = (struct fleet_ban){ .prefix = *p, .level = level };
+	b->exp_ms = v->expires_ns ? wall_ms_now() + (v->expires_ns - now_mono) / 1000000 + 1 : 0;
+	b->ttl_ms = (ttl_ns ? ttl_ns : v->expires_ns ? v->expires_ns - now_mono : 0) / 1000000;
+	snprintf(b->reason, sizeof(b->reason), "%.*s", (int)strnlen(v->reason, sizeof(v->reason)),
+		 v->reason);
+}
+
+/* Publish the ban of p as the maps hold it now, or its lifting. A ban that
+ * came from the fleet is not published again: its node did that. */
+static void share_ban(struct daemon *d, const struct ig_prefix *p, uint32_t level, uint64_t ttl_ns)
+{
+	uint64_t now = mono_ns();
+	struct ig_ban_val v;
+	struct fleet_ban b = { .prefix = *p, .del = true };
+
+	if (!d->fleet)
+		return;
+	if (!ban_get(&d->m, p, &v) && (!v.expires_ns || v.expires_ns > now)) {
+		if (v.origin == IG_ORIGIN_FLEET)
+			return;
+		ban_to_fleet(p, &v, now, level, ttl_ns, &b);
+	}
+	fleet_publish(d->fleet, &b);
+}
+
+static void daemon_decided(void *ctx, const struct det_event *ev)
+{
+	struct daemon *d = ctx;
+
+	share_ban(d, &ev->prefix, ev->repeat, ev->duration_ns);
+}
+
+static void daemon_failure(void *ctx, const uint8_t addr[16], const char *user, uint32_t attempts)
+{
+	struct daemon *d = ctx;
+
+	fleet_failure(d->fleet, addr, user, attempts);
+}
+
+/* Another node's ban: enforced here unless a ban here already lasts longer. */
+static int fleet_ban_hook(void *ctx, const struct fleet_ban *b)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns(), wall = wall_ms_now(), ttl;
+	struct det_history h = { .prefix = b->prefix, .bans = b->level + 1,
+				 .last_ban_ns = wall * 1000000ULL, .last_duration_ns = b->ttl_ms * 1000000ULL,
+				 .until_ns = b->exp_ms ? b->exp_ms * 1000000ULL : UINT64_MAX / 2,
+				 .rule = "brute" };
+	char reason[IG_REASON_LEN], a[ADDR_STRLEN];
+	struct ig_ban_val v;
+	int err;
+
+	if (d->aw)
+		authwatch_note_ban(d->aw, &h);
+	ttl = b->exp_ms ? (b->exp_ms > wall ? b->exp_ms - wall : 1) * 1000000ULL : 0;
+	if (!ban_get(&d->m, &b->prefix, &v) &&
+	    (!v.expires_ns || (ttl && v.expires_ns >= now + ttl)))
+		return 0;
+	/* `ban list` shows who decided it: the node's name leads the reason. */
+	{
+		/* Cut to fit; a long node name leaves less of the reason. */
+		int n = snprintf(reason, sizeof(reason), "%.38s: ", b->node);
+
+		snprintf(reason + n, sizeof(reason) - n, "%.*s", (int)(sizeof(reason) - 1 - n),
+			 b->reason);
+	}
+	map_lock(d, true);
+	err = ban_add_from(&d->m, &b->prefix, ttl, reason, IG_ORIGIN_FLEET);
+	map_lock(d, false);
+	if (err)
+		pr_warn("fleet: couldn't ban %s: %s", addr_format(&b->prefix, a), strerror(-err));
+	else
+		pr_info("fleet: ban %s from node %s (%s)", addr_format(&b->prefix, a), b->node,
+			b->reason);
+	d->dirty = true;
+	return err;
+}
+
+static int fleet_unban_hook(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	char a[ADDR_STRLEN];
+	int err;
+
+	map_lock(d, true);
+	err = ban_del(&d->m, p);
+	map_lock(d, false);
+	if (!err) {
+		pr_info("fleet: ban of %s lifted", addr_format(p, a));
+		d->dirty = true;
+	}
+	return err;
+}
+
+static bool fleet_allowed_hook(void *ctx, const struct ig_prefix *p)
+{
+	return daemon_is_allowed(ctx, p);
+}
+
+static void fleet_figures_hook(void *ctx, const uint8_t addr[16], const char *user,
+			       const struct det_fleet *fig)
+{
+	struct daemon *d = ctx;
+
+	if (d->aw)
+		authwatch_fleet(d->aw, addr, user, fig);
+}
+
+/* Redis came back without our keys: refill it with the bans decided here. */
+static void fleet_own_bans(void *ctx, struct fleet *f)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	struct fleet_ban fb;
+	size_t n;
+
+	if (ban_list(&d->m, &b, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].val.origin == IG_ORIGIN_FLEET ||
+		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
+			continue;
+		ban_to_fleet(&b[i].pfx, &b[i].val, now, 0, 0, &fb);
+		fleet_refill(f, &fb);
+	}
+	free(b);
+}
+
+/* A full resync: fleet bans whose keys are gone were lifted (or expired)
+ * while we were away. */
+static void fleet_resynced(void *ctx, const struct ig_prefix *seen, size_t nseen)
+{
+	struct daemon *d = ctx;
+	struct ban_info *b;
+	size_t n;
+
+	if (ban_list(&d->m, &b, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (b[i].val.origin == IG_ORIGIN_FLEET &&
+		    !bsearch(&b[i].pfx, seen, nseen, sizeof(*seen), memcmp_prefix))
+			fleet_unban_hook(d, &b[i].pfx);
+	free(b);
+}
+
+static int open_fleet(struct daemon *d)
+{
+	const struct fleet_hooks h = {
+		.ctx = d, .ban = fleet_ban_hook, .unban = fleet_unban_hook,
+		.is_allowed = fleet_allowed_hook, .figures = fleet_figures_hook,
+		.own_bans = fleet_own_bans, .resynced = fleet_resynced,
+	};
+
+	if (!d->pol.fleet.redis[0])
+		return 0;
+	return fleet_open(&d->fleet, &d->pol.fleet, &d->pol.detect, &h, d->epfd);
 }
 
 /* ---- ring buffer events ------------------------------------------------ */
@@ -470,6 +651,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->fleet && json_object_set_new(r, "fleet", fleet_status_json(d->fleet))) {
+		json_decref(r);
+		r = NULL;
+	}
 	client_send_json(d, c, r);
 }
 
@@ -489,6 +674,8 @@ static void daemon_metrics(FILE *f, void *ctx)
 		d->last_reload_ok, (unsigned long long)d->events_seen);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
+	if (d->fleet)
+		fleet_metrics(d->fleet, f);
 	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
 		"# TYPE imapguard_control_clients gauge\nimapguard_control_clients %d\n"
 		"# HELP imapguard_control_refused_total Control clients refused or closed, by reason.\n"
@@ -623,6 +810,17 @@ static void handle_request(struct daemon *d, struct client *c, const struct ctl_
 		break;
 	case CTL_METRICS:
 		reply_metrics(d, c);
+		break;
+	case CTL_FLEET:
+		if (d->fleet)
+			client_send_json(d, c, json_pack("{s:b, s:o}", "ok", 1, "fleet",
+							 fleet_status_json(d->fleet)));
+		else
+			client_send_error(d, c, "no [fleet] in the policy");
+		break;
+	case CTL_SHARE:
+		share_ban(d, &req->addr, 0, 0);
+		client_send_json(d, c, json_pack("{s:b, s:b}", "ok", 1, "fleet", d->fleet != NULL));
 		break;
 	case CTL_VERB_MAX:
 		break;
@@ -825,10 +1023,20 @@ static int do_reload(struct daemon *d)
 		pr_warn("reload failed, previous policy stays in force: %s", err);
 		set_reload_result(d, false, err);
 	} else {
+		bool refleet = d->fleet ? fleet_changed(d->fleet, &np.fleet, &np.detect) :
+				   np.fleet.redis[0] != '\0';
+
 		policy_free(&d->pol);
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		if (refleet) {
+			fleet_close(d->fleet);
+			d->fleet = NULL;
+			d->fleet_reopened = true;
+			if (open_fleet(d))
+				pr_warn("reload: the fleet stays off (see above)");
+		}
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
 		pr_info("reload: %s", err);
@@ -988,6 +1196,7 @@ static void on_timer(struct daemon *d)
 	}
 	if (d->aw)
 		authwatch_tick(d->aw);
+	fleet_tick(d->fleet);
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
@@ -1017,6 +1226,13 @@ static int loop(struct daemon *d)
 			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			case SRC_FLEET: fleet_ready(d->fleet, s->ptr, evs[i].events); break;
+			}
+			/* The fleet was reopened: later events of this batch may
+			 * point at the old one. Level-triggered, they come again. */
+			if (d->fleet_reopened) {
+				d->fleet_reopened = false;
+				break;
 			}
 		}
 	}
@@ -1070,6 +1286,7 @@ static void daemon_fini(struct daemon *d)
 		client_close(d, d->clients);
 	if (d->aw)
 		authwatch_close(d->aw);
+	fleet_close(d->fleet);
 	ring_buffer__free(d->rb);
 	if (d->listenfd >= 0) {
 		close(d->listenfd);
@@ -1093,6 +1310,7 @@ int daemon_run(const struct daemon_opts *o)
 	const struct aw_hooks hooks = {
 		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
+		.failure = daemon_failure, .decided = daemon_decided,
 	};
 	int err;
 
@@ -1112,6 +1330,9 @@ int daemon_run(const struct daemon_opts *o)
 	else if (!err)
 		pr_info("restored state from %s", d.o.state_path);
 	if ((err = authwatch_start(d.aw)))
+		goto out;
+	/* After the state: a refill of an empty Redis publishes restored bans. */
+	if ((err = open_fleet(&d)))
 		goto out;
 	/* Last: a client that can connect sees a daemon that is fully up. */
 	if ((err = listen_metrics(&d)) || (err = listen_ctl(&d)))
