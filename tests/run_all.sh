@@ -86,6 +86,7 @@ run integration bash tests/integration.sh
 run integration_lab bash tests/integration_lab.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
+run integration_fleet bash tests/integration_fleet.sh
 wait "$daemon_pid"
 run integration_daemon replay integration_daemon
 wait "$fuzz_pid"
