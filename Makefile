@@ -47,6 +47,7 @@ TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
 TEST_LAYER_test_bpf := fastpath
+TEST_LAYER_test_fleet := daemon
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
 TEST_LAYER_test_opts := cli
@@ -55,6 +56,7 @@ TEST_LAYER_test_opts := cli
 # the layer whose sources, with those of the layers it uses, each links.
 FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
+FUZZ_LAYER_fuzz_fleet := daemon
 
 ifeq ($(V),1)
 Q =

@@ -23,6 +23,7 @@
 static const char *const verbs[CTL_VERB_MAX] = {
 	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
 	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
+	[CTL_FLEET] = "fleet", [CTL_SHARE] = "share",
 };
 
 static bool same(const struct ctl_req *a, const struct ctl_req *b)
@@ -42,9 +43,15 @@ static void check_accepted(const char *buf, size_t len, const struct ctl_req *r)
 	REQUIRE(!memchr(buf, '\0', n));
 	vl = strlen(verbs[r->verb]);
 	REQUIRE(n >= vl && !memcmp(buf, verbs[r->verb], vl));
-	/* The verb alone, or (why, top) the verb, a space, the argument. */
-	REQUIRE(n == vl || ((r->verb == CTL_WHY || r->verb == CTL_TOP) && buf[vl] == ' '));
-	REQUIRE(r->verb != CTL_WHY || n > vl);
+	/* The verb alone, or (why, top, share) the verb, a space, the argument. */
+	REQUIRE(n == vl || ((r->verb == CTL_WHY || r->verb == CTL_TOP || r->verb == CTL_SHARE) &&
+			    buf[vl] == ' '));
+	REQUIRE((r->verb != CTL_WHY && r->verb != CTL_SHARE) || n > vl);
+	if (r->verb == CTL_SHARE) {
+		REQUIRE(r->addr.plen <= 128);
+		REQUIRE(!addr_parse(addr_format(&r->addr, a), &again, false));
+		REQUIRE(!memcmp(&again, &r->addr, sizeof(again)));
+	}
 	if (r->verb == CTL_TOP)
 		REQUIRE(r->top >= 1 && r->top <= CTL_TOP_MAX);
 	if (r->verb == CTL_WHY) {
