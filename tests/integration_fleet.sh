@@ -188,6 +188,7 @@ daemon_stop()
 	LAB_PIDS=("${keep[@]}")
 }
 
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup()
 {
 	local n
@@ -261,6 +262,7 @@ f = json.load(sys.stdin)
 print(eval(sys.argv[1]))' "$2"
 }
 
+# shellcheck disable=SC2317 # called through eval and wait_for
 connected() { [ "$(fstat "$1" 'f["connected"] and f["stream_connected"]')" = True ]; }
 
 # syn N SRC: a probe from node N's client namespace to its server's 143.
@@ -284,6 +286,7 @@ test_spread()
 		feed "$n" $a "u$n" 2
 		# Each node's two lines counted before the next node's.
 		node "$n"
+		# shellcheck disable=SC2016 # expanded by eval, each time
 		wait_for 10 eval '[ "$(ig fleet status --json -c "$CTL" | json_get "j[\"failures_sent\"]")" -ge 2 ]' ||
 			bad "sent_$n" "node $n sent no failures to Redis"
 	done
@@ -339,10 +342,10 @@ test_outage()
 	# Redis back, empty (no persistence): queues flush, nodes refill it.
 	redis_start || { bad redis_restart "redis-server did not come back"; return; }
 	for n in b c; do
-		if wait_for 20 banned $n $a; then ok "queued_ban_$n"; else bad "queued_ban_$n" "$a not banned on $n"; fi
+		if wait_for 20 banned "$n" $a; then ok "queued_ban_$n"; else bad "queued_ban_$n" "$a not banned on $n"; fi
 	done
 	for n in "${NODES[@]}"; do
-		if wait_for 20 banned $n $s; then ok "counted_ban_$n"; else bad "counted_ban_$n" "$s not banned on $n"; fi
+		if wait_for 20 banned "$n" $s; then ok "counted_ban_$n"; else bad "counted_ban_$n" "$s not banned on $n"; fi
 	done
 	check dropped_queued_c timeout "$(syn c $a)"
 	check dropped_counted_a timeout "$(syn a $s)"
@@ -455,7 +458,7 @@ main()
 timeout_s=${FLEET_TIMEOUT:-240}
 main &
 mainpid=$!
-sleep "$timeout_s" </dev/null >/dev/null 2>&1 &
+sleep "$timeout_s" >/dev/null 2>&1 &
 sleeper=$!
 wait -n "$mainpid" "$sleeper"
 if kill -0 "$mainpid" 2>/dev/null; then

@@ -552,7 +552,7 @@ static int send_count(struct fleet *f, const struct op *o)
 	snprintf(win, sizeof(win), "%llu", (unsigned long long)(f->det.window_ns / 1000000));
 	snprintf(n, sizeof(n), "%u", o->c.attempts > 64 ? 64 : o->c.attempts);
 	snprintf(id, sizeof(id), "%s:%llu", f->node, (unsigned long long)++f->seq);
-	snprintf(cap, sizeof(cap), "%u", COUNT_CAP);
+	snprintf(cap, sizeof(cap), "%d", COUNT_CAP);
 	addr_format_host(o->c.addr, src);
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = f->sha[SCRIPT_COUNT];
