@@ -1302,7 +1302,7 @@ json_t *fleet_status_json(struct fleet *f)
 	for (int i = 1; ref && i < FLEET_R_MAX; i++)
 		json_object_set_new(ref, fleet_refusal_name(i), json_integer(f->refused[i]));
 	o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:o, s:o, s:o}",
+		      " s:I, s:I, s:I, s:o, s:o, s:o}",
 		      "node", f->node, "redis", f->pol.redis, "prefix", f->pol.prefix,
 		      "connected", f->cmd.up, "stream_connected", f->stream.up,
 		      "resyncing", f->resyncing, "last_id", f->have_id ? f->last_id : "",
@@ -1311,7 +1311,8 @@ json_t *fleet_status_json(struct fleet *f)
 		      "published", (json_int_t)f->published,
 		      "received_add", (json_int_t)f->received_add,
 		      "received_del", (json_int_t)f->received_del,
-		      "failures_sent", (json_int_t)f->counted, "reconnects", (json_int_t)f->reconnects,
+		      "failures_sent", (json_int_t)f->counted,
+		      "figures_received", (json_int_t)f->figures, "reconnects", (json_int_t)f->reconnects,
 		      "errors", (json_int_t)f->errors, "dropped", drop, "refused", ref,
 		      "nodes", nodes);
 	return o;
