@@ -632,7 +632,7 @@ sec_fleet()
 		    a = "198.19.%d.%d" % (node * 80 + k // 250, k % 250 + 1)
 		    out.append("Nov 23 04:30:01 host dovecot: imap-login: Disconnected (auth failed, "
 		               "1 attempts in 2 secs): user=<u%d>, method=PLAIN, rip=%s, lip=198.18.0.1, "
-		               "session=<fc%d_%d>\n" % (k, a, node, k))
+		               "session=<fc%dx%d>\n" % (k, a, node, k))
 		with open(path, "a") as f:
 		    f.write("".join(out))
 		EOF
