@@ -606,7 +606,7 @@ fleet_figures()
 
 sec_fleet()
 {
-	local i t0 t1 base want got
+	local i t0 t1 base want got writers=()
 
 	say "6 fleet: a ban on node A -> SYN dropped at node B ($FLEET_BANS bans), shared counting"
 	if ! command -v redis-server >/dev/null; then
@@ -636,8 +636,10 @@ sec_fleet()
 		with open(path, "a") as f:
 		    f.write("".join(out))
 		EOF
+		writers+=("$!")
 	done
-	wait
+	# Only the writers: the daemons and Redis are children of this shell too.
+	wait "${writers[@]}"
 	for ((i = 0; i < 1200; i++)); do
 		got=$(fleet_figures)
 		[ "$got" -ge "$want" ] && break
