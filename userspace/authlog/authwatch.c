@@ -186,6 +186,14 @@ static void on_det_failure(const uint8_t addr[16], const char *user, uint32_t at
 		aw->h.failure(aw->h.ctx, addr, user, attempts);
 }
 
+static void on_det_reset(const uint8_t addr[16], void *ctx)
+{
+	struct authwatch *aw = ctx;
+
+	if (aw->h.reset)
+		aw->h.reset(aw->h.ctx, addr);
+}
+
 void authwatch_fleet(struct authwatch *aw, const uint8_t addr[16], const char *user,
 		     const struct det_fleet *fig)
 {
@@ -200,7 +208,7 @@ void authwatch_note_ban(struct authwatch *aw, const struct det_history *h)
 static struct detector *new_detector(struct authwatch *aw)
 {
 	struct det_hooks hooks = { .event = on_det_event, .allowed = is_allowed,
-				   .failure = on_det_failure, .ctx = aw };
+				   .failure = on_det_failure, .reset = on_det_reset, .ctx = aw };
 
 	return detector_new(&aw->cfg, &hooks, DET_CAPACITY);
 }

@@ -41,6 +41,8 @@ struct aw_hooks {
 	/* A ban (or extension) the detector decided is now in force: ev's
 	 * prefix, duration and escalation step (repeat), for the fleet. NULL: none. */
 	void (*decided)(void *ctx, const struct det_event *ev);
+	/* A success cleared addr's failures here (reset_on_success). NULL: none. */
+	void (*reset)(void *ctx, const uint8_t addr[16]);
 };
 
 /* A detector for pol; the sources open in authwatch_start(), each with an

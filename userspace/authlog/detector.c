@@ -730,6 +730,8 @@ int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now)
 		if (s)
 			s->nev = s->nusers = 0;
 	}
+	if (d->hooks.reset)
+		d->hooks.reset(addr, d->hooks.ctx);
 	return 0;
 }
 

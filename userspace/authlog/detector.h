@@ -64,6 +64,9 @@ struct det_hooks {
 	 * so a fleet can count it too; its fleet-wide figures come back later
 	 * through detector_fleet(). NULL: no fleet. */
 	void (*failure)(const uint8_t addr[16], const char *user, uint32_t attempts, void *ctx);
+	/* A success that cleared addr's failures (reset_on_success): the
+	 * fleet clears its counters too. NULL: no fleet. */
+	void (*reset)(const uint8_t addr[16], void *ctx);
 	void *ctx;
 };
 

@@ -326,6 +326,13 @@ static void daemon_decided(void *ctx, const struct det_event *ev)
 	share_ban(d, &ev->prefix, ev->repeat, ev->duration_ns);
 }
 
+static void daemon_reset(void *ctx, const uint8_t addr[16])
+{
+	struct daemon *d = ctx;
+
+	fleet_reset(d->fleet, addr);
+}
+
 static void daemon_failure(void *ctx, const uint8_t addr[16], const char *user, uint32_t attempts)
 {
 	struct daemon *d = ctx;
@@ -1310,7 +1317,7 @@ int daemon_run(const struct daemon_opts *o)
 	const struct aw_hooks hooks = {
 		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
-		.failure = daemon_failure, .decided = daemon_decided,
+		.failure = daemon_failure, .decided = daemon_decided, .reset = daemon_reset,
 	};
 	int err;
 

@@ -105,8 +105,8 @@ static const char script_beat[] =
 
 static const char *const scripts[SCRIPT_MAX] = { script_count, script_publish, script_beat };
 
-enum op_kind { OP_COUNT, OP_BAN, OP_KINDS };
-static const char *const op_names[OP_KINDS] = { "failure", "ban" };
+enum op_kind { OP_COUNT, OP_BAN, OP_RESET, OP_KINDS };
+static const char *const op_names[OP_KINDS] = { "failure", "ban", "reset" };
 
 struct op {
 	uint8_t kind;
@@ -146,6 +146,7 @@ struct fleet {
 	char node[POL_FLEET_NAME_LEN];
 	char password[PASSWORD_MAX];
 	char sha[SCRIPT_MAX][41];
+	char epoch[96], epoch_mine[96];	/* Redis's life as last seen; what we would write */
 	struct hasher *uhash;		/* user names, under a key all nodes share */
 	struct conn cmd, stream;
 	uint64_t seq;			/* member ids of our counter entries */
@@ -345,8 +346,11 @@ static void on_script_load(redisAsyncContext *ac, void *reply, void *priv)
 
 static void on_last_id(redisAsyncContext *ac, void *reply, void *priv);
 
-/* SET epoch NX answered: OK means Redis had none of our keys (first fleet
- * start, or a Redis that restarted empty): refill it with our bans. */
+/* SET epoch NX GET answered: nil means Redis had none of our keys (first
+ * fleet start, or a Redis that restarted empty), and so does an epoch other
+ * than the one this node saw before (another node came back first and wrote
+ * a new one): refill it with our bans, and lift nothing for being absent
+ * from it (the nodes that decided those bans may not have refilled yet). */
 static void on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct conn *c = ac->ev.data;
@@ -363,7 +367,14 @@ static void on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	c->up = true;
 	c->backoff_ms = 0;
-	f->refill = r->type == REDIS_REPLY_STATUS;
+	f->refill = r->type == REDIS_REPLY_NIL ||
+		    (r->type == REDIS_REPLY_STRING && f->epoch[0] &&
+		     (r->len != strlen(f->epoch) || memcmp(r->str, f->epoch, r->len)));
+	if (r->type == REDIS_REPLY_NIL)
+		snprintf(f->epoch, sizeof(f->epoch), "%s", f->epoch_mine);
+	else if (r->type == REDIS_REPLY_STRING && r->len < sizeof(f->epoch))
+		snprintf(f->epoch, sizeof(f->epoch), "%.*s", (int)r->len, r->str);
+	f->beat_ms = 0;		/* a heartbeat at the next tick */
 	pr_info("fleet: connected to Redis %s as node '%s'%s", f->pol.redis, f->node,
 		f->refill ? " (no fleet keys there: refilling it with this node's bans)" : "");
 	if (f->refill && f->pol.share_bans)
@@ -431,8 +442,8 @@ static void conn_start(struct fleet *f, struct conn *c)
 		cmd_argv(c, on_auth, NULL, 2, argv, NULL);
 	}
 	if (c == &f->cmd) {
-		char key[128], val[96];
-		const char *argv[] = { "SET", key, val, "NX" };
+		char key[128];
+		const char *argv[] = { "SET", key, f->epoch_mine, "NX", "GET" };
 
 		for (int i = 0; i < SCRIPT_MAX; i++) {
 			const char *sl[] = { "SCRIPT", "LOAD", scripts[i] };
@@ -440,8 +451,9 @@ static void conn_start(struct fleet *f, struct conn *c)
 			cmd_argv(c, on_script_load, NULL, 3, sl, NULL);
 		}
 		snprintf(key, sizeof(key), "%s:epoch", f->pol.prefix);
-		snprintf(val, sizeof(val), "%s %llu", f->node, (unsigned long long)wall_ms());
-		cmd_argv(c, on_epoch, NULL, 4, argv, NULL);
+		snprintf(f->epoch_mine, sizeof(f->epoch_mine), "%s %llu", f->node,
+			 (unsigned long long)wall_ms());
+		cmd_argv(c, on_epoch, NULL, 5, argv, NULL);
 	} else {
 		c->up = true;	/* the stream's first XREAD follows, from fleet_tick */
 		c->backoff_ms = 0;
@@ -677,9 +689,55 @@ out:
 	return err;
 }
 
+static void on_reset(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct conn *c = ac->ev.data;
+
+	(void)priv;
+	if (!reply) {
+		c->f->dropped[OP_RESET]++;
+		return;
+	}
+	got_reply(c);
+	reply_error(c->f, reply, "a counter reset");
+	flush_queue(c->f);
+}
+
+/* DEL of the address's (and its IPv6 prefix's) failure and user counters. */
+static int send_reset(struct fleet *f, const struct op *o)
+{
+	char k[4][160];
+	const char *argv[5] = { "DEL", k[0], k[1], k[2], k[3] };
+	struct ig_prefix p = { .plen = 128 };
+	int argc = 3;
+
+	memcpy(p.addr, o->c.addr, 16);
+	key_of(f, k[0], sizeof(k[0]), "f", &p);
+	key_of(f, k[1], sizeof(k[1]), "u", &p);
+	if (!addr_is_v4(p.addr) && f->det.v6_plen && f->det.v6_plen < 128) {
+		p.plen = f->det.v6_plen;
+		addr_mask(p.addr, p.plen);
+		key_of(f, k[2], sizeof(k[2]), "f", &p);
+		key_of(f, k[3], sizeof(k[3]), "u", &p);
+		argc = 5;
+	}
+	return cmd_argv(&f->cmd, on_reset, NULL, argc, argv, NULL);
+}
+
 static int send_op(struct fleet *f, const struct op *o)
 {
-	return o->kind == OP_COUNT ? send_count(f, o) : send_ban(f, o);
+	return o->kind == OP_COUNT ? send_count(f, o) : o->kind == OP_BAN ? send_ban(f, o) :
+	       send_reset(f, o);
+}
+
+void fleet_reset(struct fleet *f, const uint8_t addr[16])
+{
+	struct op o = { .kind = OP_RESET };
+
+	if (!f || !f->pol.share_failures)
+		return;
+	memcpy(o.c.addr, addr, 16);
+	submit(f, &o);
 }
 
 void fleet_publish(struct fleet *f, const struct fleet_ban *b)

@@ -130,6 +130,9 @@ void fleet_tick(struct fleet *f);
 
 /* A failure this node counted (share = failures). */
 void fleet_failure(struct fleet *f, const uint8_t addr[16], const char *user, uint32_t attempts);
+/* A success cleared addr's failures (reset_on_success): clear the fleet's
+ * counters of addr and its IPv6 prefix too (share = failures). */
+void fleet_reset(struct fleet *f, const uint8_t addr[16]);
 /* Publish a ban this node decided, or its lifting (share = bans); b->node
  * is filled in here. */
 void fleet_publish(struct fleet *f, const struct fleet_ban *b);
