@@ -451,6 +451,7 @@ test_restart()
 	node c
 	check no_world_ban_c 0 "$(ig ban list --json | json_get "sum(b['addr'] in ('0.0.0.0/0', '198.18.0.7') for b in j)")"
 	# Heartbeats every 5 s: the list is at most that old.
+	# shellcheck disable=SC2016 # expanded by eval, each time
 	if wait_for 12 eval '[ "$(fstat a "len(f[\"nodes\"])")" = 3 ]'; then ok nodes_seen; else
 		bad nodes_seen "expected 3 nodes, got $(fstat a 'len(f["nodes"])')"; fi
 	node a
