@@ -7,10 +7,16 @@ BPFTOOL ?= bpftool
 CC ?= gcc
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/ppc64le/powerpc/;s/mips.*/mips/')
-VERSION := 0.1.0
+# The version is the package's: the first line of debian/changelog.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null)
+ifeq ($(VERSION),)
+$(error cannot read the version from debian/changelog)
+endif
 
 CFLAGS ?= -O2 -g
-USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
+# CPPFLAGS and LDFLAGS (e.g. dpkg-buildflags' hardening, debian/rules) apply
+# to userspace only: the BPF object is built with BPF_CFLAGS alone.
+USER_CFLAGS := $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
 LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -lhiredis
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
@@ -47,6 +53,7 @@ TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
 TEST_LAYER_test_bpf := fastpath
+TEST_LAYER_test_coexist := fastpath
 TEST_LAYER_test_fleet := daemon
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
@@ -120,7 +127,7 @@ $(OUTPUT)/layer-%.ok: $$(call layer_libs,%) tests/unit/layer_main.c
 
 $(BUILD)/imapguard: $(USER_OBJS) $(patsubst %,$(OUTPUT)/layer-%.ok,$(filter-out cli,$(LAYERS))) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) $(USER_OBJS) $(LIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) $(LDFLAGS) $(USER_OBJS) $(LIBS) -o $@
 
 $(BUILD)/test_%: tests/unit/test_%.c tests/unit/test.h $$(call layer_libs,$$(TEST_LAYER_test_%)) | $(BUILD)
 	$(call msg,CC,$@)
@@ -230,6 +237,11 @@ install: all
 
 uninstall:
 	$(Q)DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' bash scripts/install.sh uninstall
+
+# The Debian package (debian/), built from a copy of the tree into build/deb/.
+.PHONY: deb
+deb:
+	$(Q)bash scripts/build-deb.sh
 
 clean:
 	$(call msg,CLEAN,)

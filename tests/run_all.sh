@@ -86,6 +86,10 @@ run integration bash tests/integration.sh
 run integration_lab bash tests/integration_lab.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
+# Installs and purges a real package with apt-get: belongs in a serial lane,
+# with no other dpkg/apt user running (tests/integration_deb.sh).
+run integration_deb bash tests/integration_deb.sh
+run integration_coexist bash tests/integration_coexist.sh
 run integration_fleet bash tests/integration_fleet.sh
 wait "$daemon_pid"
 run integration_daemon replay integration_daemon

@@ -41,6 +41,14 @@ int apply_or_warn(struct ig_maps *m, const struct policy *pol);
 int open_state(struct ig_maps *m);
 void close_state(struct ig_maps *m, int lock_fd);
 
+/* status: the XDP and tc programs on ifindex that are not ours (ids in
+ * ours). Text lines after the interface's, or with obj its "others" array.
+ * A failed listing is a warning, not an error; returns 0 or -ENOMEM. */
+struct coexist_ours;
+struct json_t;
+int status_others(const struct coexist_ours *ours, unsigned int ifindex, int our_mode,
+		  struct json_t *obj);
+
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_status(int argc, char **argv);

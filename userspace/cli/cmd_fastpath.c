@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include "cli/cli.h"
 #include "daemon/ctl.h"
+#include "fastpath/coexist.h"
 #include "fastpath/lists.h"
 #include "fastpath/metrics.h"
 #include "base/json.h"
@@ -30,7 +31,9 @@ static const struct opt attach_options[] = {
 	OPTION("iface", 'i', OPT_IFACE, O(iface), "IF", "interface to protect", .required = true),
 	OPTION("mode", 'm', OPT_ENUM, O(mode), "MODE",
 	       "auto|native|generic|tc (auto: native XDP, then\n"
-	       "generic XDP, then tc ingress)", .names = cli_mode_names),
+	       "generic XDP, then tc ingress; tc ingress at once\n"
+	       "when another program holds the XDP slot, which\n"
+	       "native and generic never replace)", .names = cli_mode_names),
 	OPTION("policy", 'p', OPT_PATH, O(policy), "FILE",
 	       "policy to apply (default: the one in force, else\n"
 	       "/etc/imapguard/imapguard.conf, else built-in)"),
@@ -154,8 +157,9 @@ static const struct opt detach_options[] = {
 static const struct opts_cmd detach_cmd = {
 	.name = "detach",
 	.usage = "--iface IF | --all",
-	.doc = "Remove the fast path from IF (or all interfaces). When the last\n"
-	       "interface goes, the pinned maps go too.",
+	.doc = "Remove the fast path from IF (or all interfaces): only imapguard's own\n"
+	       "XDP link or tc filter; other programs stay. When the last interface\n"
+	       "goes, the pinned maps go too.",
 	.opts = detach_options,
 };
 
@@ -220,8 +224,9 @@ static const struct opt status_options[] = {
 static const struct opts_cmd status_cmd = {
 	.name = "status",
 	.usage = "[--json]",
-	.doc = "Attached interfaces with mode and program id, protected ports and their\n"
-	       "actions, and every map's entries and capacity.",
+	.doc = "Attached interfaces with mode and program id and the other XDP and tc\n"
+	       "programs on each, protected ports and their actions, and every map's\n"
+	       "entries and capacity.",
 	.opts = status_options,
 };
 
@@ -421,9 +426,12 @@ static int status_ifaces(struct ig_maps *m, json_t *arr)
 {
 	__u32 key, cur, *prev = NULL;
 	struct ig_iface ifc;
+	struct coexist_ours ours;
 	char name[IF_NAMESIZE];
+	json_t *o;
 	bool gone;
 
+	fastpath_our_ids(env.pin_dir, &ours);
 	if (!arr)
 		printf("interfaces:\n");
 	while (!bpf_map_get_next_key(m->ifaces, prev, &key)) {
@@ -433,15 +441,21 @@ static int status_ifaces(struct ig_maps *m, json_t *arr)
 			continue;
 		gone = !if_indextoname(key, name);
 		if (arr) {
-			if (json_array_append_new(arr, json_pack("{s:o, s:I, s:s, s:I, s:b}",
-					"name", json_textn(ifc.name, strnlen(ifc.name, sizeof(ifc.name))),
-					"ifindex", (json_int_t)key, "mode", mode_name(ifc.mode),
-					"prog_id", (json_int_t)ifc.prog_id, "present", !gone)))
+			o = json_pack("{s:o, s:I, s:s, s:I, s:b}",
+				      "name", json_textn(ifc.name, strnlen(ifc.name, sizeof(ifc.name))),
+				      "ifindex", (json_int_t)key, "mode", mode_name(ifc.mode),
+				      "prog_id", (json_int_t)ifc.prog_id, "present", !gone);
+			if (!o || json_array_append_new(arr, o))
+				return -ENOMEM;
+			if (!gone && !strcmp(name, ifc.name) &&
+			    status_others(&ours, key, ifc.mode, o))
 				return -ENOMEM;
 		} else {
 			printf("  %-16s ifindex %-4u %-8s prog id %u%s\n", ifc.name, key,
 			       mode_name(ifc.mode), ifc.prog_id,
 			       gone ? "  (interface gone)" : "");
+			if (!gone && !strcmp(name, ifc.name))	/* not a reused ifindex */
+				status_others(&ours, key, ifc.mode, NULL);
 		}
 	}
 	return 0;

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include "fastpath/fastpath.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
+#include "fastpath/coexist.h"
 #include "base/log.h"
 #include "policy/policy.h"
 
@@ -53,10 +54,6 @@ unsigned int kernel_hz(void)
 		pr_debug("kernel HZ unknown (no kernel config): events sampled on coarse ns");
 	return hz;
 }
-
-/* tc filter identity: fixed so detach and --replace find exactly ours. */
-#define IG_TC_HANDLE	0x1a9
-#define IG_TC_PRIO	0x1a9
 
 const char *const ig_map_names[IG_NMAPS] = {
 	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
@@ -383,10 +380,8 @@ static int attach_tc(int prog_fd, unsigned int ifindex, bool replace, bool *crea
 	if (err && err != -EEXIST)	/* clsact already there: not ours to remove */
 		return err;
 	err = bpf_tc_attach(&hook, &opts);
-	if (err && *created) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
+	if (err && *created)
+		coexist_clsact_release(ifindex);
 	return err;
 }
 
@@ -404,11 +399,22 @@ static int detach_one(const char *dir, const struct ig_iface *ifc, unsigned int 
 		 * went with its namespace) must not lose its filters. */
 		if (!if_indextoname(ifindex, name) || strcmp(name, ifc->name))
 			return 0;
-		err = bpf_tc_detach(&hook, &opts);
-		if (ifc->tc_created_hook) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			bpf_tc_hook_destroy(&hook);
+		/* Our handle and priority, but someone else's program (ours was
+		 * replaced with tc(8)): not ours to remove. */
+		err = bpf_tc_query(&hook, &opts);
+		if (!err && ifc->prog_id && opts.prog_id != ifc->prog_id) {
+			pr_warn("iface '%s': the tc filter at imapguard's handle and prio holds "
+				"program %u, not imapguard's %u: left in place", ifc->name,
+				opts.prog_id, ifc->prog_id);
+			err = -ENOENT;
+		} else {
+			opts.prog_id = 0, opts.prog_fd = 0, opts.flags = 0;
+			err = bpf_tc_detach(&hook, &opts);
 		}
+		/* clsact goes only if we created it and nobody else's filters
+		 * sit on it now. */
+		if (ifc->tc_created_hook)
+			coexist_clsact_release(ifindex);
 		/* The interface (or its qdisc) is already gone: nothing to undo. */
 		return err == -ENOENT || err == -ENODEV || err == -EINVAL ? 0 : err;
 	}
@@ -430,6 +436,59 @@ static __u32 prog_id(int fd)
 	__u32 len = sizeof(info);
 
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+void fastpath_our_ids(const char *dir, struct coexist_ours *ours)
+{
+	memset(ours, 0, sizeof(*ours));
+	for (int i = 0; i < 2; i++) {
+		char path[PATH_MAX];
+		int fd;
+
+		pin_path(path, sizeof(path), dir, prog_pins[i]);
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			ours->ids[i] = prog_id(fd);
+			close(fd);
+		}
+	}
+}
+
+/*
+ * Another program in ifindex's XDP slot is never replaced: auto goes to tc
+ * ingress, which runs after it, and says so; native and generic refuse
+ * (-EBUSY) naming it, instead of the kernel's bare "Device or resource
+ * busy". A failed query decides nothing: the attach itself will tell.
+ */
+static int xdp_slot_check(const char *dir, const char *ifname, unsigned int ifindex, int *mode)
+{
+	struct coexist_ours ours;
+	struct coexist_list l;
+	const struct coexist_prog *p;
+	char what[128];
+	int err = 0;
+
+	if (*mode == IG_MODE_TC)
+		return 0;
+	fastpath_our_ids(dir, &ours);
+	coexist_list_init(&l);
+	p = coexist_xdp(ifindex, &ours, &l) ? NULL : coexist_foreign_xdp(&l);
+	if (p) {
+		coexist_describe(p, what, sizeof(what));
+		if (*mode) {
+			pr_warn("Couldn't attach to iface '%s' in %s mode: its XDP slot holds "
+				"another program (%s), and imapguard never replaces it (--mode tc "
+				"or auto attach at tc ingress, after it)", ifname,
+				mode_name(*mode), what);
+			err = -EBUSY;
+		} else {
+			pr_info("iface '%s': its XDP slot holds another program (%s): "
+				"attaching at tc ingress instead, which runs after it", ifname, what);
+			*mode = IG_MODE_TC;
+		}
+	}
+	coexist_list_free(&l);
+	return err;
 }
 
 /* Attach in one mode; with same_hook, atomically swap the program already
@@ -486,7 +545,7 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	unsigned int ifindex = if_nametoindex(ifname);
 	struct ig_iface old = {}, ifc;
 	bool had;
-	int err = -EINVAL;
+	int err = -EINVAL, ret;
 
 	if (!ifindex) {
 		pr_warn("Couldn't attach to iface '%s': no such interface", ifname);
@@ -500,6 +559,8 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 	}
 	if (had && !mode)
 		mode = old.mode;	/* auto + --replace: stay in the working mode */
+	if ((ret = xdp_slot_check(dir, ifname, ifindex, &mode)))
+		return ret;
 	ifc = old;
 	snprintf(ifc.name, sizeof(ifc.name), "%s", ifname);
 	/*
@@ -522,6 +583,10 @@ int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 				 mode_name(order[i]), strerror(-err));
 		}
 	}
+	/* Someone took the XDP slot since the check: name them too. */
+	if ((err == -EBUSY || err == -EEXIST) && mode && mode != IG_MODE_TC &&
+	    xdp_slot_check(dir, ifname, ifindex, &mode))
+		return err;
 	if (err) {
 		pr_warn("Couldn't attach to iface '%s' in %s mode: %s", ifname,
 			mode_name(mode), strerror(-err));

@@ -10,6 +10,10 @@
 
 #define IG_DEFAULT_PIN_DIR "/sys/fs/bpf/imapguard"
 
+/* tc filter identity: fixed so detach and --replace find exactly ours. */
+#define IG_TC_HANDLE	0x1a9
+#define IG_TC_PRIO	0x1a9
+
 /* File descriptors of the pinned maps (-1 when closed). */
 struct ig_maps {
 	int ports, cfg, allow, deny, lpmsum, bans, banpfx, throttle, counters,
@@ -45,7 +49,17 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
 /* The kernel's CONFIG_HZ from its config file (/boot, /proc/config.gz), or 0. */
 unsigned int kernel_hz(void);
 
-/* mode: 0 = auto (native, generic, tc); returns the mode used via *used. */
+/* Ids of the pinned XDP and tc programs (what "ours" means to coexist.h);
+ * a missing pin leaves its slot 0. */
+struct coexist_ours;
+void fastpath_our_ids(const char *dir, struct coexist_ours *ours);
+
+/*
+ * mode: 0 = auto (native, generic, tc); returns the mode used via *used.
+ * Never replaces another program in the XDP slot: auto then attaches at tc
+ * ingress (saying so, naming the program), native and generic fail with
+ * -EBUSY and a message naming it.
+ */
 int fastpath_attach(const char *dir, struct ig_maps *m, const char *ifname,
 		    int mode, bool replace, int *used);
 int fastpath_detach(const char *dir, struct ig_maps *m, unsigned int ifindex);
