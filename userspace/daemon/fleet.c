@@ -292,8 +292,10 @@ static int cmd_argv(struct conn *c, redisCallbackFn *fn, void *priv, int argc, c
 {
 	if (!c->ac || redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, len) != REDIS_OK)
 		return -EIO;
-	if (fn)
-		c->inflight++;
+	/* The reply clock starts with the first command after a quiet spell:
+	 * a connection idle for minutes has not been waiting for minutes. */
+	if (fn && !c->inflight++)
+		c->last_reply_ms = mono_ms();
 	return 0;
 }
 
