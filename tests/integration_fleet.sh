@@ -456,6 +456,10 @@ test_restart()
 		bad nodes_seen "expected 3 nodes, got $(fstat a 'len(f["nodes"])')"; fi
 	node a
 	check_cmd status_text 0 "*node-c*" ig fleet status -c "$CTL"
+	check_cmd metrics_connected 0 "*imapguard_fleet_connected 1*" ig stats --prometheus -c "$CTL"
+	check_cmd metrics_refused 0 '*imapguard_fleet_refused_total{reason="prefix"} 3*' \
+		ig stats --prometheus -c "$CTL"
+	check_cmd status_fleet_line 0 "*fleet: node node-a*connected*" ig status -c "$CTL"
 }
 
 main()
