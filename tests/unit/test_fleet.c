@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include "daemon/fleet.h"
 #include "test.h"
 
@@ -212,6 +214,46 @@ static void bad_values(void)
 	ASSERT_EQ(fleet_value_parse(big, sizeof(big), &chk, &b), FLEET_R_SIZE, "over the cap");
 }
 
+/* Redis away: updates queue up to queue_max, the rest are dropped and
+ * counted, and nothing waits (the connect to a missing socket fails at once
+ * and is retried later). */
+static int no_ban(void *ctx, const struct fleet_ban *b) { (void)ctx; (void)b; return 0; }
+static int no_unban(void *ctx, const struct ig_prefix *p) { (void)ctx; (void)p; return 0; }
+static bool no_allow(void *ctx, const struct ig_prefix *p) { (void)ctx; (void)p; return false; }
+
+static void queue_bound(void)
+{
+	struct pol_fleet pol = { .redis = "unix:/nonexistent/imapguard-test.sock", .prefix = "t",
+				 .node = "n", .share_bans = true, .share_failures = true,
+				 .min_plen4 = 16, .min_plen6 = 32, .queue_max = 16,
+				 .stream_max = 1000 };
+	struct pol_detect det = { .window_ns = 600000000000ULL, .v6_plen = 64 };
+	struct fleet_hooks h = { .ban = no_ban, .unban = no_unban, .is_allowed = no_allow };
+	struct fleet_ban b = { .exp_ms = 0, .reason = "r" };
+	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 18, [15] = 1 };
+	struct fleet *f = NULL;
+	json_t *st;
+	int ep = epoll_create1(0);
+
+	if (!ASSERT_OK(fleet_open(&f, &pol, &det, &h, ep), "open"))
+		return;
+	fleet_tick(f);		/* tries to connect: fails at once */
+	for (int i = 0; i < 20; i++)
+		fleet_failure(f, addr, "u", 1);
+	addr_parse("198.18.0.0/24", &b.prefix, false);
+	fleet_publish(f, &b);
+	st = fleet_status_json(f);
+	ASSERT_EQ(json_is_false(json_object_get(st, "connected")), 1, "not connected");
+	ASSERT_EQ(json_integer_value(json_object_get(st, "queue")), 16, "queue full");
+	ASSERT_EQ(json_integer_value(json_object_get(json_object_get(st, "dropped"), "failure")), 4,
+		  "failures dropped");
+	ASSERT_EQ(json_integer_value(json_object_get(json_object_get(st, "dropped"), "ban")), 1,
+		  "ban dropped");
+	json_decref(st);
+	fleet_close(f);
+	close(ep);
+}
+
 int main(void)
 {
 	RUN_CASE("fleet entries: table", entry_rows());
@@ -220,5 +262,6 @@ int main(void)
 	RUN_CASE("fleet entries: NUL bytes", nul_inside());
 	RUN_CASE("fleet values: JSON round trip", json_round_trip());
 	RUN_CASE("fleet values: refused", bad_values());
+	RUN_CASE("fleet queue: bounded, drops counted, never waits", queue_bound());
 	return test_cases_failed != 0;
 }
