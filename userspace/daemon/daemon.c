@@ -356,16 +356,26 @@ static int fleet_ban_hook(void *ctx, const struct fleet_ban *b)
 	if (d->aw)
 		authwatch_note_ban(d->aw, &h);
 	ttl = b->exp_ms ? (b->exp_ms > wall ? b->exp_ms - wall : 1) * 1000000ULL : 0;
-	if (!ban_get(&d->m, &b->prefix, &v) &&
-	    (!v.expires_ns || (ttl && v.expires_ns >= now + ttl)))
-		return 0;
-	/* `ban list` shows who decided it: the node's name leads the reason. */
+	/* `ban list` shows who decided it: the node's name leads the reason,
+	 * cut to fit (a long node name leaves less of the reason). */
 	{
-		/* Cut to fit; a long node name leaves less of the reason. */
 		int n = snprintf(reason, sizeof(reason), "%.38s: ", b->node);
 
 		snprintf(reason + n, sizeof(reason) - n, "%.*s", (int)(sizeof(reason) - 1 - n),
 			 b->reason);
+	}
+	if (!ban_get(&d->m, &b->prefix, &v) &&
+	    (!v.expires_ns || (ttl && v.expires_ns >= now + ttl))) {
+		/* The state file keeps no origin: a fleet ban restored from it
+		 * after a reboot reads as the daemon's. The fleet's copy of it
+		 * (same reason) gives it its origin back, with its own expiry. */
+		if (v.origin != IG_ORIGIN_FLEET && !strncmp(v.reason, reason, sizeof(v.reason))) {
+			map_lock(d, true);
+			ban_add_from(&d->m, &b->prefix, v.expires_ns ? v.expires_ns - now : 0, reason,
+				     IG_ORIGIN_FLEET);
+			map_lock(d, false);
+		}
+		return 0;
 	}
 	map_lock(d, true);
 	err = ban_add_from(&d->m, &b->prefix, ttl, reason, IG_ORIGIN_FLEET);
