@@ -19,6 +19,7 @@ CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
 LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -lhiredis
+LIBS += -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
 # Userspace is built by layer (README "Source layout"). A layer may include
@@ -58,11 +59,13 @@ TEST_LAYER_test_fleet := daemon
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
 TEST_LAYER_test_opts := cli
+TEST_LAYER_test_crowdsec := daemon
 
 # libFuzzer harnesses tests/fuzz/fuzz_<name>.c (seeds in tests/fuzz/corpus/<name>/):
 # the layer whose sources, with those of the layers it uses, each links.
 FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
+FUZZ_LAYER_fuzz_crowdsec := daemon
 FUZZ_LAYER_fuzz_fleet := daemon
 
 ifeq ($(V),1)

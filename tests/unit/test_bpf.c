@@ -594,6 +594,42 @@ static void test_ban_expiry(int hook)
 	ban_del(&maps, &live);
 }
 
+/* Bans keep who made them; an outside source (CrowdSec) neither shortens
+ * nor lifts another origin's ban, and lists only its own; its range bans
+ * drop like any other. */
+static void test_ban_origins(int hook)
+{
+	int drop = expected_retval(hook, E_DROP), pass = expected_retval(hook, E_PASS);
+	struct ig_prefix h = pfx("198.18.7.7"), r = pfx("198.18.8.0/24"), *own;
+	struct ig_ban_val v;
+	size_t n;
+
+	ASSERT_OK(ban_add_from(&maps, &h, 3600 * 1000000000ULL, "cli", IG_ORIGIN_CLI), "cli ban");
+	ASSERT_EQ(ban_add_unless_longer(&maps, &h, 60 * 1000000000ULL, "crowdsec/x", IG_ORIGIN_CROWDSEC),
+		  1, "a shorter outside ban leaves it");
+	ASSERT_OK(ban_get(&maps, &h, &v), "get");
+	ASSERT_EQ(v.origin, IG_ORIGIN_CLI, "origin kept");
+	ASSERT_STREQ(v.reason, "cli", "reason kept");
+	ASSERT_EQ(ban_del_origin(&maps, &h, IG_ORIGIN_CROWDSEC), -ENOENT, "not lifted by another origin");
+	ASSERT_OK(ban_add_unless_longer(&maps, &h, 7200 * 1000000000ULL, "crowdsec/y", IG_ORIGIN_CROWDSEC),
+		  "a longer outside ban replaces it");
+	ASSERT_OK(ban_get(&maps, &h, &v), "get again");
+	ASSERT_EQ(v.origin, IG_ORIGIN_CROWDSEC, "origin crowdsec");
+	ASSERT_OK(ban_add_unless_longer(&maps, &r, 60 * 1000000000ULL, "crowdsec/z", IG_ORIGIN_CROWDSEC),
+		  "range");
+	ASSERT_EQ(syn(hook, "198.18.8.9", 993), drop, "range drops");
+	ASSERT_OK(ban_list_origin(&maps, IG_ORIGIN_CROWDSEC, &own, &n), "own list");
+	ASSERT_EQ(n, 2, "two own bans");
+	free(own);
+	ASSERT_OK(ban_list_origin(&maps, IG_ORIGIN_CLI, &own, &n), "cli list");
+	ASSERT_EQ(n, 0, "no cli ban left");
+	free(own);
+	ASSERT_OK(ban_del_origin(&maps, &r, IG_ORIGIN_CROWDSEC), "lift own range");
+	ASSERT_EQ(syn(hook, "198.18.8.9", 993), pass, "range lifted");
+	ASSERT_OK(ban_del_origin(&maps, &h, IG_ORIGIN_CROWDSEC), "lift own host");
+	ASSERT_EQ(ban_get(&maps, &h, &v), -ENOENT, "gone");
+}
+
 /* A host on both lists shares one ig_bans entry: each list's add and
  * delete leaves the other list's part alone, in BPF and in listings. */
 static void test_ban_and_deny_host(int hook)
@@ -956,6 +992,7 @@ int main(void)
 		STATEFUL(test_prefilter);
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_ban_and_deny_host);
+		STATEFUL(test_ban_origins);
 		STATEFUL(test_events);
 		if (kernel_hz())
 			STATEFUL(test_events_jiffies);

@@ -217,6 +217,22 @@ static const struct err_case err_cases[] = {
 	{ "authlog name blank", "[authlog a b]\n", 1, "invalid authlog name 'a b'" },
 	{ "authlog name 64", "[authlog " A16 A16 A16 A16 "]\n", 1, "invalid authlog name" },
 	{ "authlog unknown key", "[authlog a]\njournal = x\nunit = y\n", 3, "unknown key 'unit' (in [authlog a])" },
+	/* [crowdsec] */
+	{ "crowdsec no lapi", "[crowdsec]\npush_alerts = yes\n", 1, "missing 'lapi = http://HOST:PORT' (in [crowdsec])" },
+	{ "crowdsec file url", "[crowdsec]\nlapi = file:///etc/passwd\n", 2, "invalid lapi 'file:///etc/passwd'" },
+	{ "crowdsec no host", "[crowdsec]\nlapi = http://\n", 2, "invalid lapi" },
+	{ "crowdsec blank in url", "[crowdsec]\nlapi = http://a b\n", 2, "invalid lapi" },
+	{ "crowdsec update 0", "[crowdsec]\nlapi = http://x\nupdate_frequency = 0\n", 3, "greater than 0" },
+	{ "crowdsec update 500ms", "[crowdsec]\nlapi = http://x\nupdate_frequency = 500ms\n", 3, "between 1s and 1h" },
+	{ "crowdsec update 2h", "[crowdsec]\nlapi = http://x\nupdate_frequency = 2h\n", 3, "between 1s and 1h" },
+	{ "crowdsec scope", "[crowdsec]\nlapi = http://x\nscopes = ip, country\n", 3, "invalid value 'country' (expected ip|range)" },
+	{ "crowdsec key relative", "[crowdsec]\nlapi = http://x\napi_key_file = key\n", 3, "not an absolute path" },
+	{ "crowdsec origins 17", "[crowdsec]\nlapi = http://x\norigins = a b c d e f g h i j k l m n o p q\n", 3,
+	  "too many values (max 16)" },
+	{ "crowdsec scenario 64", "[crowdsec]\nlapi = http://x\nscenarios_containing = " A16 A16 A16 A16 "\n", 3,
+	  "too long (max 63 characters)" },
+	{ "crowdsec push_alerts", "[crowdsec]\nlapi = http://x\npush_alerts = maybe\n", 3, "expected yes|no" },
+	{ "crowdsec twice", "[crowdsec]\nlapi = http://x\n[crowdsec]\n", 3, "duplicate section [crowdsec] (first at line 1)" },
 	/* [fleet] */
 	{ "fleet no redis", "[fleet]\nprefix = x\n", 1, "missing 'redis = ADDR:PORT'" },
 	{ "fleet host name", "[fleet]\nredis = redis.example:6379\n", 2, "invalid redis 'redis.example:6379'" },
@@ -342,6 +358,10 @@ static void test_missing_file(void)
 
 static void check_defaults(const struct policy *p)
 {
+	ASSERT_TRUE(!p->crowdsec.lapi[0] && p->crowdsec.update_ns == 10 * NS &&
+		    !p->crowdsec.push_alerts &&
+		    p->crowdsec.scopes == (POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE) &&
+		    !strcmp(p->crowdsec.api_key_file, "/etc/imapguard/crowdsec.key"), "crowdsec off");
 	ASSERT_EQ(p->nports, 0, "nports");
 	ASSERT_EQ(p->allow.n + p->deny.n, 0, "lists empty");
 	ASSERT_EQ(p->ban_scope, IG_SCOPE_PROTECTED, "ban_scope");
@@ -581,6 +601,12 @@ static void test_example_conf(void)
 	ASSERT_EQ(pol.nauthlogs, 2, "authlogs");
 	ASSERT_EQ(pol.authlogs[0].format, AUTHLOG_DOVECOT, "format");
 	ASSERT_STREQ(pol.authlogs[1].path, "/var/log/mail.log", "path");
+	ASSERT_STREQ(pol.crowdsec.lapi, "http://127.0.0.1:8080", "crowdsec lapi");
+	ASSERT_EQ(pol.crowdsec.update_ns, 10 * NS, "crowdsec update_frequency");
+	ASSERT_EQ(pol.crowdsec.scopes, POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE, "crowdsec scopes");
+	ASSERT_EQ(pol.crowdsec.norigins * 10 + pol.crowdsec.nscenarios, 33, "crowdsec filters");
+	ASSERT_STREQ(pol.crowdsec.origins[2], "CAPI", "crowdsec origin");
+	ASSERT_TRUE(!pol.crowdsec.push_alerts, "crowdsec push_alerts");
 	policy_free(&pol);
 }
 

@@ -279,6 +279,18 @@ static void status_daemon_text(json_t *r)
 	       field_text(last, "message", a, sizeof(a)));
 	printf("  events seen %s, lost %s\n", field_text(r, "events_seen", a, sizeof(a)),
 	       field_text(r, "events_lost", b, sizeof(b)));
+	if ((last = json_object_get(r, "crowdsec"))) {
+		printf("  crowdsec: %s decisions in force, %s ",
+		       field_text(last, "decisions", b, sizeof(b)),
+		       json_is_true(json_object_get(last, "connected")) ? "connected to" : "NOT connected to");
+		/* LAPI's URL is the policy's; the error may quote LAPI's bytes. */
+		print_clean(field_text(last, "lapi", a, sizeof(a)));
+		if (json_string_length(json_object_get(last, "last_error"))) {
+			printf(", last error: ");
+			print_clean(field_text(last, "last_error", c, sizeof(c)));
+		}
+		printf("\n");
+	}
 	if ((last = json_object_get(r, "fleet")))
 		printf("  fleet: node %s, Redis %s, %s, queue %s, stream lag %s ms\n",
 		       field_text(last, "node", a, sizeof(a)), field_text(last, "redis", b, sizeof(b)),

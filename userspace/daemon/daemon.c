@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #include "authlog/authwatch.h"
 #include "daemon/ctl.h"
+#include "daemon/crowdsec.h"
 #include "base/epsrc.h"
 #include "base/hash.h"
 #include "base/json.h"
@@ -97,6 +98,8 @@ struct daemon {
 	struct authwatch *aw;
 	struct fleet *fleet;		/* [fleet], or NULL */
 	bool fleet_reopened;		/* events of this epoll batch may name the old one */
+	struct crowdsec *cs;		/* [crowdsec], or NULL */
+	struct crowdsec *cs_retired[4];	/* replaced by a reload: closed after the batch */
 	uint64_t start_mono;
 	uint64_t events_seen, events_dropped_clients, log_suppressed;
 	uint64_t per_reason[IG_R_MAX];
@@ -257,15 +260,14 @@ static void map_lock(struct daemon *d, bool on)
 		pr_warn("Couldn't %slock '%s': %s", on ? "" : "un", d->o.pin_dir, strerror(errno));
 }
 
-static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
-		      const char *reason)
+static int ban_origin(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
+		      const char *reason, uint8_t origin)
 {
-	struct daemon *d = ctx;
 	char a[ADDR_STRLEN];
 	int err;
 
 	map_lock(d, true);
-	err = ban_add_from(&d->m, p, duration_ns, reason, IG_ORIGIN_DAEMON);
+	err = ban_add_from(&d->m, p, duration_ns, reason, origin);
 	map_lock(d, false);
 
 	addr_format(p, a);
@@ -273,6 +275,103 @@ static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns
 		pr_warn("Couldn't ban %s: %s", a, err == -E2BIG ? "ban map full" : strerror(-err));
 	d->dirty = true;
 	return err;
+}
+
+static int daemon_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
+		      const char *reason)
+{
+	return ban_origin(ctx, p, duration_ns, reason, IG_ORIGIN_DAEMON);
+}
+
+/* The detector's bans: imapguard's own, so with push_alerts they also go to
+ * CrowdSec. Bans restored from the state file or from elsewhere do not. */
+static int daemon_detector_ban(void *ctx, const struct ig_prefix *p, uint64_t duration_ns,
+			       const char *reason)
+{
+	struct daemon *d = ctx;
+	struct ig_ban_val v;
+	int err;
+
+	/* A CrowdSec decision that outlasts this ban stays in force (and
+	 * CrowdSec already knows the address). */
+	if (!ban_get(&d->m, p, &v) && v.origin == IG_ORIGIN_CROWDSEC && duration_ns &&
+	    (!v.expires_ns || v.expires_ns >= mono_ns() + duration_ns))
+		return 0;
+	err = daemon_ban(ctx, p, duration_ns, reason);
+	if (!err && d->cs)
+		crowdsec_local_ban(d->cs, p, duration_ns, reason);
+	return err;
+}
+
+/* ---- CrowdSec hooks (crowdsec.h) --------------------------------------- */
+
+static int cs_ban(void *ctx, const struct ig_prefix *p, uint64_t ttl_ns, const char *reason)
+{
+	struct daemon *d = ctx;
+	int err;
+
+	map_lock(d, true);
+	/* A longer ban of another origin stays: a decision never shortens it. */
+	err = ban_add_unless_longer(&d->m, p, ttl_ns, reason, IG_ORIGIN_CROWDSEC);
+	map_lock(d, false);
+	d->dirty |= !err;
+	return err < 0 ? err : 0;
+}
+
+/* Only a ban CrowdSec set is lifted: a local ban of the same address stays. */
+static int cs_unban(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	int err;
+
+	map_lock(d, true);
+	err = ban_del_origin(&d->m, p, IG_ORIGIN_CROWDSEC);
+	map_lock(d, false);
+	d->dirty |= !err;
+	return err;
+}
+
+static int cs_own_bans(void *ctx, struct ig_prefix **out, size_t *n)
+{
+	return ban_list_origin(&((struct daemon *)ctx)->m, IG_ORIGIN_CROWDSEC, out, n);
+}
+
+static int crowdsec_start(struct daemon *d, const struct pol_crowdsec *conf)
+{
+	const struct cs_hooks hooks = {
+		.ctx = d, .ban = cs_ban, .unban = cs_unban, .is_allowed = daemon_is_allowed,
+		.own_bans = cs_own_bans,
+	};
+
+	return conf->lapi[0] ? crowdsec_open(&d->cs, conf, &hooks, d->epfd) : 0;
+}
+
+/* A reload changed [crowdsec]: a new client (a full resync), the old one
+ * closed after this loop batch, whose events may still name its fds. When
+ * the new one cannot start, the old one goes on. */
+static void crowdsec_reload(struct daemon *d, const struct pol_crowdsec *conf)
+{
+	struct crowdsec *old = d->cs;
+	int i;
+
+	if (old && !crowdsec_changed(old, conf)) {
+		crowdsec_reread_key(old);	/* a rotated key needs no other change */
+		return;
+	}
+	if (!old && !conf->lapi[0])
+		return;
+	d->cs = NULL;
+	if (crowdsec_start(d, conf)) {
+		pr_warn("crowdsec: the new [crowdsec] settings did not start; keeping the old ones");
+		d->cs = old;
+		return;
+	}
+	for (i = 0; i < 4 && d->cs_retired[i]; i++)
+		;
+	if (i == 4)
+		crowdsec_close(old);	/* four reloads in one batch: no event is that old */
+	else
+		d->cs_retired[i] = old;
 }
 
 /* ---- fleet -------------------------------------------------------------- */
@@ -302,7 +401,9 @@ static void ban_to_fleet(const struct ig_prefix *p, const struct ig_ban_val *v, 
 }
 
 /* Publish the ban of p as the maps hold it now, or its lifting. A ban that
- * came from the fleet is not published again: its node did that. */
+ * came from the fleet is not published again: its node did that; nor is a
+ * CrowdSec decision: every node takes those from LAPI itself, and lifts
+ * only its own copy when LAPI drops it. */
 static void share_ban(struct daemon *d, const struct ig_prefix *p, uint32_t level, uint64_t ttl_ns)
 {
 	uint64_t now = mono_ns();
@@ -312,7 +413,7 @@ static void share_ban(struct daemon *d, const struct ig_prefix *p, uint32_t leve
 	if (!d->fleet)
 		return;
 	if (!ban_get(&d->m, p, &v) && (!v.expires_ns || v.expires_ns > now)) {
-		if (v.origin == IG_ORIGIN_FLEET)
+		if (v.origin == IG_ORIGIN_FLEET || v.origin == IG_ORIGIN_CROWDSEC)
 			return;
 		ban_to_fleet(p, &v, now, level, ttl_ns, &b);
 	}
@@ -431,7 +532,7 @@ static void fleet_own_bans(void *ctx, struct fleet *f)
 	if (ban_list(&d->m, &b, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
-		if (b[i].val.origin == IG_ORIGIN_FLEET ||
+		if (b[i].val.origin == IG_ORIGIN_FLEET || b[i].val.origin == IG_ORIGIN_CROWDSEC ||
 		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
 			continue;
 		ban_to_fleet(&b[i].pfx, &b[i].val, now, 0, 0, &fb);
@@ -607,7 +708,11 @@ static int read_state_line(void *ctx, char *line)
 			pr_warn("State file: not restoring the ban of %s: it is in the allow list", addr);
 			return 0;
 		}
-		return daemon_ban(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off);
+		/* The state file keeps no origin; CrowdSec's bans are known by
+		 * their reason, so that a later deletion in LAPI lifts them. */
+		return ban_origin(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off,
+				  strncmp(line + off, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
+				  IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC);
 	}
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
@@ -668,6 +773,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->cs && json_object_set_new(r, "crowdsec", crowdsec_status_json(d->cs))) {
+		json_decref(r);
+		r = NULL;
+	}
 	if (r && d->fleet && json_object_set_new(r, "fleet", fleet_status_json(d->fleet))) {
 		json_decref(r);
 		r = NULL;
@@ -691,6 +800,8 @@ static void daemon_metrics(FILE *f, void *ctx)
 		d->last_reload_ok, (unsigned long long)d->events_seen);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
+	if (d->cs)
+		crowdsec_metrics(d->cs, f);
 	if (d->fleet)
 		fleet_metrics(d->fleet, f);
 	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
@@ -1054,6 +1165,7 @@ static int do_reload(struct daemon *d)
 			if (open_fleet(d))
 				pr_warn("reload: the fleet stays off (see above)");
 		}
+		crowdsec_reload(d, &d->pol.crowdsec);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
 		pr_info("reload: %s", err);
@@ -1243,6 +1355,7 @@ static int loop(struct daemon *d)
 			case SRC_HTTP: http_ready(s->ptr); break;
 			case SRC_CLIENT: on_client(d, s->ptr, evs[i].events); break;
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
+			case SRC_CROWDSEC: crowdsec_ready(s->ptr, evs[i].events); break;
 			case SRC_FLEET: fleet_ready(d->fleet, s->ptr, evs[i].events); break;
 			}
 			/* The fleet was reopened: later events of this batch may
@@ -1251,6 +1364,10 @@ static int loop(struct daemon *d)
 				d->fleet_reopened = false;
 				break;
 			}
+		}
+		for (int i = 0; i < 4 && d->cs_retired[i]; i++) {
+			crowdsec_close(d->cs_retired[i]);
+			d->cs_retired[i] = NULL;
 		}
 	}
 	return 0;
@@ -1303,6 +1420,9 @@ static void daemon_fini(struct daemon *d)
 		client_close(d, d->clients);
 	if (d->aw)
 		authwatch_close(d->aw);
+	crowdsec_close(d->cs);
+	for (int i = 0; i < 4; i++)
+		crowdsec_close(d->cs_retired[i]);
 	fleet_close(d->fleet);
 	ring_buffer__free(d->rb);
 	if (d->listenfd >= 0) {
@@ -1325,7 +1445,7 @@ int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1 };
 	const struct aw_hooks hooks = {
-		.ctx = &d, .ban = daemon_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
+		.ctx = &d, .ban = daemon_detector_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
 		.failure = daemon_failure, .decided = daemon_decided, .reset = daemon_reset,
 	};
@@ -1350,6 +1470,9 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	/* After the state: a refill of an empty Redis publishes restored bans. */
 	if ((err = open_fleet(&d)))
+		goto out;
+	/* After the state file: its bans are in before the first resync. */
+	if ((err = crowdsec_start(&d, &d.pol.crowdsec)))
 		goto out;
 	/* Last: a client that can connect sees a daemon that is fully up. */
 	if ((err = listen_metrics(&d)) || (err = listen_ctl(&d)))

@@ -1128,6 +1128,50 @@ static const char *const reason_names[IG_C_MAX] = {
 	[IG_C_MAP_FULL] = "map_full",
 };
 
+int ban_add_unless_longer(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+			  const char *reason, uint8_t origin)
+{
+	struct ig_ban_val v;
+	int err;
+
+	if (!ban_get(m, p, &v) && v.origin != origin &&
+	    (!v.expires_ns || (ttl_ns && v.expires_ns >= mono_ns() + ttl_ns)))
+		return 1;
+	err = ban_add_from(m, p, ttl_ns, reason, origin);
+	return err;
+}
+
+int ban_del_origin(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin)
+{
+	struct ig_ban_val v;
+
+	if (ban_get(m, p, &v) || v.origin != origin)
+		return -ENOENT;
+	return ban_del(m, p);
+}
+
+int ban_list_origin(struct ig_maps *m, uint8_t origin, struct ig_prefix **out, size_t *n)
+{
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	size_t nb, k = 0;
+	int err = ban_list(m, &b, &nb);
+
+	if (err)
+		return err;
+	*out = malloc((nb ? nb : 1) * sizeof(**out));
+	if (!*out) {
+		free(b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nb; i++)
+		if (b[i].val.origin == origin && (!b[i].val.expires_ns || b[i].val.expires_ns > now))
+			(*out)[k++] = b[i].pfx;
+	free(b);
+	*n = k;
+	return 0;
+}
+
 const char *origin_name(uint8_t origin)
 {
 	switch (origin) {

@@ -77,6 +77,16 @@ int ban_add(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 int ban_add_from(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
 		 const char *reason, uint8_t origin);
 int ban_del(struct ig_maps *m, const struct ig_prefix *p);
+/* For a module that bans on behalf of another system (CrowdSec): ban_add_from()
+ * unless p holds a ban of another origin that lasts at least as long (or is
+ * permanent), which is left as it is: 1 then, else ban_add_from()'s result. */
+int ban_add_unless_longer(struct ig_maps *m, const struct ig_prefix *p, uint64_t ttl_ns,
+			  const char *reason, uint8_t origin);
+/* Lift p's ban only if origin set it: 0, -ENOENT (no ban, or another
+ * origin's), or ban_del()'s error. */
+int ban_del_origin(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin);
+/* The prefixes of origin's live bans; *out malloc'd, caller frees. */
+int ban_list_origin(struct ig_maps *m, uint8_t origin, struct ig_prefix **out, size_t *n);
 /* The ban entry for exactly p (expired or not); -ENOENT if none. */
 int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
 /* All bans (expired ones included, with expires in the past); caller frees. */

@@ -25,7 +25,7 @@
 #define LIMIT_MAX	16777216u
 #define COUNT_MAX	1000000u
 #define MAX_KEYS	16
-#define MAX_SECTS	(6 + IG_MAX_PORTS + POL_MAX_AUTHLOG + 1)
+#define MAX_SECTS	(6 + IG_MAX_PORTS + POL_MAX_AUTHLOG + 1 + 1)	/* ... [crowdsec] */
 #define NAME_LEN	80
 #define DIGITS		"0123456789"
 #define SEPS		", \t"
@@ -803,6 +803,99 @@ static int authlog_close(struct ctx *c)
 	return 0;
 }
 
+/* ---- [crowdsec] ---- */
+
+static const char *const cs_scope_names[] = { "ip", "range", NULL };
+
+/* A URL we hand to libcurl: http or https only (no file://, no other
+ * protocols), a host, nothing libcurl would read as an option or a blank. */
+static int get_lapi_url(struct ctx *c, const char *v, char *out, size_t size)
+{
+	const char *host = !strncmp(v, "http://", 7) ? v + 7 : !strncmp(v, "https://", 8) ? v + 8 : NULL;
+	size_t n = strlen(v);
+
+	if (!host || !*host || *host == '/' || *host == ':' || n >= size)
+		return fail(c, c->line, "invalid lapi '%s' (expected http://HOST:PORT or https://...)", v);
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)v[i]))
+			return fail(c, c->line, "invalid lapi '%s' (blank or control character)", v);
+	/* LAPI paths are appended ("/v1/decisions/stream"): no trailing '/'. */
+	while (n > 1 && v[n - 1] == '/')
+		n--;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* "a, b, c" into fixed slots of printable words. */
+static int get_words(struct ctx *c, const char *v, char (*out)[POL_CS_FILTER_LEN], int *count)
+{
+	const char *it;
+	size_t n;
+
+	*count = 0;
+	while ((it = next_item(&v, &n))) {
+		if (*count == POL_CS_MAX_FILTERS)
+			return fail(c, c->line, "too many values (max %d)", POL_CS_MAX_FILTERS);
+		if (n >= POL_CS_FILTER_LEN)
+			return fail(c, c->line, "value '%.*s' too long (max %d characters)", (int)n, it,
+				    POL_CS_FILTER_LEN - 1);
+		for (size_t i = 0; i < n; i++)
+			if (!isgraph((unsigned char)it[i]))
+				return fail(c, c->line, "invalid character in '%.*s'", (int)n, it);
+		memcpy(out[*count], it, n);
+		out[(*count)++][n] = '\0';
+	}
+	return *count ? 0 : fail(c, c->line, "empty list");
+}
+
+static int crowdsec_key(struct ctx *c, const char *k, const char *v)
+{
+	struct pol_crowdsec *cs = &c->pol->crowdsec;
+
+	if (!strcmp(k, "lapi"))
+		return get_lapi_url(c, v, cs->lapi, sizeof(cs->lapi));
+	if (!strcmp(k, "api_key_file"))
+		return get_abspath(c, v, cs->api_key_file, sizeof(cs->api_key_file));
+	if (!strcmp(k, "machine_credentials"))
+		return get_abspath(c, v, cs->machine_credentials, sizeof(cs->machine_credentials));
+	if (!strcmp(k, "push_alerts"))
+		return get_bool(c, v, &cs->push_alerts);
+	if (!strcmp(k, "origins"))
+		return get_words(c, v, cs->origins, &cs->norigins);
+	if (!strcmp(k, "scenarios_containing"))
+		return get_words(c, v, cs->scenarios, &cs->nscenarios);
+	if (!strcmp(k, "update_frequency")) {
+		if (get_duration(c, v, 1, &cs->update_ns))
+			return -EINVAL;
+		if (cs->update_ns < NS_PER_SEC || cs->update_ns > 3600 * NS_PER_SEC)
+			return fail(c, c->line, "update_frequency must be between 1s and 1h");
+		return 0;
+	}
+	if (!strcmp(k, "scopes")) {
+		char words[POL_CS_MAX_FILTERS][POL_CS_FILTER_LEN];
+		int n, i;
+
+		if (get_words(c, v, words, &n))
+			return -EINVAL;
+		cs->scopes = 0;
+		for (int w = 0; w < n; w++) {
+			if (get_choice(c, words[w], cs_scope_names, &i))
+				return -EINVAL;
+			cs->scopes |= i ? POL_CS_SCOPE_RANGE : POL_CS_SCOPE_IP;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int crowdsec_close(struct ctx *c)
+{
+	if (!c->pol->crowdsec.lapi[0])
+		return fail(c, c->sect_line, "missing 'lapi = http://HOST:PORT'");
+	return 0;
+}
+
 /* Key names and stream fields carry these: no blanks, no ':' (it separates
  * the parts of a key and of a counter's member ids). */
 static bool fleet_name_ok(const char *s, size_t max)
@@ -880,6 +973,7 @@ static const struct section sections[] = {
 	{ "daemon", NULL, daemon_key, NULL },
 	{ "detect", NULL, detect_key, detect_close },
 	{ "authlog", authlog_open, authlog_key, authlog_close },
+	{ "crowdsec", NULL, crowdsec_key, crowdsec_close },
 	{ "fleet", NULL, fleet_key, fleet_close },
 };
 
@@ -1164,6 +1258,10 @@ void policy_init(struct policy *pol)
 		.ban_max_ns = 7 * 86400 * NS_PER_SEC,
 		.reset_on_success = true,
 	};
+	pol->crowdsec.update_ns = 10 * NS_PER_SEC;
+	pol->crowdsec.scopes = POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE;
+	strcpy(pol->crowdsec.api_key_file, "/etc/imapguard/crowdsec.key");
+	strcpy(pol->crowdsec.machine_credentials, "/etc/crowdsec/local_api_credentials.yaml");
 	strcpy(pol->fleet.prefix, "imapguard");
 	pol->fleet.share_bans = pol->fleet.share_failures = true;
 	pol->fleet.min_plen4 = 16;

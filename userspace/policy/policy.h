@@ -74,6 +74,24 @@ struct pol_detect {
 	bool dry_run;			/* default no */
 };
 
+/* [crowdsec]: decisions from a CrowdSec local API (LAPI), alerts to it. */
+#define POL_CS_MAX_FILTERS	16
+#define POL_CS_FILTER_LEN	64
+#define POL_CS_SCOPE_IP		1
+#define POL_CS_SCOPE_RANGE	2
+struct pol_crowdsec {
+	char lapi[256];			/* http[s]://HOST[:PORT][/PATH]; "" = off */
+	char api_key_file[PATH_MAX];	/* default /etc/imapguard/crowdsec.key */
+	uint64_t update_ns;		/* update_frequency, default 10s, 1s..1h */
+	uint32_t scopes;		/* POL_CS_SCOPE_* bits, default both */
+	char origins[POL_CS_MAX_FILTERS][POL_CS_FILTER_LEN];	/* none: every origin */
+	int norigins;
+	char scenarios[POL_CS_MAX_FILTERS][POL_CS_FILTER_LEN];	/* substrings; none: all */
+	int nscenarios;
+	bool push_alerts;		/* default no */
+	char machine_credentials[PATH_MAX];	/* default /etc/crowdsec/local_api_credentials.yaml */
+};
+
 /* [fleet]: failures counted and bans shared through Redis (daemon/fleet.h). */
 #define POL_FLEET_NAME_LEN	64
 struct pol_fleet {
@@ -113,6 +131,7 @@ struct policy {
 	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
 	int nauthlogs;
 	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
+	struct pol_crowdsec crowdsec;
 	struct pol_fleet fleet;
 };
 
