@@ -53,6 +53,7 @@ TEST_LAYER_test_authlog := authlog
 TEST_LAYER_test_detector := authlog
 TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
+TEST_LAYER_test_verdict := authlog
 TEST_LAYER_test_bpf := fastpath
 TEST_LAYER_test_coexist := fastpath
 TEST_LAYER_test_fleet := daemon
@@ -161,6 +162,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LAYER_fuzz_authlog := authlog
 FUZZ_LAYER_fuzz_policy := policy
 FUZZ_LAYER_fuzz_state := base
+FUZZ_LAYER_fuzz_verdict := authlog
 # The policy harness serves deny_file paths from its input, never the disk.
 FUZZ_LDFLAGS_fuzz_policy := $(foreach f,fopen fopen64 open open64 openat openat64,-Wl,--wrap=$(f))
 # FUZZ_SECONDS per harness; FUZZ_JOBS harnesses at a time; FUZZ_TARGETS to pick some.
@@ -200,7 +202,7 @@ fuzz: deps
 	$(Q)bash tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_OUT)/corpus $(FUZZ_TARGETS)
 
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
-BENCH_TOOLS := pktcost livegen authbench timetoban mapfill
+BENCH_TOOLS := pktcost livegen authbench timetoban mapfill policyload
 
 BENCH_LIBS := $(call layer_libs,daemon)
 $(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(BENCH_LIBS) | $(BUILD)

@@ -7,8 +7,9 @@
 # legitimate client and an attacker, each in its own network namespace),
 # starts the imapguard daemon with policies/default.conf on the server's
 # only interface, and plays four attacks, saying what is tried and what
-# happened: plaintext IMAP, a brute force, password spraying and a
-# connection flood. Then the counters, the ban list and the events, and
+# happened: plaintext IMAP, a brute force, password spraying, a
+# connection flood, and Dovecot asking imapguard before each password check
+# (a tarpit, and an account protected from distributed spraying). Then the counters, the ban list and the events, and
 # everything is removed again (also on Ctrl-C or an error).
 #
 # Builds nothing: the Makefile has built build/imapguard first. The lab,
@@ -178,6 +179,40 @@ echo "  Throttled, not banned: $A4 is $( [ -n "$(ban_field $A4 addr)" ] && echo 
 sleep 0.3
 legit_report flood
 
+# ---- 5 -------------------------------------------------------------------------------
+
+say "5. Dovecot asks imapguard first: the auth policy server"
+head -c 24 /dev/urandom | base64 >"$WORK/ap.key" && chmod 600 "$WORK/ap.key"
+printf '\n[authpolicy]\nlisten = 127.0.0.1:19603\napi_key_file = %s\ntarpit_max = 15s\n' \
+	"$WORK/ap.key" >>"$POLICY"
+echo "  Added to the policy: [authpolicy] listen = 127.0.0.1:19603, api_key_file, tarpit_max = 15s"
+run_ig reload -c "$CTL"
+"$IG_BIN" authpolicy dovecot-config -p "$POLICY" >"$WORK/dovecot-policy.conf"
+echo "\$ imapguard authpolicy dovecot-config -p policy.conf >> dovecot.conf   (key hidden)"
+grep -E '^auth_policy_(server_url|server_api_header|reject_on_fail)' "$WORK/dovecot-policy.conf" |
+	sed 's/\(api_header = [^:]*:\).*/\1.../; s/^/  /'
+LAB_AUTH_POLICY=$WORK/dovecot-policy.conf lab_up 2>/dev/null || { echo "demo: couldn't reload Dovecot" >&2; exit 1; }
+echo "  client -> dave logs in once from $CLI4: $(cli login --host "$SRV4" --port 993 --user dave --password dave-pass)"
+echo "  ($CLI4 is now a known-good source of dave's.)"
+A5=198.19.5.5
+echo "  Tarpit: $A5 guesses carol's password; each failure delays the next check:"
+for i in 1 2 3 4; do
+	t0=$EPOCHREALTIME
+	r=$(atk login --host "$SRV4" --port 993 --user carol --password "guess$i" --source $A5 --timeout 10)
+	echo "    attempt $i: $r after $(( $(ms_since "$t0") / 100 ))00 ms"
+done
+echo "  Distributed spraying: 10 sources, one wrong password each, against dave"
+srcs=$(for i in $(seq 1 10); do printf '198.19.6.%d,' "$i"; done)
+out=$(atk brute --host "$SRV4" --user dave --count 10 --source "${srcs%,}" --timeout 8)
+echo "    $out  (no source is banned: each failed once)"
+echo "  198.19.6.11 -> dave / dave-pass (the RIGHT password): $(atk login --host "$SRV4" --port 993 \
+	--user dave --password dave-pass --source 198.19.6.11 --timeout 8)"
+grep "policy(dave,198.19.6.11," "$DOVECOT_LOG" | grep -m1 refusal | cut -d' ' -f4- | sed 's/^/  dovecot: /'
+t0=$EPOCHREALTIME
+echo "  $CLI4 -> dave / dave-pass (known-good): $(cli login --host "$SRV4" --port 993 --user dave \
+	--password dave-pass) in $(ms_since "$t0") ms"
+run_ig why --user dave -c "$CTL"
+
 # ---- results --------------------------------------------------------------------------
 
 say "Counters"
@@ -195,7 +230,10 @@ for line in sys.stdin:
     except ValueError:
         continue
     t = time.strftime("%H:%M:%S", time.localtime(e.get("ts", 0)))
-    if e.get("type") == "ban":
+    if e.get("type") == "authpolicy" and e["command"] == "allow" and e["status"] != 0:
+        print("  %s  policy %-14s user=%s status=%d rule=%s" % (t, e["addr"], e["user"],
+              e["status"], e["rule"]))
+    elif e.get("type") == "ban":
         print("  %s  ban   %-15s rule=%s failures=%d users=%d for %ds" % (t, e["addr"],
               e["rule"], e["failures"], e["users"], e["duration_s"]))
     elif e.get("type") == "drop" and (e["reason"], e["addr"]) not in seen:

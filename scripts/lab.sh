@@ -50,6 +50,11 @@
 #                 "TLSv1" or "TLSv1.1": accept that too (143 STARTTLS and 993),
 #                 with OpenSSL security level 0, without which OpenSSL 3
 #                 refuses anything below TLS 1.2 (for `imapguard audit` tests).
+#   LAB_AUTH_POLICY unset (default): no auth policy server. A file: its
+#                 Dovecot settings (e.g. from `imapguard authpolicy
+#                 dovecot-config`) are added to dovecot.conf, so Dovecot asks
+#                 imapguard before and after every authentication. A second
+#                 `up` with another file reloads Dovecot (SIGHUP).
 #
 # `up` is idempotent and `down` removes exactly what `up` made (namespaces by
 # name, Dovecot by PID, LAB_DIR only if it carries our marker), also after a
@@ -66,6 +71,11 @@ LAB_DIR=${LAB_DIR:-/tmp/imapguard-$LAB_ID}
 LAB_PLAINTEXT=${LAB_PLAINTEXT:-yes}
 LAB_AUTH_DELAY=${LAB_AUTH_DELAY:-fast}
 LAB_TLS_MIN=${LAB_TLS_MIN:-}
+LAB_AUTH_POLICY=${LAB_AUTH_POLICY:-}
+if [ -n "$LAB_AUTH_POLICY" ] && [ ! -r "$LAB_AUTH_POLICY" ]; then
+	echo "lab: LAB_AUTH_POLICY '$LAB_AUTH_POLICY' is not a readable file" >&2
+	exit 2
+fi
 if [[ ! $LAB_TLS_MIN =~ ^(|TLSv1|TLSv1\.[123])$ ]]; then
 	echo "lab: LAB_TLS_MIN must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3" >&2
 	exit 2
@@ -221,12 +231,16 @@ mk_users()
 CONF_CHANGED=0
 mk_conf()
 {
-	local plain=no delay=0 penalty='' uid tls=''
+	local plain=no delay=0 penalty='' uid tls='' policy=''
 
 	[ "$LAB_PLAINTEXT" = no ] && plain=yes
 	[ -n "$LAB_TLS_MIN" ] && tls="ssl_min_protocol = $LAB_TLS_MIN
 ssl_cipher_list = ALL:@SECLEVEL=0"
 	uid=$(id -u "$MAIL_USER") || return 1
+	if [ -n "$LAB_AUTH_POLICY" ]; then
+		policy="# Auth policy server ($LAB_AUTH_POLICY):
+$(grep -v '^[[:space:]]*#' "$LAB_AUTH_POLICY")" || return 1
+	fi
 	# mode 0 removes anvil's penalty socket; auth then skips the penalty.
 	if [ "$LAB_AUTH_DELAY" = stock ]; then
 		delay="2 secs"
@@ -295,6 +309,7 @@ ssl_cipher_list = ALL:@SECLEVEL=0"
 	}
 	default_client_limit = 4096
 	$penalty
+	$policy
 	EOF
 	if cmp -s "$LAB_DIR/dovecot.conf.tmp" "$LAB_DIR/dovecot.conf"; then
 		rm -f "$LAB_DIR/dovecot.conf.tmp"

@@ -84,6 +84,7 @@ bg integration_daemon bash tests/integration_daemon.sh
 daemon_pid=$!
 run integration bash tests/integration.sh
 run integration_lab bash tests/integration_lab.sh
+run integration_authpolicy bash tests/integration_authpolicy.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
 # Installs and purges a real package with apt-get: belongs in a serial lane,

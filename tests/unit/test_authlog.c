@@ -640,6 +640,13 @@ static void dedup(void)
 		"rip=192.0.2.72, lip=192.0.2.1, session=<s0>", 2);
 	feed(d, "imap-login: Info: Disconnected (auth failed, 2 attempts): user=<u>, method=PLAIN, "
 		"rip=192.0.2.72, lip=192.0.2.1, session=<s9999>", 1);
+	/* A session the auth policy server claimed counts nothing here: its
+	 * report counted it. Another session is untouched. */
+	al_dedup_claim(d, "cLaImEd");
+	feed(d, "auth: Info: passwd-file(carol,198.18.0.15,<cLaImEd>): Password mismatch", 0);
+	feed(d, "imap-login: Info: Disconnected (auth failed, 3 attempts in 9 secs): user=<carol>, "
+		"method=PLAIN, rip=198.18.0.15, lip=198.18.0.1, session=<cLaImEd>", 0);
+	feed(d, "auth: Info: passwd-file(carol,198.18.0.15,<uNcLaImEd>): Password mismatch", 1);
 	al_dedup_free(d);
 	d = NULL;	/* no table: plain per-line counting */
 	feed(d, "imap-login: Info: Disconnected (auth failed, 3 attempts): user=<u>, method=PLAIN, "

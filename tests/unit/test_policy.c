@@ -217,6 +217,22 @@ static const struct err_case err_cases[] = {
 	{ "authlog name blank", "[authlog a b]\n", 1, "invalid authlog name 'a b'" },
 	{ "authlog name 64", "[authlog " A16 A16 A16 A16 "]\n", 1, "invalid authlog name" },
 	{ "authlog unknown key", "[authlog a]\njournal = x\nunit = y\n", 3, "unknown key 'unit' (in [authlog a])" },
+	/* [authpolicy] */
+	{ "authpolicy no listen", "[authpolicy]\napi_key_file = /k\n", 1, "missing 'listen = ADDR:PORT' (in [authpolicy])" },
+	{ "authpolicy no key", "[authpolicy]\nlisten = 127.0.0.1:9688\n", 1, "missing 'api_key_file = FILE'" },
+	{ "authpolicy bad listen", "[authpolicy]\nlisten = localhost:9688\n", 2, "invalid listen 'localhost:9688'" },
+	{ "authpolicy listen no port", "[authpolicy]\nlisten = 127.0.0.1\n", 2, "invalid listen" },
+	{ "authpolicy relative key", "[authpolicy]\napi_key_file = k\n", 2, "not an absolute path" },
+	{ "authpolicy header colon", "[authpolicy]\napi_header = X-Key:\n", 2, "invalid api_header 'X-Key:'" },
+	{ "authpolicy header blank", "[authpolicy]\napi_header = X Key\n", 2, "invalid api_header" },
+	{ "authpolicy mode", "[authpolicy]\nmode = audit\n", 2, "expected enforce|log_only" },
+	{ "authpolicy tarpit 500ms", "[authpolicy]\ntarpit_max = 500ms\n", 2, "tarpit_max must be 0 or from 1s to 5m" },
+	{ "authpolicy tarpit 6m", "[authpolicy]\ntarpit_max = 6m\n", 2, "tarpit_max must be 0 or from 1s to 5m" },
+	{ "authpolicy known_good 0", "[authpolicy]\nknown_good = 0\n", 2, "from 1 to 16" },
+	{ "authpolicy known_good 17", "[authpolicy]\nknown_good = 17\n", 2, "from 1 to 16" },
+	{ "authpolicy max_connections 0", "[authpolicy]\nmax_connections = 0\n", 2, "from 1 to 65536" },
+	{ "authpolicy timeout 2h", "[authpolicy]\ntimeout = 2h\n", 2, "timeout must be from 1s to 1h" },
+	{ "authpolicy unknown key", "[authpolicy]\nurl = x\n", 2, "unknown key 'url' (in [authpolicy])" },
 	/* [crowdsec] */
 	{ "crowdsec no lapi", "[crowdsec]\npush_alerts = yes\n", 1, "missing 'lapi = http://HOST:PORT' (in [crowdsec])" },
 	{ "crowdsec file url", "[crowdsec]\nlapi = file:///etc/passwd\n", 2, "invalid lapi 'file:///etc/passwd'" },
@@ -247,6 +263,34 @@ static const struct err_case err_cases[] = {
 	{ "fleet queue", "[fleet]\nredis = 127.0.0.1:6379\nqueue = 1\n", 3, "from 16 to 1000000" },
 	{ "fleet unknown key", "[fleet]\nredis = 127.0.0.1:6379\ntls = yes\n", 3, "unknown key 'tls'" },
 };
+
+static void test_authpolicy(void)
+{
+	const char *text = "[authpolicy]\nlisten = [::1]:9688\napi_key_file = /etc/imapguard/ap.key\n"
+			   "mode = log_only\ntarpit_max = 0\nknown_good = 3\napi_header = X-Policy-Key\n"
+			   "max_connections = 10\nmax_per_ip = 0\ntimeout = 30s\n";
+	const struct pol_authpolicy *a = &pol.authpolicy;
+
+	ASSERT_OK(load_text(""), "empty");
+	ASSERT_STREQ(a->listen, "", "off by default");
+	ASSERT_STREQ(a->api_header, "X-IMAPGuard-Key", "default header");
+	ASSERT_EQ(a->tarpit_max_ns, 15 * NS_PER_SEC, "default tarpit_max");
+	ASSERT_EQ(a->timeout_ns, 15 * NS_PER_SEC, "default timeout");
+	ASSERT_EQ(a->known_good, 8, "default known_good");
+	policy_free(&pol);
+	if (!ASSERT_OK(load_text(text), err))
+		return;
+	ASSERT_STREQ(a->listen, "[::1]:9688", "listen");
+	ASSERT_STREQ(a->api_key_file, "/etc/imapguard/ap.key", "key file");
+	ASSERT_STREQ(a->api_header, "X-Policy-Key", "header");
+	ASSERT_EQ(a->mode, AP_MODE_LOG_ONLY, "mode");
+	ASSERT_EQ(a->tarpit_max_ns, 0, "tarpit off");
+	ASSERT_EQ(a->known_good, 3, "known_good");
+	ASSERT_EQ(a->max_connections, 10, "max_connections");
+	ASSERT_EQ(a->max_per_ip, 0, "max_per_ip");
+	ASSERT_EQ(a->timeout_ns, 30 * NS_PER_SEC, "timeout");
+	policy_free(&pol);
+}
 
 static void test_fleet(void)
 {
@@ -601,6 +645,9 @@ static void test_example_conf(void)
 	ASSERT_EQ(pol.nauthlogs, 2, "authlogs");
 	ASSERT_EQ(pol.authlogs[0].format, AUTHLOG_DOVECOT, "format");
 	ASSERT_STREQ(pol.authlogs[1].path, "/var/log/mail.log", "path");
+	ASSERT_STREQ(pol.authpolicy.listen, "127.0.0.1:9688", "authpolicy listen");
+	ASSERT_EQ(pol.authpolicy.mode, AP_MODE_LOG_ONLY, "authpolicy mode");
+	ASSERT_EQ(pol.authpolicy.known_good, 4, "known_good");
 	ASSERT_STREQ(pol.crowdsec.lapi, "http://127.0.0.1:8080", "crowdsec lapi");
 	ASSERT_EQ(pol.crowdsec.update_ns, 10 * NS, "crowdsec update_frequency");
 	ASSERT_EQ(pol.crowdsec.scopes, POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE, "crowdsec scopes");
@@ -845,6 +892,7 @@ int main(int argc, char **argv)
 	RUN_CASE("default.conf", test_default_conf());
 	RUN_CASE("example-full.conf", test_example_conf());
 	RUN_CASE("defaults", test_defaults());
+	RUN_CASE("[authpolicy] values and defaults", test_authpolicy());
 	RUN_CASE("[fleet]", test_fleet());
 	RUN_CASE("port defaults", test_port_defaults());
 	RUN_CASE("rates", test_rates());

@@ -95,5 +95,8 @@ void al_dedup_free(struct al_dedup *d);
 /* Failures to feed the detector for this parsed line (0 for non-failures).
  * d may be NULL: every line then counts on its own. */
 uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r);
+/* The session is counted elsewhere (Dovecot asked the auth policy server
+ * about it, whose report counts its failures): its log lines add nothing. */
+void al_dedup_claim(struct al_dedup *d, const char *session);
 
 #endif

@@ -491,3 +491,13 @@ void authwatch_close(struct authwatch *aw)
 	al_dedup_free(aw->dedup);
 	free(aw);
 }
+
+struct detector *authwatch_detector(struct authwatch *aw)
+{
+	return aw->det;
+}
+
+void authwatch_claim_session(struct authwatch *aw, const char *session)
+{
+	al_dedup_claim(aw->dedup, session);
+}

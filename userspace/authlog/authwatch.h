@@ -81,5 +81,11 @@ json_t *authwatch_event_json(const struct det_event *ev, uint64_t wall_ns);
 /* Prometheus lines: lines, failures per format, bans per rule. */
 void authwatch_metrics(struct authwatch *aw, FILE *f);
 void authwatch_close(struct authwatch *aw);
+/* The detector in force (replaced by authwatch_reconfigure: do not keep
+ * it past the call that asked). Its ban decisions go through the hooks. */
+struct detector *authwatch_detector(struct authwatch *aw);
+/* A Dovecot session the auth policy server counts: the log lines of it are
+ * not counted again (one count per attempt with both feeds on). */
+void authwatch_claim_session(struct authwatch *aw, const char *session);
 
 #endif

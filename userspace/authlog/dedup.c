@@ -13,6 +13,7 @@ struct al_dedup {
 		uint64_t key;		/* SipHash of the session id, never 0 */
 		uint64_t stamp;		/* last use, 0 = free */
 		uint32_t counted;	/* failures already counted */
+		bool claimed;		/* counted by the policy server's reports */
 	} slot[];
 };
 
@@ -58,16 +59,12 @@ static uint64_t session_key(struct al_dedup *d, const char *s)
  * it by. So "2 auth lines + summary of 3" counts 3, and a proxy's front and
  * back summaries for one session count once.
  */
-uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r)
+/* The session's slot, made (in place of the oldest of its probes) if new. */
+static uint32_t slot_of(struct al_dedup *d, const char *session)
 {
-	uint64_t key;
-	uint32_t i, victim, add;
+	uint64_t key = session_key(d, session);
+	uint32_t i, victim;
 
-	if (r->kind != AL_FAIL)
-		return 0;
-	if (!d || !r->session[0])
-		return r->per_attempt ? 1 : r->attempts;
-	key = session_key(d, r->session);
 	victim = key & d->mask;
 	for (i = 0; i < DEDUP_PROBE; i++) {
 		uint32_t j = (key + i) & d->mask;
@@ -82,8 +79,29 @@ uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r)
 	if (d->slot[victim].key != key) {
 		d->slot[victim].key = key;
 		d->slot[victim].counted = 0;
+		d->slot[victim].claimed = false;
 	}
 	d->slot[victim].stamp = ++d->clock;
+	return victim;
+}
+
+void al_dedup_claim(struct al_dedup *d, const char *session)
+{
+	if (d && session && *session)
+		d->slot[slot_of(d, session)].claimed = true;
+}
+
+uint32_t al_dedup_count(struct al_dedup *d, const struct al_result *r)
+{
+	uint32_t victim, add;
+
+	if (r->kind != AL_FAIL)
+		return 0;
+	if (!d || !r->session[0])
+		return r->per_attempt ? 1 : r->attempts;
+	victim = slot_of(d, r->session);
+	if (d->slot[victim].claimed)
+		return 0;
 	if (r->per_attempt) {
 		if (d->slot[victim].counted < UINT32_MAX)
 			d->slot[victim].counted++;

@@ -735,6 +735,82 @@ int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now)
 	return 0;
 }
 
+/* Read-only twin of table_get(): no LRU move, so a query from a hostile peer
+ * cannot keep an entry alive. */
+static void *table_peek(const struct table *t, const struct key *k)
+{
+	uint32_t i = t->bucket[key_hash(t->seed, k) & (t->nbucket - 1)];
+
+	for (; i != NIL; i = t->node[i].hnext)
+		if (!memcmp(&t->node[i].key, k, sizeof(*k)))
+			return value_at(t, i);
+	return NULL;
+}
+
+/* Failures inside the window, without dropping the old entries. */
+static uint32_t ring_sum(const struct fail_ev *ev, uint32_t nev, uint64_t now, uint64_t window)
+{
+	uint32_t sum = 0;
+
+	for (uint32_t i = 0; i < nev; i++)
+		if (sat_add(ev[i].t, window) > now)
+			sum = sum + ev[i].n < sum ? UINT32_MAX : sum + ev[i].n;
+	return sum;
+}
+
+static bool hist_live(const struct detector *d, const struct key *k, uint64_t now)
+{
+	const struct hist *h = table_peek(&d->hist, k);
+
+	return h && h->until > now;
+}
+
+int detector_query(struct detector *d, const uint8_t addr[16], const char *user, uint64_t now,
+		   struct det_query *q)
+{
+	struct key k[2], sk;
+	int nk;
+
+	if (!d || !addr || !q)
+		return -EINVAL;
+	memset(q, 0, sizeof(*q));
+	k[0] = make_key(addr, 128);
+	nk = 1 + v6_key(d, addr, &k[1]);
+	for (int i = 0; i < nk; i++) {
+		struct src *s = table_peek(&d->src, &k[i]);
+		uint32_t f, u;
+
+		q->banned |= hist_live(d, &k[i], now);
+		if (!s)
+			continue;
+		f = ring_sum(src_ev(s), s->nev, now, d->pol.window_ns);
+		u = set_live(src_users(d, s), s->nusers, now);
+		if (f > q->failures)
+			q->failures = f;
+		if (u > q->users)
+			q->users = u;
+	}
+	if (subnet_key(d, &k[0], &sk))
+		q->banned |= hist_live(d, &sk, now);
+	if (user && *user && d->pol.account_max_sources) {
+		uint64_t uh = user_hash(d, user);
+		struct key ak = { .plen = 0 };
+		const struct acct *a;
+
+		memcpy(ak.addr, &uh, sizeof(uh));
+		a = table_peek(&d->acct, &ak);
+		q->account_sources = a ? set_live(a->src, a->n, now) : 0;
+		q->account_attacked =
+			q->account_sources >= min_u32(d->pol.account_max_sources, d->acct_cap);
+	}
+	return 0;
+}
+
+const struct pol_detect *detector_policy(const struct detector *d)
+{
+	return &d->pol;
+}
+
 /* "90s", "10m", "1h30m", "2d3h" */
 static const char *fmt_dur(uint64_t ns, char *buf, size_t len)
 {

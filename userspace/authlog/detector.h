@@ -120,6 +120,21 @@ int detector_note_ban(struct detector *d, const struct det_history *h);
  * prefix's) failures. */
 int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now_ns);
 
+/* What the auth policy server's verdicts read (authlog/verdict.h), without
+ * changing anything: no entry is created, none is made more recent. */
+struct det_query {
+	uint32_t failures;		/* in window: the address's, or its IPv6 prefix's if more */
+	uint32_t users;			/* distinct users failing from it (same choice) */
+	bool banned;			/* a running detector ban covers the address */
+	uint32_t account_sources;	/* distinct sources failing user in window */
+	bool account_attacked;		/* account_sources >= account_max_sources */
+};
+/* user NULL or "": no account part. 0 or -EINVAL. */
+int detector_query(struct detector *d, const uint8_t addr[16], const char *user, uint64_t now_ns,
+		   struct det_query *q);
+/* The thresholds in force (a copy of the policy's [detect]). */
+const struct pol_detect *detector_policy(const struct detector *d);
+
 /* "imapguard why ADDR": failures and users in window, ban history. Returns 0
  * or -ENOSPC when buf was too small (output truncated). */
 int detector_explain(struct detector *d, const uint8_t addr[16], uint64_t now_ns,

@@ -58,6 +58,7 @@ int cmd_ban(int argc, char **argv);
 int cmd_allow(int argc, char **argv);
 int cmd_deny(int argc, char **argv);
 int cmd_authlog(int argc, char **argv);
+int cmd_authpolicy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_reload(int argc, char **argv);

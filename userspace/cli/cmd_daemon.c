@@ -19,7 +19,9 @@ struct ctl_opts {
 	bool json, follow;
 	int n;
 	const char *path;
-	struct ig_prefix addr;	/* why */
+	const char *addr[1];	/* why ADDR */
+	int naddr;
+	const char *user;	/* why --user LOGIN */
 };
 
 #define O(f) offsetof(struct ctl_opts, f)
@@ -35,8 +37,10 @@ static const struct opt events_options[] = {
 
 static const struct opt why_options[] = {
 	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "JSON lines"),
+	OPTION("user", 'u', OPT_STR, O(user), "LOGIN",
+	       "explain an account instead (the auth policy server's view)"),
 	CTL_SOCKET,
-	ARG(OPT_ADDR, O(addr), "ADDR"),
+	ARG(OPT_STR, O(addr), "ADDR", .max = 1, .count_off = O(naddr)),
 	{}
 };
 
@@ -67,10 +71,12 @@ static const struct opts_cmd events_cmd = {
 
 static const struct opts_cmd why_cmd = {
 	.name = "why",
-	.usage = "ADDR [--json] [--control-socket PATH]",
+	.usage = "ADDR | --user LOGIN [--json] [--control-socket PATH]",
 	.doc = "Explain one address: the current ban (from the pinned maps, daemon or\n"
 	       "not), and from the daemon: auth failures in the window, users tried and\n"
-	       "the ban history.",
+	       "the ban history. --user LOGIN explains an account as the auth policy\n"
+	       "server sees it: sources failing it in the window, whether it is\n"
+	       "protected, and its known-good sources.",
 	.opts = why_options,
 };
 
@@ -264,17 +270,70 @@ static void why_ban(const struct ig_prefix *p, bool json)
 	close_state(&m, lock_fd);
 }
 
+/* Human form of the "whyuser" reply. */
+static int print_why_user(void *ctx, const char *line)
+{
+	bool json = *(bool *)ctx;
+	json_t *j = parse_reply("why", line), *a = json_object_get(j, "account"), *kg, *e;
+	size_t i;
+
+	if (json || !a) {
+		json_println(stdout, j);
+		return 0;
+	}
+	printf("account ");
+	print_clean(json_string_value(json_object_get(a, "user")));
+	printf(": %lld source(s) failing in the last %llds (protected at %lld): %s\n",
+	       (long long)json_integer_value(json_object_get(a, "failing_sources")),
+	       (long long)json_integer_value(json_object_get(a, "window_s")),
+	       (long long)json_integer_value(json_object_get(a, "account_max_sources")),
+	       json_is_true(json_object_get(a, "protected")) ?
+	       "PROTECTED: only known-good sources may log in" : "not protected");
+	kg = json_object_get(a, "known_good");
+	if (!json_array_size(kg))
+		printf("no known-good sources\n");
+	for (i = 0; i < json_array_size(kg); i++) {
+		e = json_array_get(kg, i);
+		printf("known-good source %s, last good login %llds ago\n",
+		       json_string_value(json_object_get(e, "addr")),
+		       (long long)(time(NULL) - json_integer_value(json_object_get(e, "last_s"))));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int why_user(struct ctl_opts *o)
+{
+	char req[CTL_USER_LEN + 16];
+	int err;
+
+	snprintf(req, sizeof(req), "whyuser %s", o->user);
+	err = ctl_request(o->path, req, 5000, print_why_user, &o->json);
+	return err ? ctl_fail(o->path, err) : 0;
+}
+
 int cmd_why(int argc, char **argv)
 {
 	struct ctl_opts o = CTL_DEFAULTS;
 	char req[128], addr[ADDR_STRLEN];
+	struct ig_prefix p;
 	int err;
 
 	if ((err = opts_parse(&why_cmd, argc, argv, &o)))
 		return opts_done(err);
-	addr_format(&o.addr, addr);
+	if (o.user && o.naddr) {
+		pr_warn("why: give ADDR or --user LOGIN, not both");
+		return -EINVAL;
+	}
+	if (o.user)
+		return why_user(&o);
+	if (!o.naddr || addr_parse(o.addr[0], &p, false) || p.plen != 128) {
+		pr_warn("why: expected one address (or --user LOGIN)");
+		return -EINVAL;
+	}
+	addr_format(&p, addr);
 	if (!require_root() && fastpath_loaded(env.pin_dir))
-		why_ban(&o.addr, o.json);
+		why_ban(&p, o.json);
 	snprintf(req, sizeof(req), "why %s", addr);
 	err = ctl_request(o.path, req, 5000, print_why, &o.json);
 	if (err && !o.json)

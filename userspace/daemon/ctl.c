@@ -7,11 +7,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "base/text.h"
 #include "daemon/ctl.h"
 
 static const char *const verbs[CTL_VERB_MAX] = {
 	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
 	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
+	[CTL_WHY_USER] = "whyuser",
 	[CTL_FLEET] = "fleet", [CTL_SHARE] = "share",
 };
 
@@ -36,9 +38,11 @@ static int parse_line(const char *line, struct ctl_req *req)
 	for (v = 0; v < CTL_VERB_MAX; v++)
 		if (strlen(verbs[v]) == vlen && !memcmp(line, verbs[v], vlen))
 			break;
-	/* Only why, top and share take an argument (why and share need one). */
-	if (v == CTL_VERB_MAX || (arg && v != CTL_WHY && v != CTL_TOP && v != CTL_SHARE) ||
-	    ((v == CTL_WHY || v == CTL_SHARE) && !arg)) {
+	/* Only why, whyuser, top and share take an argument (why, whyuser and
+	 * share need one). */
+	if (v == CTL_VERB_MAX ||
+	    (arg && v != CTL_WHY && v != CTL_TOP && v != CTL_WHY_USER && v != CTL_SHARE) ||
+	    ((v == CTL_WHY || v == CTL_WHY_USER || v == CTL_SHARE) && !arg)) {
 		req->error = "unknown request";
 		return -EINVAL;
 	}
@@ -52,6 +56,18 @@ static int parse_line(const char *line, struct ctl_req *req)
 	if (v == CTL_SHARE && addr_parse(arg, &req->addr, false)) {
 		req->error = "share: expected an address or CIDR";
 		return -EINVAL;
+	}
+	if (v == CTL_WHY_USER) {
+		size_t n = strlen(arg);
+
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
+				n = 0;
+		if (!n || n >= sizeof(req->user) || !utf8_valid(arg, n)) {
+			req->error = "whyuser: expected a login name (UTF-8, at most 255 bytes)";
+			return -EINVAL;
+		}
+		memcpy(req->user, arg, n + 1);
 	}
 	return 0;
 }

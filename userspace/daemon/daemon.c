@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 #include "authlog/authwatch.h"
+#include "daemon/authpolicy.h"
 #include "daemon/ctl.h"
 #include "daemon/crowdsec.h"
 #include "base/epsrc.h"
@@ -54,6 +55,7 @@
 #define SOURCES		CTL_TOP_MAX	/* per-source aggregate slots */
 #define SWEEP_PER_TICK	8192		/* bans examined per second for expiry */
 #define SAVE_INTERVAL_NS (2 * 1000000000ULL)	/* state file at most this often */
+#define KNOWN_GOOD_SAVE_NS (60 * 1000000000ULL)	/* known-good changes alone: a save at most this often */
 
 /* Why a control client was refused or closed (imapguard_control_refused_total). */
 enum ctl_refusal { CTL_REF_LIMIT, CTL_REF_PERMISSION, CTL_REF_TIMEOUT, CTL_REF_BAD_REQUEST,
@@ -96,6 +98,11 @@ struct daemon {
 	struct http_server *http;	/* metrics_listen, or NULL */
 	struct http_route metrics_route;
 	struct authwatch *aw;
+	struct authpolicy *ap;		/* [authpolicy], or NULL */
+	/* Extension of the allow verdict (authpolicy_set_check), set before
+	 * the server opens and applied again whenever it is (re)opened. */
+	void (*ap_check)(void *ctx, const struct vd_request *rq, struct vd_result *res);
+	void *ap_check_ctx;
 	struct fleet *fleet;		/* [fleet], or NULL */
 	bool fleet_reopened;		/* events of this epoll batch may name the old one */
 	struct crowdsec *cs;		/* [crowdsec], or NULL */
@@ -668,6 +675,8 @@ static int write_state(void *ctx, FILE *f)
 	free(b);
 	if (!err && d->aw)
 		err = authwatch_save(d->aw, f);
+	if (!err && d->ap)
+		err = authpolicy_save(d->ap, f);
 	return err;
 }
 
@@ -714,6 +723,9 @@ static int read_state_line(void *ctx, char *line)
 				  strncmp(line + off, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
 				  IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC);
 	}
+	/* Known-good sources: kept only while the policy server is on. */
+	if (!strncmp(line, "good ", 5))
+		return d->ap ? authpolicy_load_line(d->ap, line) : 0;
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
 
@@ -773,6 +785,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->ap && json_object_set_new(r, "authpolicy", authpolicy_status_json(d->ap))) {
+		json_decref(r);
+		r = NULL;
+	}
 	if (r && d->cs && json_object_set_new(r, "crowdsec", crowdsec_status_json(d->cs))) {
 		json_decref(r);
 		r = NULL;
@@ -811,8 +827,13 @@ static void daemon_metrics(FILE *f, void *ctx)
 	for (int i = 0; i < CTL_REF_MAX; i++)
 		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
 			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
-	if (d->http)
-		http_metrics(f, &d->http, 1);
+	if (d->ap)
+		authpolicy_metrics(d->ap, f);
+	if (d->http || d->ap) {
+		struct http_server *srv[2] = { d->http, authpolicy_http(d->ap) };
+
+		http_metrics(f, srv, 2);
+	}
 }
 
 static int agg_cmp(const void *a, const void *b)
@@ -897,6 +918,17 @@ static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix
 	client_send_json(d, c, r);
 }
 
+/* why --user: the account as the policy server sees it. */
+static void reply_why_user(struct daemon *d, struct client *c, const char *user)
+{
+	if (!d->ap) {
+		client_send_error(d, c, "the auth policy server is off (no [authpolicy])");
+		return;
+	}
+	client_send_json(d, c, json_pack("{s:b, s:o}", "ok", 1, "account",
+					 authpolicy_user_json(d->ap, user)));
+}
+
 /* {"ok":false,"error":msg}, and no more requests from this client. */
 static void reply_error(struct daemon *d, struct client *c, const char *msg)
 {
@@ -932,6 +964,9 @@ static void handle_request(struct daemon *d, struct client *c, const struct ctl_
 		break;
 	case CTL_WHY:
 		reply_why(d, c, &req->addr);
+		break;
+	case CTL_WHY_USER:
+		reply_why_user(d, c, req->user);
 		break;
 	case CTL_TOP:
 		reply_top(d, c, req->top);
@@ -1129,6 +1164,39 @@ static void set_reload_result(struct daemon *d, bool ok, const char *msg)
 	snprintf(d->last_reload_msg, sizeof(d->last_reload_msg), "%s", msg);
 }
 
+static int open_authpolicy(struct daemon *d)
+{
+	const struct ap_env env = { .aw = d->aw, .emit = daemon_emit,
+				    .allowed = daemon_is_allowed, .banned = daemon_has_ban, .ctx = d };
+	int err;
+
+	if (!d->pol.authpolicy.listen[0])
+		return 0;
+	err = authpolicy_open(&d->ap, &d->pol.authpolicy, &env, d->epfd);
+	if (!err)
+		authpolicy_set_check(d->ap, d->ap_check, d->ap_check_ctx);
+	return err;
+}
+
+/* [authpolicy] added, changed or removed by a reload. A failure leaves the
+ * server as it was (logged): the rest of the policy is applied anyway. */
+static void reconfigure_authpolicy(struct daemon *d)
+{
+	int err = 0;
+
+	if (d->ap && !d->pol.authpolicy.listen[0]) {
+		authpolicy_close(d->ap);
+		d->ap = NULL;
+		pr_info("auth policy server stopped");
+	} else if (d->ap) {
+		err = authpolicy_reconfigure(d->ap, &d->pol.authpolicy);
+	} else {
+		err = open_authpolicy(d);
+	}
+	if (err)
+		pr_warn("auth policy server: %s", strerror(-err));
+}
+
 /* Re-read the policy: a bad file is reported and the old one stays. */
 static int do_reload(struct daemon *d)
 {
@@ -1158,6 +1226,7 @@ static int do_reload(struct daemon *d)
 		d->pol = np;
 		if (d->aw)
 			authwatch_reconfigure(d->aw, &d->pol);
+		reconfigure_authpolicy(d);
 		if (refleet) {
 			fleet_close(d->fleet);
 			d->fleet = NULL;
@@ -1326,6 +1395,11 @@ static void on_timer(struct daemon *d)
 	if (d->aw)
 		authwatch_tick(d->aw);
 	fleet_tick(d->fleet);
+	/* Known-good sources change with every good login: they ride along
+	 * with the next save, or force one at most every KNOWN_GOOD_SAVE_NS
+	 * (a save fsyncs, inside the loop that answers Dovecot). */
+	if (mono_ns() - d->last_save >= KNOWN_GOOD_SAVE_NS && authpolicy_take_changed(d->ap))
+		d->dirty = true;
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
@@ -1418,6 +1492,7 @@ static void daemon_fini(struct daemon *d)
 {
 	while (d->clients)
 		client_close(d, d->clients);
+	authpolicy_close(d->ap);
 	if (d->aw)
 		authwatch_close(d->aw);
 	crowdsec_close(d->cs);
@@ -1458,6 +1533,10 @@ int daemon_run(const struct daemon_opts *o)
 	if ((err = setup_fastpath(&d)) || (err = setup_loop(&d)))
 		goto out;
 	if ((err = authwatch_open(&d.aw, &hooks, &d.pol, d.epfd)))
+		goto out;
+	/* Before the state file: it holds the known-good sources. Requests
+	 * wait in the listen backlog until the loop runs. */
+	if ((err = open_authpolicy(&d)))
 		goto out;
 	err = state_load(d.o.state_path, read_state_line, &d);
 	if (err == -EPERM)	/* an unsafe directory: warned, the admin must fix it */

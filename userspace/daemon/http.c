@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <netinet/in.h>
@@ -54,6 +55,7 @@ struct http_server {
 	struct http_conn *conns;
 	struct http_stats st;
 	uint64_t accept_paused;	/* mono ns the listener left epoll; 0: in it */
+	uint64_t armed;		/* mono ns the timer is set for; 0: disarmed */
 };
 
 /* con_cls of a request refused at its headers: its body, if any, is dropped. */
@@ -277,8 +279,9 @@ static unsigned int method_bit(const char *m)
 
 /* Queue an answer; takes body (malloc()ed or NULL). close: no keep-alive,
  * for every refusal, so that nothing more is read from such a client. */
-static enum MHD_Result answer(struct MHD_Connection *mc, unsigned int status, const char *ctype,
-			      char *body, size_t len, const char *allow, bool close)
+static enum MHD_Result answer(const struct http_server *s, struct MHD_Connection *mc,
+			      unsigned int status, const char *ctype, char *body, size_t len,
+			      const char *allow, bool close)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -289,8 +292,10 @@ static enum MHD_Result answer(struct MHD_Connection *mc, unsigned int status, co
 		free(body);
 		return MHD_NO;	/* MHD closes the connection */
 	}
-	/* HTTP/1.0 status lines, as the metrics endpoint always answered. */
-	MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
+	/* HTTP/1.0 status lines, as the metrics endpoint always answered;
+	 * Dovecot's policy client keeps HTTP/1.1 connections alive. */
+	if (!s->conf.http11)
+		MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
 	if ((ctype && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
 	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
 	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
@@ -307,7 +312,7 @@ static enum MHD_Result refuse_request(struct http_server *s, struct MHD_Connecti
 				      const char *allow)
 {
 	refuse(s, why);
-	return answer(mc, status, NULL, NULL, 0, allow, true);
+	return answer(s, mc, status, NULL, NULL, 0, allow, true);
 }
 
 static const struct http_route *route_of(const struct http_server *s, const char *url)
@@ -396,7 +401,7 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 	struct http_reply rep = { .status = MHD_HTTP_OK };
 	struct http_request req = {
 		.method = rq->method, .url = url, .body = rq->body ? rq->body : "",
-		.body_len = rq->len,
+		.body_len = rq->len, .conn = mc,
 		.peer = ci && ci->client_addr &&
 			(ci->client_addr->sa_family == AF_INET ||
 			 ci->client_addr->sa_family == AF_INET6) ? ci->client_addr : NULL,
@@ -410,10 +415,22 @@ static enum MHD_Result handle(struct http_server *s, struct MHD_Connection *mc, 
 			pr_warn("http %s: handler for %s returned status %u", s->conf.name, url,
 				rep.status);
 		free(rep.body);
-		return answer(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
+		return answer(s, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0, NULL, true);
 	}
-	return answer(mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
-		      rep.body ? rep.body_len : 0, NULL, false);
+	/* A handler's refusal (4xx) closes too: nothing more is read from a
+	 * client that sent a bad key or body. */
+	return answer(s, mc, rep.status, rep.content_type, rep.body ? rep.body : NULL,
+		      rep.body ? rep.body_len : 0, NULL, rep.status >= 400);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -513,6 +530,10 @@ static void accept_some(struct http_server *s)
 				pr_debug("http %s: accept: %s", s->conf.name, strerror(errno));
 			return;
 		}
+		/* An answer goes out at once, not after the client's delayed
+		 * ACK of a previous segment (Nagle): a policy verdict is on
+		 * the path of every login. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		http_add_conn(s, fd, (struct sockaddr *)&ss, len);
 	}
 }
@@ -537,20 +558,37 @@ static void arm_timer(struct http_server *s)
 			next = now + 1;	/* 0 would disarm it */
 		its.it_value.tv_sec = next / 1000000000ULL;
 		its.it_value.tv_nsec = next % 1000000000ULL;
+	} else {
+		next = 0;
 	}
+	/* Most wake-ups (an answer on a kept-alive connection) leave the
+	 * deadline where it was: no system call then. */
+	if (next == s->armed)
+		return;
 	if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL))
 		pr_warn("http %s: couldn't set its timer: %s", s->conf.name, strerror(errno));
+	else
+		s->armed = next;
 }
 
 void http_ready(struct http_server *s)
 {
 	uint64_t ticks;
 
-	if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		pr_debug("http %s: timer: %s", s->conf.name, strerror(errno));
+	/* Only a timer that is due can have fired (and be readable). */
+	if (s->armed && mono_ns() >= s->armed) {
+		if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+			pr_debug("http %s: timer: %s", s->conf.name, strerror(errno));
+		s->armed = 0;	/* fired: re-armed below whatever comes next */
+	}
 	if (s->listenfd >= 0) {
+		struct pollfd p = { .fd = s->listenfd, .events = POLLIN };
+
 		resume_accept(s);
-		if (!s->accept_paused)
+		/* Any of our fds wakes us: an accept4() that finds no one
+		 * still allocates a socket (a tenth of a policy request's
+		 * cost), a poll() does not. */
+		if (!s->accept_paused && poll(&p, 1, 0) > 0)
 			accept_some(s);
 	}
 	expire(s);

@@ -13,8 +13,9 @@
  * ep_src of type SRC_HTTP whose ptr is the server. Whenever epoll reports one
  * of them, call http_ready(server). Handlers run inside http_ready(), on the
  * loop's thread, and must not block. Responses are HTTP/1.0 (the metrics
- * endpoint's contract); a connection stays open for another request only
- * when the client asks for keep-alive.
+ * endpoint's contract) unless the server sets http11; a connection stays
+ * open for another request only when the client asks for keep-alive (an
+ * HTTP/1.1 client does unless it says "Connection: close").
  */
 #ifndef IMAPGUARD_HTTP_H
 #define IMAPGUARD_HTTP_H
@@ -33,7 +34,13 @@ struct http_request {
 	const char *body;		/* body_len bytes and a NUL (may hold NULs) */
 	size_t body_len;		/* at most the route's max_body */
 	const struct sockaddr *peer;	/* NULL when the peer is not IP */
+	void *conn;			/* the layer's: for http_header(), http_query() */
 };
+
+/* A request header (name case-insensitive) or a query-string argument of
+ * req, or NULL; valid during the handler call only. */
+const char *http_header(const struct http_request *req, const char *name);
+const char *http_query(const struct http_request *req, const char *name);
 
 /* What a handler returns. status is preset to 200, the rest to NULL/0. */
 struct http_reply {
@@ -66,6 +73,7 @@ struct http_conf {
 					 * answer); idle connections close after it */
 	size_t max_request;		/* memory per connection (MHD's): the request
 					 * line and headers must fit in it (414, 431) */
+	bool http11;			/* answer HTTP/1.1 (keep-alive by default) */
 	const struct http_route *routes;	/* borrowed: must outlive the server */
 	size_t nroutes;
 };

@@ -25,7 +25,7 @@
 #define LIMIT_MAX	16777216u
 #define COUNT_MAX	1000000u
 #define MAX_KEYS	16
-#define MAX_SECTS	(6 + IG_MAX_PORTS + POL_MAX_AUTHLOG + 1 + 1)	/* ... [crowdsec] */
+#define MAX_SECTS	(6 + IG_MAX_PORTS + POL_MAX_AUTHLOG + 1 + 1 + 1)	/* ... [crowdsec], [authpolicy] */
 #define NAME_LEN	80
 #define DIGITS		"0123456789"
 #define SEPS		", \t"
@@ -753,6 +753,74 @@ static int detect_close(struct ctx *c)
 	return 0;
 }
 
+static const char *const ap_mode_names[] = { "enforce", "log_only", NULL };
+
+static int authpolicy_key(struct ctx *c, const char *k, const char *v)
+{
+	struct pol_authpolicy *a = &c->pol->authpolicy;
+	struct sockaddr_storage ss;
+	size_t n = strlen(v);
+
+	if (!strcmp(k, "listen")) {
+		if (n >= sizeof(a->listen) || parse_hostport(v, &ss))
+			return fail(c, c->line, "invalid listen '%s' (ADDR:PORT, [IPv6]:PORT)", v);
+		strcpy(a->listen, v);
+		return 0;
+	}
+	if (!strcmp(k, "api_key_file"))
+		return get_abspath(c, v, a->api_key_file, sizeof(a->api_key_file));
+	if (!strcmp(k, "api_header")) {
+		/* An HTTP token (RFC 9110 5.6.2): it goes into Dovecot's
+		 * "Name:value" setting, so no ':' and no blanks. */
+		if (!n || n >= sizeof(a->api_header) ||
+		    v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS
+			     "!#$%&'*+-.^_`|~")])
+			return fail(c, c->line, "invalid api_header '%s' (an HTTP header name)", v);
+		strcpy(a->api_header, v);
+		return 0;
+	}
+	if (!strcmp(k, "mode"))
+		return get_choice(c, v, ap_mode_names, &a->mode);
+	if (!strcmp(k, "tarpit_max")) {
+		if (!strcmp(v, "0")) {
+			a->tarpit_max_ns = 0;
+			return 0;
+		}
+		if (get_duration(c, v, 1, &a->tarpit_max_ns))
+			return -EINVAL;
+		/* Dovecot's reply is whole seconds, and its auth request
+		 * gives up after 5 minutes (AUTH_REQUEST_MAX_DELAY_SECS). */
+		if (a->tarpit_max_ns < NS_PER_SEC || a->tarpit_max_ns > 300 * NS_PER_SEC)
+			return fail(c, c->line, "tarpit_max must be 0 or from 1s to 5m");
+		return 0;
+	}
+	if (!strcmp(k, "known_good"))
+		return get_uint(c, v, 1, POL_KNOWN_GOOD_MAX, &a->known_good);
+	if (!strcmp(k, "max_connections"))
+		return get_uint(c, v, 1, 65536, &a->max_connections);
+	if (!strcmp(k, "max_per_ip"))
+		return get_uint(c, v, 0, 65536, &a->max_per_ip);
+	if (!strcmp(k, "timeout")) {
+		if (get_duration(c, v, 1, &a->timeout_ns))
+			return -EINVAL;
+		if (a->timeout_ns < NS_PER_SEC || a->timeout_ns > 3600 * NS_PER_SEC)
+			return fail(c, c->line, "timeout must be from 1s to 1h");
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int authpolicy_close(struct ctx *c)
+{
+	const struct pol_authpolicy *a = &c->pol->authpolicy;
+
+	if (!a->listen[0])
+		return fail(c, c->sect_line, "missing 'listen = ADDR:PORT'");
+	if (!a->api_key_file[0])
+		return fail(c, c->sect_line, "missing 'api_key_file = FILE' (requests without the key get 401)");
+	return 0;
+}
+
 static bool name_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
@@ -973,6 +1041,7 @@ static const struct section sections[] = {
 	{ "daemon", NULL, daemon_key, NULL },
 	{ "detect", NULL, detect_key, detect_close },
 	{ "authlog", authlog_open, authlog_key, authlog_close },
+	{ "authpolicy", NULL, authpolicy_key, authpolicy_close },
 	{ "crowdsec", NULL, crowdsec_key, crowdsec_close },
 	{ "fleet", NULL, fleet_key, fleet_close },
 };
@@ -1257,6 +1326,14 @@ void policy_init(struct policy *pol)
 		.ban_factor = 2.0,
 		.ban_max_ns = 7 * 86400 * NS_PER_SEC,
 		.reset_on_success = true,
+	};
+	pol->authpolicy = (struct pol_authpolicy){
+		.api_header = "X-IMAPGuard-Key",
+		.tarpit_max_ns = 15 * NS_PER_SEC,
+		.known_good = 8,
+		.max_connections = 256,
+		.max_per_ip = 128,
+		.timeout_ns = 15 * NS_PER_SEC,
 	};
 	pol->crowdsec.update_ns = 10 * NS_PER_SEC;
 	pol->crowdsec.scopes = POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE;

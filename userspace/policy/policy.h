@@ -74,6 +74,26 @@ struct pol_detect {
 	bool dry_run;			/* default no */
 };
 
+/* [authpolicy]: Dovecot's auth policy server (daemon/authpolicy.c). Off
+ * while listen is "". */
+enum { AP_MODE_ENFORCE = 0, AP_MODE_LOG_ONLY };
+#define POL_AP_HEADER_LEN	64
+#define POL_KNOWN_GOOD_MAX	16
+struct pol_authpolicy {
+	char listen[64];		/* ADDR:PORT for auth_policy_server_url */
+	char api_key_file[PATH_MAX];	/* the key Dovecot must send; required */
+	char api_header[POL_AP_HEADER_LEN];	/* header name, default X-IMAPGuard-Key */
+	int mode;			/* AP_MODE_* */
+	uint64_t tarpit_max_ns;		/* default 15s, 0 = never tarpit */
+	uint32_t known_good;		/* sources remembered per account, default 8, <= 16 */
+	uint32_t max_connections;	/* default 256 */
+	uint32_t max_per_ip;		/* default 128, 0 = no cap */
+	/* A whole request within, and idle keep-alive close after; default
+	 * 15s: longer than Dovecot's 10 s idle time, so Dovecot closes an
+	 * idle connection first and never sends a report into our close. */
+	uint64_t timeout_ns;
+};
+
 /* [crowdsec]: decisions from a CrowdSec local API (LAPI), alerts to it. */
 #define POL_CS_MAX_FILTERS	16
 #define POL_CS_FILTER_LEN	64
@@ -131,6 +151,7 @@ struct policy {
 	struct pol_authlog authlogs[POL_MAX_AUTHLOG];
 	int nauthlogs;
 	char metrics_listen[64];	/* [daemon] metrics_listen = 127.0.0.1:9687; "" = off */
+	struct pol_authpolicy authpolicy;
 	struct pol_crowdsec crowdsec;
 	struct pol_fleet fleet;
 };
