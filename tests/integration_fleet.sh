@@ -17,6 +17,8 @@
 #   5 poison    stream entries 0.0.0.0/0, ::/0, an allow-listed address,
 #               garbage; a poisoned ban key -> refused and counted, never applied
 #   4 restart   a node down while others ban: restarted, it resyncs at once
+# and: a success resets the fleet's count (reset_on_success); failures
+# reported to node a's auth policy server count fleet-wide like log lines.
 #
 # The tests run in that order on one set of daemons (starting three takes a
 # few seconds of verifier time), each with its own attacker addresses.
@@ -38,6 +40,7 @@ NODES=(a b c)
 OKT=2
 DROPT=0.7
 ALLOWED=198.18.0.250
+AP_PORT=19701	# node a's auth policy server, on its own namespace's loopback
 declare -A NODE_TMP NODE_PID
 RTMP=
 REDIS_PID=
@@ -140,6 +143,13 @@ node_up()
 	prefix = igt$BASE_ID
 	node = node-$1
 	EOF
+	# Node a is also Dovecot's auth policy server: its reports count too.
+	if [ "$1" = a ]; then
+		head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LAB_TMP/ap.key"
+		chmod 600 "$LAB_TMP/ap.key"
+		printf '[authpolicy]\nlisten = 127.0.0.1:%s\napi_key_file = %s\nmode = log_only\n' \
+			"$AP_PORT" "$LAB_TMP/ap.key" >>"$POL"
+	fi
 }
 
 # daemon_launch N: start node N's daemon in its server namespace.
@@ -331,6 +341,44 @@ test_share()
 	check served_c connected "$(syn c $a $OKT)"
 }
 
+# report ADDR USER: a failed login reported to node a's auth policy server,
+# as Dovecot sends it after the password check.
+report()
+{
+	node a
+	ip netns exec "$NS_SRV" "$PY" - "$AP_PORT" "$(cat "$LAB_TMP/ap.key")" "$1" "$2" <<-'EOF'
+	import http.client, json, sys
+	port, key, addr, user = sys.argv[1:5]
+	c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+	body = json.dumps({"login": user, "remote": addr, "success": False, "protocol": "imap"})
+	c.request("POST", "/?command=report", body, {"X-IMAPGuard-Key": key,
+	          "Content-Type": "application/json"})
+	sys.exit(0 if c.getresponse().status == 200 else 1)
+	EOF
+}
+
+# Failures reported to the policy server are counted fleet-wide like log lines.
+test_policy_reports()
+{
+	T=policy_reports
+	local a=198.18.1.30 i n0
+
+	n0=$(fstat a 'f["failures_sent"]')
+	for i in 1 2 3; do
+		report $a "p$i" || bad "report_$i" "the policy server refused the report"
+	done
+	# shellcheck disable=SC2016 # expanded by eval, each time
+	if wait_for 10 eval '[ "$(fstat a "f[\"failures_sent\"]")" -ge $((n0 + 3)) ]'; then
+		ok reports_sent
+	else
+		bad reports_sent "node a sent $(( $(fstat a 'f["failures_sent"]') - n0 )) of 3 reports to Redis"
+	fi
+	feed b $a ub 2
+	for n in "${NODES[@]}"; do
+		if wait_for 10 banned "$n" $a; then ok "banned_$n"; else bad "banned_$n" "$a not banned on $n"; fi
+	done
+}
+
 # figures N: fleet-wide figures node N has had back from Redis.
 figures() { fstat "$1" 'f["figures_received"]'; }
 
@@ -340,7 +388,11 @@ test_reset()
 	T=reset
 	local a=198.18.1.20 n0
 
+	n0=$(figures a)
 	feed a $a ua 3
+	# a's three failures are in Redis before b's success resets them.
+	# shellcheck disable=SC2016 # expanded by eval, each time
+	wait_for 10 eval '[ "$(figures a)" -ge $((n0 + 3)) ]' || bad figures_a "node a got no figures back"
 	node b
 	ok_line $a ub >>"$ALOG"
 	# shellcheck disable=SC2016 # expanded by eval, each time
@@ -487,6 +539,7 @@ main()
 	test_spread
 	test_share
 	test_reset
+	test_policy_reports
 	test_outage
 	test_poison
 	test_restart
