@@ -55,6 +55,7 @@ TEST_LAYER_test_follow := authlog
 TEST_LAYER_test_authwatch := authlog
 TEST_LAYER_test_verdict := authlog
 TEST_LAYER_test_bpf := fastpath
+TEST_LAYER_test_starttls := fastpath
 TEST_LAYER_test_coexist := fastpath
 TEST_LAYER_test_fleet := daemon
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
@@ -92,7 +93,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/common.h bpf/lpmsum.h $(OUTPUT)/vmlinux.h
+$(OUTPUT)/imapguard.tmp.bpf.o: bpf/imapguard.bpf.c bpf/parse.bpf.h bpf/starttls.bpf.h bpf/common.h bpf/lpmsum.h $(OUTPUT)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -202,7 +203,7 @@ fuzz: deps
 	$(Q)bash tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_OUT)/corpus $(FUZZ_TARGETS)
 
 # Benchmark tools (tests/bench); bench.sh compiles the baseline BPF programs itself.
-BENCH_TOOLS := pktcost livegen authbench timetoban mapfill policyload
+BENCH_TOOLS := pktcost livegen authbench timetoban mapfill policyload stcost
 
 BENCH_LIBS := $(call layer_libs,daemon)
 $(BUILD)/bench_%: tests/bench/%.c tests/bench/bench.h tests/bench/fill.h $(BENCH_LIBS) | $(BUILD)

@@ -28,6 +28,13 @@ enum ig_action {
 	IG_ACT_DROP,
 	IG_ACT_REJECT,
 	IG_ACT_REDIRECT,
+	IG_ACT_STARTTLS,	/* SYNs pass; client commands checked until STARTTLS */
+};
+
+/* ig_port_cfg.starttls_mode, for action starttls. */
+enum ig_starttls_mode {
+	IG_ST_ENFORCE = 0,	/* refuse plaintext: drop the packet, reset the flow */
+	IG_ST_LOG,		/* count and report plaintext commands, block nothing */
 };
 
 /*
@@ -46,6 +53,14 @@ enum ig_reason {
 	IG_R_SYN_RATE,		/* per-source SYN budget exhausted */
 	IG_R_SUBNET_RATE,	/* per-subnet SYN budget exhausted */
 	IG_R_BAD_FRAG,		/* TCP first fragment too short to hold the header (RFC 1858) */
+	/* action starttls (bpf/starttls.bpf.h) */
+	IG_R_STARTTLS_PLAIN,	/* command other than CAPABILITY NOOP LOGOUT ID STARTTLS before
+				 * STARTTLS: packet turned into a RST to the server */
+	IG_R_STARTTLS_UNPARSABLE, /* the scanner cannot classify it safely: reset the same way */
+	IG_R_STARTTLS_NOFLOW,	/* payload on a flow with no state (began before the policy,
+				 * or evicted from ig_flows): reset the same way */
+	IG_R_STARTTLS_RESET,	/* later packet of a flow already reset: RST to the client */
+	IG_R_STARTTLS_LOGGED,	/* starttls_mode = log: what enforce would reset, passed */
 	IG_R_MAX,
 };
 
@@ -87,7 +102,8 @@ struct ig_port_cfg {
 	__u8 src_plen6;		/* per-source bucket prefix, IPv6 (0..128) */
 	__u8 sub_plen4;		/* per-subnet bucket prefix, IPv4 */
 	__u8 sub_plen6;		/* per-subnet bucket prefix, IPv6 */
-	__u16 pad;
+	__u8 starttls_mode;	/* enum ig_starttls_mode, action starttls */
+	__u8 pad;
 	__u32 redirect_ifindex;	/* action redirect: egress interface */
 	__u32 pad2;
 	/*
@@ -238,6 +254,55 @@ struct ig_iface {
 	__u32 pad;
 };
 
+/*
+ * action starttls: per-flow scanner state (bpf/starttls.bpf.h), ig_flows.
+ * IG_VERB_LEN holds the longest verb worth naming (AUTHENTICATE); a verb is
+ * kept upper-cased and never with its arguments.
+ */
+#define IG_VERB_LEN	12
+#define IG_ST_SCAN_MAX	1536	/* command bytes scanned in one packet, at most */
+#define IG_ST_LIT_MAX	1024	/* longest literal before STARTTLS (RFC 2971 ID values) */
+
+/* Why the scanner refused a flow (ig_event.cause, ig_flow.cause). */
+enum ig_st_cause {
+	IG_SC_NONE = 0,
+	IG_SC_VERB,		/* a command other than the five allowed */
+	IG_SC_SYNTAX,		/* bytes no allowed command line can hold */
+	IG_SC_ORDER,		/* segment after a gap (out of order) */
+	IG_SC_LITERAL,		/* literal over IG_ST_LIT_MAX bytes */
+	IG_SC_LONG,		/* more than IG_ST_SCAN_MAX bytes to scan in one packet */
+	IG_SC_NOFLOW,		/* no state for the flow */
+	IG_SC_FRAG,		/* IP fragment, or SYN, carrying payload */
+	IG_SC_MAX,
+};
+
+/* ig_flows key: the client-to-server 4-tuple, addresses IPv4 mapped. */
+struct ig_flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;		/* host order */
+	__u16 dport;
+};
+
+/* ig_flow.flags */
+#define IG_FL_TLS	0x1	/* TLS record seen after STARTTLS: no more inspection */
+#define IG_FL_RESET	0x2	/* refused: every later packet is answered with RST */
+#define IG_FL_LOGGED	0x4	/* log mode: reported once, no more inspection */
+#define IG_FL_STLS	0x8	/* the line being read is a STARTTLS command */
+
+/* ig_flows value. */
+struct ig_flow {
+	__u32 next_seq;		/* next client sequence number to scan (host order) */
+	__u32 lit;		/* literal: bytes left to skip, or its length being read */
+	__u8 phase;		/* scanner phase (starttls.bpf.h) */
+	__u8 flags;		/* IG_FL_* */
+	__u8 cand;		/* allowed verbs the verb read so far is a prefix of */
+	__u8 vlen;		/* verb bytes read (verb[] keeps the first IG_VERB_LEN) */
+	__u8 cause;		/* enum ig_st_cause, once refused */
+	__u8 pad[3];
+	__u8 verb[IG_VERB_LEN];
+};
+
 /* Ring buffer record. */
 struct ig_event {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC */
@@ -246,6 +311,10 @@ struct ig_event {
 	__u8 family;		/* 4 or 6 */
 	__u16 dport;		/* host order */
 	__u8 addr[16];		/* source, IPv4 mapped */
+	/* action starttls reasons only, else zero */
+	__u8 cause;		/* enum ig_st_cause */
+	__u8 pad[3];
+	__u8 verb[IG_VERB_LEN];	/* refused verb, upper case, NUL padded; never arguments */
 };
 
 #endif

@@ -122,7 +122,23 @@ struct {
 	__type(value, struct ig_iface);
 } ig_ifaces SEC(".maps");
 
-enum verdict { V_PASS, V_DROP, V_REJECT, V_REDIRECT };
+/* V_REJECT: RST back to the sender; V_RST_FWD: the packet itself becomes
+ * a RST and goes on to the server. */
+enum verdict { V_PASS, V_DROP, V_REJECT, V_REDIRECT, V_RST_FWD };
+
+/*
+ * What a verdict needs besides its reason: the RST to build and, for action
+ * starttls, the event's cause and verb. Scalars only: the starttls global
+ * functions fill it through a pointer (starttls.bpf.h).
+ */
+struct vout {
+	__u32 rst_seq, rst_ack;
+	__u8 rst_flags;		/* 0: the answer to a SYN in p */
+	__u8 cause;		/* enum ig_st_cause */
+	__u8 mode;		/* in: enum ig_starttls_mode */
+	__u8 open;		/* in: a SYN within budget, make its flow */
+	__u8 verb[IG_VERB_LEN];
+};
 
 struct ctx_info {
 	void *data, *data_end;
@@ -130,6 +146,7 @@ struct ctx_info {
 	bool xdp;
 	__u32 len;
 	__u32 redirect_ifindex;	/* out: V_REDIRECT target */
+	struct vout out;
 };
 
 static __always_inline void count(__u32 idx, __u32 bytes)
@@ -196,6 +213,9 @@ static __always_inline void report(struct pkt *p, struct ctx_info *ci,
 	e->family = p->family;
 	e->dport = p->dport;
 	__builtin_memcpy(e->addr, p->saddr, 16);
+	e->cause = ci->out.cause;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	__builtin_memcpy(e->verb, ci->out.verb, IG_VERB_LEN);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -382,11 +402,14 @@ static __always_inline __u32 throttle(struct pkt *p, struct ig_port_cfg *pc, __u
 	       IG_R_PASS : IG_R_SYN_RATE;
 }
 
+#include "starttls.bpf.h"
+
 /* Port action for a packet that passed the lists. */
 static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 					 struct ctx_info *ci, __u64 now)
 {
 	bool syn = (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+	__u32 reason;
 
 	switch (pc->action) {
 	case IG_ACT_DROP:
@@ -397,8 +420,18 @@ static __always_inline __u32 port_action(struct pkt *p, struct ig_port_cfg *pc,
 	case IG_ACT_REDIRECT:
 		ci->redirect_ifindex = pc->redirect_ifindex;
 		return IG_R_REDIRECT;
+	case IG_ACT_STARTTLS:
+		if (!st_opens(p, syn))
+			return starttls(p, pc, ci, false);
+		/* fall through: a SYN spends the SYN budget as for pass */
 	default:
-		return syn ? throttle(p, pc, now) : IG_R_PASS;
+		if (!syn)
+			return IG_R_PASS;
+		/* One throttle() for both actions: the verifier checks it once. */
+		reason = throttle(p, pc, now);
+		if (reason == IG_R_PASS && pc->action == IG_ACT_STARTTLS)
+			starttls(p, pc, ci, true);
+		return reason;
 	}
 }
 
@@ -469,6 +502,14 @@ static __always_inline enum verdict verdict_of(__u32 reason)
 		return V_REJECT;
 	case IG_R_REDIRECT:
 		return V_REDIRECT;
+	case IG_R_STARTTLS_PLAIN:
+	case IG_R_STARTTLS_UNPARSABLE:
+	case IG_R_STARTTLS_NOFLOW:
+		return V_RST_FWD;
+	case IG_R_STARTTLS_RESET:
+		return V_REJECT;
+	case IG_R_STARTTLS_LOGGED:
+		return V_PASS;
 	default:
 		return V_DROP;
 	}
@@ -487,7 +528,8 @@ static __always_inline enum verdict process(struct ctx_info *ci, struct pkt *p)
 		reason = IG_R_DROP;
 	}
 	count(reason, ci->len);
-	if (reason != IG_R_PASS && reason != IG_R_ALLOW)
+	/* A reset flow's later packets were reported with the flow. */
+	if (reason != IG_R_PASS && reason != IG_R_ALLOW && reason != IG_R_STARTTLS_RESET)
 		report(p, ci, reason, now);
 	return verdict_of(reason);
 }
@@ -509,22 +551,35 @@ static __always_inline __u16 csum_fold(__u32 sum)
 	return ~sum;
 }
 
-/* The RST answering the SYN in p (RFC 9293 3.10.7.1: seq 0, ack = SEG.SEQ + SEG.LEN). */
-static __always_inline void fill_rst(struct tcphdr *t, struct pkt *p)
+/*
+ * The RST: by default the one answering the SYN in p (RFC 9293 3.10.7.1:
+ * seq 0, ack = SEG.SEQ + SEG.LEN); ci->out.rst_flags set: the one it describes.
+ * reply: from the packet's destination back to its source, else on to it.
+ */
+static __always_inline void fill_rst(struct tcphdr *t, struct pkt *p, struct ctx_info *ci,
+				     bool reply)
 {
 	/* SEG.LEN: payload (TCP Fast Open may carry some) plus one for the SYN. */
 	__u32 seglen = (p->l4_len > p->doff ? p->l4_len - p->doff : 0) + 1;
 
 	__builtin_memset(t, 0, sizeof(*t));
-	t->source = bpf_htons(p->dport);
-	t->dest = bpf_htons(p->sport);
-	t->ack_seq = bpf_htonl(p->seq + seglen + (p->tcp_flags & TCP_FIN ? 1 : 0));
+	t->source = bpf_htons(reply ? p->dport : p->sport);
+	t->dest = bpf_htons(reply ? p->sport : p->dport);
 	((__u8 *)t)[12] = 5 << 4;	/* doff = 5, no options */
+	if (ci->out.rst_flags) {
+		t->seq = bpf_htonl(ci->out.rst_seq);
+		t->ack_seq = bpf_htonl(ci->out.rst_ack);
+		((__u8 *)t)[13] = ci->out.rst_flags;
+		return;
+	}
+	t->ack_seq = bpf_htonl(p->seq + seglen + (p->tcp_flags & TCP_FIN ? 1 : 0));
 	((__u8 *)t)[13] = TCP_RST | TCP_ACK;
 }
 
-/* Rewrite a (trimmed) frame into the RST reply, in place. 0 or -1. */
-static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
+/* Rewrite a (trimmed) frame into a RST, in place: back to the sender
+ * (reply) or on to the receiver. 0 or -1. */
+static __always_inline int build_rst(void *data, void *data_end, struct pkt *p,
+				     struct ctx_info *ci, bool reply)
 {
 	__u32 l3 = p->l3_off;
 	struct ethhdr *eth = data;
@@ -535,10 +590,12 @@ static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
 	if (l3 > sizeof(*eth) + MAX_VLANS * sizeof(struct vlan_hdr) ||
 	    (void *)(eth + 1) > data_end)
 		return -1;
-	__builtin_memcpy(mac, eth->h_dest, 6);
-	__builtin_memcpy(eth->h_dest, eth->h_source, 6);
-	__builtin_memcpy(eth->h_source, mac, 6);
-	fill_rst(&tcp, p);
+	if (reply) {
+		__builtin_memcpy(mac, eth->h_dest, 6);
+		__builtin_memcpy(eth->h_dest, eth->h_source, 6);
+		__builtin_memcpy(eth->h_source, mac, 6);
+	}
+	fill_rst(&tcp, p, ci, reply);
 	/* Headers are built on the stack and copied in whole: checksumming
 	 * packet memory loses the verifier's range after the memset. */
 	if (p->family == 4) {
@@ -553,8 +610,8 @@ static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
 		iph.frag_off = bpf_htons(0x4000);	/* DF */
 		iph.ttl = 64;
 		iph.protocol = IPPROTO_TCP;
-		iph.saddr = ip->daddr;
-		iph.daddr = ip->saddr;
+		iph.saddr = reply ? ip->daddr : ip->saddr;
+		iph.daddr = reply ? ip->saddr : ip->daddr;
 		iph.check = csum_fold(csum_words(&iph, sizeof(iph) / 2, 0));
 		sum = csum_words(&iph.saddr, 4, 0);
 		sum += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(tcp));
@@ -571,8 +628,8 @@ static __always_inline int build_rst(void *data, void *data_end, struct pkt *p)
 		ip6h.payload_len = bpf_htons(sizeof(tcp));
 		ip6h.nexthdr = IPPROTO_TCP;
 		ip6h.hop_limit = 64;
-		ip6h.saddr = ip6->daddr;
-		ip6h.daddr = ip6->saddr;
+		ip6h.saddr = reply ? ip6->daddr : ip6->saddr;
+		ip6h.daddr = reply ? ip6->saddr : ip6->daddr;
 		sum = csum_words(&ip6h.saddr, 16, 0);
 		sum += bpf_htons(sizeof(tcp)) + bpf_htons(IPPROTO_TCP);
 		tcp.check = csum_fold(csum_words(&tcp, sizeof(tcp) / 2, sum));
@@ -608,11 +665,13 @@ int ig_xdp(struct xdp_md *ctx)
 		return bpf_redirect(ci.redirect_ifindex, 0);
 	if (v == V_DROP)
 		return XDP_DROP;
+	/* A RST, in place of the frame: back out (XDP_TX) or on to the server. */
 	if (bpf_xdp_adjust_tail(ctx, (int)rst_len(&p) - (int)ci.len))
 		return XDP_DROP;
-	if (build_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p))
+	if (build_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, &ci,
+		      v == V_REJECT))
 		return XDP_DROP;
-	return XDP_TX;
+	return v == V_REJECT ? XDP_TX : XDP_PASS;
 }
 
 SEC("tc")
@@ -634,12 +693,14 @@ int ig_tc(struct __sk_buff *skb)
 		return bpf_redirect(ci.redirect_ifindex, 0);
 	if (v == V_DROP)
 		return TC_ACT_SHOT;
-	/* The RST goes back out of the interface it came in on. */
+	/* A RST in place of the packet: a reply goes back out of the
+	 * interface it came in on, a forward RST on up the stack. */
 	if (bpf_skb_change_tail(skb, rst_len(&p), 0))
 		return TC_ACT_SHOT;
-	if (build_rst((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
+	if (build_rst((void *)(long)skb->data, (void *)(long)skb->data_end, &p, &ci,
+		      v == V_REJECT))
 		return TC_ACT_SHOT;
-	return bpf_redirect(skb->ifindex, 0);
+	return v == V_REJECT ? bpf_redirect(skb->ifindex, 0) : TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

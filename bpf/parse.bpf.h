@@ -43,6 +43,7 @@ struct pkt {
 	__u8 pad[3];
 	__u16 sport, dport;	/* host order */
 	__u32 seq;		/* host order */
+	__u32 ack;		/* host order */
 	__u8 saddr[16];		/* IPv4 mapped; only after load_saddr() */
 };
 
@@ -207,6 +208,7 @@ static __always_inline void parse_tcp_rest(void *data, void *data_end, struct pk
 		return;		/* parse_tcp() said it is there */
 	p->sport = bpf_ntohs(tcp->source);
 	p->seq = bpf_ntohl(tcp->seq);
+	p->ack = bpf_ntohl(tcp->ack_seq);
 	p->tcp_flags = ((__u8 *)tcp)[13];
 	p->doff = tcp->doff * 4;
 }

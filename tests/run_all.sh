@@ -92,6 +92,7 @@ run integration_ops bash tests/integration_ops.sh
 run integration_deb bash tests/integration_deb.sh
 run integration_coexist bash tests/integration_coexist.sh
 run integration_crowdsec bash tests/integration_crowdsec.sh
+run integration_starttls bash tests/integration_starttls.sh
 run integration_fleet bash tests/integration_fleet.sh
 wait "$daemon_pid"
 run integration_daemon replay integration_daemon

@@ -247,4 +247,138 @@ int drive(struct xdp_md *ctx)
 	return XDP_ABORTED;
 }
 
+/* ==== action starttls (issue #21), kept apart from the above ==========
+ * st_drive: the client's data at the next sequence number every run (a
+ * scanned flow refuses a gap), then a tail call to jmp[0].
+ * lb_st_syn, lb_st_tls, lb_st_data: lower bounds of action starttls. A SYN
+ * must create the flow's entry; a packet of a TLS flow must find it; a
+ * data packet before TLS must find it, check its sequence number, copy the
+ * bytes out and move the sequence on. pktcost's st cases hand them
+ * imapguard's own ig_flows.
+ */
+struct st_drive_cfg {
+	__u32 seq_off;		/* offset of the TCP sequence number in the frame */
+	__u32 step;		/* payload length */
+	__u32 base;		/* first sequence number */
+	__u32 pad;
+	__u64 ctr;		/* packets driven */
+};
+
+/* 0 -> struct st_drive_cfg. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_drive_cfg);
+} st_drv SEC(".maps");
+
+/* Replaced by imapguard's ig_flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct ig_flow_key);
+	__type(value, struct ig_flow);
+} lb_flows SEC(".maps");
+
+SEC("xdp")
+int st_drive(struct xdp_md *ctx)
+{
+	struct st_drive_cfg *c;
+	__u32 zero = 0, seq;
+
+	c = bpf_map_lookup_elem(&st_drv, &zero);
+	if (!c)
+		return XDP_ABORTED;
+	seq = bpf_htonl(c->base + (__u32)c->ctr * c->step);
+	c->ctr++;
+	if (bpf_xdp_store_bytes(ctx, c->seq_off, &seq, 4))
+		return XDP_ABORTED;
+	bpf_tail_call(ctx, &jmp, 0);
+	return XDP_ABORTED;
+}
+
+/* Parse to the flow's key; 0, or -1 when it is not TCP to 143. */
+static __always_inline int lb_st_key(struct xdp_md *ctx, struct pkt *p, struct ig_flow_key *k)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	void *l3;
+
+	if (lb_parse(ctx, p) != 143 || load_saddr(data, data_end, p))
+		return -1;
+	parse_tcp_rest(data, data_end, p);
+	l3 = data + (p->l3_off & 0x3f);
+	__builtin_memcpy(k->saddr, p->saddr, 16);
+	if (p->family == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		map_v4(k->daddr, ip->daddr);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
+	}
+	k->sport = p->sport;
+	k->dport = p->dport;
+	return 0;
+}
+
+SEC("xdp")
+int lb_st_syn(struct xdp_md *ctx)
+{
+	struct ig_flow init = {};
+	struct ig_flow_key k = {};
+	struct pkt p = {};
+
+	if (lb_st_key(ctx, &p, &k))
+		return XDP_PASS;
+	init.next_seq = p.seq + 1;
+	bpf_map_update_elem(&lb_flows, &k, &init, BPF_ANY);
+	return lb_count(ctx, IG_R_PASS, XDP_PASS);
+}
+
+SEC("xdp")
+int lb_st_tls(struct xdp_md *ctx)
+{
+	struct ig_flow_key k = {};
+	struct pkt p = {};
+	struct ig_flow *f;
+
+	if (lb_st_key(ctx, &p, &k))
+		return XDP_PASS;
+	f = bpf_map_lookup_elem(&lb_flows, &k);
+	if (f && (f->flags & IG_FL_TLS))
+		return lb_count(ctx, IG_R_PASS, XDP_PASS);
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int lb_st_data(struct xdp_md *ctx)
+{
+	struct ig_flow_key k = {};
+	struct pkt p = {};
+	struct ig_flow *f;
+	__u8 buf[64];
+	__u32 n;
+
+	if (lb_st_key(ctx, &p, &k))
+		return XDP_PASS;
+	f = bpf_map_lookup_elem(&lb_flows, &k);
+	n = p.l4_len > p.doff ? p.l4_len - p.doff : 0;
+	if (!f || f->next_seq != p.seq)
+		return XDP_DROP;
+	f->next_seq = p.seq + n;
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	if (n < 1)	/* here, not above: clang would drop the bound it gives */
+		return XDP_DROP;
+	if (bpf_xdp_load_bytes(ctx, (p.l4_off + p.doff) & 0xffff, buf, n) || !buf[0])
+		return XDP_DROP;	/* uses the bytes: nothing is optimised away */
+	return lb_count(ctx, IG_R_PASS, XDP_PASS);
+}
+/* ==== end of action starttls ==== */
+
 char LICENSE[] SEC("license") = "GPL";

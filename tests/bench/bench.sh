@@ -99,7 +99,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 for t in imapguard bench_pktcost bench_livegen bench_authbench bench_timetoban bench_mapfill \
-	bench_policyload; do
+	bench_policyload bench_stcost; do
 	if [ ! -x "$B/$t" ]; then
 		say "missing $B/$t: run 'make bench'"
 		exit 1
@@ -171,6 +171,9 @@ sec_pkt()
 	say "1/5 per-packet cost (BPF_PROG_RUN, $RUNS rounds, maps filled to 1M)"
 	"$B/bench_pktcost" --obj "$OBJ" --cpu "$CPU" --runs "$RUNS" --diag >>"$RAW" 2>>"$LOG" ||
 		say "pktcost failed (see below)"
+	# action starttls (issue #21): rows st_*, each against its lower bound
+	"$B/bench_stcost" --obj "$OBJ" --cpu "$CPU" --runs "$RUNS" >>"$RAW" 2>>"$LOG" ||
+		say "stcost failed (see below)"
 }
 
 # ---- 2: drop rate on a veth pair ---------------------------------------------

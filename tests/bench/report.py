@@ -50,6 +50,33 @@ PKT = {
     "tc_v4_143_drop": ("tc_floor", "le", 2),
     "tc_v4_993_under": ("tc_floor", "le", 10),
 }
+# ---- action starttls (issue #21; tests/bench/stcost.c): each row against
+# its lower bound (lb_st_* in bench.bpf.c), which runs under the same
+# driver where there is one; no targets in the issue.
+PKT_STARTTLS = {
+    "st_floor": ("st_floor", "le", None),
+    "st_syn": ("st_lb_syn", "le", None),
+    "st_lb_syn": ("st_floor", "le", None),
+    "st_syn6": ("st_lb6_syn", "le", None),
+    "st_lb6_syn": ("st_floor", "le", None),
+    "st_tls": ("st_lb_tls", "le", None),
+    "st_lb_tls": ("st_floor", "le", None),
+    "st_tls6": ("st_lb6_tls", "le", None),
+    "st_lb6_tls": ("st_floor", "le", None),
+    "st_drive": ("st_floor", "le", None),
+    "st_noop": ("st_lb_noop", "le", None),
+    "st_lb_noop": ("st_drive", "le", None),
+    "st_id": ("st_lb_id", "le", None),
+    "st_lb_id": ("st_drive", "le", None),
+    "st_noop6": ("st_lb6_noop", "le", None),
+    "st_lb6_noop": ("st_drive", "le", None),
+    "tc_st_floor": ("tc_st_floor", "le", None),
+    "tc_st_syn": ("tc_st_floor", "le", None),
+    "tc_st_tls": ("tc_st_floor", "le", None),
+}
+PKT.update(PKT_STARTTLS)
+# ---- end of action starttls
+
 RATE = {
     "floor": ("nft_netdev_143", "ge", None),
     "lb_143": ("nft_netdev_143", "ge", None),

@@ -208,7 +208,9 @@ static void check_port(const struct policy *pol, int i)
 	FUZZ_CHECK(p->port >= 1, "port 0");
 	for (int j = 0; j < i; j++)
 		FUZZ_CHECK(pol->ports[j].port != p->port, "port %u twice", p->port);
-	FUZZ_CHECK(p->action > IG_ACT_NONE && p->action <= IG_ACT_REDIRECT, "action %u", p->action);
+	FUZZ_CHECK(p->action > IG_ACT_NONE && p->action <= IG_ACT_STARTTLS, "action %u", p->action);
+	FUZZ_CHECK(p->starttls_mode <= IG_ST_LOG && (!p->starttls_mode || p->action == IG_ACT_STARTTLS),
+		   "starttls_mode %u with action %u", p->starttls_mode, p->action);
 	FUZZ_CHECK((p->action == IG_ACT_REDIRECT) == !!p->redirect_to[0], "redirect_to '%.16s' "
 		   "with action %u", p->redirect_to, p->action);
 	FUZZ_CHECK(!p->redirect_to[0] || ifname_ok(p->redirect_to), "redirect_to '%.16s'",
@@ -238,7 +240,8 @@ static void check_policy(const struct policy *pol)
 	check_list(&pol->allow, "allow");
 	check_list(&pol->deny, "deny");
 	FUZZ_CHECK(pol->ban_scope <= IG_SCOPE_ALL, "ban_scope %u", pol->ban_scope);
-	FUZZ_CHECK(pol->max_bans && pol->max_sources && pol->max_deny && pol->max_allow,
+	FUZZ_CHECK(pol->max_bans && pol->max_sources && pol->max_deny && pol->max_allow &&
+		   pol->max_flows,
 		   "a zero map size");
 	FUZZ_CHECK(pol->nifaces >= 0 && pol->nifaces <= POL_MAX_IFACES, "%d interfaces", pol->nifaces);
 	for (int i = 0; i < pol->nifaces; i++) {

@@ -114,9 +114,12 @@ static const struct err_case err_cases[] = {
 	{ "port not a number", "[port imap]\n", 1, "invalid port 'imap'" },
 	{ "port missing", "[port]\n", 1, "invalid port ''" },
 	{ "missing action", "[port 143]\nallow = 10.0.0.0/8\n", 1, "missing 'action" },
-	{ "empty port section", "[lists]\n[port 143]\n[detect]\n", 2, "missing 'action = pass|drop|reject|redirect' (in [port 143])" },
+	{ "empty port section", "[lists]\n[port 143]\n[detect]\n", 2, "missing 'action = pass|drop|reject|redirect|starttls' (in [port 143])" },
 	{ "empty port at eof", "\n[port 25]\n# c\n", 2, "missing 'action" },
-	{ "bad action", "[port 143]\naction = allow\n", 2, "invalid action 'allow' (expected pass|drop|reject|redirect) (key 'action' in [port 143])" },
+	{ "bad action", "[port 143]\naction = allow\n", 2, "invalid action 'allow' (expected pass|drop|reject|redirect|starttls) (key 'action' in [port 143])" },
+	{ "starttls_mode without starttls", "[port 143]\naction = reject\nstarttls_mode = log\n", 3, "only valid with action = starttls (key 'starttls_mode' in [port 143])" },
+	{ "bad starttls_mode", "[port 143]\naction = starttls\nstarttls_mode = warn\n", 3, "starttls_mode" },
+	{ "max_flows zero", "[limits]\nmax_flows = 0\n", 2, "max_flows" },
 	{ "action none", "[port 143]\naction = none\n", 2, "invalid action 'none'" },
 	{ "redirect without iface", "[port 143]\n\naction = redirect\n", 3, "needs 'redirect_to = IFNAME' (key 'action' in [port 143])" },
 	{ "redirect_to without redirect", "[port 143]\nredirect_to = eth1\naction = pass\n", 2,
@@ -414,6 +417,7 @@ static void check_defaults(const struct policy *p)
 	ASSERT_EQ(p->max_sources, 1048576, "max_sources");
 	ASSERT_EQ(p->max_deny, 1048576, "max_deny");
 	ASSERT_EQ(p->max_allow, 65536, "max_allow");
+	ASSERT_EQ(p->max_flows, 65536, "max_flows");
 	ASSERT_EQ(p->nifaces + p->iface_mode + p->nauthlogs, 0, "no ifaces/authlogs, mode auto");
 	ASSERT_STREQ(p->state_file, "/var/lib/imapguard/state", "state_file");
 	ASSERT_STREQ(p->control_socket, "/run/imapguard/control.sock", "control_socket");
@@ -464,6 +468,22 @@ static void test_port_defaults(void)
 	ASSERT_EQ(pol.ports[0].sub_plen6, 48, "sub_plen6");
 	ASSERT_EQ(pol.ports[1].action, IG_ACT_REDIRECT, "redirect");
 	ASSERT_STREQ(pol.ports[1].redirect_to, "veth-x.1", "redirect_to");
+	policy_free(&pol);
+}
+
+static void test_starttls(void)
+{
+	ASSERT_OK(load_text("[port 143]\naction = starttls\n[port 144]\naction = starttls\n"
+			    "starttls_mode = log\n[port 145]\naction = starttls\n"
+			    "starttls_mode = enforce\nsyn_rate = 10/s\n[limits]\nmax_flows = 4096\n"),
+		  "load");
+	ASSERT_EQ(pol.ports[0].action, IG_ACT_STARTTLS, "action");
+	ASSERT_EQ(pol.ports[0].starttls_mode, IG_ST_ENFORCE, "default mode: enforce");
+	ASSERT_EQ(pol.ports[1].starttls_mode, IG_ST_LOG, "log");
+	ASSERT_EQ(pol.ports[2].starttls_mode, IG_ST_ENFORCE, "enforce");
+	ASSERT_EQ(pol.ports[2].syn_interval_ns, 100000000, "syn_rate with starttls");
+	ASSERT_EQ(pol.max_flows, 4096, "max_flows");
+	ASSERT_STREQ(action_name(IG_ACT_STARTTLS), "starttls", "name");
 	policy_free(&pol);
 }
 
@@ -531,7 +551,7 @@ static void test_names(void)
 	ASSERT_EQ(a, IG_ACT_REDIRECT, "redirect");
 	ASSERT_EQ(parse_action("none", &a), -EINVAL, "none");
 	ASSERT_EQ(parse_action("PASS", &a), -EINVAL, "case");
-	for (a = IG_ACT_PASS; a <= IG_ACT_REDIRECT; a++) {
+	for (a = IG_ACT_PASS; a <= IG_ACT_STARTTLS; a++) {
 		uint8_t b = 0;
 
 		ASSERT_OK(parse_action(action_name(a), &b), action_name(a));
@@ -628,7 +648,10 @@ static void test_example_conf(void)
 	ASSERT_EQ(pol.nifaces, 2, "ifaces");
 	ASSERT_STREQ(pol.ifaces[1], "eth1", "eth1");
 	ASSERT_EQ(pol.iface_mode, IG_MODE_NATIVE, "mode");
-	ASSERT_EQ(pol.nports, 4, "ports");
+	ASSERT_EQ(pol.nports, 5, "ports");
+	ASSERT_EQ(pol.ports[4].action, IG_ACT_STARTTLS, "starttls");
+	ASSERT_EQ(pol.ports[4].starttls_mode, IG_ST_LOG, "starttls_mode");
+	ASSERT_EQ(pol.max_flows, 16384, "max_flows");
 	ASSERT_STREQ(pol.ports[0].redirect_to, "eth2", "redirect_to");
 	ASSERT_EQ(pol.ports[1].allow.n, 3, "993 allow");
 	ASSERT_EQ(pol.ports[1].syn_interval_ns, 100000000, "600/m");
@@ -896,6 +919,7 @@ int main(int argc, char **argv)
 	RUN_CASE("[fleet]", test_fleet());
 	RUN_CASE("port defaults", test_port_defaults());
 	RUN_CASE("rates", test_rates());
+	RUN_CASE("action starttls", test_starttls());
 	RUN_CASE("durations", test_durations());
 	RUN_CASE("action and mode names", test_names());
 	RUN_CASE("cidr lists", test_lists());

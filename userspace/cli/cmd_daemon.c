@@ -207,23 +207,45 @@ int cmd_events(int argc, char **argv)
 	return c.failed ? -EPROTO : 0;
 }
 
-/* Human form of the daemon's "why" reply: the detector's own lines. */
+/* The STARTTLS guard's part of a "why" reply, in words. */
+static void print_why_starttls(json_t *st)
+{
+	const char *verb = json_string_value(json_object_get(st, "last_verb"));
+
+	printf("STARTTLS guard: %lld plaintext, %lld unparsable, %lld logged (log mode) "
+	       "event(s); last: ",
+	       (long long)json_integer_value(json_object_get(st, "plaintext_events")),
+	       (long long)json_integer_value(json_object_get(st, "unparsable_events")),
+	       (long long)json_integer_value(json_object_get(st, "logged_events")));
+	if (verb && *verb) {
+		printf("verb ");
+		print_clean(verb);
+	} else {
+		print_clean(json_string_value(json_object_get(st, "last_cause")) ?: "?");
+	}
+	putchar('\n');
+}
+
+/* Human form of the daemon's "why" reply: the detector's own lines, then
+ * what the STARTTLS guard saw. */
 static int print_why(void *ctx, const char *line)
 {
 	bool json = *(bool *)ctx;
-	json_t *j = parse_reply("why", line);
+	json_t *j = parse_reply("why", line), *st = json_object_get(j, "starttls");
 	const char *text = json_string_value(json_object_get(j, "detector"));
 
-	if (json || !text) {
+	if (json || (!text && !json_is_object(st))) {
 		json_println(stdout, j);
 		return 0;
 	}
 	/* Line by line: print_cleann would turn the newlines into '?'. */
-	for (const char *nl; *text; text = *nl ? nl + 1 : nl) {
+	for (const char *nl; text && *text; text = *nl ? nl + 1 : nl) {
 		nl = strchrnul(text, '\n');
 		print_cleann(text, nl - text);
 		putchar('\n');
 	}
+	if (json_is_object(st))
+		print_why_starttls(st);
 	json_decref(j);
 	return 0;
 }
@@ -356,10 +378,16 @@ static int print_top(void *ctx, const char *line)
 		o->follow = true;
 	}
 	printf("%-40s %8lld ", addr, (long long)json_integer_value(json_object_get(j, "events")));
-	/* Every other key is a verdict reason with its count. */
-	json_object_foreach(j, key, v)
-		if (strcmp(key, "addr") && strcmp(key, "events"))
-			printf(" %s=%lld", key, (long long)json_integer_value(v));
+	/* Every other key is a verdict reason with its count, or the verb. */
+	json_object_foreach(j, key, v) {
+		if (!strcmp(key, "addr") || !strcmp(key, "events"))
+			continue;
+		printf(" %s=", key);
+		if (json_is_string(v))
+			print_clean(json_string_value(v));
+		else
+			printf("%lld", (long long)json_integer_value(v));
+	}
 	putchar('\n');
 	json_decref(j);
 	return 0;

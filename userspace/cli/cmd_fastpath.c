@@ -491,14 +491,22 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 
 		if (!port || bpf_map_lookup_elem(m->ports, &key, &pc) || !pc.action)
 			continue;
+		bool st = pc.action == IG_ACT_STARTTLS;
+		const char *mode = pc.starttls_mode == IG_ST_LOG ? "log" : "enforce";
+
 		if (arr) {
-			if (json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:I}",
+			json_t *o = json_pack("{s:I, s:s, s:I, s:I}",
 					"port", (json_int_t)port, "action", action_name(pc.action),
 					"syn_rate_interval_ns", (json_int_t)pc.src_interval_ns,
-					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns)))
+					"subnet_rate_interval_ns", (json_int_t)pc.sub_interval_ns);
+
+			if (o && st && json_object_set_new(o, "starttls_mode", json_string(mode)))
+				o = (json_decref(o), NULL);
+			if (json_array_append_new(arr, o))
 				return -ENOMEM;
 		} else {
-			printf("  %-5u %-8s%s%s\n", port, action_name(pc.action),
+			printf("  %-5u %-8s%s%s%s%s\n", port, action_name(pc.action),
+			       st ? " " : "", st ? mode : "",
 			       pc.src_interval_ns ? "  syn throttle" : "",
 			       pc.sub_interval_ns ? "  subnet throttle" : "");
 		}
@@ -506,7 +514,8 @@ static int status_ports(struct ig_maps *m, const struct ig_cfg *cfg, json_t *arr
 	return 0;
 }
 
-static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "throttle" };
+static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "throttle", "flows" };
+#define NSHOWN ((int)(sizeof(shown_maps) / sizeof(shown_maps[0])))
 
 /* status --json: one object, the daemon's answer (or {"running": false})
  * inserted whole as "daemon". Takes the reference to reply. */
@@ -519,7 +528,7 @@ static int status_json(struct ig_maps *m, const struct ig_cfg *cfg, const int *f
 
 	if (!reply)
 		reply = json_pack("{s:b}", "running", 0);
-	for (int i = 0; maps && i < 5; i++)
+	for (int i = 0; maps && i < NSHOWN; i++)
 		if (json_object_set_new(maps, shown_maps[i], json_pack("{s:I, s:I}",
 				"entries", (json_int_t)map_count(fds[i]),
 				"capacity", (json_int_t)map_capacity(fds[i])))) {
@@ -549,7 +558,7 @@ int cmd_status(int argc, char **argv)
 	struct ig_maps m;
 	json_t *reply = NULL;
 	bool json;
-	int lock_fd, err, fds[5];
+	int lock_fd, err, fds[NSHOWN];
 	__u32 zero = 0;
 
 	if ((err = opts_parse(&status_cmd, argc, argv, &o)))
@@ -566,6 +575,7 @@ int cmd_status(int argc, char **argv)
 	lock_fd = -1;
 	bpf_map_lookup_elem(m.cfg, &zero, &cfg);
 	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
+	fds[5] = m.flows;
 	ctl_request(ctl_path, "status", 2000, keep_reply, &reply);
 	if (json) {
 		err = status_json(&m, &cfg, fds, reply);
@@ -576,7 +586,7 @@ int cmd_status(int argc, char **argv)
 		status_ifaces(&m, NULL);
 		status_ports(&m, &cfg, NULL);
 		printf("maps:\n");
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < NSHOWN; i++)
 			printf("  %-10s %8ld / %u\n", shown_maps[i], map_count(fds[i]),
 			       map_capacity(fds[i]));
 		status_daemon_text(reply);

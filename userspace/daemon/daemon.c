@@ -83,6 +83,10 @@ struct source_agg {
 	uint8_t addr[16];
 	uint64_t drops[IG_R_MAX];
 	uint64_t total;
+	/* action starttls: the last command refused (or logged) and why */
+	char st_verb[IG_VERB_LEN + 1];
+	uint8_t st_cause;
+	uint64_t st_ts_ns;
 };
 
 struct daemon {
@@ -603,14 +607,44 @@ static void aggregate(struct daemon *d, const struct ig_event *e)
 	memcpy(victim->addr, e->addr, 16);
 	victim->drops[e->reason % IG_R_MAX]++;
 	victim->total++;
+	if (st_reason(e->reason)) {
+		memcpy(victim->st_verb, e->verb, IG_VERB_LEN);
+		victim->st_cause = e->cause;
+		victim->st_ts_ns = e->ts_ns;
+	}
+}
+
+/* The aggregate of one source, or NULL. */
+static const struct source_agg *agg_find(struct daemon *d, const uint8_t addr[16])
+{
+	uint64_t h = hasher_sum(d->src_hash, addr, 16);
+
+	for (int i = 0; i < 8; i++) {
+		const struct source_agg *s = &d->sources[(h + i) % SOURCES];
+
+		if (s->total && !memcmp(s->addr, addr, 16))
+			return s;
+	}
+	return NULL;
+}
+
+/* action starttls events name the verb (never its arguments) and a cause. */
+static int event_starttls(json_t *j, const struct ig_event *e)
+{
+	if (!j || !st_reason(e->reason))
+		return 0;
+	return json_object_set_new(j, "verb", json_textn((const char *)e->verb,
+				   strnlen((const char *)e->verb, IG_VERB_LEN))) ||
+	       json_object_set_new(j, "cause", json_string(st_cause_name(e->cause)));
 }
 
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct daemon *d = ctx;
 	const struct ig_event *e = data;
-	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", *json;
+	char a[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?", *json, verb[IG_VERB_LEN + 1] = "";
 	uint64_t now = mono_ns();
+	json_t *j;
 
 	if (len < sizeof(*e))
 		return 0;
@@ -620,10 +654,14 @@ static int on_event(void *ctx, void *data, size_t len)
 	addr_format_host(e->addr, a);
 	if_indextoname(e->ifindex, ifname);
 	/* Interface names are bytes to the kernel: json_text keeps it UTF-8. */
-	json = json_take_string(json_pack("{s:o, s:s, s:s, s:s, s:i, s:o}", "ts",
-					  json_fixed(wall_of_mono(e->ts_ns), 3), "type", "drop",
-					  "reason", reason_name(e->reason), "addr", a,
-					  "port", (int)e->dport, "iface", json_text(ifname)));
+	j = json_pack("{s:o, s:s, s:s, s:s, s:i, s:o}", "ts",
+		      json_fixed(wall_of_mono(e->ts_ns), 3),
+		      "type", e->reason == IG_R_STARTTLS_LOGGED ? "logged" : "drop",
+		      "reason", reason_name(e->reason), "addr", a,
+		      "port", (int)e->dport, "iface", json_text(ifname));
+	if (event_starttls(j, e))
+		j = (json_decref(j), NULL);
+	json = json_take_string(j);
 	if (json)
 		daemon_emit(d, json);
 	free(json);
@@ -634,9 +672,15 @@ static int on_event(void *ctx, void *data, size_t len)
 		d->log_window = now / 1000000000ULL;
 		d->log_count = d->log_suppressed = 0;
 	}
+	/* The verb is the client's bytes: only upper-case atom characters get
+	 * through the BPF scanner, but the log gets printable ASCII only. */
+	for (int i = 0; st_reason(e->reason) && i < IG_VERB_LEN && e->verb[i]; i++)
+		verb[i] = e->verb[i] > 0x20 && e->verb[i] < 0x7f ? e->verb[i] : '?';
 	if (d->log_count++ < LOG_EVENTS_PER_S)
-		pr_info("event %s src=%s dport=%u iface=%s", reason_name(e->reason), a, e->dport,
-			ifname);
+		pr_info("event %s src=%s dport=%u iface=%s%s%s%s%s", reason_name(e->reason), a,
+			e->dport, ifname, verb[0] ? " verb=" : "", verb,
+			st_reason(e->reason) ? " cause=" : "",
+			st_reason(e->reason) ? st_cause_name(e->cause) : "");
 	else
 		d->log_suppressed++;
 	return 0;
@@ -868,6 +912,13 @@ static void reply_top(struct daemon *d, struct client *c, unsigned int want)
 				json_decref(o);
 				o = NULL;
 			}
+		/* The plaintext command a STARTTLS guard saw last: who still logs in so. */
+		if (o && v[i]->st_verb[0] &&
+		    json_object_set_new(o, "verb", json_textn(v[i]->st_verb,
+					strnlen(v[i]->st_verb, IG_VERB_LEN)))) {
+			json_decref(o);
+			o = NULL;
+		}
 		client_send_json(d, c, o);
 	}
 	free(v);
@@ -905,6 +956,28 @@ static int http_metrics_page(void *ctx, const struct http_request *req, struct h
 	return 0;
 }
 
+/* What the STARTTLS guard saw from one address: plaintext attempts (each
+ * event stands for up to a second of them), the last verb; null if none. */
+static json_t *why_starttls(struct daemon *d, const struct ig_prefix *p)
+{
+	const struct source_agg *s = p->plen == 128 ? agg_find(d, p->addr) : NULL;
+	uint64_t n = 0;
+
+	for (int r = IG_R_STARTTLS_PLAIN; s && r <= IG_R_STARTTLS_LOGGED; r++)
+		n += s->drops[r];
+	if (!n)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:o, s:s, s:o}",
+			 "plaintext_events", (json_int_t)s->drops[IG_R_STARTTLS_PLAIN],
+			 "unparsable_events", (json_int_t)(s->drops[IG_R_STARTTLS_UNPARSABLE] +
+							  s->drops[IG_R_STARTTLS_NOFLOW]),
+			 "logged_events", (json_int_t)s->drops[IG_R_STARTTLS_LOGGED],
+			 "events", (json_int_t)n,
+			 "last_verb", json_textn(s->st_verb, strnlen(s->st_verb, IG_VERB_LEN)),
+			 "last_cause", st_cause_name(s->st_cause),
+			 "last_ts", json_fixed(wall_of_mono(s->st_ts_ns), 3));
+}
+
 static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix *p)
 {
 	char a[ADDR_STRLEN];
@@ -912,6 +985,10 @@ static void reply_why(struct daemon *d, struct client *c, const struct ig_prefix
 
 	r = json_pack("{s:b, s:s}", "ok", 1, "addr", addr_format(p, a));
 	if (r && d->aw && json_object_set_new(r, "detector", authwatch_why_json(d->aw, p->addr))) {
+		json_decref(r);
+		r = NULL;
+	}
+	if (r && json_object_set_new(r, "starttls", why_starttls(d, p))) {
 		json_decref(r);
 		r = NULL;
 	}

@@ -175,12 +175,21 @@ static int parse_filter(const struct nlmsghdr *nh, enum coexist_hook hook,
 	return 0;
 }
 
+/* NLMSG_OK() without its signed/unsigned comparison (the u32 nlmsg_len
+ * against the int length), which clang's -Wsign-compare refuses in the
+ * fuzz build. */
+static bool nlmsg_ok(const struct nlmsghdr *nh, int left)
+{
+	return left >= (int)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) &&
+	       nh->nlmsg_len <= (unsigned int)left;
+}
+
 int coexist_parse_filters(const void *buf, size_t len, __u32 seq, enum coexist_hook hook,
 			  const struct coexist_ours *ours, struct coexist_list *l)
 {
 	int left = len > (size_t)INT32_MAX ? INT32_MAX : (int)len, err;
 
-	for (const struct nlmsghdr *nh = buf; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+	for (const struct nlmsghdr *nh = buf; nlmsg_ok(nh, left); nh = NLMSG_NEXT(nh, left)) {
 		if (nh->nlmsg_seq != seq)
 			continue;	/* not an answer to our request */
 		switch (nh->nlmsg_type) {

@@ -57,7 +57,7 @@ unsigned int kernel_hz(void)
 
 const char *const ig_map_names[IG_NMAPS] = {
 	"ig_ports", "ig_cfg", "ig_allow", "ig_deny", "ig_lpmsum", "ig_bans", "ig_banpfx",
-	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces",
+	"ig_throttle", "ig_counters", "ig_events", "ig_sample", "ig_ifaces", "ig_flows",
 };
 
 static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
@@ -79,6 +79,7 @@ static const struct { __u32 key, value, entries; } map_sizes[IG_NMAPS] = {
 	{ 0, 0, 0 },	/* ring buffer */
 	{ 4, 8, 0 },
 	{ 4, sizeof(struct ig_iface), 0 },
+	{ sizeof(struct ig_flow_key), sizeof(struct ig_flow), 0 },
 };
 
 /* Name of map i in the BPF object: ig_cfg is the .data.ig_cfg section. */
@@ -177,6 +178,7 @@ static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
 	bpf_map__set_max_entries(skel->maps.ig_throttle, pol->max_sources);
 	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
 	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
+	bpf_map__set_max_entries(skel->maps.ig_flows, pol->max_flows);
 }
 
 int fastpath_load(const char *dir, const struct policy *pol)

@@ -17,14 +17,14 @@
 /* File descriptors of the pinned maps (-1 when closed). */
 struct ig_maps {
 	int ports, cfg, allow, deny, lpmsum, bans, banpfx, throttle, counters,
-	    events, sample, ifaces;
+	    events, sample, ifaces, flows;
 };
 
 /* Names of the maps as pinned, in struct ig_maps order. ig_cfg is the
  * object's global-data section IG_CFG_SECTION, pinned as "ig_cfg". */
 #define IG_CFG_SECTION ".data.ig_cfg"
 extern const char *const ig_map_names[];
-#define IG_NMAPS 12
+#define IG_NMAPS 13
 _Static_assert(sizeof(struct ig_maps) == IG_NMAPS * sizeof(int), "ig_maps and IG_NMAPS disagree");
 
 struct policy;

@@ -656,6 +656,7 @@ static void port_cfg(const struct pol_port *pp, uint8_t slot, unsigned int ifind
 {
 	memset(pc, 0, sizeof(*pc));
 	pc->action = pp->action;
+	pc->starttls_mode = pp->starttls_mode;
 	pc->slot = slot;
 	pc->redirect_ifindex = ifindex;
 	pc->src_plen4 = pp->src_plen4;
@@ -1122,6 +1123,11 @@ static const char *const reason_names[IG_C_MAX] = {
 	[IG_R_SYN_RATE] = "syn_rate",
 	[IG_R_SUBNET_RATE] = "subnet_rate",
 	[IG_R_BAD_FRAG] = "bad_fragment",
+	[IG_R_STARTTLS_PLAIN] = "starttls_plaintext",
+	[IG_R_STARTTLS_UNPARSABLE] = "starttls_unparsable",
+	[IG_R_STARTTLS_NOFLOW] = "starttls_noflow",
+	[IG_R_STARTTLS_RESET] = "starttls_reset",
+	[IG_R_STARTTLS_LOGGED] = "starttls_logged",
 	[IG_C_EVENTS_LOST] = "events_lost",
 	[IG_C_EVENTS_SAMPLED] = "events_sampled",
 	[IG_C_REDIRECT_ERR] = "redirect_error",
@@ -1187,4 +1193,25 @@ const char *origin_name(uint8_t origin)
 const char *reason_name(int idx)
 {
 	return idx >= 0 && idx < IG_C_MAX && reason_names[idx] ? reason_names[idx] : "?";
+}
+
+static const char *const st_cause_names[IG_SC_MAX] = {
+	[IG_SC_NONE] = "",
+	[IG_SC_VERB] = "verb",
+	[IG_SC_SYNTAX] = "syntax",
+	[IG_SC_ORDER] = "out_of_order",
+	[IG_SC_LITERAL] = "literal_too_long",
+	[IG_SC_LONG] = "too_many_bytes",
+	[IG_SC_NOFLOW] = "no_flow",
+	[IG_SC_FRAG] = "fragment_or_syn_data",
+};
+
+const char *st_cause_name(int cause)
+{
+	return cause >= 0 && cause < IG_SC_MAX ? st_cause_names[cause] : "?";
+}
+
+bool st_reason(int reason)
+{
+	return reason >= IG_R_STARTTLS_PLAIN && reason <= IG_R_STARTTLS_LOGGED;
 }

@@ -90,8 +90,8 @@ void metrics_write_up(FILE *f, bool up)
 
 int metrics_write(FILE *f, struct ig_maps *m)
 {
-	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle" };
-	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle }, err;
+	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle", "flows" };
+	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle, m->flows }, err;
 
 	metrics_write_up(f, true);
 	err = write_counters(f, m);
@@ -99,10 +99,10 @@ int metrics_write(FILE *f, struct ig_maps *m)
 		return err;
 	write_bans(f, m);
 	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i], map_count(fds[i]));
 	help(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		fprintf(f, "imapguard_map_capacity{map=\"%s\"} %u\n", names[i], map_capacity(fds[i]));
 	return 0;
 }

@@ -67,7 +67,9 @@ struct ctx {
 	char msg[POL_ERR_LEN];
 };
 
-static const char *const action_names[] = { "none", "pass", "drop", "reject", "redirect", NULL };
+static const char *const action_names[] = { "none", "pass", "drop", "reject", "redirect",
+					     "starttls", NULL };
+static const char *const starttls_mode_names[] = { "enforce", "log", NULL };
 static const char *const mode_names[] = { "auto", "native", "generic", "tc", NULL };
 static const char *const scope_names[] = { "protected", "all", NULL };
 static const char *const format_names[] = { "auto", "dovecot", "cyrus", "courier", "uwimap", NULL };
@@ -190,7 +192,7 @@ int parse_action(const char *s, uint8_t *action)
 
 const char *action_name(uint8_t action)
 {
-	return action <= IG_ACT_REDIRECT ? action_names[action] : "?";
+	return action <= IG_ACT_STARTTLS ? action_names[action] : "?";
 }
 
 int parse_mode(const char *s, int *mode)
@@ -527,7 +529,13 @@ static int port_key(struct ctx *c, const char *k, const char *v)
 
 	if (!strcmp(k, "action"))
 		return parse_action(v, &p->action) ? fail(c, c->line,
-			"invalid action '%s' (expected pass|drop|reject|redirect)", v) : 0;
+			"invalid action '%s' (expected pass|drop|reject|redirect|starttls)", v) : 0;
+	if (!strcmp(k, "starttls_mode")) {
+		int i = 0, err = get_choice(c, v, starttls_mode_names, &i);
+
+		p->starttls_mode = (uint8_t)i;
+		return err;
+	}
 	if (!strcmp(k, "redirect_to"))
 		return get_ifname(c, v, p->redirect_to);
 	if (!strcmp(k, "allow"))
@@ -574,7 +582,9 @@ static int port_close(struct ctx *c)
 	const char *plen_key = key_line(c, "subnet_prefix") ? "subnet_prefix" : "source_prefix";
 
 	if (!key_line(c, "action"))
-		return fail(c, c->sect_line, "missing 'action = pass|drop|reject|redirect'");
+		return fail(c, c->sect_line, "missing 'action = pass|drop|reject|redirect|starttls'");
+	if (p->action != IG_ACT_STARTTLS && key_line(c, "starttls_mode"))
+		return fail_key(c, "starttls_mode", "only valid with action = starttls");
 	if (redirect && !key_line(c, "redirect_to"))
 		return fail_key(c, "action", "action = redirect needs 'redirect_to = IFNAME'");
 	if (!redirect && key_line(c, "redirect_to"))
@@ -623,6 +633,8 @@ static int limits_key(struct ctx *c, const char *k, const char *v)
 		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_deny);
 	if (!strcmp(k, "max_allow"))
 		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_allow);
+	if (!strcmp(k, "max_flows"))
+		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_flows);
 	return -ENOENT;
 }
 
@@ -1311,6 +1323,7 @@ void policy_init(struct policy *pol)
 	pol->max_sources = 1048576;
 	pol->max_deny = 1048576;
 	pol->max_allow = 65536;
+	pol->max_flows = 65536;
 	strcpy(pol->state_file, "/var/lib/imapguard/state");
 	strcpy(pol->control_socket, "/run/imapguard/control.sock");
 	pol->detect = (struct pol_detect){

@@ -33,6 +33,7 @@ struct pol_port {
 	uint16_t port;
 	uint8_t action;			/* enum ig_action, never IG_ACT_NONE */
 	char redirect_to[IG_IFNAME_LEN];	/* action = redirect */
+	uint8_t starttls_mode;		/* enum ig_starttls_mode, action = starttls */
 	struct pol_list allow;		/* sources exempt on this port only */
 	/* SYN throttle; interval 0 = off. */
 	uint64_t syn_interval_ns;	/* syn_rate = N/s|m|h -> 1e9/N ns */
@@ -139,6 +140,7 @@ struct policy {
 	uint32_t max_sources;		/* throttle LRU, default 1048576 */
 	uint32_t max_deny;		/* default 1048576 */
 	uint32_t max_allow;		/* default 65536 */
+	uint32_t max_flows;		/* action starttls flow LRU, default 65536 */
 	/* [interface] names = eth0, eth1; mode = auto|native|generic|tc */
 	char ifaces[POL_MAX_IFACES][IG_IFNAME_LEN];
 	int nifaces;
