@@ -18,7 +18,7 @@ CFLAGS ?= -O2 -g
 # to userspace only: the BPF object is built with BPF_CFLAGS alone.
 USER_CFLAGS := $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-I$(OUTPUT) -Ibpf -Iuserspace -DIG_VERSION='"$(VERSION)"'
-LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -loath -lqrencode
+LIBS := -lbpf -lelf -lz -linih -lssl -lcrypto -lsystemd -ljansson -lmicrohttpd -loath -lqrencode -lhiredis
 LIBS += -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUTPUT) -Ibpf
 
@@ -58,6 +58,7 @@ TEST_LAYER_test_verdict := authlog
 TEST_LAYER_test_bpf := fastpath
 TEST_LAYER_test_starttls := fastpath
 TEST_LAYER_test_coexist := fastpath
+TEST_LAYER_test_fleet := daemon
 # cli.a holds main.o, never pulled in: the test defines main() and nothing
 # it uses refers to main.o.
 TEST_LAYER_test_opts := cli
@@ -69,6 +70,7 @@ FUZZ_LAYER_fuzz_ctl := daemon
 FUZZ_LAYER_fuzz_http := daemon
 FUZZ_LAYER_fuzz_knock := policy
 FUZZ_LAYER_fuzz_crowdsec := daemon
+FUZZ_LAYER_fuzz_fleet := daemon
 
 ifeq ($(V),1)
 Q =

@@ -233,6 +233,7 @@ enum ig_origin {
 	IG_ORIGIN_CLI = 2,
 	IG_ORIGIN_DAEMON = 4,
 	IG_ORIGIN_CROWDSEC = 8,	/* a CrowdSec LAPI decision (daemon/crowdsec.c) */
+	IG_ORIGIN_FLEET = 16,	/* a ban another node decided, from Redis (daemon/fleet.c) */
 };
 
 #define IG_ALL_PORTS	0xffffffffU	/* port_mask of an entry for every port */

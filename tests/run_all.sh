@@ -95,6 +95,7 @@ run integration_coexist bash tests/integration_coexist.sh
 run integration_flood bash tests/integration_flood.sh
 run integration_crowdsec bash tests/integration_crowdsec.sh
 run integration_starttls bash tests/integration_starttls.sh
+run integration_fleet bash tests/integration_fleet.sh
 wait "$daemon_pid"
 run integration_daemon replay integration_daemon
 wait "$fuzz_pid"

@@ -15,8 +15,11 @@
 #   7 load  attach phase by phase, the CLI's attach, the daemon's cold start
 #   (rate also runs a spoofed flood, and a legitimate client connecting
 #   during it: section 8 of the report)
+#   8 fleet three daemons and a redis-server: a ban decided on node A -> the
+#           SYN dropped at node B, and shared counting throughput (section 9
+#           of the report)
 #
-# Usage: tests/bench/bench.sh [--json] [--sections "pkt rate auth ttb mem policy load"] [--runs N]
+# Usage: tests/bench/bench.sh [--json] [--sections "pkt rate auth ttb knock mem policy load fleet"] [--runs N]
 # Writes tests/bench/results/<UTC time>.md (and .tsv, the raw lines) and
 # tests/bench/results/latest.md. Run as root, after `make all` and the
 # bench binaries (make bench does both). Everything it creates (namespaces,
@@ -33,7 +36,7 @@ BID=$$
 B=$IG_ROOT/build
 OBJ=$IG_ROOT/.output/bench/bench.bpf.o
 RESULTS=$IG_ROOT/tests/bench/results
-SECTIONS="pkt rate auth ttb knock mem policy load"
+SECTIONS="pkt rate auth ttb knock mem policy load fleet"
 LOAD_RUNS=5
 RUNS=5		# rounds for pkt
 RATE_RUNS=3	# runs of RATE_SECONDS per firewall mode
@@ -43,6 +46,8 @@ AUTH_RUNS=3
 F2B_RUNS=3
 TTB_BANS=200
 KNOCKS=200
+FLEET_BANS=200		# bans timed from node A to node B
+FLEET_FAILURES=6000	# failures per node for the counting rate
 JSON=0
 CPU=$(($(nproc) - 1))	# generator, receiver and pktcost share this one CPU
 
@@ -51,7 +56,7 @@ while [ $# -gt 0 ]; do
 	--json) JSON=1 ;;
 	--sections) SECTIONS=$2; shift ;;
 	--runs) RUNS=$2; shift ;;
-	*) echo "usage: $0 [--json] [--sections \"pkt rate auth ttb mem policy load\"] [--runs N]" >&2; exit 1 ;;
+	*) echo "usage: $0 [--json] [--sections \"pkt rate auth ttb knock mem policy load fleet\"] [--runs N]" >&2; exit 1 ;;
 	esac
 	shift
 done
@@ -60,6 +65,7 @@ BT=
 BPIN=/sys/fs/bpf/igbench-$BID	# rate modes
 DPIN=/sys/fs/bpf/igbench-$BID-d	# the daemon
 LPIN=/sys/fs/bpf/igbench-$BID-l	# load time
+FPIN=/sys/fs/bpf/igbench-$BID-f	# the fleet's daemons: $FPIN0 .. $FPIN2
 DPID=
 STATS_WAS=
 
@@ -79,14 +85,14 @@ cleanup()
 	done
 	for ns in "${LAB_NETNS[@]}"; do
 		local pin
-		for pin in "$BPIN" "$DPIN" "$LPIN"; do
+		for pin in "$BPIN" "$DPIN" "$LPIN" "${FPIN}0" "${FPIN}1" "${FPIN}2"; do
 			[ -d "$pin" ] && nsenter --net="/run/netns/$ns" "$IG_BIN" --pin-dir "$pin" \
 				detach --all </dev/null >/dev/null 2>&1
 		done
 		ip netns del "$ns" 2>/dev/null
 	done
 	LAB_NETNS=()
-	rm -rf "$BPIN" "$DPIN" "$LPIN"
+	rm -rf "$BPIN" "$DPIN" "$LPIN" "${FPIN}0" "${FPIN}1" "${FPIN}2"
 	[ -n "$STATS_WAS" ] && echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
 	[ -n "$BT" ] && rm -rf "$BT"
 }
@@ -169,7 +175,7 @@ machine >"$BT/machine.md"
 
 sec_pkt()
 {
-	say "1/5 per-packet cost (BPF_PROG_RUN, $RUNS rounds, maps filled to 1M)"
+	say "1/8 per-packet cost (BPF_PROG_RUN, $RUNS rounds, maps filled to 1M)"
 	"$B/bench_pktcost" --obj "$OBJ" --cpu "$CPU" --runs "$RUNS" --diag >>"$RAW" 2>>"$LOG" ||
 		say "pktcost failed (see below)"
 	# action starttls (issue #21): rows st_*, each against its lower bound
@@ -476,7 +482,7 @@ print(ok, n)' "$CONNECTS" </dev/null 2>>"$LOG")
 
 sec_rate()
 {
-	say "2/5 drop rate on a veth pair ($RATE_RUNS x ${RATE_SECONDS}s per mode)"
+	say "2/8 drop rate on a veth pair ($RATE_RUNS x ${RATE_SECONDS}s per mode)"
 	rate_policy
 	rate_mode floor "bare XDP_DROP on the receiving veth (the floor)"
 	rate_mode nft_netdev_143 "nftables netdev ingress: tcp dport 143 drop"
@@ -499,7 +505,7 @@ sec_rate()
 
 sec_auth()
 {
-	say "3/5 auth-log throughput ($AUTH_LINES lines; imapguard x$AUTH_RUNS, fail2ban x$F2B_RUNS)"
+	say "3/8 auth-log throughput ($AUTH_LINES lines; imapguard x$AUTH_RUNS, fail2ban x$F2B_RUNS)"
 	"$B/bench_authbench" gen "$BT/auth.log" "$AUTH_LINES" || return 1
 	"$B/bench_authbench" run "$BT/auth.log" --runs "$AUTH_RUNS" >>"$RAW" 2>>"$LOG"
 	if ! command -v fail2ban-regex >/dev/null; then
@@ -608,7 +614,7 @@ proc_cpu()
 
 sec_ttb()
 {
-	say "4/5 time to ban ($TTB_BANS bans through the real daemon, file source)"
+	say "4/8 time to ban ($TTB_BANS bans through the real daemon, file source)"
 	"$B/bench_timetoban" --pin-dir "$DPIN" --log "$BT/ttb.log" --failures 5 --bans "$TTB_BANS" \
 		--syn-every 2 --daemon-pid "$DPID" >>"$RAW" 2>>"$LOG" || say "timetoban failed (see below)"
 }
@@ -625,7 +631,7 @@ sec_mem()
 {
 	local rss0 rss1 hwm c0 c1
 
-	say "5/5 memory with 1M bans and 1M throttled sources"
+	say "5/8 memory with 1M bans and 1M throttled sources"
 	rss0=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
 	"$B/bench_mapfill" --pin-dir "$DPIN" --bans 1044480 --throttle6 900000 >>"$LOG" 2>&1 ||
 		{ say "mapfill failed"; return 1; }
@@ -649,7 +655,7 @@ sec_policy()
 {
 	local nice=()
 
-	say "6/6 auth policy server (32 keep-alive clients, 5000 requests/s, 5 s)"
+	say "6/8 auth policy server (32 keep-alive clients, 5000 requests/s, 5 s)"
 	# POLICY_NICE=N: daemon and clients at nice N (e.g. -15), to tell the
 	# code's latency from the neighbours' on a shared machine.
 	if [ -n "${POLICY_NICE:-}" ]; then
@@ -699,7 +705,7 @@ sec_load()
 {
 	local i t0 t1 cli=() cold=() v
 
-	say "7/7 load time (attach phases x$LOAD_RUNS, CLI attach and daemon cold start x3)"
+	say "7/8 load time (attach phases x$LOAD_RUNS, CLI attach and daemon cold start x3)"
 	lab_netns "$NSL" || return 1
 	ip link add "$IFL" netns "$NSL" type veth peer name "igbm$BID" netns "$NSL" &&
 		ip -n "$NSL" link set "$IFL" up && ip -n "$NSL" link set "igbm$BID" up || return 1
@@ -724,6 +730,133 @@ sec_load()
 	netns_del "$NSL"
 }
 
+# ---- 7: the fleet --------------------------------------------------------------------
+
+FPIDS=()
+
+# fleet_up: a redis-server on a unix socket, three namespaces, three daemons
+# with a [fleet] section; 0 once every daemon is connected.
+fleet_up()
+{
+	local i n ns
+
+	redis-server --port 0 --unixsocket "$BT/redis.sock" --unixsocketperm 600 --save '' \
+		--appendonly no --dir "$BT" --logfile "$BT/redis.log" </dev/null &
+	LAB_PIDS+=("$!")
+	for i in 0 1 2; do
+		ns=igb-f$i-$BID
+		lab_netns "$ns" || return 1
+		ip link add "igbf$i$BID" netns "$ns" type veth peer name "igbg$i$BID" netns "$ns" || return 1
+		ip -n "$ns" link set "igbf$i$BID" up && ip -n "$ns" link set "igbg$i$BID" up || return 1
+		: >"$BT/f$i.log"
+		cat >"$BT/f$i.conf" <<-EOF
+		[port 143]
+		action = reject
+		[port 993]
+		action = pass
+		[limits]
+		max_bans = 65536
+		[detect]
+		max_failures = 5
+		ban_time = 1h
+		max_users = 0
+		max_sources = 0
+		account_max_sources = 0
+		[authlog bench]
+		path = $BT/f$i.log
+		format = dovecot
+		[fleet]
+		redis = unix:$BT/redis.sock
+		prefix = igbench$BID
+		node = n$i
+		queue = 100000
+		EOF
+		nsenter --net="/run/netns/$ns" "$IG_BIN" --pin-dir "$FPIN$i" run --policy "$BT/f$i.conf" \
+			--iface "igbf$i$BID" --state-file "$BT/f$i.state" --control-socket "$BT/f$i.sock" \
+			--detach-on-exit </dev/null >>"$BT/f$i.dlog" 2>&1 &
+		FPIDS[i]=$!
+		LAB_PIDS+=("$!")
+	done
+	for i in 0 1 2; do
+		for ((n = 0; n < 600; n++)); do
+			"$IG_BIN" fleet status --json -c "$BT/f$i.sock" 2>/dev/null |
+				grep -q '"stream_connected": *true' && break
+			kill -0 "${FPIDS[i]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		if [ "$n" -ge 600 ] || ! kill -0 "${FPIDS[i]}" 2>/dev/null; then
+			say "fleet daemon $i did not come up:"
+			tail -5 "$BT/f$i.dlog" >&2
+			return 1
+		fi
+	done
+}
+
+# fleet_figures: fleet figures received back, summed over the three nodes.
+fleet_figures()
+{
+	local i sum=0 v
+
+	for i in 0 1 2; do
+		v=$("$IG_BIN" fleet status --json -c "$BT/f$i.sock" 2>/dev/null |
+		    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["figures_received"])' 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+sec_fleet()
+{
+	local i t0 t1 base want got writers=()
+
+	say "8/8 fleet: a ban on node A -> SYN dropped at node B ($FLEET_BANS bans), shared counting"
+	if ! command -v redis-server >/dev/null; then
+		say "redis-server missing: no fleet figures"
+		return 1
+	fi
+	fleet_up || return 1
+	"$B/bench_timetoban" --pin-dir "${FPIN}1" --log "$BT/f0.log" --failures 5 \
+		--bans "$FLEET_BANS" --syn-every 2 --daemon-pid "${FPIDS[0]}" --fleet \
+		>>"$RAW" 2>>"$LOG" || say "timetoban --fleet failed (see below)"
+	# Shared counting: FLEET_FAILURES lines on each node at once, each from a
+	# source of its own (nothing is banned), timed until every node has its
+	# fleet-wide figures back from Redis.
+	base=$(fleet_figures)
+	want=$((base + 3 * FLEET_FAILURES))
+	t0=$EPOCHREALTIME
+	for i in 0 1 2; do
+		"$PY" - "$BT/f$i.log" "$i" "$FLEET_FAILURES" <<-'EOF' &
+		import sys
+		path, node, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+		out = []
+		for k in range(n):
+		    a = "198.19.%d.%d" % (node * 80 + k // 250, k % 250 + 1)
+		    out.append("Nov 23 04:30:01 host dovecot: imap-login: Disconnected (auth failed, "
+		               "1 attempts in 2 secs): user=<u%d>, method=PLAIN, rip=%s, lip=198.18.0.1, "
+		               "session=<fc%dx%d>\n" % (k, a, node, k))
+		with open(path, "a") as f:
+		    f.write("".join(out))
+		EOF
+		writers+=("$!")
+	done
+	# Only the writers: the daemons and Redis are children of this shell too.
+	wait "${writers[@]}"
+	for ((i = 0; i < 1200; i++)); do
+		got=$(fleet_figures)
+		[ "$got" -ge "$want" ] && break
+		sleep 0.1
+	done
+	t1=$EPOCHREALTIME
+	"$PY" - "$t0" "$t1" "$((got - base))" "$((3 * FLEET_FAILURES))" >>"$RAW" <<-'EOF'
+	import sys
+	t0, t1 = (float(x.replace(",", ".")) for x in sys.argv[1:3])
+	got, sent = int(sys.argv[3]), int(sys.argv[4])
+	print("M\tfleet\tfleet_count\tshared counting, 3 nodes: failures/s (line written -> "
+	      "fleet figures back)\tfailures/s\t%.0f\t%d of %d failures counted in %.2f s, one "
+	      "EVALSHA each; wall clock, polling every 0.1 s" % (got / (t1 - t0), got, sent, t1 - t0))
+	EOF
+}
+
 # ---- run -----------------------------------------------------------------------------
 
 T0=$(date +%s)
@@ -739,6 +872,7 @@ for s in $SECTIONS; do
 			daemon_up || { daemon_down; continue; }
 		fi
 		"sec_$s" ;;
+	fleet) sec_fleet ;;
 	*) say "unknown section '$s'" ;;
 	esac
 	say "$s took $(($(date +%s) - ts)) s"

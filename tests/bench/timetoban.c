@@ -14,7 +14,11 @@
  * third figure: on a loaded machine the tail is the scheduler's.
  *
  *   timetoban --pin-dir D --log FILE --failures K [--bans N] [--syn-every M]
- *             [--daemon-pid PID]
+ *             [--daemon-pid PID] [--fleet]
+ *
+ * --fleet: D is another node's pin dir than the daemon that follows FILE,
+ * so the figures are the fleet's (ban decided on one node -> dropped at
+ * another, through Redis); rows go to section "fleet".
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -94,11 +98,12 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'P' }, { "log", required_argument, NULL, 'l' },
 		{ "failures", required_argument, NULL, 'f' }, { "bans", required_argument, NULL, 'b' },
 		{ "syn-every", required_argument, NULL, 's' },
-		{ "daemon-pid", required_argument, NULL, 'd' }, {}
+		{ "daemon-pid", required_argument, NULL, 'd' }, { "fleet", no_argument, NULL, 'F' }, {}
 	};
 	const char *dir = NULL, *log = NULL;
 	int opt, nbans = 200, fails = 5, syn_every = 5, map, prog, fd, err = 0;
 	int checked = 0, dropped = 0, nmap = 0, nsyn = 0, dpid = 0;
+	bool fleet = false;
 	double *tmap, *tsyn, *twait;
 	char path[512];
 
@@ -110,6 +115,7 @@ int main(int argc, char **argv)
 		case 'b': nbans = atoi(optarg); break;
 		case 's': syn_every = atoi(optarg); break;
 		case 'd': dpid = atoi(optarg); break;
+		case 'F': fleet = true; break;
 		default: return 1;
 		}
 	}
@@ -132,7 +138,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int i = 0; i < nbans && !err; i++) {
-		uint32_t v4 = V4_BASE + (10u << 8) + i / 250 * 256 + 1 + i % 250;	/* 198.18.10.1 on */
+		/* 198.18.10.1 on; the fleet's from 198.18.60.1, never banned before */
+		uint32_t v4 = V4_BASE + ((fleet ? 60u : 10u) << 8) + i / 250 * 256 + 1 + i % 250;
 		struct in_addr ia = { htonl(v4) };
 		char addr[INET_ADDRSTRLEN];
 		bool by_syn = i % syn_every == 0;
@@ -181,7 +188,15 @@ int main(int argc, char **argv)
 		dropped += syn_verdict(prog, addr) == XDP_DROP && banned(map, v4);
 		sleep_us(2000);
 	}
-	if (!err) {
+	if (!err && fleet) {
+		bench_emit("fleet", "fleet_map", "ban decided on node A -> in node B's pinned map", "ms",
+			   tmap, nmap, "%d bans through Redis (unix socket), %d failures each on A; "
+			   "after every ban a real SYN was checked at B: %d/%d dropped", nmap, fails,
+			   dropped, checked);
+		bench_emit("fleet", "fleet_syn", "ban decided on node A -> attacker's SYN dropped at B",
+			   "ms", tsyn, nsyn, "%d bans, polled with BPF_PROG_RUN of B's pinned XDP program "
+			   "(from the write of A's last failure line)", nsyn);
+	} else if (!err) {
 		bench_emit("ttb", "ttb_map", "last failure line written -> ban in the pinned map", "ms",
 			   tmap, nmap, "%d bans, %d failures each; after every ban a real SYN was "
 			   "checked: %d/%d dropped", nmap, fails, dropped, checked);

@@ -25,6 +25,7 @@ static const char *const verbs[CTL_VERB_MAX] = {
 	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
 	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
 	[CTL_WHY_USER] = "whyuser",
+	[CTL_FLEET] = "fleet", [CTL_SHARE] = "share",
 };
 
 static bool same(const struct ctl_req *a, const struct ctl_req *b)
@@ -44,10 +45,15 @@ static void check_accepted(const char *buf, size_t len, const struct ctl_req *r)
 	REQUIRE(!memchr(buf, '\0', n));
 	vl = strlen(verbs[r->verb]);
 	REQUIRE(n >= vl && !memcmp(buf, verbs[r->verb], vl));
-	/* The verb alone, or (why, top) the verb, a space, the argument. */
-	REQUIRE(n == vl || ((r->verb == CTL_WHY || r->verb == CTL_TOP || r->verb == CTL_WHY_USER) &&
-			    buf[vl] == ' '));
-	REQUIRE((r->verb != CTL_WHY && r->verb != CTL_WHY_USER) || n > vl);
+	/* The verb alone, or (why, top, whyuser, share) the verb, a space, the argument. */
+	REQUIRE(n == vl || ((r->verb == CTL_WHY || r->verb == CTL_TOP || r->verb == CTL_WHY_USER ||
+			     r->verb == CTL_SHARE) && buf[vl] == ' '));
+	REQUIRE((r->verb != CTL_WHY && r->verb != CTL_WHY_USER && r->verb != CTL_SHARE) || n > vl);
+	if (r->verb == CTL_SHARE) {
+		REQUIRE(r->addr.plen <= 128);
+		REQUIRE(!addr_parse(addr_format(&r->addr, a), &again, false));
+		REQUIRE(!memcmp(&again, &r->addr, sizeof(again)));
+	}
 	if (r->verb == CTL_WHY_USER) {
 		/* The whole rest of the line, UTF-8 without controls. */
 		REQUIRE(strlen(r->user) == n - vl - 1 && !memcmp(r->user, buf + vl + 1, n - vl - 1));

@@ -615,6 +615,81 @@ static void bad_policy(void)
 	ASSERT_TRUE(!mk(&pol, &r, 0), "capacity 0");
 }
 
+/* The failure hook sees what is counted; fleet figures ban with the same
+ * thresholds, a ban here stops them, and a noted fleet ban escalates. */
+static int hook_calls;
+static void on_failure(const uint8_t addr[16], const char *user, uint32_t n, void *ctx)
+{
+	(void)addr;
+	(void)user;
+	(void)ctx;
+	hook_calls += n;
+}
+
+static void fleet_figures(void)
+{
+	struct pol_detect pol = base();
+	struct det_hooks h = { .event = on_event, .allowed = on_allowed, .failure = on_failure };
+	struct det_fleet fig = { .failures = 4, .users = 1 };
+	struct a16 a = A("198.18.0.9"), b6 = A("2001:db8:1::5");
+	struct det_history hist = { .prefix = P("198.18.0.10"), .bans = 2, .last_ban_ns = DAY,
+				    .last_duration_ns = 20 * MIN, .until_ns = DAY + 20 * MIN,
+				    .rule = "brute" };
+	struct detector *d;
+	struct rec r;
+
+	memset(&r, 0, sizeof(r));
+	h.ctx = &r;
+	d = detector_new(&pol, &h, 1024);
+	if (!ASSERT_OK_PTR(d, "new"))
+		return;
+	hook_calls = 0;
+	ASSERT_OK(detector_fail(d, a.b, "x", 1, DAY), "one failure");
+	ASSERT_EQ(hook_calls, 1, "failure hook");
+	ASSERT_OK(detector_fleet(d, a.b, "x", &fig, DAY), "4 fleet-wide");
+	ASSERT_EQ(r.bans, 0, "4 < max_failures");
+	fig.failures = 5;
+	ASSERT_OK(detector_fleet(d, a.b, "x", &fig, DAY), "5 fleet-wide");
+	ASSERT_EQ(r.bans, 1, "banned on fleet figures");
+	ASSERT_STREQ(r.ev[0].rule, "brute", "rule");
+	ASSERT_EQ(r.ev[0].failures, 5, "failures reported");
+	ASSERT_OK(detector_fleet(d, a.b, "x", &fig, DAY + SEC), "again");
+	ASSERT_EQ(r.n, 1, "a running ban is not decided twice");
+	hook_calls = 0;
+	detector_fail(d, a.b, "x", 1, DAY + 2 * SEC);
+	ASSERT_EQ(hook_calls, 0, "failures inside a ban are not sent");
+	/* Spray and the IPv6 prefix, on the fleet's figures. */
+	fig = (struct det_fleet){ .failures = 1, .users = 4 };
+	detector_fleet(d, A("198.18.1.1").b, NULL, &fig, DAY);
+	ASSERT_STREQ(r.ev[r.n - 1].rule, "spray", "spray");
+	fig = (struct det_fleet){ .failures = 1, .pfx_failures = 5 };
+	detector_fleet(d, b6.b, NULL, &fig, DAY);
+	ASSERT_STREQ(r.ev[r.n - 1].rule, "v6prefix", "v6prefix");
+	ASSERT_EQ(r.ev[r.n - 1].prefix.plen, 64, "the /64");
+	/* The account event, once per window. */
+	fig = (struct det_fleet){ .account_sources = 10 };
+	detector_fleet(d, A("198.18.2.1").b, "victim", &fig, DAY);
+	detector_fleet(d, A("198.18.2.2").b, "victim", &fig, DAY + SEC);
+	ASSERT_EQ(r.accounts, 1, "account event once");
+	/* Allowed sources are never banned on fleet figures. */
+	/* on_allowed() reads these through h.ctx. */
+	r.allow = P("198.18.3.0/24");	// cppcheck-suppress unreadVariable
+	r.have_allow = true;		// cppcheck-suppress unreadVariable
+	fig = (struct det_fleet){ .failures = 50 };
+	detector_fleet(d, A("198.18.3.3").b, NULL, &fig, DAY);
+	ASSERT_TRUE(r.ev[r.n - 1].prefix.addr[15] != 3, "allowed not banned");
+	/* A ban noted from the fleet: a failure here re-arms it, the next ban
+	 * escalates past its level. */
+	ASSERT_OK(detector_note_ban(d, &hist), "note");
+	detector_fail(d, A("198.18.0.10").b, "x", 1, DAY + MIN);
+	ASSERT_EQ(r.ev[r.n - 1].extend, 1, "re-armed");
+	fig = (struct det_fleet){ .failures = 5 };
+	detector_fleet(d, A("198.18.0.10").b, NULL, &fig, DAY + 2 * HOUR);
+	ASSERT_EQ(r.ev[r.n - 1].repeat, 2, "escalates past the fleet's level");
+	ASSERT_EQ(r.ev[r.n - 1].duration_ns, 40 * MIN, "10m x 2^2");
+	detector_free(d);
+}
+
 int main(void)
 {
 	RUN_CASE("brute force exactly at max_failures", brute_threshold());
@@ -632,5 +707,6 @@ int main(void)
 	RUN_CASE("explain", explain());
 	RUN_CASE("history export and restore", history());
 	RUN_CASE("bad policy", bad_policy());
+	RUN_CASE("fleet figures and noted bans", fleet_figures());
 	return test_cases_failed != 0;
 }

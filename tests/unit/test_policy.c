@@ -262,6 +262,19 @@ static const struct err_case err_cases[] = {
 	  "too long (max 63 characters)" },
 	{ "crowdsec push_alerts", "[crowdsec]\nlapi = http://x\npush_alerts = maybe\n", 3, "expected yes|no" },
 	{ "crowdsec twice", "[crowdsec]\nlapi = http://x\n[crowdsec]\n", 3, "duplicate section [crowdsec] (first at line 1)" },
+	/* [fleet] */
+	{ "fleet no redis", "[fleet]\nprefix = x\n", 1, "missing 'redis = ADDR:PORT'" },
+	{ "fleet host name", "[fleet]\nredis = redis.example:6379\n", 2, "invalid redis 'redis.example:6379'" },
+	{ "fleet no port", "[fleet]\nredis = 127.0.0.1\n", 2, "invalid redis" },
+	{ "fleet relative unix", "[fleet]\nredis = unix:redis.sock\n", 2, "not an absolute path" },
+	{ "fleet prefix colon", "[fleet]\nredis = 127.0.0.1:6379\nprefix = a:b\n", 3, "invalid prefix 'a:b'" },
+	{ "fleet node blank", "[fleet]\nredis = 127.0.0.1:6379\nnode = mail 1\n", 3, "invalid node" },
+	{ "fleet share", "[fleet]\nredis = 127.0.0.1:6379\nshare = bans, verdicts\n", 3,
+	  "share: expected 'bans' and/or 'failures', got 'verdicts'" },
+	{ "fleet min prefix", "[fleet]\nredis = 127.0.0.1:6379\nfleet_min_prefix = 0, 32\n", 3,
+	  "prefix lengths" },
+	{ "fleet queue", "[fleet]\nredis = 127.0.0.1:6379\nqueue = 1\n", 3, "from 16 to 1000000" },
+	{ "fleet unknown key", "[fleet]\nredis = 127.0.0.1:6379\ntls = yes\n", 3, "unknown key 'tls'" },
 };
 
 static void test_authpolicy(void)
@@ -289,6 +302,29 @@ static void test_authpolicy(void)
 	ASSERT_EQ(a->max_connections, 10, "max_connections");
 	ASSERT_EQ(a->max_per_ip, 0, "max_per_ip");
 	ASSERT_EQ(a->timeout_ns, 30 * NS_PER_SEC, "timeout");
+	policy_free(&pol);
+}
+
+static void test_fleet(void)
+{
+	ASSERT_OK(load_text(""), "no fleet");
+	ASSERT_EQ(pol.fleet.redis[0], 0, "off by default");
+	ASSERT_STREQ(pol.fleet.prefix, "imapguard", "prefix default");
+	ASSERT_EQ(pol.fleet.share_bans && pol.fleet.share_failures, 1, "share default");
+	ASSERT_EQ(pol.fleet.min_plen4, 16, "min v4");
+	ASSERT_EQ(pol.fleet.min_plen6, 32, "min v6");
+	policy_free(&pol);
+	ASSERT_OK(load_text("[fleet]\nredis = unix:/run/redis/redis.sock\npassword_file = /etc/p\n"
+			    "prefix = mx\nnode = mail-1\nshare = bans\nfleet_min_prefix = 24, 48\n"
+			    "queue = 100\nstream_max = 5000\n"), "full");
+	ASSERT_STREQ(pol.fleet.redis, "unix:/run/redis/redis.sock", "redis");
+	ASSERT_STREQ(pol.fleet.password_file, "/etc/p", "password_file");
+	ASSERT_STREQ(pol.fleet.node, "mail-1", "node");
+	ASSERT_EQ(pol.fleet.share_failures, 0, "share bans only");
+	ASSERT_EQ(pol.fleet.min_plen4, 24, "min v4 set");
+	ASSERT_EQ(pol.fleet.queue_max, 100, "queue");
+	policy_free(&pol);
+	ASSERT_OK(load_text("[fleet]\nredis = [::1]:6379\n"), "IPv6 address");
 	policy_free(&pol);
 }
 
@@ -924,6 +960,7 @@ int main(int argc, char **argv)
 	RUN_CASE("defaults", test_defaults());
 	RUN_CASE("mfa and access", test_mfa());
 	RUN_CASE("[authpolicy] values and defaults", test_authpolicy());
+	RUN_CASE("[fleet]", test_fleet());
 	RUN_CASE("port defaults", test_port_defaults());
 	RUN_CASE("rates", test_rates());
 	RUN_CASE("action starttls", test_starttls());

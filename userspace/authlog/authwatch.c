@@ -130,7 +130,11 @@ static void on_det_event(const struct det_event *ev, void *ctx)
 		if (!aw->h.get_ban(aw->h.ctx, &ev->prefix, &old))
 			snprintf(reason, sizeof(reason), "%s", old.reason);
 	}
-	if (aw->h.ban(aw->h.ctx, &ev->prefix, ev->duration_ns, reason) || ev->extend)
+	if (aw->h.ban(aw->h.ctx, &ev->prefix, ev->duration_ns, reason))
+		return;
+	if (aw->h.decided)
+		aw->h.decided(aw->h.ctx, ev);
+	if (ev->extend)
 		return;
 	aw->bans++;
 	for (size_t i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++)
@@ -174,9 +178,37 @@ static void on_line(void *ctx, const char *line, size_t len)
 	}
 }
 
+static void on_det_failure(const uint8_t addr[16], const char *user, uint32_t attempts, void *ctx)
+{
+	struct authwatch *aw = ctx;
+
+	if (aw->h.failure)
+		aw->h.failure(aw->h.ctx, addr, user, attempts);
+}
+
+static void on_det_reset(const uint8_t addr[16], void *ctx)
+{
+	struct authwatch *aw = ctx;
+
+	if (aw->h.reset)
+		aw->h.reset(aw->h.ctx, addr);
+}
+
+void authwatch_fleet(struct authwatch *aw, const uint8_t addr[16], const char *user,
+		     const struct det_fleet *fig)
+{
+	detector_fleet(aw->det, addr, user, fig, wall_ns());
+}
+
+void authwatch_note_ban(struct authwatch *aw, const struct det_history *h)
+{
+	detector_note_ban(aw->det, h);
+}
+
 static struct detector *new_detector(struct authwatch *aw)
 {
-	struct det_hooks hooks = { .event = on_det_event, .allowed = is_allowed, .ctx = aw };
+	struct det_hooks hooks = { .event = on_det_event, .allowed = is_allowed,
+				   .failure = on_det_failure, .reset = on_det_reset, .ctx = aw };
 
 	return detector_new(&aw->cfg, &hooks, DET_CAPACITY);
 }

@@ -35,6 +35,14 @@ struct aw_hooks {
 	/* One event for `imapguard events`: a compact JSON object (one line,
 	 * valid UTF-8), owned by the caller; copy it to keep it. */
 	void (*emit)(void *ctx, const char *json);
+	/* A failure the detector counted (for the fleet's shared counters);
+	 * NULL: none. user is NULL or a NUL-terminated name, valid during the call. */
+	void (*failure)(void *ctx, const uint8_t addr[16], const char *user, uint32_t attempts);
+	/* A ban (or extension) the detector decided is now in force: ev's
+	 * prefix, duration and escalation step (repeat), for the fleet. NULL: none. */
+	void (*decided)(void *ctx, const struct det_event *ev);
+	/* A success cleared addr's failures here (reset_on_success). NULL: none. */
+	void (*reset)(void *ctx, const uint8_t addr[16]);
 };
 
 /* A detector for pol; the sources open in authwatch_start(), each with an
@@ -48,6 +56,14 @@ int authwatch_reconfigure(struct authwatch *aw, const struct policy *pol);
 void authwatch_ready(struct authwatch *aw, void *src);	/* a source fd is readable */
 void authwatch_tick(struct authwatch *aw);		/* once a second */
 int authwatch_save(struct authwatch *aw, FILE *f);
+struct det_fleet;
+struct det_history;
+/* Fleet-wide figures for addr (and user) came back: decide on them
+ * (detector_fleet()); bans go out through hooks->ban as for local ones. */
+void authwatch_fleet(struct authwatch *aw, const uint8_t addr[16], const char *user,
+		     const struct det_fleet *fig);
+/* A ban the fleet decided: keep its history (detector_note_ban()). */
+void authwatch_note_ban(struct authwatch *aw, const struct det_history *h);
 int authwatch_load_line(struct authwatch *aw, char *line);
 /*
  * JSON for the daemon's replies (imapguard(8) "JSON OUTPUT"). Each returns a

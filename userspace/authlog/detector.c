@@ -484,6 +484,9 @@ static void subnet_pressure(struct detector *d, const struct key *banned, uint64
 		ban(d, &sk, R_SUBNET, live, 0, now);
 }
 
+static void account_fire(struct detector *d, struct acct *a, const char *user, uint32_t live,
+			 uint32_t limit, uint64_t now);
+
 /* Distributed spraying: many sources failing one user. Reported (once per
  * window), never banned: the sources may be the user's own devices. */
 static void account(struct detector *d, const char *user, uint64_t uh, const struct key *src,
@@ -499,6 +502,13 @@ static void account(struct detector *d, const char *user, uint64_t uh, const str
 	a = table_get(&d->acct, &k, true);
 	live = set_add(a->src, &a->n, d->acct_cap, key_hash(d->seed, src),
 		       sat_add(now, d->pol.window_ns), now);
+	account_fire(d, a, user, live, limit, now);
+}
+
+/* The account event for live sources, once per window. */
+static void account_fire(struct detector *d, struct acct *a, const char *user, uint32_t live,
+			 uint32_t limit, uint64_t now)
+{
 	if (live < limit || (a->fired && now < sat_add(a->fired_at, d->pol.window_ns)))
 		return;
 	a->fired = true;
@@ -604,6 +614,8 @@ int detector_fail(struct detector *d, const uint8_t addr[16], const char *user,
 		covered |= extend(d, &sk, now);
 	if (covered)
 		return 0;
+	if (d->hooks.failure)
+		d->hooks.failure(addr, user, attempts, d->hooks.ctx);
 
 	for (int i = 0; i < nk; i++) {
 		struct src *s = table_get(&d->src, &k[i], true);
@@ -622,6 +634,80 @@ int detector_fail(struct detector *d, const uint8_t addr[16], const char *user,
 		ban(d, &k[i], rule, f, u, now);
 		banned = true;
 	}
+	return 0;
+}
+
+/* A running ban of k known here (decided here or noted from the fleet). */
+static bool banned_here(struct detector *d, const struct key *k, uint64_t now)
+{
+	struct hist *h = table_get(&d->hist, k, false);
+
+	return h && h->until > now;
+}
+
+int detector_fleet(struct detector *d, const uint8_t addr[16], const char *user,
+		   const struct det_fleet *fig, uint64_t now)
+{
+	uint32_t max_users, limit;
+	struct key k[2], sk;
+	uint64_t uh;
+	int nk;
+
+	if (!d || !addr || !fig)
+		return -EINVAL;
+	max_users = min_u32(d->pol.max_users, d->users);
+	k[0] = make_key(addr, 128);
+	if (allowed(d, &k[0]))
+		return 0;
+	nk = 1 + v6_key(d, addr, &k[1]);
+	uh = user && *user ? user_hash(d, user) : 0;
+	limit = min_u32(d->pol.account_max_sources, DET_SOURCES_MAX);
+	if (uh && limit) {
+		struct key ak = { .plen = 0 };
+
+		memcpy(ak.addr, &uh, sizeof(uh));
+		account_fire(d, table_get(&d->acct, &ak, true), user, fig->account_sources, limit, now);
+	}
+	/* A running ban here is re-armed by the local path (extend()). */
+	if (banned_here(d, &k[0], now) || (nk > 1 && banned_here(d, &k[1], now)) ||
+	    (subnet_key(d, &k[0], &sk) && banned_here(d, &sk, now)))
+		return 0;
+	for (int i = 0; i < nk; i++) {
+		uint32_t f = i ? fig->pfx_failures : fig->failures;
+		uint32_t u = i ? fig->pfx_users : fig->users;
+		struct src *s;
+
+		if (f < d->pol.max_failures && (!max_users || u < max_users))
+			continue;
+		if ((s = table_get(&d->src, &k[i], false)))
+			s->nev = s->nusers = 0;	/* as after a local ban: fresh evidence next */
+		ban(d, &k[i], i ? R_V6PREFIX : f >= d->pol.max_failures ? R_BRUTE : R_SPRAY, f, u,
+		    now);
+		break;
+	}
+	return 0;
+}
+
+int detector_note_ban(struct detector *d, const struct det_history *e)
+{
+	uint32_t rule;
+	struct hist *h;
+	struct key k;
+
+	if (!d || !e || e->prefix.plen > 128 || !e->bans)
+		return -EINVAL;
+	for (rule = 0; rule < 4 && strcmp(e->rule, rule_name[rule]); rule++)
+		;
+	k = make_key(e->prefix.addr, e->prefix.plen);
+	h = table_get(&d->hist, &k, true);
+	if (!h->bans || e->bans >= h->bans) {
+		h->rule = rule < 4 ? rule : R_BRUTE;
+		h->last_ban = e->last_ban_ns;
+		h->last_dur = e->last_duration_ns;
+		h->bans = e->bans;
+	}
+	if (e->until_ns > h->until)
+		h->until = e->until_ns;
 	return 0;
 }
 
@@ -644,6 +730,8 @@ int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now)
 		if (s)
 			s->nev = s->nusers = 0;
 	}
+	if (d->hooks.reset)
+		d->hooks.reset(addr, d->hooks.ctx);
 	return 0;
 }
 

@@ -60,7 +60,22 @@ struct det_hooks {
 	/* Never count or ban what this accepts (an address as a /128, or a
 	 * prefix about to be banned). NULL: nothing is allowed. */
 	bool (*allowed)(const struct ig_prefix *p, void *ctx);
+	/* Every failure counted here (not allowed, not inside a running ban),
+	 * so a fleet can count it too; its fleet-wide figures come back later
+	 * through detector_fleet(). NULL: no fleet. */
+	void (*failure)(const uint8_t addr[16], const char *user, uint32_t attempts, void *ctx);
+	/* A success that cleared addr's failures (reset_on_success): the
+	 * fleet clears its counters too. NULL: no fleet. */
+	void (*reset)(const uint8_t addr[16], void *ctx);
 	void *ctx;
+};
+
+/* Fleet-wide figures for one source over the policy's window, counted
+ * elsewhere (daemon/fleet.c) including this node's own failures. */
+struct det_fleet {
+	uint32_t failures, users;		/* the address */
+	uint32_t pfx_failures, pfx_users;	/* its IPv6 /v6_plen; 0 for IPv4 */
+	uint32_t account_sources;		/* distinct sources failing user */
 };
 
 /* One ban-history entry, for the state file. */
@@ -91,6 +106,16 @@ void detector_free(struct detector *d);
 /* A failed login: attempts failures from addr for user (NULL or "" = unknown). */
 int detector_fail(struct detector *d, const uint8_t addr[16], const char *user,
 		  uint32_t attempts, uint64_t now_ns);
+/* Decide on fleet figures for addr (and user, NULL or "" = unknown) with the
+ * same rules and thresholds as detector_fail(): brute, spray, v6prefix and the
+ * account event. Nothing is counted here, and a source that is allowed or
+ * already banned (here) is left alone. 0 or -EINVAL. */
+int detector_fleet(struct detector *d, const uint8_t addr[16], const char *user,
+		   const struct det_fleet *fig, uint64_t now_ns);
+/* A ban decided elsewhere (the fleet): its history here, so that a failure
+ * seen here re-arms it and the next ban here escalates from its level.
+ * Merged with an entry for the same prefix (the larger count and end win). */
+int detector_note_ban(struct detector *d, const struct det_history *h);
 /* A successful login: with reset_on_success, clears addr's (and its IPv6
  * prefix's) failures. */
 int detector_success(struct detector *d, const uint8_t addr[16], uint64_t now_ns);

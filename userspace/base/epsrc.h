@@ -5,7 +5,7 @@
 #define IMAPGUARD_EPSRC_H
 
 enum src_type { SRC_SIGNAL, SRC_TIMER, SRC_RINGBUF, SRC_LISTEN, SRC_HTTP, SRC_CLIENT, SRC_AUTHLOG,
-		SRC_KNOCK, SRC_CROWDSEC };
+		SRC_KNOCK, SRC_CROWDSEC, SRC_FLEET };
 
 struct ep_src {
 	enum src_type type;

@@ -72,6 +72,7 @@ int cmd_knock(int argc, char **argv);
 struct ig_prefix;
 /* The live grants covering p, for 'why' (nothing when the maps are not there). */
 void why_grant(const struct ig_prefix *p, bool json);
+int cmd_fleet(int argc, char **argv);
 
 
 #endif

@@ -291,6 +291,12 @@ static void status_daemon_text(json_t *r)
 		}
 		printf("\n");
 	}
+	if ((last = json_object_get(r, "fleet")))
+		printf("  fleet: node %s, Redis %s, %s, queue %s, stream lag %s ms\n",
+		       field_text(last, "node", a, sizeof(a)), field_text(last, "redis", b, sizeof(b)),
+		       json_is_true(json_object_get(last, "connected")) ? "connected" : "NOT connected",
+		       field_text(last, "queue", c, sizeof(c)),
+		       field_text(last, "stream_lag_ms", e, sizeof(e)));
 }
 
 static int keep_daemon_lines(void *ctx, const char *line)

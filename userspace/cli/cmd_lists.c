@@ -12,6 +12,7 @@
 #include "fastpath/lists.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "daemon/ctl.h"
 #include "policy/policy.h"
 
 /* No --ttl: the policy's ban_ttl. No duration parses to it (whole ms). */
@@ -22,6 +23,7 @@ struct list_opts {
 	bool have_ttl;
 	uint64_t ttl_ns;
 	const char *reason;
+	const char *ctl_path;	/* ban: the daemon that shares it with the fleet */
 	const char *arg[1];	/* ADDR|CIDR of add and del */
 	int nargs;
 };
@@ -53,6 +55,9 @@ static const struct opt ban_options[] = {
 	OPTION("ttl", 't', OPT_DURATION, O(ttl_ns), "DURATION",
 	       "e.g. 90s, 10m, 1h30m, 7d; 0 = permanent"),
 	OPTION("reason", 'r', OPT_STR, O(reason), "TEXT", "stored with the ban (39 bytes)"),
+	OPTION("control-socket", 'c', OPT_PATH, O(ctl_path), "PATH",
+	       "the daemon told to share the change with the fleet (default "
+	       IG_DEFAULT_CTL_SOCK ")"),
 	OPTION("json", 'j', OPT_FLAG, O(json), NULL, "list as JSON"),
 	ADDR_ARG, {}
 };
@@ -182,6 +187,24 @@ static int list_list_cmd(struct ig_maps *m, enum ig_list l, bool json)
 	return err;
 }
 
+static int share_reply(void *ctx, const char *line)
+{
+	(void)ctx;
+	(void)line;
+	return 1;
+}
+
+/* A running daemon with a [fleet] publishes the change (ctl "share"): the
+ * maps are written already, so no daemon, or no fleet, changes nothing. */
+static void tell_daemon(const char *path, const struct ig_prefix *p)
+{
+	char req[16 + ADDR_STRLEN], a[ADDR_STRLEN];
+
+	snprintf(req, sizeof(req), "share %s", addr_format(p, a));
+	if (ctl_request(path ? path : IG_DEFAULT_CTL_SOCK, req, 2000, share_reply, NULL) == -ETIMEDOUT)
+		pr_warn("the daemon did not answer: the fleet may not see this change");
+}
+
 static int do_edit(const char *what, const char *sub, struct ig_maps *m,
 		   const struct ig_prefix *p, const struct list_opts *o)
 {
@@ -257,6 +280,9 @@ static int list_cmd(const struct opts_cmd *c, int argc, char **argv)
 		err = do_edit(what, sub, &m, &p, &o);
 	}
 	close_state(&m, lock_fd);
+	/* After the lock is released: the daemon may need it to answer. */
+	if (!err && !strcmp(what, "ban") && strcmp(sub, "list"))
+		tell_daemon(o.ctl_path, &p);
 	return err;
 }
 

@@ -28,6 +28,7 @@ static const struct cmd cmds[] = {
 	{ "events", cmd_events, "[--json] [--follow]", "the daemon's drop and ban events" },
 	{ "why", cmd_why, "ADDR | --user LOGIN [--json]", "explain an address or an account" },
 	{ "top", cmd_top, "[-n N] [--json]", "sources with the most drops (daemon)" },
+	{ "fleet", cmd_fleet, "status [--json]", "the fleet's nodes, stream lag and queue (daemon)" },
 	{ "audit", cmd_audit, "HOST[:PORT]|CIDR ... [--json] [--pop3]",
 	  "find plaintext IMAP; check TLS and certificates" },
 	{ "authlog", cmd_authlog, "test FILE|- [--json]", "check what the log parser sees" },

@@ -14,6 +14,7 @@ static const char *const verbs[CTL_VERB_MAX] = {
 	[CTL_STATUS] = "status", [CTL_RELOAD] = "reload", [CTL_EVENTS] = "events",
 	[CTL_RECENT] = "recent", [CTL_WHY] = "why", [CTL_TOP] = "top", [CTL_METRICS] = "metrics",
 	[CTL_WHY_USER] = "whyuser",
+	[CTL_FLEET] = "fleet", [CTL_SHARE] = "share",
 };
 
 /* "top [N]": N as strtol reads it; anything not positive means the default. */
@@ -37,9 +38,11 @@ static int parse_line(const char *line, struct ctl_req *req)
 	for (v = 0; v < CTL_VERB_MAX; v++)
 		if (strlen(verbs[v]) == vlen && !memcmp(line, verbs[v], vlen))
 			break;
-	/* Only why, whyuser and top take an argument (why and whyuser need one). */
-	if (v == CTL_VERB_MAX || (arg && v != CTL_WHY && v != CTL_TOP && v != CTL_WHY_USER) ||
-	    ((v == CTL_WHY || v == CTL_WHY_USER) && !arg)) {
+	/* Only why, whyuser, top and share take an argument (why, whyuser and
+	 * share need one). */
+	if (v == CTL_VERB_MAX ||
+	    (arg && v != CTL_WHY && v != CTL_TOP && v != CTL_WHY_USER && v != CTL_SHARE) ||
+	    ((v == CTL_WHY || v == CTL_WHY_USER || v == CTL_SHARE) && !arg)) {
 		req->error = "unknown request";
 		return -EINVAL;
 	}
@@ -48,6 +51,10 @@ static int parse_line(const char *line, struct ctl_req *req)
 		req->top = top_count(arg);
 	if (v == CTL_WHY && (addr_parse(arg, &req->addr, false) || req->addr.plen != 128)) {
 		req->error = "why: expected one address";
+		return -EINVAL;
+	}
+	if (v == CTL_SHARE && addr_parse(arg, &req->addr, false)) {
+		req->error = "share: expected an address or CIDR";
 		return -EINVAL;
 	}
 	if (v == CTL_WHY_USER) {

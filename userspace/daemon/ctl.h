@@ -2,7 +2,8 @@
 /*
  * Control socket protocol between the CLI and the daemon: the client sends
  * one request line ("status", "reload", "events", "recent", "why ADDR",
- * "top N", "metrics", "whyuser LOGIN"), the daemon answers with JSON lines (one compact object
+ * "top N", "metrics", "whyuser LOGIN", "fleet", "share CIDR": publish the ban
+ * of CIDR as the maps hold it now, or its lifting, to the fleet), the daemon answers with JSON lines (one compact object
  * per line, built with jansson: valid UTF-8, never cut short; a refusal is
  * {"ok":false,"error":"..."}), and the client reads them with jansson too;
  * "events" keeps streaming until either side closes.
@@ -18,14 +19,14 @@
 #define CTL_TOP_DEFAULT 10
 
 enum ctl_verb { CTL_STATUS, CTL_RELOAD, CTL_EVENTS, CTL_RECENT, CTL_WHY, CTL_TOP, CTL_METRICS,
-		CTL_WHY_USER, CTL_VERB_MAX };
+		CTL_WHY_USER, CTL_FLEET, CTL_SHARE, CTL_VERB_MAX };
 
 #define CTL_USER_LEN	256	/* "whyuser LOGIN": at most 255 bytes of UTF-8 */
 
 /* One request, parsed and validated: what the daemon acts on. */
 struct ctl_req {
 	enum ctl_verb verb;
-	struct ig_prefix addr;	/* why: one address (plen 128) */
+	struct ig_prefix addr;	/* why: one address (plen 128); share: ADDR or CIDR */
 	unsigned int top;	/* top: sources to list, 1..CTL_TOP_MAX */
 	char user[CTL_USER_LEN];	/* whyuser: valid UTF-8, no control characters */
 	const char *error;	/* refused: the reply's "error" text (static) */

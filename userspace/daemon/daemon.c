@@ -33,6 +33,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "daemon/daemon.h"
+#include "daemon/fleet.h"
 #include "daemon/http.h"
 #include "daemon/mfad.h"
 #include "fastpath/lists.h"
@@ -108,6 +109,8 @@ struct daemon {
 	 * the server opens and applied again whenever it is (re)opened. */
 	void (*ap_check)(void *ctx, const struct vd_request *rq, struct vd_result *res);
 	void *ap_check_ctx;
+	struct fleet *fleet;		/* [fleet], or NULL */
+	bool fleet_reopened;		/* events of this epoll batch may name the old one */
 	struct crowdsec *cs;		/* [crowdsec], or NULL */
 	struct crowdsec *cs_retired[4];	/* replaced by a reload: closed after the batch */
 	uint64_t start_mono;
@@ -400,6 +403,203 @@ static void crowdsec_reload(struct daemon *d, const struct pol_crowdsec *conf)
 		d->cs_retired[i] = old;
 }
 
+/* ---- fleet -------------------------------------------------------------- */
+
+static int memcmp_prefix(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct ig_prefix));
+}
+
+static uint64_t wall_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* A ban entry of the maps as the fleet publishes it. */
+static void ban_to_fleet(const struct ig_prefix *p, const struct ig_ban_val *v, uint64_t now_mono,
+			 uint32_t level, uint64_t ttl_ns, struct fleet_ban *b)
+{
+	*b = (struct fleet_ban){ .prefix = *p, .level = level };
+	b->exp_ms = v->expires_ns ? wall_ms_now() + (v->expires_ns - now_mono) / 1000000 + 1 : 0;
+	b->ttl_ms = (ttl_ns ? ttl_ns : v->expires_ns ? v->expires_ns - now_mono : 0) / 1000000;
+	snprintf(b->reason, sizeof(b->reason), "%.*s", (int)strnlen(v->reason, sizeof(v->reason)),
+		 v->reason);
+}
+
+/* Publish the ban of p as the maps hold it now, or its lifting. A ban that
+ * came from the fleet is not published again: its node did that; nor is a
+ * CrowdSec decision: every node takes those from LAPI itself, and lifts
+ * only its own copy when LAPI drops it. */
+static void share_ban(struct daemon *d, const struct ig_prefix *p, uint32_t level, uint64_t ttl_ns)
+{
+	uint64_t now = mono_ns();
+	struct ig_ban_val v;
+	struct fleet_ban b = { .prefix = *p, .del = true };
+
+	if (!d->fleet)
+		return;
+	if (!ban_get(&d->m, p, &v) && (!v.expires_ns || v.expires_ns > now)) {
+		if (v.origin == IG_ORIGIN_FLEET || v.origin == IG_ORIGIN_CROWDSEC)
+			return;
+		ban_to_fleet(p, &v, now, level, ttl_ns, &b);
+	}
+	fleet_publish(d->fleet, &b);
+}
+
+static void daemon_decided(void *ctx, const struct det_event *ev)
+{
+	struct daemon *d = ctx;
+
+	share_ban(d, &ev->prefix, ev->repeat, ev->duration_ns);
+}
+
+static void daemon_reset(void *ctx, const uint8_t addr[16])
+{
+	struct daemon *d = ctx;
+
+	fleet_reset(d->fleet, addr);
+}
+
+static void daemon_failure(void *ctx, const uint8_t addr[16], const char *user, uint32_t attempts)
+{
+	struct daemon *d = ctx;
+
+	fleet_failure(d->fleet, addr, user, attempts);
+}
+
+/* Another node's ban: enforced here unless a ban here already lasts longer. */
+static int fleet_ban_hook(void *ctx, const struct fleet_ban *b)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns(), wall = wall_ms_now(), ttl;
+	struct det_history h = { .prefix = b->prefix, .bans = b->level + 1,
+				 .last_ban_ns = wall * 1000000ULL, .last_duration_ns = b->ttl_ms * 1000000ULL,
+				 .until_ns = b->exp_ms ? b->exp_ms * 1000000ULL : UINT64_MAX / 2,
+				 .rule = "brute" };
+	char reason[IG_REASON_LEN], a[ADDR_STRLEN];
+	struct ig_ban_val v;
+	int err;
+
+	if (d->aw)
+		authwatch_note_ban(d->aw, &h);
+	ttl = b->exp_ms ? (b->exp_ms > wall ? b->exp_ms - wall : 1) * 1000000ULL : 0;
+	/* `ban list` shows who decided it: the node's name leads the reason,
+	 * cut to fit (a long node name leaves less of the reason). */
+	{
+		int n = snprintf(reason, sizeof(reason), "%.38s: ", b->node);
+
+		snprintf(reason + n, sizeof(reason) - n, "%.*s", (int)(sizeof(reason) - 1 - n),
+			 b->reason);
+	}
+	if (!ban_get(&d->m, &b->prefix, &v) &&
+	    (!v.expires_ns || (ttl && v.expires_ns >= now + ttl))) {
+		/* The state file keeps no origin: a fleet ban restored from it
+		 * after a reboot reads as the daemon's. The fleet's copy of it
+		 * (same reason) gives it its origin back, with its own expiry. */
+		if (v.origin != IG_ORIGIN_FLEET && !strncmp(v.reason, reason, sizeof(v.reason))) {
+			map_lock(d, true);
+			ban_add_from(&d->m, &b->prefix, v.expires_ns ? v.expires_ns - now : 0, reason,
+				     IG_ORIGIN_FLEET);
+			map_lock(d, false);
+		}
+		return 0;
+	}
+	map_lock(d, true);
+	err = ban_add_from(&d->m, &b->prefix, ttl, reason, IG_ORIGIN_FLEET);
+	map_lock(d, false);
+	if (err)
+		pr_warn("fleet: couldn't ban %s: %s", addr_format(&b->prefix, a), strerror(-err));
+	else
+		pr_info("fleet: ban %s from node %s (%s)", addr_format(&b->prefix, a), b->node,
+			b->reason);
+	d->dirty = true;
+	return err;
+}
+
+static int fleet_unban_hook(void *ctx, const struct ig_prefix *p)
+{
+	struct daemon *d = ctx;
+	char a[ADDR_STRLEN];
+	int err;
+
+	map_lock(d, true);
+	err = ban_del(&d->m, p);
+	map_lock(d, false);
+	if (!err) {
+		pr_info("fleet: ban of %s lifted", addr_format(p, a));
+		d->dirty = true;
+	}
+	return err;
+}
+
+static bool fleet_allowed_hook(void *ctx, const struct ig_prefix *p)
+{
+	return daemon_is_allowed(ctx, p);
+}
+
+static void fleet_figures_hook(void *ctx, const uint8_t addr[16], const char *user,
+			       const struct det_fleet *fig)
+{
+	struct daemon *d = ctx;
+
+	if (d->aw)
+		authwatch_fleet(d->aw, addr, user, fig);
+}
+
+/* Redis came back without our keys: refill it with the bans decided here. */
+static void fleet_own_bans(void *ctx, struct fleet *f)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_ns();
+	struct ban_info *b;
+	struct fleet_ban fb;
+	size_t n;
+
+	if (ban_list(&d->m, &b, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].val.origin == IG_ORIGIN_FLEET || b[i].val.origin == IG_ORIGIN_CROWDSEC ||
+		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
+			continue;
+		ban_to_fleet(&b[i].pfx, &b[i].val, now, 0, 0, &fb);
+		fleet_refill(f, &fb);
+	}
+	free(b);
+}
+
+/* A full resync: fleet bans whose keys are gone were lifted (or expired)
+ * while we were away. */
+static void fleet_resynced(void *ctx, const struct ig_prefix *seen, size_t nseen)
+{
+	struct daemon *d = ctx;
+	struct ban_info *b;
+	size_t n;
+
+	if (ban_list(&d->m, &b, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (b[i].val.origin == IG_ORIGIN_FLEET &&
+		    !bsearch(&b[i].pfx, seen, nseen, sizeof(*seen), memcmp_prefix))
+			fleet_unban_hook(d, &b[i].pfx);
+	free(b);
+}
+
+static int open_fleet(struct daemon *d)
+{
+	const struct fleet_hooks h = {
+		.ctx = d, .ban = fleet_ban_hook, .unban = fleet_unban_hook,
+		.is_allowed = fleet_allowed_hook, .figures = fleet_figures_hook,
+		.own_bans = fleet_own_bans, .resynced = fleet_resynced,
+	};
+
+	if (!d->pol.fleet.redis[0])
+		return 0;
+	return fleet_open(&d->fleet, &d->pol.fleet, &d->pol.detect, &h, d->epfd);
+}
+
 /* ---- ring buffer events ------------------------------------------------ */
 
 static void aggregate(struct daemon *d, const struct ig_event *e)
@@ -659,6 +859,10 @@ static void reply_status(struct daemon *d, struct client *c)
 		json_decref(r);
 		r = NULL;
 	}
+	if (r && d->fleet && json_object_set_new(r, "fleet", fleet_status_json(d->fleet))) {
+		json_decref(r);
+		r = NULL;
+	}
 	client_send_json(d, c, r);
 }
 
@@ -680,6 +884,8 @@ static void daemon_metrics(FILE *f, void *ctx)
 		authwatch_metrics(d->aw, f);
 	if (d->cs)
 		crowdsec_metrics(d->cs, f);
+	if (d->fleet)
+		fleet_metrics(d->fleet, f);
 	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
 		"# TYPE imapguard_control_clients gauge\nimapguard_control_clients %d\n"
 		"# HELP imapguard_control_refused_total Control clients refused or closed, by reason.\n"
@@ -869,6 +1075,17 @@ static void handle_request(struct daemon *d, struct client *c, const struct ctl_
 		break;
 	case CTL_METRICS:
 		reply_metrics(d, c);
+		break;
+	case CTL_FLEET:
+		if (d->fleet)
+			client_send_json(d, c, json_pack("{s:b, s:o}", "ok", 1, "fleet",
+							 fleet_status_json(d->fleet)));
+		else
+			client_send_error(d, c, "no [fleet] in the policy");
+		break;
+	case CTL_SHARE:
+		share_ban(d, &req->addr, 0, 0);
+		client_send_json(d, c, json_pack("{s:b, s:b}", "ok", 1, "fleet", d->fleet != NULL));
 		break;
 	case CTL_VERB_MAX:
 		break;
@@ -1125,6 +1342,9 @@ static int do_reload(struct daemon *d)
 		pr_warn("reload failed, previous policy stays in force: %s", err);
 		set_reload_result(d, false, err);
 	} else {
+		bool refleet = d->fleet ? fleet_changed(d->fleet, &np.fleet, &np.detect) :
+				   np.fleet.redis[0] != '\0';
+
 		policy_free(&d->pol);
 		d->pol = np;
 		if (d->aw)
@@ -1132,6 +1352,13 @@ static int do_reload(struct daemon *d)
 		if (d->mfa)
 			mfad_reconfigure(d->mfa, &d->pol);
 		reconfigure_authpolicy(d);
+		if (refleet) {
+			fleet_close(d->fleet);
+			d->fleet = NULL;
+			d->fleet_reopened = true;
+			if (open_fleet(d))
+				pr_warn("reload: the fleet stays off (see above)");
+		}
 		crowdsec_reload(d, &d->pol.crowdsec);
 		snprintf(err, sizeof(err), "applied %s (hash %016llx)", d->pol.file,
 			 (unsigned long long)d->pol.hash);
@@ -1294,6 +1521,7 @@ static void on_timer(struct daemon *d)
 		authwatch_tick(d->aw);
 	if (d->mfa)
 		mfad_tick(d->mfa);
+	fleet_tick(d->fleet);
 	/* Known-good sources change with every good login: they ride along
 	 * with the next save, or force one at most every KNOWN_GOOD_SAVE_NS
 	 * (a save fsyncs, inside the loop that answers Dovecot). */
@@ -1330,6 +1558,13 @@ static int loop(struct daemon *d)
 			case SRC_AUTHLOG: authwatch_ready(d->aw, s->ptr); break;
 			case SRC_KNOCK: mfad_knock_ready(s->ptr); break;
 			case SRC_CROWDSEC: crowdsec_ready(s->ptr, evs[i].events); break;
+			case SRC_FLEET: fleet_ready(d->fleet, s->ptr, evs[i].events); break;
+			}
+			/* The fleet was reopened: later events of this batch may
+			 * point at the old one. Level-triggered, they come again. */
+			if (d->fleet_reopened) {
+				d->fleet_reopened = false;
+				break;
 			}
 		}
 		for (int i = 0; i < 4 && d->cs_retired[i]; i++) {
@@ -1392,6 +1627,7 @@ static void daemon_fini(struct daemon *d)
 	crowdsec_close(d->cs);
 	for (int i = 0; i < 4; i++)
 		crowdsec_close(d->cs_retired[i]);
+	fleet_close(d->fleet);
 	ring_buffer__free(d->rb);
 	if (d->listenfd >= 0) {
 		close(d->listenfd);
@@ -1415,6 +1651,7 @@ int daemon_run(const struct daemon_opts *o)
 	const struct aw_hooks hooks = {
 		.ctx = &d, .ban = daemon_detector_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
+		.failure = daemon_failure, .decided = daemon_decided, .reset = daemon_reset,
 	};
 	const struct mfad_hooks mfa_hooks = {
 		.ctx = &d, .ban = daemon_ban, .emit = daemon_emit, .lock = daemon_map_lock,
@@ -1447,6 +1684,9 @@ int daemon_run(const struct daemon_opts *o)
 	else if (!err)
 		pr_info("restored state from %s", d.o.state_path);
 	if ((err = authwatch_start(d.aw)))
+		goto out;
+	/* After the state: a refill of an empty Redis publishes restored bans. */
+	if ((err = open_fleet(&d)))
 		goto out;
 	/* After the state file: its bans are in before the first resync. */
 	if ((err = crowdsec_start(&d, &d.pol.crowdsec)))

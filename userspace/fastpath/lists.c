@@ -1207,6 +1207,7 @@ const char *origin_name(uint8_t origin)
 	case IG_ORIGIN_CLI: return "cli";
 	case IG_ORIGIN_DAEMON: return "daemon";
 	case IG_ORIGIN_CROWDSEC: return "crowdsec";
+	case IG_ORIGIN_FLEET: return "fleet";
 	default: return "local";
 	}
 }

@@ -119,7 +119,7 @@ const char *reason_name(int idx);
  * 0 (bans written before origins were recorded). */
 const char *origin_name(uint8_t origin);
 /* Origins that metrics and `ban list` break bans down by, 0 last. */
-#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, 0 }
+#define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, IG_ORIGIN_FLEET, 0 }
 /* action starttls: name of an enum ig_st_cause ("" for none), and whether
  * a reason is one of the scanner's (its events carry a verb and a cause). */
 const char *st_cause_name(int cause);

@@ -1058,6 +1058,75 @@ static int crowdsec_close(struct ctx *c)
 	return 0;
 }
 
+/* Key names and stream fields carry these: no blanks, no ':' (it separates
+ * the parts of a key and of a counter's member ids). */
+static bool fleet_name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n && n < max &&
+	       !s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "_.-")];
+}
+
+static int fleet_key(struct ctx *c, const char *k, const char *v)
+{
+	struct pol_fleet *f = &c->pol->fleet;
+	static const char *const shares[] = { "bans", "failures", NULL };
+	const char *s = v, *it;
+	size_t n;
+	int i;
+
+	if (!strcmp(k, "redis")) {
+		struct sockaddr_storage ss;
+
+		/* An address, never a host name: resolving one would block the loop. */
+		if (!strncmp(v, "unix:", 5))
+			return get_abspath(c, v + 5, f->redis + 5, sizeof(f->redis) - 5) ? -EINVAL :
+			       (memcpy(f->redis, "unix:", 5), 0);
+		if (strlen(v) >= 64 || parse_hostport(v, &ss))
+			return fail(c, c->line, "invalid redis '%s' (ADDR:PORT, [IPv6]:PORT or unix:/PATH)", v);
+		strcpy(f->redis, v);
+		return 0;
+	}
+	if (!strcmp(k, "password_file"))
+		return get_abspath(c, v, f->password_file, sizeof(f->password_file));
+	if (!strcmp(k, "prefix") || !strcmp(k, "node")) {
+		char *out = k[0] == 'p' ? f->prefix : f->node;
+
+		if (!fleet_name_ok(v, POL_FLEET_NAME_LEN))
+			return fail(c, c->line, "invalid %s '%s' (1..%d of A-Z a-z 0-9 _ . -)", k, v,
+				    POL_FLEET_NAME_LEN - 1);
+		strcpy(out, v);
+		return 0;
+	}
+	if (!strcmp(k, "share")) {
+		f->share_bans = f->share_failures = false;
+		while ((it = next_item(&s, &n))) {
+			for (i = 0; shares[i] && (strlen(shares[i]) != n || strncmp(it, shares[i], n)); i++)
+				;
+			if (!shares[i])
+				return fail(c, c->line, "share: expected 'bans' and/or 'failures', got '%.*s'",
+					    (int)n, it);
+			*(i ? &f->share_failures : &f->share_bans) = true;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "fleet_min_prefix"))
+		return get_plens(c, v, &f->min_plen4, &f->min_plen6);
+	if (!strcmp(k, "queue"))
+		return get_uint(c, v, 16, 1000000, &f->queue_max);
+	if (!strcmp(k, "stream_max"))
+		return get_uint(c, v, 1000, 10000000, &f->stream_max);
+	return -ENOENT;
+}
+
+static int fleet_close(struct ctx *c)
+{
+	if (!c->pol->fleet.redis[0])
+		return fail(c, c->sect_line, "missing 'redis = ADDR:PORT' or 'redis = unix:/PATH'");
+	return 0;
+}
+
 static const struct section sections[] = {
 	{ "port", port_open, port_key, port_close },
 	{ "lists", NULL, lists_key, NULL },
@@ -1069,6 +1138,7 @@ static const struct section sections[] = {
 	{ "mfa", NULL, mfa_key, mfa_close },
 	{ "authpolicy", NULL, authpolicy_key, authpolicy_close },
 	{ "crowdsec", NULL, crowdsec_key, crowdsec_close },
+	{ "fleet", NULL, fleet_key, fleet_close },
 };
 
 static int close_section(struct ctx *c)
@@ -1377,4 +1447,10 @@ void policy_init(struct policy *pol)
 	pol->crowdsec.scopes = POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE;
 	strcpy(pol->crowdsec.api_key_file, "/etc/imapguard/crowdsec.key");
 	strcpy(pol->crowdsec.machine_credentials, "/etc/crowdsec/local_api_credentials.yaml");
+	strcpy(pol->fleet.prefix, "imapguard");
+	pol->fleet.share_bans = pol->fleet.share_failures = true;
+	pol->fleet.min_plen4 = 16;
+	pol->fleet.min_plen6 = 32;
+	pol->fleet.queue_max = 10000;
+	pol->fleet.stream_max = 100000;
 }

@@ -132,6 +132,19 @@ struct pol_crowdsec {
 	char machine_credentials[PATH_MAX];	/* default /etc/crowdsec/local_api_credentials.yaml */
 };
 
+/* [fleet]: failures counted and bans shared through Redis (daemon/fleet.h). */
+#define POL_FLEET_NAME_LEN	64
+struct pol_fleet {
+	char redis[PATH_MAX];		/* "ADDR:PORT" or "unix:/PATH"; "" = no fleet */
+	char password_file[PATH_MAX];	/* Redis AUTH; "" = none */
+	char prefix[POL_FLEET_NAME_LEN];	/* key namespace; default "imapguard" */
+	char node[POL_FLEET_NAME_LEN];	/* this node's name; "" = the host name */
+	bool share_bans, share_failures;	/* share = bans, failures (default both) */
+	uint8_t min_plen4, min_plen6;	/* fleet_min_prefix = 16, 32: shorter is refused */
+	uint32_t queue_max;		/* updates held while Redis is away; default 10000 */
+	uint32_t stream_max;		/* ban stream length (XADD MAXLEN ~); default 100000 */
+};
+
 struct policy {
 	char file[PATH_MAX];
 	uint64_t hash;			/* hash_stable() of the file bytes */
@@ -162,6 +175,7 @@ struct policy {
 	struct pol_mfa mfa;
 	struct pol_authpolicy authpolicy;
 	struct pol_crowdsec crowdsec;
+	struct pol_fleet fleet;
 };
 
 /* Parse and validate FILE into *pol (initialised here). On error returns
