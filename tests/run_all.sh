@@ -70,34 +70,53 @@ replay()
 export IG_LAB_LOG=$WORK/labs
 : >"$IG_LAB_LOG"
 
-# The suites share nothing (each names its namespaces, pins, temp dirs and
-# daemons by its own lab id), and most of their time is spent waiting on
-# timeouts and real servers, not on the CPU. So three lanes run side by
-# side: the fuzz harnesses one at a time, the daemon suite (the longest),
-# and the other suites in turn. A lane's lines are printed whole when it
+# The suites share nothing (each names its namespaces, pins, temp dirs,
+# daemons by its own lab id, and each suite its own loopback ports), and most of their time is
+# spent waiting on timeouts and real servers, not on the CPU. So four lanes
+# run side by side: the fuzz harnesses one at a time; the daemon, MFA and
+# fleet suites; the CrowdSec and STARTTLS suites; and the other suites in
+# turn. A lane's lines are printed whole when it
 # ends; timing assertions hold on a busy machine (README "Quick start").
 # A harness that crashes, leaks or times out on an input is a FAIL naming the
 # saved reproducer; one that was not built (make fuzz-build) is a FAIL too.
 bg fuzz bash tests/fuzz/run.sh -s "${FUZZ_TEST_SECONDS:-20}" -j 1
 fuzz_pid=$!
-bg integration_daemon bash tests/integration_daemon.sh
+# lane NAME...: the suites tests/NAME.sh one after another, in the
+# background, each kept for replay like bg's; the PID is in $!.
+lane()
+{
+	{
+		local name
+
+		for name in "$@"; do
+			bash "tests/$name.sh" </dev/null >"$WORK/$name.out"
+			echo $? >"$WORK/$name.rc"
+		done
+	} &
+}
+lane integration_daemon integration_mfa integration_fleet
 daemon_pid=$!
+lane integration_crowdsec integration_starttls
+crowdsec_pid=$!
 run integration bash tests/integration.sh
 run integration_lab bash tests/integration_lab.sh
 run integration_authpolicy bash tests/integration_authpolicy.sh
 run integration_audit bash tests/integration_audit.sh
 run integration_ops bash tests/integration_ops.sh
-run integration_mfa bash tests/integration_mfa.sh
-# Installs and purges a real package with apt-get: belongs in a serial lane,
-# with no other dpkg/apt user running (tests/integration_deb.sh).
+# Installs and purges a real package with apt-get: no other suite uses
+# apt or dpkg, so it may run beside them, but never beside another
+# package operation (tests/integration_deb.sh).
 run integration_deb bash tests/integration_deb.sh
 run integration_coexist bash tests/integration_coexist.sh
 run integration_flood bash tests/integration_flood.sh
-run integration_crowdsec bash tests/integration_crowdsec.sh
-run integration_starttls bash tests/integration_starttls.sh
-run integration_fleet bash tests/integration_fleet.sh
 wait "$daemon_pid"
-run integration_daemon replay integration_daemon
+for s in integration_daemon integration_mfa integration_fleet; do
+	run "$s" replay "$s"
+done
+wait "$crowdsec_pid"
+for s in integration_crowdsec integration_starttls; do
+	run "$s" replay "$s"
+done
 wait "$fuzz_pid"
 run fuzz replay fuzz
 
