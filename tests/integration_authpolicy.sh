@@ -148,7 +148,7 @@ test_spray()
 {
 	local srcs i out t0 ms
 
-	check known_good_first ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass)"
+	check known_good_first ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass --timeout 10)"
 	srcs=$(for i in $(seq 1 20); do printf '198.19.3.%d,' "$i"; done)
 	out=$(atk brute --host "$SRV4" --user erin --count 20 --source "${srcs%,}" --timeout 8)
 	check twenty_failed 20 "$(kv failed "$out")"
@@ -158,7 +158,7 @@ test_spray()
 		"$(atk login --host "$SRV4" --port 993 --user erin --password erin-pass --source 198.19.3.21 --timeout 8)"
 	check_ge dovecot_logged_refusal 1 "$(policy_rejects 198.19.3.21)"
 	t0=$EPOCHREALTIME
-	check known_good_logs_in ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass)"
+	check known_good_logs_in ok "$(cli login --host "$SRV4" --port 993 --user erin --password erin-pass --timeout 10)"
 	ms=$(ms_since "$t0")
 	# Not delayed by a tarpit (the verdict below says 0); the bound only
 	# allows for a TLS login on a loaded machine.
@@ -191,13 +191,13 @@ test_key()
 	# Dovecot with the wrong key.
 	e0=$(dovecot_lines "Policy server HTTP error: 401")
 	if ! dovecot_conf "$W/ap-wrong.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
-	check wrong_key_dovecot_serves ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+	check wrong_key_dovecot_serves ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass --timeout 10)"
 	check_ge dovecot_saw_401 $((e0 + 1)) "$(dovecot_lines "Policy server HTTP error: 401")"
 	check_ge dovecot_401_counted $((u0 + 3)) \
 		"$(metric 'imapguard_authpolicy_refused_total{reason="unauthorized"}')"
 	if ! dovecot_conf "$W/ap.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
 	# dave's known-good source, to be found again after the restart.
-	check dave_logs_in ok "$(cli login --host "$SRV4" --port 993 --user dave --password dave-pass)"
+	check dave_logs_in ok "$(cli login --host "$SRV4" --port 993 --user dave --password dave-pass --timeout 10)"
 	# The daemon stops in the middle of legitimate traffic.
 	legit_start key
 	sleep 1
@@ -217,7 +217,7 @@ test_key()
 	check back_banned_refused auth-failed \
 		"$(atk login --host "$SRV4" --port 143 --user bob --password bob-pass --source 198.19.4.4 --timeout 8)"
 	check_ge back_verdicts 1 "$(metric 'imapguard_authpolicy_verdicts_total{status="reject",rule="banned"}')"
-	check back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
+	check back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass --timeout 10)"
 	check_ge back_allow_verdicts 1 "$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')"
 	legit_stop key 3
 	# The other setting: auth_policy_reject_on_fail = yes refuses while the
@@ -229,7 +229,7 @@ test_key()
 		"$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass --timeout 5)"
 	check_range yes_down_no_hang 0 4000 "$(ms_since "$t0")"
 	check_true yes_daemon_back "see the daemon log" daemon_start
-	check yes_back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass)"
+	check yes_back_login ok "$(cli login --host "$SRV4" --port 993 --user bob --password bob-pass --timeout 10)"
 	if ! dovecot_conf "$W/ap.key" || ! lab_reconf; then bad dovecot_reconf "lab up failed"; fi
 }
 
@@ -258,7 +258,7 @@ test_hostile()
 	ip=$!
 	sleep 3
 	v0=$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')
-	check during_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+	check during_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass --timeout 10)"
 	check_ge during_policy_answered $((v0 + 1)) "$(metric 'imapguard_authpolicy_verdicts_total{status="allow",rule="ok"}')"
 	check during_cli_status True "$(daemon_json 'j["daemon"]["running"]')"
 	# The flood's 64 (max_per_ip) and Dovecot's few.
@@ -278,7 +278,7 @@ test_hostile()
 	echo "# slow-loris: $out" >&2
 	check_true loris_cut "slow-loris: $out" grep -Eq "closed after (1[0-9]) s" <<<"$out"
 	check_ge timeouts_counted 1 "$(metric 'imapguard_http_refused_total{server="authpolicy",reason="timeout"}')"
-	check after_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass)"
+	check after_dovecot_login ok "$(cli login --host "$SRV4" --port 993 --user alice --password alice-pass --timeout 10)"
 }
 
 # 6. mode = log_only (by reload): a banned source is let through, the log and
