@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make test` driver: every unit test binary that was built (build/test_*),
-# then, side by side, every fuzz harness for a short run (tests/fuzz/run.sh,
-# FUZZ_TEST_SECONDS each, default 20), the daemon suite
-# (tests/integration_daemon.sh) and the other netns suites in turn. Each prints
+# then, side by side in four lanes, every fuzz harness for a short run
+# (tests/fuzz/run.sh, FUZZ_TEST_SECONDS each, default 20) and the netns
+# suites (tests/integration_*.sh; see the lanes below). Each prints
 # PASS/FAIL/SKIP lines; this script echoes every line as it comes, counts
 # them, and ends with exactly one line "N passed, N failed, N skipped". Exit 1
 # if anything failed.
