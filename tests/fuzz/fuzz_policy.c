@@ -325,14 +325,15 @@ static void check_error(const char *err, int policy_lines, int deny_lines)
 /* Two loads of one input: the same policy, lists compared by content. */
 static bool same_policy(struct policy *a, struct policy *b)
 {
-	struct pol_list *la[IG_MAX_PORTS + 2], *lb[IG_MAX_PORTS + 2];
-	struct ig_prefix *va[IG_MAX_PORTS + 2], *vb[IG_MAX_PORTS + 2];
-	size_t ca[IG_MAX_PORTS + 2], cb[IG_MAX_PORTS + 2];
+	struct pol_list *la[IG_MAX_PORTS + 3], *lb[IG_MAX_PORTS + 3];
+	struct ig_prefix *va[IG_MAX_PORTS + 3], *vb[IG_MAX_PORTS + 3];
+	size_t ca[IG_MAX_PORTS + 3], cb[IG_MAX_PORTS + 3];
 	bool same = true;
 	int n = 0;
 
 	la[n] = &a->allow, lb[n++] = &b->allow;
 	la[n] = &a->deny, lb[n++] = &b->deny;
+	la[n] = &a->mfa.trusted_proxies, lb[n++] = &b->mfa.trusted_proxies;
 	for (int i = 0; i < IG_MAX_PORTS; i++)
 		la[n] = &a->ports[i].allow, lb[n++] = &b->ports[i].allow;
 	for (int i = 0; i < n; i++) {
@@ -383,7 +384,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* -ENOENT: a deny_file the fake file system does not have. */
 		FUZZ_CHECK(ret == -EINVAL || ret == -ENOENT, "returned %d: '%s'", ret, err);
 		check_error(err, count_lines(data, plen), deny_lines);
-		FUZZ_CHECK(!pol->allow.v && !pol->deny.v, "lists not freed after an error");
+		FUZZ_CHECK(!pol->allow.v && !pol->deny.v && !pol->mfa.trusted_proxies.v,
+			   "lists not freed after an error");
 		for (int i = 0; i < IG_MAX_PORTS; i++)
 			FUZZ_CHECK(!pol->ports[i].allow.v, "port list not freed after an error");
 		/* As the CLI shows it (cli/common.c load_policy). */

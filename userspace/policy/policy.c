@@ -1427,22 +1427,21 @@ void policy_init(struct policy *pol)
 		.ban_max_ns = 7 * 86400 * NS_PER_SEC,
 		.reset_on_success = true,
 	};
-	pol->mfa = (struct pol_mfa){
-		.secrets = "/etc/imapguard/mfa.secrets",
-		.grant_ttl_ns = 12 * 3600 * NS_PER_SEC,
-		.grant_plen6 = 64,
-		.max_code_failures = 5,
-		.window_ns = 600 * NS_PER_SEC,
-		.lock_ns = 900 * NS_PER_SEC,
-	};
-	pol->authpolicy = (struct pol_authpolicy){
-		.api_header = "X-IMAPGuard-Key",
-		.tarpit_max_ns = 15 * NS_PER_SEC,
-		.known_good = 8,
-		.max_connections = 256,
-		.max_per_ip = 128,
-		.timeout_ns = 15 * NS_PER_SEC,
-	};
+	/* Field by field, not compound literals: those may leave the padding
+	 * of pol_mfa and pol_authpolicy unzeroed, and a policy must compare
+	 * equal to itself byte for byte (fuzz_policy's two loads). */
+	strcpy(pol->mfa.secrets, "/etc/imapguard/mfa.secrets");
+	pol->mfa.grant_ttl_ns = 12 * 3600 * NS_PER_SEC;
+	pol->mfa.grant_plen6 = 64;
+	pol->mfa.max_code_failures = 5;
+	pol->mfa.window_ns = 600 * NS_PER_SEC;
+	pol->mfa.lock_ns = 900 * NS_PER_SEC;
+	strcpy(pol->authpolicy.api_header, "X-IMAPGuard-Key");
+	pol->authpolicy.tarpit_max_ns = 15 * NS_PER_SEC;
+	pol->authpolicy.known_good = 8;
+	pol->authpolicy.max_connections = 256;
+	pol->authpolicy.max_per_ip = 128;
+	pol->authpolicy.timeout_ns = 15 * NS_PER_SEC;
 	pol->crowdsec.update_ns = 10 * NS_PER_SEC;
 	pol->crowdsec.scopes = POL_CS_SCOPE_IP | POL_CS_SCOPE_RANGE;
 	strcpy(pol->crowdsec.api_key_file, "/etc/imapguard/crowdsec.key");
