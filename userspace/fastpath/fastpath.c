@@ -170,8 +170,22 @@ bool fastpath_loaded(const char *dir)
 {
 	char path[PATH_MAX];
 
-	pin_path(path, sizeof(path), dir, prog_pins[0]);
+	pin_path(path, sizeof(path), dir, ig_map_names[0]);
 	return access(path, F_OK) == 0;
+}
+
+/* A map's pin name: bpffs reserves names with dots, and of the internal
+ * maps only the run-time knobs and the globals (.bss: the admission
+ * filter) are shared; .rodata is the same in every copy. NULL: not pinned. */
+static const char *pin_name(const struct bpf_map *map)
+{
+	const char *name = bpf_map__name(map), *dot = strrchr(name, '.');
+
+	if (!strcmp(name, IG_CFG_SECTION))
+		return "ig_cfg";
+	if (!bpf_map__is_internal(map))
+		return name;
+	return dot && !strcmp(dot, ".bss") ? "ig_bss" : NULL;
 }
 
 static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
@@ -184,6 +198,11 @@ static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
 	bpf_map__set_max_entries(skel->maps.ig_flows, pol->max_flows);
 }
 
+/*
+ * The maps only: each program is loaded the first time an interface needs
+ * it (load_prog), so a fresh attach verifies one program, not two, and the
+ * verifier is most of the attach time.
+ */
 int fastpath_load(const char *dir, const struct policy *pol)
 {
 	struct imapguard_bpf *skel;
@@ -198,19 +217,17 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		return err;
 	}
 	set_capacities(skel, pol);
+	bpf_program__set_autoload(skel->progs.ig_xdp, false);
+	bpf_program__set_autoload(skel->progs.ig_tc, false);
 	err = imapguard_bpf__load(skel);
 	if (err) {
-		pr_warn("Couldn't load BPF object: %s", strerror(-err));
+		pr_warn("Couldn't create the BPF maps: %s", strerror(-err));
 		goto unpin;	/* nothing pinned yet: removes the empty directory */
 	}
 	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = bpf_map__name(map);
+		const char *name = pin_name(map);
 
-		/* .rodata and friends: frozen, nothing to share, and bpffs
-		 * reserves names with dots. */
-		if (!strcmp(name, IG_CFG_SECTION))
-			name = "ig_cfg";
-		else if (bpf_map__is_internal(map))
+		if (!name)
 			continue;
 		pin_path(path, sizeof(path), dir, name);
 		err = bpf_map__pin(map, path);
@@ -219,21 +236,65 @@ int fastpath_load(const char *dir, const struct policy *pol)
 			goto unpin;
 		}
 	}
-	pin_path(path, sizeof(path), dir, prog_pins[0]);
-	err = bpf_program__pin(skel->progs.ig_xdp, path);
-	if (!err) {
-		pin_path(path, sizeof(path), dir, prog_pins[1]);
-		err = bpf_program__pin(skel->progs.ig_tc, path);
-	}
-	if (err) {
-		pr_warn("Couldn't pin program '%s': %s", path, strerror(-err));
-		goto unpin;
-	}
-	pr_debug("loaded and pinned BPF object under %s", dir);
+	pr_debug("created and pinned the BPF maps under %s", dir);
 	goto cleanup;
 unpin:
 	fastpath_unpin_all(dir);
 cleanup:
+	imapguard_bpf__destroy(skel);
+	return err;
+}
+
+/* Load mode's program on the pinned maps and pin it. Another process may
+ * have pinned it meanwhile (a daemon's reload takes no lock): then that
+ * one is used. */
+static int load_prog(const char *dir, int mode)
+{
+	struct bpf_program *prog, *other;
+	struct imapguard_bpf *skel;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int err = 0, fd;
+
+	skel = imapguard_bpf__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("Couldn't open BPF object: %s", strerror(-err));
+		return err;
+	}
+	prog = mode == IG_MODE_TC ? skel->progs.ig_tc : skel->progs.ig_xdp;
+	other = mode == IG_MODE_TC ? skel->progs.ig_xdp : skel->progs.ig_tc;
+	bpf_program__set_autoload(other, false);
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = pin_name(map);
+
+		if (!name)
+			continue;
+		pin_path(path, sizeof(path), dir, name);
+		fd = bpf_obj_get(path);
+		err = fd < 0 ? -errno : bpf_map__reuse_fd(map, fd);	/* dups fd */
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			pr_warn("Couldn't use pinned map '%s': %s", path, strerror(-err));
+			goto out;
+		}
+	}
+	err = imapguard_bpf__load(skel);
+	if (err) {
+		pr_warn("Couldn't load the %s program: %s", bpf_program__name(prog),
+			strerror(-err));
+		goto out;
+	}
+	pin_path(path, sizeof(path), dir, prog_pins[mode == IG_MODE_TC]);
+	err = bpf_program__pin(prog, path);
+	if (err == -EEXIST)
+		err = 0;
+	if (err)
+		pr_warn("Couldn't pin program '%s': %s", path, strerror(-err));
+	else
+		pr_debug("loaded and pinned %s", path);
+out:
 	imapguard_bpf__destroy(skel);
 	return err;
 }
@@ -334,16 +395,25 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
 		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, obj_name(i)));
 }
 
+/* The program for mode, loaded if no interface needed it before. */
 static int prog_fd_get(const char *dir, int mode)
 {
 	char path[PATH_MAX];
-	int fd;
+	int fd, err;
 
 	pin_path(path, sizeof(path), dir, prog_pins[mode == IG_MODE_TC]);
 	fd = bpf_obj_get(path);
-	if (fd < 0)
-		pr_warn("Couldn't open pinned program '%s': %s", path, strerror(errno));
-	return fd < 0 ? -errno : fd;
+	if (fd < 0 && errno == ENOENT) {
+		err = load_prog(dir, mode);
+		if (err)
+			return err;
+		fd = bpf_obj_get(path);
+	}
+	if (fd < 0) {
+		err = -errno;
+		pr_warn("Couldn't open pinned program '%s': %s", path, strerror(-err));
+	}
+	return fd < 0 ? err : fd;
 }
 
 static void link_path(char *buf, size_t len, const char *dir, unsigned int ifindex)

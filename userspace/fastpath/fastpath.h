@@ -34,7 +34,8 @@ int fastpath_prepare_dir(const char *dir);
 /* flock(LOCK_EX) on the pin directory; returns the fd to close, or -errno. */
 int fastpath_lock(const char *dir);
 bool fastpath_loaded(const char *dir);
-/* Load the object (capacities from pol) and pin maps and programs. */
+/* Create the maps (capacities from pol) and pin them; fastpath_attach()
+ * loads and pins each program when an interface first needs it. */
 int fastpath_load(const char *dir, const struct policy *pol);
 /* Remove every pin and the directory. */
 int fastpath_unpin_all(const char *dir);
