@@ -241,7 +241,28 @@ lab_up()
 	ip -n "$NS_CLI" addr add $CLI6/64 dev "$IF_CLI" nodad
 	ip -n "$NS_CLI" addr add $CLI6B/64 dev "$IF_CLI" nodad
 	ip -n "$NS_SRV" link set "$IF_SRV" up && ip -n "$NS_CLI" link set "$IF_CLI" up || return 1
+	lab_neigh || return 1
 	listen "$NS_SRV" 143 993
+}
+
+# lab_neigh: both ends know each other's addresses from the start. For a
+# moment after a veth comes up the kernel can miss a neighbour solicitation
+# (the first SYN-ACK to a new IPv6 source then waits a second, longer than a
+# probe's timeout); neighbour discovery is not what these suites test.
+lab_neigh()
+{
+	local srv_mac cli_mac a
+
+	srv_mac=$(ip -n "$NS_SRV" -br link show "$IF_SRV" | awk '{print $3}')
+	cli_mac=$(ip -n "$NS_CLI" -br link show "$IF_CLI" | awk '{print $3}')
+	for a in $CLI4 $CLI4B $CLI6 $CLI6B; do
+		ip -n "$NS_SRV" neigh replace "$a" lladdr "$cli_mac" dev "$IF_SRV" nud permanent ||
+			return 1
+	done
+	for a in $SRV4 $SRV6; do
+		ip -n "$NS_CLI" neigh replace "$a" lladdr "$srv_mac" dev "$IF_CLI" nud permanent ||
+			return 1
+	done
 }
 
 # lab_sink: a third namespace on a second veth pair from the server. The
