@@ -217,9 +217,13 @@ struct ig_bansum {
  * New-state budget: per CPU, at most this many throttle buckets created or
  * admission slots marked per second. A spoofed flood cannot churn the LRU
  * or fill the admission filter faster; sources beyond it pass untracked
- * (IG_C_NEW_BUCKET_SKIP) while buckets that exist keep enforcing.
+ * (IG_C_NEW_BUCKET_SKIP) while buckets that exist keep enforcing. A
+ * quarter of the slots a second: a flood spends it within milliseconds
+ * whatever its size, and the fewer slots it leaves busy, the fewer spoofed
+ * SYNs find a busy slot and pay an LRU lookup that misses. Far above the
+ * new clients a second one server sees.
  */
-#define IG_NEW_STATE_PER_SEC	65536
+#define IG_NEW_STATE_PER_SEC	16384
 
 /* ig_deny value. */
 struct ig_deny_val {
