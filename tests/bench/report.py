@@ -238,8 +238,18 @@ def build(rows, order):
                     row["lb_over_ns"] = r["median"] - lb["median"]
                     row["lb_status"] = "ok" if row["lb_ratio"] <= LB_TARGET else "MISSED"
             if sec == "pkt" and i in PKT_NS:
+                ns = r["median"]
+                # A driven row also pays its harness's own work (a new
+                # source, a tail call) on top of the fixed BPF_PROG_RUN cost
+                # that every row, the floor too, includes: the target is
+                # judged on the program alone, as the undriven rows are.
+                h, f = rows.get(("pkt", PKT[i][0])), rows.get(("pkt", "floor"))
+                if PKT[i][0].startswith("drive_") and h and f:
+                    ns -= h["median"] - f["median"]
+                    row["net_ns"] = ns
+                    row["figure"] += " (%.1f ns without the harness)" % ns
                 row["target"] = "<= %g ns" % PKT_NS[i]
-                row["status"] = "ok" if r["median"] <= PKT_NS[i] else "MISSED"
+                row["status"] = "ok" if ns <= PKT_NS[i] else "MISSED"
             elif sec == "conn":
                 row["figure"] = "%.1f%%" % r["median"]
                 if i.startswith("ig_"):
