@@ -444,11 +444,14 @@ static __always_inline struct seen seen_slot(struct ig_thr_key *k)
 		ig_seen_seed = seed;
 	}
 	__builtin_memcpy(w, k, sizeof(*k));
-	w[0] ^= seed;
-	/* Fold before the multiply: in an IPv6 key the bits that vary are the
-	 * word's high ones, which a multiply alone barely mixes. */
-	h = w[0] ^ (w[1] * 0xff51afd7ed558ccdULL);
-	h = (h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL;
+	/* Two rounds of murmur3's finaliser, the key's second word between
+	 * them. One fold and one multiply were not enough: with some seeds,
+	 * keys that differ in a few middle bits (neighbouring IPv6 prefixes)
+	 * crowded into a few slots, twice the collisions of a random hash. */
+	h = w[0] ^ seed;
+	h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
+	h = ((h ^ (h >> 33)) ^ w[1]) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return (struct seen){ .slot = &ig_seen[(h >> (64 - SEEN_BITS)) & (SEEN_SLOTS - 1)],
 			      .fp = (h >> (64 - SEEN_BITS - 8)) & 0xff };
 }

@@ -631,8 +631,8 @@ static void test_ban_expiry(int hook)
 	sleep_ms(300);
 	ASSERT_EQ(syn(hook, "198.18.4.4", 993), pass, "expired ban passes (no daemon)");
 	ASSERT_EQ(syn(hook, "2001:db8:4::4", 993), pass, "expired v6 ban passes");
-	/* Incremental sweep, one entry per call: finds both across calls and
-	 * leaves the live ban alone. */
+	/* Incremental sweep, the smallest budget per call: finds both across
+	 * calls and leaves the live ban alone. */
 	struct ig_prefix live = pfx("198.18.4.5");
 	struct sweep_cursor cur = {};
 	int swept = 0;

@@ -99,11 +99,13 @@ int ban_sweep(struct ig_maps *m);
 
 /* Where an incremental sweep stopped. Zero-initialise. */
 struct sweep_cursor {
-	struct ig_lpm_key key;
+	struct ig_lpm_key key;	/* ig_banpfx: the last key seen */
+	__u32 batch;		/* ig_bans: the batch token (have: valid) */
 	bool have, expired;
 	int which;		/* 0: ig_bans, 1: ig_banpfx */
 };
-/* The same, a bounded number of entries per call (the daemon's timer). */
+/* The same, about budget entries per call (the daemon's timer): ig_bans
+ * is read in batches of up to 4096, so a call may examine more. */
 int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budget);
 
 /* Number of entries in a map (walks the keys). */
