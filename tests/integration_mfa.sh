@@ -293,6 +293,14 @@ test_expiry()
 {
 	local E=198.19.5.1 t0 hold
 	T=expiry
+	# A bare IPv6 address gets the policy's grant_prefix (/64), as a
+	# knock from it would; /128 asks for the address alone.
+	check grant_add_v6_bare "grant add 2001:db8:77::/64 erin" \
+		"$(ig grant add 2001:db8:77::5 --user erin --ttl 8s --policy "$POLICY")"
+	check grant_add_v6_128 "grant add 2001:db8:77::5 erin" \
+		"$(ig grant add 2001:db8:77::5/128 --user erin --ttl 8s --policy "$POLICY")"
+	ig grant del 2001:db8:77::/64 >/dev/null
+	ig grant del 2001:db8:77::5 >/dev/null
 	ig grant add $E --user erin --ttl 8s >/dev/null
 	t0=$EPOCHREALTIME
 	check granted_syn_passes connected "$(syn_probe "$NS_ATK" $E "$SRV4" 993 2)"

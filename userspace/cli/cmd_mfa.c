@@ -43,7 +43,8 @@ struct grant_opts {
 static const struct cmd grant_subs[] = {
 	{ "add", NULL, "ADDR --user USER [--ttl DURATION]",
 	  "let ADDR (an address or an IPv6 /64) reach access = grant\nports as USER "
-	  "(default TTL: the policy's grant_ttl)" },
+	  "(default TTL: the policy's grant_ttl); a bare IPv6\naddress gets the "
+	  "policy's grant_prefix (/64 by default;\nADDR/128 for the address alone)" },
 	{ "del", NULL, "ADDR [--user USER]", "end the grants on ADDR (of USER only)" },
 	{ "list", NULL, "[--json]", "address, user, time left, SYNs admitted" },
 	{}
@@ -180,14 +181,21 @@ int cmd_grant(int argc, char **argv)
 		return -EINVAL;
 	}
 	if (!strcmp(s->name, "add")) {
+		/* As a knock from ADDR would: a bare IPv6 address is granted
+		 * the policy's grant_prefix (its /64 unless set otherwise). */
+		bool bare6 = !strchr(o.arg[0], '/') && !addr_is_v4(p.addr);
+
 		if (!o.user) {
 			pr_warn("grant add: --user USER is required");
 			return -EINVAL;
 		}
-		if (o.ttl_ns == TTL_POLICY) {
+		if (o.ttl_ns == TTL_POLICY || bare6) {
 			if ((err = load_policy(o.policy, NULL, false, &pol)))
 				return err;
-			o.ttl_ns = pol.mfa.grant_ttl_ns;
+			if (o.ttl_ns == TTL_POLICY)
+				o.ttl_ns = pol.mfa.grant_ttl_ns;
+			if (bare6)
+				grant_prefix_of(p.addr, pol.mfa.grant_plen6, &p);
 			policy_free(&pol);
 		}
 	}
