@@ -96,7 +96,7 @@ struct {
  * a SYN from it until expires_ns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 65536);	/* [limits] max_grants */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ig_ban_key);
 	__type(value, struct ig_grant_val);

@@ -37,6 +37,7 @@ ALL_TESTS=(
 	test_ban_cidr
 	test_deny
 	test_allow_beats_ban
+	test_grant_limit
 )
 
 # ---- assertions (child side) -----------------------------------------------
@@ -540,6 +541,33 @@ test_ban_cidr()
 	check_cmd ban_del 0 "*" ig ban del 198.18.0.2/31
 	check_probe first_back connected "$SRV4" 993 "$CLI4"
 	check_probe second_back connected "$SRV4" 993 "$CLI4B"
+}
+
+# [limits] max_grants sizes the grant map: past it, grant add is refused,
+# counted as map_full, and the grants given stay.
+test_grant_limit()
+{
+	local pol
+
+	pol=$(policy_file grants <<-EOF
+	[port 993]
+	action = pass
+	access = grant
+	[limits]
+	max_bans = 1024
+	max_sources = 1024
+	max_deny = 1024
+	max_grants = 2
+	EOF
+	)
+	attach tc "$pol" || return
+	check_cmd first 0 "grant add $CLI4 bob" ig grant add "$CLI4" --user bob --ttl 1m
+	check_cmd second 0 "grant add 2001:db8::/64 bob" ig grant add "$CLI6" --user bob --ttl 1m \
+		--policy "$pol"
+	check_cmd third_refused 1 "*the grant map is full*" ig grant add "$CLI4B" --user bob --ttl 1m
+	check map_full_counted 1 "$(stat_packets map_full)"
+	check_probe granted_connects connected "$SRV4" 993 "$CLI4"
+	check_probe refused_times_out timeout "$SRV4" 993 "$CLI4B" 0.5
 }
 
 test_deny()

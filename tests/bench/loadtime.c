@@ -118,6 +118,8 @@ static int one_run(const struct policy *pol, const char *dir, const char *iface,
 	bpf_map__set_max_entries(skel->maps.ig_throttle, pol->max_sources);
 	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
 	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
+	bpf_map__set_max_entries(skel->maps.ig_flows, pol->max_flows);
+	bpf_map__set_max_entries(skel->maps.ig_grants, pol->max_grants);
 	/* Log level 4: statistics only, which the verifier gathers anyway. */
 	log_xdp[0] = log_tc[0] = '\0';
 	bpf_program__set_log_level(skel->progs.ig_xdp, 4);

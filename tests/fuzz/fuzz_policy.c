@@ -241,7 +241,7 @@ static void check_policy(const struct policy *pol)
 	check_list(&pol->deny, "deny");
 	FUZZ_CHECK(pol->ban_scope <= IG_SCOPE_ALL, "ban_scope %u", pol->ban_scope);
 	FUZZ_CHECK(pol->max_bans && pol->max_sources && pol->max_deny && pol->max_allow &&
-		   pol->max_flows,
+		   pol->max_flows && pol->max_grants,
 		   "a zero map size");
 	FUZZ_CHECK(pol->nifaces >= 0 && pol->nifaces <= POL_MAX_IFACES, "%d interfaces", pol->nifaces);
 	for (int i = 0; i < pol->nifaces; i++) {

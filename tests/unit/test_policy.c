@@ -120,6 +120,7 @@ static const struct err_case err_cases[] = {
 	{ "starttls_mode without starttls", "[port 143]\naction = reject\nstarttls_mode = log\n", 3, "only valid with action = starttls (key 'starttls_mode' in [port 143])" },
 	{ "bad starttls_mode", "[port 143]\naction = starttls\nstarttls_mode = warn\n", 3, "starttls_mode" },
 	{ "max_flows zero", "[limits]\nmax_flows = 0\n", 2, "max_flows" },
+	{ "max_grants zero", "[limits]\nmax_grants = 0\n", 2, "max_grants" },
 	{ "action none", "[port 143]\naction = none\n", 2, "invalid action 'none'" },
 	{ "redirect without iface", "[port 143]\n\naction = redirect\n", 3, "needs 'redirect_to = IFNAME' (key 'action' in [port 143])" },
 	{ "redirect_to without redirect", "[port 143]\nredirect_to = eth1\naction = pass\n", 2,
@@ -428,6 +429,7 @@ static void check_defaults(const struct policy *p)
 	ASSERT_EQ(p->max_deny, 1048576, "max_deny");
 	ASSERT_EQ(p->max_allow, 65536, "max_allow");
 	ASSERT_EQ(p->max_flows, 65536, "max_flows");
+	ASSERT_EQ(p->max_grants, 65536, "max_grants");
 	ASSERT_EQ(p->nifaces + p->iface_mode + p->nauthlogs, 0, "no ifaces/authlogs, mode auto");
 	ASSERT_STREQ(p->state_file, "/var/lib/imapguard/state", "state_file");
 	ASSERT_STREQ(p->control_socket, "/run/imapguard/control.sock", "control_socket");

@@ -196,6 +196,7 @@ static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
 	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
 	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
 	bpf_map__set_max_entries(skel->maps.ig_flows, pol->max_flows);
+	bpf_map__set_max_entries(skel->maps.ig_grants, pol->max_grants);
 }
 
 /*

@@ -642,6 +642,8 @@ static int limits_key(struct ctx *c, const char *k, const char *v)
 		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_allow);
 	if (!strcmp(k, "max_flows"))
 		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_flows);
+	if (!strcmp(k, "max_grants"))
+		return get_uint(c, v, 1, LIMIT_MAX, &pol->max_grants);
 	return -ENOENT;
 }
 
@@ -1411,6 +1413,7 @@ void policy_init(struct policy *pol)
 	pol->max_deny = 1048576;
 	pol->max_allow = 65536;
 	pol->max_flows = 65536;
+	pol->max_grants = 65536;
 	strcpy(pol->state_file, "/var/lib/imapguard/state");
 	strcpy(pol->control_socket, "/run/imapguard/control.sock");
 	pol->detect = (struct pol_detect){

@@ -160,6 +160,7 @@ struct policy {
 	uint32_t max_deny;		/* default 1048576 */
 	uint32_t max_allow;		/* default 65536 */
 	uint32_t max_flows;		/* action starttls flow LRU, default 65536 */
+	uint32_t max_grants;		/* access = grant sources, default 65536 */
 	/* [interface] names = eth0, eth1; mode = auto|native|generic|tc */
 	char ifaces[POL_MAX_IFACES][IG_IFNAME_LEN];
 	int nifaces;
