@@ -46,6 +46,13 @@ tool() { "$PY" "$TOOL" "$@"; }
 # in_ns NS CMD...: CMD in a lab namespace.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@" </dev/null; }
 
+# ap_status BODY: the status of the policy server's allow verdict on BODY.
+ap_status()
+{
+	in_ns "$NS_SRV" "$PY" "$IG_ROOT/tests/authpolicy_client.py" --port "$AP_PORT" req \
+		--key "$(cat "$W/ap.key")" --body "$1" | cut -d' ' -f2- | json_get 'j["status"]'
+}
+
 # secret USER: USER's TOTP secret (base32) from the secrets file.
 secret() { awk -v u="$1" '$1 == u { print $2 }' "$W/mfa.secrets"; }
 # knock_key USER: USER's knock key (hex).
@@ -191,6 +198,12 @@ test_bind_user()
 	check_ge dovecot_logged_policy_refusal $((r0 + 1)) \
 		"$(dovecot_lines "policy\\(bob,$CLI4,.*policy server refusal")"
 	check_ge verdict_event 1 "$(events_match "e.get('type') == 'authpolicy' and e.get('rule') == 'hook' and e.get('user') == 'bob' and e.get('addr') == '$CLI4'")"
+	# Dovecot says which port the login came in on (local_port=%{lport},
+	# from authpolicy dovecot-config): only a grant port binds the user.
+	check_ge event_names_port 1 "$(events_match "e.get('type') == 'authpolicy' and e.get('user') == 'bob' and e.get('local_port') == 993")"
+	check bob_bound_on_993 -1 "$(ap_status "{\"login\":\"bob\",\"remote\":\"$CLI4\",\"local_port\":\"993\"}")"
+	check bob_free_on_143 0 "$(ap_status "{\"login\":\"bob\",\"remote\":\"$CLI4\",\"local_port\":\"143\"}")"
+	check bob_bound_without_port -1 "$(ap_status "{\"login\":\"bob\",\"remote\":\"$CLI4\"}")"
 	check alice_logs_in ok "$(imap "$NS_CLI" login --host "$SRV4" --port 993 --user alice \
 		--password alice-pass --source "$CLI4" --timeout 8)"
 	check not_banned "" "$(ban_field "$CLI4" addr)"

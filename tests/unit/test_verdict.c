@@ -121,6 +121,10 @@ static void parse(void)
 		{ "{\"pwhash\":\"zz\"}", -1 }, { "{\"success\":\"true\"}", -1 },
 		{ "{\"login\":\"a\",\"login\":\"b\"}", -1 },
 		{ "{\"login\":\"a\\u0000b\"}", -1 }, { "{\"login\":\"\xff\"}", -1 },
+		{ "{\"local_port\":\"993\"}", 0 }, { "{\"local_port\":\"\"}", 0 },
+		{ "{\"local_port\":\"0\"}", -1 }, { "{\"local_port\":\"65536\"}", -1 },
+		{ "{\"local_port\":\"99a\"}", -1 }, { "{\"local_port\":\"-1\"}", -1 },
+		{ "{\"local_port\":\"000993\"}", -1 }, { "{\"local_port\":993}", -1 },
 	};
 	struct vd_request rq;
 	const char *why;
@@ -141,6 +145,9 @@ static void parse(void)
 	ASSERT_TRUE(rq.has_success && rq.success && !rq.policy_reject, "success");
 	verdict_parse(cases[2].body, strlen(cases[2].body), &rq, &why);
 	ASSERT_TRUE(!rq.has_addr, "empty remote");
+	ASSERT_EQ(rq.local_port, 0, "no local_port");
+	verdict_parse(cases[14].body, strlen(cases[14].body), &rq, &why);
+	ASSERT_EQ(rq.local_port, 993, "local_port");
 }
 
 static void brute_and_tarpit(void)

@@ -192,6 +192,19 @@ int verdict_parse(const char *body, size_t len, struct vd_request *rq, const cha
 		} else if (!strcmp(k, "session_id")) {
 			err = take_string(val, rq->session, sizeof(rq->session), why,
 					  "session_id is not a string");
+		} else if (!strcmp(k, "local_port")) {
+			/* Digits, as Dovecot sends every attribute; "" if none. */
+			const char *s = json_string_value(val);
+			size_t n = json_string_length(val);
+			unsigned long port = n && n <= 5 ? strtoul(s, NULL, 10) : 0;
+
+			if (!json_is_string(val) || n > 5 || s[strspn(s, "0123456789")] ||
+			    (n && !port) || port > 65535) {
+				*why = "local_port is not a port number";
+				err = -EINVAL;
+			} else {
+				rq->local_port = (uint16_t)port;
+			}
 		} else if (!strcmp(k, "protocol")) {
 			err = take_string(val, rq->protocol, sizeof(rq->protocol), why,
 					  "protocol is not a string");

@@ -52,6 +52,7 @@ struct vd_request {
 	char session[AL_SESSION_LEN];	/* "session_id" */
 	char protocol[32];
 	bool has_success, success, policy_reject;
+	uint16_t local_port;		/* "local_port" (Dovecot's %{lport}), 0: not sent */
 };
 
 /* Parse Dovecot's JSON (an object of strings, nested objects for "a/b"

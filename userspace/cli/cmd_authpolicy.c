@@ -106,7 +106,7 @@ int cmd_authpolicy(int argc, char **argv)
 		       "auth_policy_hash_mech = sha256\n"
 		       "auth_policy_request_attributes = login=%%{requested_username} "
 		       "pwhash=%%{hashed_password} remote=%%{rip} device_id=%%{client_id} "
-		       "protocol=%%s session_id=%%{session}\n"
+		       "protocol=%%s session_id=%%{session} local_port=%%{lport}\n"
 		       "auth_policy_reject_on_fail = %s\n"
 		       "auth_policy_check_before_auth = yes\n"
 		       "auth_policy_check_after_auth = yes\n"

@@ -189,12 +189,13 @@ static void event(struct authpolicy *ap, const char *cmd, const struct vd_reques
 		  const struct vd_result *res)
 {
 	char a[ADDR_STRLEN] = "";
+	json_t *o;
 	char *json;
 	bool notable;
 
 	if (rq->has_addr)
 		addr_format_host(rq->addr, a);
-	json = json_take_string(json_pack(
+	o = json_pack(
 		"{s:o, s:s, s:s, s:i, s:i, s:s, s:s, s:o, s:s, s:I, s:I, s:b}",
 		"ts", json_fixed(wall_ns() / 1e9, 3), "type", "authpolicy", "command", cmd,
 		"status", res->status, "would", res->would, "rule", verdict_rule_name(res->rule),
@@ -202,7 +203,10 @@ static void event(struct authpolicy *ap, const char *cmd, const struct vd_reques
 		"mode", ap->pol.mode == AP_MODE_LOG_ONLY ? "log_only" : "enforce",
 		"failures", (json_int_t)res->q.failures,
 		"account_sources", (json_int_t)res->q.account_sources,
-		"known_good", res->known_good));
+		"known_good", res->known_good);
+	if (o && rq->local_port)
+		json_object_set_new(o, "local_port", json_integer(rq->local_port));
+	json = json_take_string(o);
 	if (json)
 		ap->env.emit(ap->env.ctx, json);
 	notable = res->would || res->status || res->rule == VD_STALE || res->rule == VD_FAIL;

@@ -1270,15 +1270,18 @@ static void set_reload_result(struct daemon *d, bool ok, const char *msg)
  * bind_user ([mfa], issue 17): the policy server's allow verdict, last. A
  * login for user U from a source whose live grants all belong to other
  * users is refused, so alice's grant does not let someone behind her NAT
- * try bob's password. Dovecot's request does not say which port the client
- * came in on: this applies whenever some port has access = grant. A source
- * with no grant (allow-listed, or on an open port) is not judged here.
+ * try bob's password. A login on a port without access = grant is not
+ * judged: the request's local_port says which (`authpolicy dovecot-config`
+ * asks Dovecot for %{lport}); without it, every login is, while some port
+ * has access = grant. A source with no grant (allow-listed, or on an open
+ * port) is not judged here either.
  */
 static void daemon_bind_user(void *ctx, const struct vd_request *rq, struct vd_result *res)
 {
 	struct daemon *d = ctx;
 
-	if (!rq->has_addr || !d->mfa || !policy_has_grant_ports(&d->pol))
+	if (!rq->has_addr || !d->mfa ||
+	    policy_port_access(&d->pol, rq->local_port) != IG_ACCESS_GRANT)
 		return;
 	if (mfad_bind_check(d->mfa, rq->addr, rq->login) == -EACCES) {
 		res->status = -1;

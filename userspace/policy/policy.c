@@ -961,10 +961,16 @@ static int mfa_close(struct ctx *c)
 
 bool policy_has_grant_ports(const struct policy *pol)
 {
+	return policy_port_access(pol, 0) == IG_ACCESS_GRANT;
+}
+
+int policy_port_access(const struct policy *pol, unsigned int port)
+{
 	for (int i = 0; i < pol->nports; i++)
-		if (pol->ports[i].access == IG_ACCESS_GRANT)
-			return true;
-	return false;
+		if ((!port || pol->ports[i].port == port) &&
+		    pol->ports[i].access == IG_ACCESS_GRANT)
+			return IG_ACCESS_GRANT;
+	return IG_ACCESS_OPEN;
 }
 
 /* ---- [crowdsec] ---- */

@@ -221,6 +221,8 @@ void policy_init(struct policy *pol);
 int parse_action(const char *s, uint8_t *action);
 /* Whether any port has access = grant. */
 bool policy_has_grant_ports(const struct policy *pol);
+/* Port's access (enum ig_access); port 0: grant if any port has it. */
+int policy_port_access(const struct policy *pol, unsigned int port);
 const char *action_name(uint8_t action);
 /* auto|native|generic|tc <-> 0 / enum ig_attach_mode. */
 int parse_mode(const char *s, int *mode);
