@@ -30,12 +30,50 @@ uint32_t map_capacity(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
 }
 
+/* A hash map's entries, counted in batches: one syscall per COUNT_BATCH
+ * entries, where the key walk takes one each (a million bans took the
+ * daemon's loop a second at every metrics scrape). -1: not possible. */
+#define COUNT_BATCH 1024
+
+static long count_batch(int fd, const struct bpf_map_info *info)
+{
+	void *keys = malloc((size_t)COUNT_BATCH * info->key_size);
+	void *vals = malloc((size_t)COUNT_BATCH * info->value_size);
+	__u32 token, cnt;
+	bool first = true;
+	long n = 0;
+	int err = 0;
+
+	while (keys && vals && !err) {
+		cnt = COUNT_BATCH;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, vals, &cnt,
+					   NULL);
+		if (err && err != -ENOENT)
+			n = -1;
+		else
+			n += cnt;
+		first = false;
+	}
+	if (!keys || !vals)
+		n = -1;
+	free(keys);
+	free(vals);
+	return n;
+}
+
 long map_count(int fd)
 {
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 	char key[64], next[64];
 	void *prev = NULL;
 	long n = 0;
 
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	    (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH) &&
+	    (n = count_batch(fd, &info)) >= 0)
+		return n;
+	n = 0;
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, sizeof(key));
 		prev = key;
@@ -1012,38 +1050,85 @@ static int ban_reserve(struct ban_info **out, size_t *n, size_t *cap, size_t mor
 #define BATCH 4096
 
 /* The ban hash in batches: one syscall per 4096 bans instead of two per ban
- * (a million bans are listed in a few ms). -EINVAL: no batch support. */
+ * (a million bans are read in a few ms). Single-threaded, as every user. */
 static struct ig_lpm_key batch_keys[BATCH];	/* ig_ban_key's layout */
 static struct ig_ban_val batch_vals[BATCH];
 
-static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *cap,
-			     bool (*keep)(const struct ig_ban_val *))
+typedef int (*entry_fn)(void *ctx, const struct ig_lpm_key *k, const struct ig_ban_val *v);
+
+/* fn() for each entry of fd (ig_bans or ig_banpfx) that keep() wants, until
+ * fn returns non-zero: a hash in batches, an LPM trie (no batch reads) key
+ * by key. Nothing is copied or kept: callers that only count stream. */
+static int each_entry(int fd, bool (*keep)(const struct ig_ban_val *), entry_fn fn, void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct ig_lpm_key *keys = batch_keys;
-	struct ig_ban_val *vals = batch_vals;
-	__u32 in, next, count;
+	struct ig_lpm_key k, *prev = NULL, cur;
+	__u32 token, count;
+	struct ig_ban_val v;
 	bool first = true;
-	int err;
+	int err, ret;
 
 	do {
 		count = BATCH;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &next, keys, vals, &count, &opts);
-		if (err && errno != ENOENT)
-			return -errno;
-		if (ban_reserve(out, n, cap, count))
-			return -ENOMEM;
-		for (__u32 i = 0; i < count; i++) {
-			if (!keep(&vals[i]))
-				continue;
-			memcpy((*out)[*n].pfx.addr, keys[i].addr, 16);
-			(*out)[*n].pfx.plen = keys[i].prefixlen;
-			(*out)[*n].val = vals[i];
-			(*n)++;
-		}
-		in = next;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, batch_keys,
+					   batch_vals, &count, NULL);
+		if (err && err != -ENOENT)
+			break;
+		for (__u32 i = 0; i < count; i++)
+			if (keep(&batch_vals[i]) && (ret = fn(ctx, &batch_keys[i], &batch_vals[i])))
+				return ret;
 		first = false;
 	} while (!err);
+	if (!err || err == -ENOENT)
+		return 0;
+	if (!first)
+		return err;	/* failed midway: the walk would repeat entries */
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (!bpf_map_lookup_elem(fd, &k, &v) && keep(&v) && (ret = fn(ctx, &k, &v)))
+			return ret;
+	}
+	return 0;
+}
+
+struct each_ban {
+	ban_fn fn;
+	void *ctx;
+};
+
+static int each_ban_one(void *ctx, const struct ig_lpm_key *k, const struct ig_ban_val *v)
+{
+	struct each_ban *e = ctx;
+	struct ig_prefix p = { .plen = k->prefixlen };
+
+	memcpy(p.addr, k->addr, 16);
+	return e->fn(e->ctx, &p, v);
+}
+
+int ban_each(struct ig_maps *m, ban_fn fn, void *ctx)
+{
+	struct each_ban e = { fn, ctx };
+	int err = each_entry(m->bans, is_banned, each_ban_one, &e);	/* not deny-only hosts */
+
+	return err ? err : each_entry(m->banpfx, is_banned, each_ban_one, &e);
+}
+
+struct collect {
+	struct ban_info **out;
+	size_t *n, *cap;
+};
+
+static int collect_one(void *ctx, const struct ig_lpm_key *k, const struct ig_ban_val *v)
+{
+	struct collect *c = ctx;
+	struct ban_info *b;
+
+	if (ban_reserve(c->out, c->n, c->cap, 1))
+		return -ENOMEM;
+	b = &(*c->out)[(*c->n)++];
+	memcpy(b->pfx.addr, k->addr, 16);
+	b->pfx.plen = k->prefixlen;
+	b->val = *v;
 	return 0;
 }
 
@@ -1051,24 +1136,9 @@ static int ban_collect_batch(int fd, struct ban_info **out, size_t *n, size_t *c
 static int ban_collect(int fd, struct ban_info **out, size_t *n, size_t *cap,
 		       bool (*keep)(const struct ig_ban_val *))
 {
-	struct ig_lpm_key k, *prev = NULL, cur;
-	size_t start = *n;
+	struct collect c = { out, n, cap };
 
-	if (!ban_collect_batch(fd, out, n, cap, keep))
-		return 0;
-	*n = start;	/* LPM tries have no batch ops: walk them */
-	while (!bpf_map_get_next_key(fd, prev, &k)) {
-		cur = k;
-		prev = &cur;
-		if (ban_reserve(out, n, cap, 1))
-			return -ENOMEM;
-		if (bpf_map_lookup_elem(fd, &k, &(*out)[*n].val) || !keep(&(*out)[*n].val))
-			continue;
-		memcpy((*out)[*n].pfx.addr, k.addr, 16);
-		(*out)[*n].pfx.plen = k.prefixlen;
-		(*n)++;
-	}
-	return 0;
+	return each_entry(fd, keep, collect_one, &c);
 }
 
 int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n)

@@ -94,6 +94,10 @@ int ban_list_origin(struct ig_maps *m, uint8_t origin, struct ig_prefix **out, s
 int ban_get(struct ig_maps *m, const struct ig_prefix *p, struct ig_ban_val *v);
 /* All bans (expired ones included, with expires in the past); caller frees. */
 int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
+/* fn for each ban, as ban_list() lists them but with nothing kept, until fn
+ * returns non-zero (returned). Not reentrant: one shared batch buffer. */
+typedef int (*ban_fn)(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v);
+int ban_each(struct ig_maps *m, ban_fn fn, void *ctx);
 /* Delete bans that expired; returns how many. */
 int ban_sweep(struct ig_maps *m);
 

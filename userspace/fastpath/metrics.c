@@ -46,32 +46,41 @@ static int write_counters(FILE *f, struct ig_maps *m)
 	return 0;
 }
 
+static const uint8_t origins[] = IG_BAN_ORIGINS;
+enum { NO = sizeof(origins) };
+
+struct ban_sums {
+	uint64_t now, pkts[NO];
+	long live, by[NO];
+};
+
+static int add_ban(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v)
+{
+	struct ban_sums *s = ctx;
+	size_t o;
+
+	(void)p;
+	for (o = 0; o < NO - 1 && origins[o] != v->origin; o++)
+		;
+	s->pkts[o] += v->packets;
+	if (!v->expires_ns || v->expires_ns > s->now) {
+		s->live++;
+		s->by[o]++;
+	}
+	return 0;
+}
+
 /* Bans in force, and per origin those and the packets their entries have
- * dropped (entries still in the map: a swept ban's packets leave the sum). */
+ * dropped (entries still in the map: a swept ban's packets leave the sum).
+ * Summed as the map is read: a scrape keeps no copy of a million bans. */
 static void write_bans(FILE *f, struct ig_maps *m)
 {
-	static const uint8_t origins[] = IG_BAN_ORIGINS;
-	enum { NO = sizeof(origins) };
-	uint64_t now = mono_ns(), pkts[NO] = {};
-	long live = 0, by[NO] = {};
-	struct ban_info *b;
-	size_t n, o;
+	struct ban_sums sum = { .now = mono_ns() };
+	uint64_t *pkts = sum.pkts;
+	long live, *by = sum.by;
+	size_t o;
 
-	if (ban_list(m, &b, &n)) {
-		live = -1;
-		n = 0;
-		b = NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		for (o = 0; o < NO - 1 && origins[o] != b[i].val.origin; o++)
-			;
-		pkts[o] += b[i].val.packets;
-		if (!b[i].val.expires_ns || b[i].val.expires_ns > now) {
-			live++;
-			by[o]++;
-		}
-	}
-	free(b);
+	live = ban_each(m, add_ban, &sum) ? -1 : sum.live;
 	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
 	fprintf(f, "imapguard_bans_active %ld\n", live);
 	help(f, "imapguard_bans_by_origin", "gauge",
