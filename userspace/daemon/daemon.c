@@ -713,28 +713,33 @@ static uint64_t events_lost(struct daemon *d)
 
 /* ---- state file -------------------------------------------------------- */
 
+struct ban_out {
+	FILE *f;
+	uint64_t now;
+	time_t wall;
+};
+
+/* One live ban, its expiry as wall-clock time: CLOCK_MONOTONIC restarts
+ * with the host. */
+static int put_ban(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v)
+{
+	struct ban_out *o = ctx;
+	char a[ADDR_STRLEN];
+
+	if (v->expires_ns && v->expires_ns <= o->now)
+		return 0;
+	return state_put(o->f, "ban %s %lld %llu %s", addr_format(p, a),
+			 v->expires_ns ?
+			 (long long)(o->wall + (v->expires_ns - o->now) / 1000000000ULL + 1) : 0LL,
+			 (unsigned long long)v->created, v->reason);
+}
+
 static int write_state(void *ctx, FILE *f)
 {
 	struct daemon *d = ctx;
-	uint64_t now = mono_ns();
-	time_t wall = time(NULL);
-	struct ban_info *b;
-	char a[ADDR_STRLEN];
-	size_t n;
-	int err = ban_list(&d->m, &b, &n);
+	struct ban_out o = { f, mono_ns(), time(NULL) };
+	int err = ban_each(&d->m, put_ban, &o);	/* streamed: no copy of the map */
 
-	if (err)
-		return err;
-	/* Expiry as wall-clock time: CLOCK_MONOTONIC restarts with the host. */
-	for (size_t i = 0; !err && i < n; i++) {
-		if (b[i].val.expires_ns && b[i].val.expires_ns <= now)
-			continue;
-		err = state_put(f, "ban %s %lld %llu %s", addr_format(&b[i].pfx, a),
-				b[i].val.expires_ns ?
-				(long long)(wall + (b[i].val.expires_ns - now) / 1000000000ULL + 1) : 0LL,
-				(unsigned long long)b[i].val.created, b[i].val.reason);
-	}
-	free(b);
 	if (!err && d->aw)
 		err = authwatch_save(d->aw, f);
 	if (!err && d->mfa)
