@@ -76,13 +76,9 @@ static int pin_all(struct imapguard_bpf *skel, const char *dir, int mode)
 	int err;
 
 	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = bpf_map__name(map);
+		const char *name = fastpath_pin_name(map);
 
-		if (!strcmp(name, IG_CFG_SECTION))
-			name = "ig_cfg";
-		else if (strstr(name, ".bss"))
-			name = "ig_bss";
-		else if (bpf_map__is_internal(map))
+		if (!name)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		err = bpf_map__pin(map, path);
@@ -113,13 +109,7 @@ static int one_run(const struct policy *pol, const char *dir, const char *iface,
 	if (!skel)
 		return -errno;
 	ph[PH_OPEN] = ms_since(t);
-	/* As fastpath_load()'s set_capacities(). */
-	bpf_map__set_max_entries(skel->maps.ig_bans, pol->max_bans + pol->max_deny);
-	bpf_map__set_max_entries(skel->maps.ig_throttle, pol->max_sources);
-	bpf_map__set_max_entries(skel->maps.ig_deny, pol->max_deny);
-	bpf_map__set_max_entries(skel->maps.ig_allow, pol->max_allow);
-	bpf_map__set_max_entries(skel->maps.ig_flows, pol->max_flows);
-	bpf_map__set_max_entries(skel->maps.ig_grants, pol->max_grants);
+	fastpath_set_capacities(skel, pol);
 	/* Log level 4: statistics only, which the verifier gathers anyway. */
 	log_xdp[0] = log_tc[0] = '\0';
 	bpf_program__set_log_level(skel->progs.ig_xdp, 4);

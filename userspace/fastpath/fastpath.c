@@ -177,7 +177,7 @@ bool fastpath_loaded(const char *dir)
 /* A map's pin name: bpffs reserves names with dots, and of the internal
  * maps only the run-time knobs and the globals (.bss: the admission
  * filter) are shared; .rodata is the same in every copy. NULL: not pinned. */
-static const char *pin_name(const struct bpf_map *map)
+const char *fastpath_pin_name(const struct bpf_map *map)
 {
 	const char *name = bpf_map__name(map), *dot = strrchr(name, '.');
 
@@ -188,7 +188,7 @@ static const char *pin_name(const struct bpf_map *map)
 	return dot && !strcmp(dot, ".bss") ? "ig_bss" : NULL;
 }
 
-static void set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
+void fastpath_set_capacities(struct imapguard_bpf *skel, const struct policy *pol)
 {
 	/* ig_bans also holds the deny list's hosts: room for both. */
 	bpf_map__set_max_entries(skel->maps.ig_bans, pol->max_bans + pol->max_deny);
@@ -217,7 +217,7 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		pr_warn("Couldn't open BPF object: %s", strerror(-err));
 		return err;
 	}
-	set_capacities(skel, pol);
+	fastpath_set_capacities(skel, pol);
 	bpf_program__set_autoload(skel->progs.ig_xdp, false);
 	bpf_program__set_autoload(skel->progs.ig_tc, false);
 	err = imapguard_bpf__load(skel);
@@ -226,7 +226,7 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		goto unpin;	/* nothing pinned yet: removes the empty directory */
 	}
 	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = pin_name(map);
+		const char *name = fastpath_pin_name(map);
 
 		if (!name)
 			continue;
@@ -267,7 +267,7 @@ static int load_prog(const char *dir, int mode)
 	other = mode == IG_MODE_TC ? skel->progs.ig_xdp : skel->progs.ig_tc;
 	bpf_program__set_autoload(other, false);
 	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = pin_name(map);
+		const char *name = fastpath_pin_name(map);
 
 		if (!name)
 			continue;

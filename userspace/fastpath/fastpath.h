@@ -46,6 +46,13 @@ void fastpath_close_maps(struct ig_maps *m);
 /* The map fds of a loaded (not pinned) object, e.g. a test's skeleton. */
 struct bpf_object;
 void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m);
+/* What fastpath_load() does to an opened skeleton before loading it, and
+ * the name it pins a map under (NULL: not pinned): the load-time bench
+ * times the same steps one by one. */
+struct imapguard_bpf;
+struct bpf_map;
+void fastpath_set_capacities(struct imapguard_bpf *skel, const struct policy *pol);
+const char *fastpath_pin_name(const struct bpf_map *map);
 
 /* The kernel's CONFIG_HZ from its config file (/boot, /proc/config.gz), or 0. */
 unsigned int kernel_hz(void);
