@@ -222,4 +222,31 @@ static __always_inline void parse_tcp_rest(void *data, void *data_end, struct pk
 	p->doff = tcp->doff * 4;
 }
 
+/* The flow's key (action starttls) of a TCP packet whose source
+ * load_saddr() and sport parse_tcp_rest() read; 0, or -1 if the IP
+ * header is not all there. */
+static __always_inline int flow_key(void *data, void *data_end, struct pkt *p,
+				    struct ig_flow_key *k)
+{
+	void *l3 = data + (p->l3_off & 0x3f);	/* as in load_saddr() */
+
+	__builtin_memcpy(k->saddr, p->saddr, 16);
+	if (p->family == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		map_v4(k->daddr, ip->daddr);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
+	}
+	k->sport = p->sport;
+	k->dport = p->dport;
+	return 0;
+}
+
 #endif

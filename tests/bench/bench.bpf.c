@@ -534,29 +534,11 @@ int st_drive(struct xdp_md *ctx)
 static __always_inline int lb_st_key(struct xdp_md *ctx, struct pkt *p, struct ig_flow_key *k)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	void *l3;
 
 	if (lb_parse(ctx, p) != 143 || load_saddr(data, data_end, p))
 		return -1;
 	parse_tcp_rest(data, data_end, p);
-	l3 = data + (p->l3_off & 0x3f);
-	__builtin_memcpy(k->saddr, p->saddr, 16);
-	if (p->family == 4) {
-		struct iphdr *ip = l3;
-
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		map_v4(k->daddr, ip->daddr);
-	} else {
-		struct ipv6hdr *ip6 = l3;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
-	}
-	k->sport = p->sport;
-	k->dport = p->dport;
-	return 0;
+	return flow_key(data, data_end, p, k);
 }
 
 SEC("xdp")
