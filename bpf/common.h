@@ -266,6 +266,29 @@ struct ig_ban_val {
 };
 
 /*
+ * The census program's context (BPF_PROG_RUN of ig_census): now_ns in, the
+ * rest out. Entries of the hash maps, and the ig_bans bans (not deny-only
+ * hosts) by origin slot: those in force at now_ns, and the packets of all.
+ */
+#define IG_CENSUS_SLOTS	8
+struct ig_census {
+	__u64 now_ns;
+	__u64 bans, throttle, flows, grants;	/* entries */
+	__u64 live[IG_CENSUS_SLOTS];
+	__u64 packets[IG_CENSUS_SLOTS];
+};
+
+/* A ban origin's census slot: 1 + the bit of its one IG_ORIGIN_* value,
+ * 0 for none or several. */
+static inline __u32 ig_census_slot(__u8 origin)
+{
+	for (__u32 i = 0; i < IG_CENSUS_SLOTS - 1; i++)
+		if (origin == 1U << i)
+			return i + 1;
+	return 0;
+}
+
+/*
  * ig_grants: key as ig_bans (an exact address, plen 128, or an IPv6 /64,
  * plen 64). A source may hold grants of several users (a NAT): each slot is
  * one user's grant; expires_ns is the latest of the slots', the one BPF

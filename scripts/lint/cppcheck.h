@@ -6,3 +6,6 @@
 	for (key = json_object_iter_key(json_object_iter(object)); key; key = NULL)
 #define json_array_foreach(array, index, value) \
 	for (index = 0; index < json_array_size(array) && (value = json_array_get(array, index)); index++)
+#define bpf_object__for_each_program(pos, obj) \
+	for ((pos) = bpf_object__next_program((obj), NULL); (pos); \
+	     (pos) = bpf_object__next_program((obj), (pos)))

@@ -629,7 +629,7 @@ sec_knock()
 
 sec_mem()
 {
-	local rss0 rss1 hwm c0 c1
+	local rss0 rss1 hwm c0 c1 i t0 t1 scrape=()
 
 	say "5/8 memory with 1M bans and 1M throttled sources"
 	rss0=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
@@ -641,10 +641,20 @@ sec_mem()
 	c1=$(proc_cpu "$DPID")
 	rss1=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+	# What one scrape of the full maps costs (the daemon's /metrics does
+	# the same work in its loop): wall clock of the CLI's exposition
+	for ((i = 0; i < 3; i++)); do
+		t0=$(date +%s%N)
+		"$IG_BIN" --pin-dir "$DPIN" stats --prometheus </dev/null >/dev/null 2>>"$LOG" || break
+		t1=$(date +%s%N)
+		scrape+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e6}')")
+	done
 	{
 		printf 'M\tmem\tdaemon_rss_idle\tdaemon RSS, maps empty\tKiB\t%s\tafter time-to-ban\n' "$rss0"
 		printf 'M\tmem\tdaemon_rss_full\tdaemon RSS, 1M bans + 1M throttled sources\tKiB\t%s\t\n' "$rss1"
 		printf 'M\tmem\tdaemon_hwm\tdaemon peak RSS (VmHWM)\tKiB\t%s\t\n' "$hwm"
+		[ ${#scrape[@]} -gt 0 ] && printf 'M\tmem\tscrape_full\tmetrics scrape with 1M bans + 1M throttled sources (stats --prometheus)\tms\t%s\twall clock, process start to exit; counted in BPF (the census program)\n' \
+			"$(IFS=,; echo "${scrape[*]}")"
 		printf 'M\tmem\tdaemon_cpu_full\tdaemon CPU while idle with full maps\t%%\t%s\tover 5 s, no log lines, no traffic\n' \
 			"$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.1f", (b - a) / 5 * 100}')"
 	} >>"$RAW"

@@ -19,7 +19,7 @@ SECTIONS = {
     "auth": "3. Auth-log throughput: lines per CPU second",
     "ttb": "4. Time to ban, real daemon, file source",
     "knock": "4b. Knock to grant, real daemon, UDP on lo",
-    "mem": "5. Memory with 1M bans and 1M throttled sources",
+    "mem": "5. Memory, and a metrics scrape, with 1M bans and 1M throttled sources",
     "policy": "6. Auth policy server, 32 keep-alive clients, Dovecot's request bodies",
     "load": "7. Load time: attach (open, verify and load, pin, attach, policy) and daemon cold "
             "start, wall clock",

@@ -1212,6 +1212,58 @@ static void test_grants(void)
 	ASSERT_EQ(map_count(maps.grants), 0, "map empty");
 }
 
+/* The census program's figures against a walk of the same maps from
+ * userspace: entries, and bans in force and packets per origin. */
+static void test_census(void)
+{
+	struct ig_prefix a = pfx("198.18.9.1"), b = pfx("2001:db8:9::/64"), c = pfx("198.18.9.2"),
+			 d = pfx("198.18.9.3");
+	struct ig_prefix e = pfx("2001:db8:9::5"), *all[] = { &a, &b, &c, &d };
+	struct ig_ban_key k = { .plen = 128 };
+	struct ig_census cs;
+	struct ig_ban_val v;
+	long before;
+	bool wp;
+
+	reset_lists();
+	before = map_count(maps.bans);
+	ASSERT_OK(ban_add_from(&maps, &a, 0, "t", IG_ORIGIN_CLI), "cli ban");
+	ASSERT_OK(ban_add_from(&maps, &b, 3600 * NS_PER_SEC, "t", IG_ORIGIN_CROWDSEC), "crowdsec /64");
+	ASSERT_OK(ban_add(&maps, &c, 0, "t"), "ban of no origin");
+	ASSERT_OK(ban_add_from(&maps, &d, 60 * NS_PER_SEC, "t", IG_ORIGIN_DAEMON), "daemon ban");
+	list_add(&maps, LIST_DENY, &e, IG_ORIGIN_CLI);	/* an entry, no ban */
+	grant("198.18.9.9", "alice");
+	/* a's ban has dropped 7 packets; d's has expired, not yet swept */
+	memcpy(k.addr, a.addr, 16);
+	ASSERT_OK(bpf_map_lookup_elem(maps.bans, &k, &v), "a's entry");
+	v.packets = 7;
+	ASSERT_OK(bpf_map_update_elem(maps.bans, &k, &v, BPF_EXIST), "a's packets");
+	memcpy(k.addr, d.addr, 16);
+	ASSERT_OK(bpf_map_lookup_elem(maps.bans, &k, &v), "d's entry");
+	v.expires_ns = mono_ns() - 1;
+	v.packets = 2;
+	ASSERT_OK(bpf_map_update_elem(maps.bans, &k, &v, BPF_EXIST), "d expired");
+
+	ASSERT_OK(fastpath_census_run(bpf_program__fd(skel->progs.ig_census), &cs), "run");
+	ASSERT_EQ(cs.bans, before + 5, "five more ig_bans entries");
+	ASSERT_EQ(cs.bans, map_count(maps.bans), "as a walk counts them");
+	ASSERT_EQ(cs.throttle, map_count(maps.throttle), "throttle entries");
+	ASSERT_EQ(cs.flows, map_count(maps.flows), "flow entries");
+	ASSERT_EQ(cs.grants, 1, "one grant");
+	ASSERT_EQ(cs.live[ig_census_slot(IG_ORIGIN_CLI)], 1, "cli: one in force");
+	ASSERT_EQ(cs.packets[ig_census_slot(IG_ORIGIN_CLI)], 7, "cli: its packets");
+	ASSERT_EQ(cs.live[ig_census_slot(IG_ORIGIN_CROWDSEC)], 1, "crowdsec: the /64");
+	ASSERT_EQ(cs.live[0], 1, "no origin: one");
+	ASSERT_EQ(cs.live[ig_census_slot(IG_ORIGIN_DAEMON)], 0, "daemon: expired, not in force");
+	ASSERT_EQ(cs.packets[ig_census_slot(IG_ORIGIN_DAEMON)], 2, "daemon: its packets still counted");
+	ASSERT_EQ(ig_census_slot(IG_ORIGIN_CLI | IG_ORIGIN_DAEMON), 0, "several bits: no origin");
+	ASSERT_EQ(ig_census_slot(IG_ORIGIN_FLEET), 5, "fleet: slot 5");
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		ban_del(&maps, all[i]);
+	list_del(&maps, LIST_DENY, &e, &wp);
+	reset_lists();
+}
+
 int main(void)
 {
 	char name[128];
@@ -1230,6 +1282,7 @@ int main(void)
 	bpf_map__set_max_entries(skel->maps.ig_throttle, 4096);
 	bpf_map__set_max_entries(skel->maps.ig_bans, 4096);
 	bpf_map__set_max_entries(skel->maps.ig_deny, 4096);
+	bpf_program__set_autoload(skel->progs.ig_census, true);
 	err = imapguard_bpf__load(skel);
 	if (err) {
 		printf("FAIL bpf load: %s\n", strerror(-err));
@@ -1285,6 +1338,7 @@ int main(void)
 		reset_lists();
 		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	}
+	RUN_CASE("census: entries and bans by origin", test_census());
 	RUN_CASE("grants: slots, bind check, sweep", test_grants());
 	RUN_CASE("port layout: adopted pins", test_port_layout());
 	imapguard_bpf__destroy(skel);

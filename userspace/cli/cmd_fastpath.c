@@ -313,7 +313,7 @@ static int stats_prometheus(struct ig_maps *m)
 	int err = 0;
 
 	if (m)
-		err = metrics_write(stdout, m);
+		err = metrics_write(stdout, env.pin_dir, m);
 	else
 		metrics_write_up(stdout, false);
 
@@ -523,7 +523,7 @@ static const char *const shown_maps[] = { "allow", "deny", "bans", "banpfx", "th
 /* status --json: one object, the daemon's answer (or {"running": false})
  * inserted whole as "daemon". Takes the reference to reply. */
 static int status_json(struct ig_maps *m, const struct ig_cfg *cfg, const int *fds,
-		       json_t *reply)
+		       const struct ig_census *c, json_t *reply)
 {
 	json_t *ifaces = json_array(), *ports = json_array(), *maps = json_object();
 	char hash[17];
@@ -533,7 +533,7 @@ static int status_json(struct ig_maps *m, const struct ig_cfg *cfg, const int *f
 		reply = json_pack("{s:b}", "running", 0);
 	for (int i = 0; maps && i < NSHOWN; i++)
 		if (json_object_set_new(maps, shown_maps[i], json_pack("{s:I, s:I}",
-				"entries", (json_int_t)map_count(fds[i]),
+				"entries", (json_int_t)census_entries(c, m, fds[i]),
 				"capacity", (json_int_t)map_capacity(fds[i])))) {
 			json_decref(maps);
 			maps = NULL;
@@ -558,6 +558,7 @@ int cmd_status(int argc, char **argv)
 {
 	struct ig_cfg cfg = {};
 	struct status_opts o = { .ctl_path = IG_DEFAULT_CTL_SOCK };
+	struct ig_census census, *c = NULL;
 	struct ig_maps m;
 	json_t *reply = NULL;
 	bool json;
@@ -580,9 +581,11 @@ int cmd_status(int argc, char **argv)
 	fds[0] = m.allow, fds[1] = m.deny, fds[2] = m.bans, fds[3] = m.banpfx, fds[4] = m.throttle;
 	fds[5] = m.flows;
 	fds[6] = m.grants;
+	if (!fastpath_census(env.pin_dir, &census))
+		c = &census;
 	ctl_request(ctl_path, "status", 2000, keep_reply, &reply);
 	if (json) {
-		err = status_json(&m, &cfg, fds, reply);
+		err = status_json(&m, &cfg, fds, c, reply);
 	} else {
 		printf("pin dir: %s\npolicy hash: %016llx\nban scope: %s\n", env.pin_dir,
 		       (unsigned long long)cfg.policy_hash,
@@ -591,7 +594,7 @@ int cmd_status(int argc, char **argv)
 		status_ports(&m, &cfg, NULL);
 		printf("maps:\n");
 		for (int i = 0; i < NSHOWN; i++)
-			printf("  %-10s %8ld / %u\n", shown_maps[i], map_count(fds[i]),
+			printf("  %-10s %8ld / %u\n", shown_maps[i], census_entries(c, &m, fds[i]),
 			       map_capacity(fds[i]));
 		status_daemon_text(reply);
 		json_decref(reply);

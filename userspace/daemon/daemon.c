@@ -978,7 +978,7 @@ static int http_metrics_page(void *ctx, const struct http_request *req, struct h
 	(void)req;
 	if (!f)
 		return -ENOMEM;
-	metrics_write(f, &d->m);
+	metrics_write(f, d->o.pin_dir, &d->m);
 	daemon_metrics(f, d);
 	if (fclose(f))
 		return -ENOMEM;

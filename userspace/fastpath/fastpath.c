@@ -19,6 +19,7 @@
 #include "fastpath/fastpath.h"	/* common.h first: the skeleton embeds struct ig_cfg */
 #include "imapguard.skel.h"
 #include "fastpath/coexist.h"
+#include "fastpath/lists.h"
 #include "base/log.h"
 #include "policy/policy.h"
 
@@ -61,7 +62,15 @@ const char *const ig_map_names[IG_NMAPS] = {
 	"ig_grants",
 };
 
-static const char *const prog_pins[] = { "prog_xdp", "prog_tc" };
+/* The programs, each loaded and pinned the first time it is needed. */
+enum prog { PROG_XDP, PROG_TC, PROG_CENSUS, NPROGS };
+static const char *const prog_names[NPROGS] = { "ig_xdp", "ig_tc", "ig_census" };
+static const char *const prog_pins[NPROGS] = { "prog_xdp", "prog_tc", "prog_census" };
+
+static enum prog prog_of_mode(int mode)
+{
+	return mode == IG_MODE_TC ? PROG_TC : PROG_XDP;
+}
 
 /* Key and value sizes of each map, in struct ig_maps order, and the
  * entries where the layout fixes them (0: not checked): adopted
@@ -207,6 +216,7 @@ void fastpath_set_capacities(struct imapguard_bpf *skel, const struct policy *po
 int fastpath_load(const char *dir, const struct policy *pol)
 {
 	struct imapguard_bpf *skel;
+	struct bpf_program *prog;
 	struct bpf_map *map;
 	char path[PATH_MAX];
 	int err;
@@ -218,8 +228,8 @@ int fastpath_load(const char *dir, const struct policy *pol)
 		return err;
 	}
 	fastpath_set_capacities(skel, pol);
-	bpf_program__set_autoload(skel->progs.ig_xdp, false);
-	bpf_program__set_autoload(skel->progs.ig_tc, false);
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
 	err = imapguard_bpf__load(skel);
 	if (err) {
 		pr_warn("Couldn't create the BPF maps: %s", strerror(-err));
@@ -246,12 +256,12 @@ cleanup:
 	return err;
 }
 
-/* Load mode's program on the pinned maps and pin it. Another process may
+/* Load program which on the pinned maps and pin it. Another process may
  * have pinned it meanwhile (a daemon's reload takes no lock): then that
  * one is used. */
-static int load_prog(const char *dir, int mode)
+static int load_prog(const char *dir, enum prog which)
 {
-	struct bpf_program *prog, *other;
+	struct bpf_program *prog, *p;
 	struct imapguard_bpf *skel;
 	struct bpf_map *map;
 	char path[PATH_MAX];
@@ -263,9 +273,9 @@ static int load_prog(const char *dir, int mode)
 		pr_warn("Couldn't open BPF object: %s", strerror(-err));
 		return err;
 	}
-	prog = mode == IG_MODE_TC ? skel->progs.ig_tc : skel->progs.ig_xdp;
-	other = mode == IG_MODE_TC ? skel->progs.ig_xdp : skel->progs.ig_tc;
-	bpf_program__set_autoload(other, false);
+	prog = bpf_object__find_program_by_name(skel->obj, prog_names[which]);
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == prog);
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = fastpath_pin_name(map);
 
@@ -287,7 +297,7 @@ static int load_prog(const char *dir, int mode)
 			strerror(-err));
 		goto out;
 	}
-	pin_path(path, sizeof(path), dir, prog_pins[mode == IG_MODE_TC]);
+	pin_path(path, sizeof(path), dir, prog_pins[which]);
 	err = bpf_program__pin(prog, path);
 	if (err == -EEXIST)
 		err = 0;
@@ -396,16 +406,16 @@ void fastpath_maps_of(struct bpf_object *obj, struct ig_maps *m)
 		fds[i] = bpf_map__fd(bpf_object__find_map_by_name(obj, obj_name(i)));
 }
 
-/* The program for mode, loaded if no interface needed it before. */
-static int prog_fd_get(const char *dir, int mode)
+/* Program which, loaded if nothing needed it before. */
+static int prog_fd_get(const char *dir, enum prog which)
 {
 	char path[PATH_MAX];
 	int fd, err;
 
-	pin_path(path, sizeof(path), dir, prog_pins[mode == IG_MODE_TC]);
+	pin_path(path, sizeof(path), dir, prog_pins[which]);
 	fd = bpf_obj_get(path);
 	if (fd < 0 && errno == ENOENT) {
-		err = load_prog(dir, mode);
+		err = load_prog(dir, which);
 		if (err)
 			return err;
 		fd = bpf_obj_get(path);
@@ -415,6 +425,30 @@ static int prog_fd_get(const char *dir, int mode)
 		pr_warn("Couldn't open pinned program '%s': %s", path, strerror(-err));
 	}
 	return fd < 0 ? err : fd;
+}
+
+int fastpath_census_run(int prog_fd, struct ig_census *c)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = c, .ctx_size_in = sizeof(*c));
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->now_ns = mono_ns();
+	err = bpf_prog_test_run_opts(prog_fd, &o);	/* the kernel writes c back */
+	if (err)
+		pr_warn("Couldn't run the census program: %s", strerror(-err));
+	return err;
+}
+
+int fastpath_census(const char *dir, struct ig_census *c)
+{
+	int fd = prog_fd_get(dir, PROG_CENSUS), err;
+
+	if (fd < 0)
+		return fd;
+	err = fastpath_census_run(fd, c);
+	close(fd);
+	return err;
 }
 
 static void link_path(char *buf, size_t len, const char *dir, unsigned int ifindex)
@@ -573,7 +607,7 @@ static int do_attach(const char *dir, unsigned int ifindex, int mode,
 		     bool same_hook, struct ig_iface *ifc)
 {
 	char path[PATH_MAX];
-	int prog_fd = prog_fd_get(dir, mode), lfd, err;
+	int prog_fd = prog_fd_get(dir, prog_of_mode(mode)), lfd, err;
 	bool created = false;
 
 	if (prog_fd < 0)

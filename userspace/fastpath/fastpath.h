@@ -37,6 +37,11 @@ bool fastpath_loaded(const char *dir);
 /* Create the maps (capacities from pol) and pin them; fastpath_attach()
  * loads and pins each program when an interface first needs it. */
 int fastpath_load(const char *dir, const struct policy *pol);
+/* Entries of the hash maps and the bans by origin, counted in the kernel
+ * (the census program, loaded on first use). 0 or -errno. */
+int fastpath_census(const char *dir, struct ig_census *c);
+/* The same with the census program prog_fd (a test's own skeleton). */
+int fastpath_census_run(int prog_fd, struct ig_census *c);
 /* Remove every pin and the directory. */
 int fastpath_unpin_all(const char *dir);
 /* Every fd -1 (none open). */

@@ -82,6 +82,19 @@ long map_count(int fd)
 	return n;
 }
 
+long census_entries(const struct ig_census *c, struct ig_maps *m, int fd)
+{
+	if (c && fd == m->bans)
+		return c->bans;
+	if (c && fd == m->throttle)
+		return c->throttle;
+	if (c && fd == m->flows)
+		return c->flows;
+	if (c && fd == m->grants)
+		return c->grants;
+	return map_count(fd);
+}
+
 int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -1105,12 +1118,19 @@ static int each_ban_one(void *ctx, const struct ig_lpm_key *k, const struct ig_b
 	return e->fn(e->ctx, &p, v);
 }
 
+int banpfx_each(struct ig_maps *m, ban_fn fn, void *ctx)
+{
+	struct each_ban e = { fn, ctx };
+
+	return each_entry(m->banpfx, is_banned, each_ban_one, &e);
+}
+
 int ban_each(struct ig_maps *m, ban_fn fn, void *ctx)
 {
 	struct each_ban e = { fn, ctx };
 	int err = each_entry(m->bans, is_banned, each_ban_one, &e);	/* not deny-only hosts */
 
-	return err ? err : each_entry(m->banpfx, is_banned, each_ban_one, &e);
+	return err ? err : banpfx_each(m, fn, ctx);
 }
 
 struct collect {

@@ -98,6 +98,8 @@ int ban_list(struct ig_maps *m, struct ban_info **out, size_t *n);
  * returns non-zero (returned). Not reentrant: one shared batch buffer. */
 typedef int (*ban_fn)(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v);
 int ban_each(struct ig_maps *m, ban_fn fn, void *ctx);
+/* The same for ig_banpfx alone (the census program counts ig_bans). */
+int banpfx_each(struct ig_maps *m, ban_fn fn, void *ctx);
 /* Delete bans that expired; returns how many. */
 int ban_sweep(struct ig_maps *m);
 
@@ -114,6 +116,9 @@ int ban_sweep_some(struct ig_maps *m, struct sweep_cursor *c, unsigned int budge
 
 /* Number of entries in a map (walks the keys). */
 long map_count(int fd);
+/* Entries of map fd (one of m's): the census's figure where it has one
+ * (c: a fastpath_census() result, or NULL), else map_count(). */
+long census_entries(const struct ig_census *c, struct ig_maps *m, int fd);
 uint32_t map_capacity(int fd);
 uint64_t mono_ns(void);
 void count_extra(struct ig_maps *m, uint32_t idx);

@@ -70,17 +70,34 @@ static int add_ban(void *ctx, const struct ig_prefix *p, const struct ig_ban_val
 	return 0;
 }
 
+/* The census's ban figures, slot by slot, into sum (as add_ban would). */
+static void add_census(struct ban_sums *sum, const struct ig_census *c)
+{
+	for (__u32 s = 0; s < IG_CENSUS_SLOTS; s++) {
+		size_t o;
+
+		for (o = 0; o < NO - 1 && ig_census_slot(origins[o]) != s; o++)
+			;
+		sum->pkts[o] += c->packets[s];
+		sum->live += c->live[s];
+		sum->by[o] += c->live[s];
+	}
+}
+
 /* Bans in force, and per origin those and the packets their entries have
  * dropped (entries still in the map: a swept ban's packets leave the sum).
- * Summed as the map is read: a scrape keeps no copy of a million bans. */
-static void write_bans(FILE *f, struct ig_maps *m)
+ * ig_bans from the census (c), else read whole; ig_banpfx, a trie BPF
+ * cannot iterate and that holds few, read here. */
+static void write_bans(FILE *f, struct ig_maps *m, const struct ig_census *c)
 {
 	struct ban_sums sum = { .now = mono_ns() };
 	uint64_t *pkts = sum.pkts;
 	long live, *by = sum.by;
 	size_t o;
 
-	live = ban_each(m, add_ban, &sum) ? -1 : sum.live;
+	if (c)
+		add_census(&sum, c);
+	live = (c ? banpfx_each(m, add_ban, &sum) : ban_each(m, add_ban, &sum)) ? -1 : sum.live;
 	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
 	fprintf(f, "imapguard_bans_active %ld\n", live);
 	help(f, "imapguard_bans_by_origin", "gauge",
@@ -101,19 +118,23 @@ void metrics_write_up(FILE *f, bool up)
 	fprintf(f, "imapguard_up %d\n", up);
 }
 
-int metrics_write(FILE *f, struct ig_maps *m)
+int metrics_write(FILE *f, const char *dir, struct ig_maps *m)
 {
 	static const char *const names[] = { "allow", "deny", "bans", "banpfx", "throttle", "flows" };
 	int fds[] = { m->allow, m->deny, m->bans, m->banpfx, m->throttle, m->flows }, err;
+	struct ig_census census, *c = NULL;
 
 	metrics_write_up(f, true);
 	err = write_counters(f, m);
 	if (err)
 		return err;
-	write_bans(f, m);
+	if (!fastpath_census(dir, &census))
+		c = &census;	/* else read from userspace, as slowly as it is */
+	write_bans(f, m, c);
 	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
 	for (int i = 0; i < 6; i++)
-		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i], map_count(fds[i]));
+		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i],
+			census_entries(c, m, fds[i]));
 	help(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
 	for (int i = 0; i < 6; i++)
 		fprintf(f, "imapguard_map_capacity{map=\"%s\"} %u\n", names[i], map_capacity(fds[i]));
