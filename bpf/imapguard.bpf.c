@@ -122,9 +122,9 @@ struct {
  * stores: a lost race costs at most one token.
  */
 #define SEEN_BITS	16
-#define SEEN_SLOTS	(1 << SEEN_BITS)	/* 256 KiB */
+#define SEEN_SLOTS	(1 << SEEN_BITS)	/* 512 KiB */
 #define SEEN_SHIFT	23	/* ~8.4 ms */
-__u32 ig_seen[SEEN_SLOTS];
+__u64 ig_seen[SEEN_SLOTS];
 __u64 ig_seen_seed;
 
 /* Per-CPU new-state budget (IG_NEW_STATE_PER_SEC): window start, used. */
@@ -425,10 +425,12 @@ static __always_inline void thr_key(struct ig_thr_key *k, struct pkt *p,
 
 /* ---- admission filter (ig_seen) ---------------------------------------- */
 
-/* A slot: its latest arrival time in SEEN_SHIFT units (24 bits, compared
- * modulo 2^24: +-19 hours), and the fingerprint of the key that wrote it. */
+/* A slot: one past its buckets' latest arrival time in SEEN_SHIFT units,
+ * and the fingerprint of the key that wrote it (low 8 bits). 64 bits, so
+ * time never wraps: with 32, compared modulo 2^24 units (39 h), a slot
+ * never written looked busy for half of every 39 hours of uptime. */
 struct seen {
-	__u32 *slot;
+	__u64 *slot;
 	__u32 fp;	/* 8 bits */
 };
 
@@ -457,9 +459,9 @@ static __always_inline struct seen seen_slot(struct ig_thr_key *k)
 }
 
 /* How many units slot value v is ahead of now (negative: behind). */
-static __always_inline __s32 seen_ahead(__u32 v, __u64 now)
+static __always_inline __s64 seen_ahead(__u64 v, __u64 now)
 {
-	return (__s32)((v & ~0xffU) - ((__u32)(now >> SEEN_SHIFT) << 8)) >> 8;
+	return (__s64)(v >> 8) - (__s64)(now >> SEEN_SHIFT);
 }
 
 /* Some bucket hashed to this slot may not be full. */
@@ -471,8 +473,7 @@ static __always_inline bool seen_busy(struct seen *s, __u64 now)
 /* Record a bucket of this key whose arrival time is now tat (> now). */
 static __always_inline void seen_raise(struct seen *s, __u64 now, __u64 tat)
 {
-	__u64 units = (tat >> SEEN_SHIFT) + 1, lim = (now >> SEEN_SHIFT) + (1 << 22);
-	__u32 v = ((__u32)(units < lim ? units : lim) << 8) | s->fp;
+	__u64 v = (((tat >> SEEN_SHIFT) + 1) << 8) | s->fp;
 
 	if (seen_ahead(v, now) > seen_ahead(READ_ONCE(*s->slot), now))
 		*s->slot = v;
@@ -486,8 +487,8 @@ static __always_inline void seen_raise(struct seen *s, __u64 now, __u64 tat)
  */
 static __always_inline __u64 seen_base(struct seen *s, __u64 now, __u64 interval)
 {
-	__u32 v = READ_ONCE(*s->slot);
-	__s32 d = seen_ahead(v, now);
+	__u64 v = READ_ONCE(*s->slot);
+	__s64 d = seen_ahead(v, now);
 	__u64 t;
 
 	if ((v & 0xff) != s->fp || d <= 1)

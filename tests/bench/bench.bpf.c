@@ -124,7 +124,7 @@ struct {
 
 /* The admission slots' lower bound reads its own array of the same size. */
 #define LB_SEEN_SLOTS	65536
-__u32 lb_seen[LB_SEEN_SLOTS];
+__u64 lb_seen[LB_SEEN_SLOTS];
 
 enum lb_what {
 	LB_BANS = 1,		/* the ban summary line, and the ban hash where it says */
@@ -235,7 +235,7 @@ static __always_inline bool lb_slot_busy(struct pkt *p, __u64 prefix, __u64 now)
 	else
 		__builtin_memcpy(&w, p->saddr, 8);
 	h = (w & prefix) * 0x9e3779b97f4a7c15ULL;
-	return (__s32)(lb_seen[(h >> 48) & (LB_SEEN_SLOTS - 1)] - (__u32)(now >> 23)) > 0;
+	return (__s64)(lb_seen[(h >> 48) & (LB_SEEN_SLOTS - 1)] >> 8) - (__s64)(now >> 23) > 0;
 }
 
 static __always_inline enum lb_verdict lb_run(void *data, void *data_end, __u32 len,

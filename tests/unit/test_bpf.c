@@ -884,6 +884,33 @@ static void test_first_sight(int hook)
 	set_throttle(993, 0, 0, 0, 0);
 }
 
+/* Slots written at any earlier time are idle: a first sight takes no
+ * bucket. (Slots were 32 bits and compared modulo 39 h: after 19.5 h of
+ * uptime, never-written slots looked busy and every SYN paid the LRU.) */
+static void test_seen_stale(int hook)
+{
+	int pass = expected_retval(hook, E_PASS);
+	uint64_t units = coarse_ns() >> 23, ago[] = { units, units / 2, 1 << 23, 1 << 22, 2 };
+	char src[64], what[96];
+
+	set_budget_used(0);
+	set_throttle(993, 200000000ULL, 3, 0, 0);
+	for (size_t i = 0; i < sizeof(ago) / sizeof(ago[0]); i++) {
+		if (ago[i] > units)
+			continue;	/* before boot */
+		clear_throttle();
+		for (size_t j = 0; j < sizeof(skel->bss->ig_seen) / sizeof(*skel->bss->ig_seen); j++)
+			skel->bss->ig_seen[j] = ((units - ago[i]) << 8) | (j & 0xff);
+		snprintf(src, sizeof(src), "198.18.22.%zu", 2 * i + (hook == HOOK_TC));
+		snprintf(what, sizeof(what), "slots written %llu units ago: no bucket",
+			 (unsigned long long)ago[i]);
+		ASSERT_EQ(syn(hook, src, 993), pass, "first sight passes");
+		ASSERT_EQ(map_count(maps.throttle), 0, what);
+	}
+	clear_seen();
+	set_throttle(993, 0, 0, 0, 0);
+}
+
 /* A thousand never-seen sources, one SYN each, in distinct /48s: all pass
  * and leave (almost) no buckets; a real source keeps its exact burst, and
  * once over budget stays so while the flood goes on. */
@@ -1316,6 +1343,7 @@ int main(void)
 		STATEFUL(test_ban_expiry);
 		STATEFUL(test_ban_and_deny_host);
 		STATEFUL(test_first_sight);
+		STATEFUL(test_seen_stale);
 		STATEFUL(test_spoofed_flood);
 		STATEFUL(test_new_bucket_budget);
 		STATEFUL(test_ban_summary);

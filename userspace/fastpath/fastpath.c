@@ -278,6 +278,7 @@ static int load_prog(const char *dir, enum prog which)
 		bpf_program__set_autoload(p, p == prog);
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = fastpath_pin_name(map);
+		__u32 value_size = bpf_map__value_size(map);
 
 		if (!name)
 			continue;
@@ -288,6 +289,15 @@ static int load_prog(const char *dir, enum prog which)
 			close(fd);
 		if (err) {
 			pr_warn("Couldn't use pinned map '%s': %s", path, strerror(-err));
+			goto out;
+		}
+		/* ig_bss is not among the maps fastpath_open_maps() checks:
+		 * the verifier's "invalid access" would be all a user saw. */
+		if (bpf_map__value_size(map) != value_size) {
+			pr_warn("Pinned map '%s' has another layout (value %u bytes; expected %u): it "
+				"is from another imapguard version; detach with that version, or "
+				"remove '%s'", path, bpf_map__value_size(map), value_size, dir);
+			err = -EPROTO;
 			goto out;
 		}
 	}
