@@ -35,6 +35,7 @@ ALL_TESTS=(
 	test_daemon_reload
 	test_daemon_kill9_restart
 	test_daemon_state
+	test_daemon_state_writer
 	test_daemon_state_corrupt
 	test_daemon_state_v1_restore
 	test_daemon_special_files
@@ -1055,6 +1056,69 @@ test_daemon_state()
 	check_probe restored_other_993 connected "$SRV4" 993 "$CLI4B" "$OKT"
 	check_probe restored_143_refused refused "$SRV4" 143 "$CLI4B" "$OKT"
 	check_match restored_history "*banned 1 time*" "$(igc why "$CLI4")"
+}
+
+# metric_ge SAMPLE N: the daemon's SAMPLE is at least N.
+metric_ge()
+{
+	local v
+
+	v=$(dmetric "$1")
+	[ -n "$v" ] && awk -v v="$v" -v n="$2" 'BEGIN { exit !(v >= n) }'
+}
+
+# has_state_ban ADDR: the state file on disk holds a ban of ADDR.
+has_state_ban()
+{
+	grep -q "^ban $1 " "$STATE" 2>/dev/null
+}
+
+# no_children: the daemon has no child process, not even an unreaped one.
+no_children()
+{
+	[ -z "$(ps --ppid "$DPID" -o pid= 2>/dev/null)" ]
+}
+
+# A child process writes the state file while the daemon runs: a failed
+# save is warned about, counted and retried until it works, and the writer
+# is reaped each time.
+test_daemon_state_writer()
+{
+	local pol
+
+	: >"$ALOG"
+	pol=$(pol_authlog writer "max_failures = 3" "window = 1m" "ban_time = 10m" </dev/null)
+	daemon_start "$pol" || { bad start "daemon did not come up"; return; }
+	# A directory where the temp file goes: every save fails (EISDIR).
+	rm -f "$STATE"
+	mkdir "$STATE.tmp"
+	fail_lines "$CLI4" bob 3 >>"$ALOG"
+	wait_ban "$CLI4" >/dev/null || { bad banned "no ban for $CLI4 after 3 failures"; return; }
+	if wait_for 10 metric_ge imapguard_state_save_failures_total 1; then
+		ok failure_counted
+	else
+		bad failure_counted "imapguard_state_save_failures_total is '$(dmetric imapguard_state_save_failures_total)'"
+	fi
+	check_match failure_warned "*Couldn't save state to '$STATE': Is a directory*" "$(last_dlog)"
+	[ -e "$STATE" ]
+	check no_file_while_failing 1 $?
+	# Fixed: the next try (within the 2 s interval and a tick) succeeds.
+	rmdir "$STATE.tmp"
+	if wait_for 10 has_state_ban "$CLI4"; then
+		ok retried_and_written
+	else
+		bad retried_and_written "no ban of $CLI4 in $STATE 10 s after the fix"
+	fi
+	if wait_for 5 no_children; then
+		ok writer_reaped
+	else
+		bad writer_reaped "children of $DPID: $(ps --ppid "$DPID" -o pid=,stat=,comm= | tr '\n' ' ')"
+	fi
+	check_match save_seconds_set "0.*" "$(dmetric imapguard_state_save_seconds)"
+	[ "$(dmetric imapguard_state_save_seconds)" != "0.000000" ]
+	check save_seconds_nonzero 0 $?
+	daemon_stop TERM
+	check stop_exit 0 $?
 }
 
 # state_v1 RECORD...: a state file as the previous version wrote it (version

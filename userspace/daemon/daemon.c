@@ -14,11 +14,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <net/if.h>
@@ -129,6 +132,12 @@ struct daemon {
 	bool adopted;		/* pins existed at start: the maps, not the file, are current */
 	struct sweep_cursor sweep;
 	uint64_t last_save;
+	/* The state file's writer (save_state_bg), while one runs */
+	pid_t saver_pid;
+	int saver_fd;			/* its pidfd, in the loop */
+	struct ep_src saver_src;
+	uint64_t saver_start;
+	uint64_t save_last_ns, save_failures;
 	gid_t ctl_gid;
 	char *oom_reply;	/* made at start: the answer when a reply cannot be built */
 };
@@ -800,15 +809,89 @@ static int read_state_line(void *ctx, char *line)
 	return d->aw ? authwatch_load_line(d->aw, line) : 0;
 }
 
+static void save_failed(struct daemon *d, const char *why)
+{
+	pr_warn("Couldn't save state to '%s': %s", d->o.state_path, why);
+	d->save_failures++;
+	d->dirty = true;	/* again at the next interval */
+}
+
+/* In the loop: at exit, and when no writer can be forked. */
 static void save_state(struct daemon *d)
 {
-	int err = state_save(d->o.state_path, write_state, d);
+	uint64_t t0 = mono_ns();
+	int err;
 
+	d->dirty = false;
+	err = state_save(d->o.state_path, write_state, d);
 	d->last_save = mono_ns();
+	d->save_last_ns = d->last_save - t0;
 	if (err)
-		pr_warn("Couldn't save state to '%s': %s", d->o.state_path, strerror(-err));
-	else
-		d->dirty = false;
+		save_failed(d, strerror(-err));
+}
+
+/* The writer's exit status is its -errno. */
+static void saver_reap(struct daemon *d, bool block)
+{
+	pid_t r;
+	int st = 0, err;
+
+	r = waitpid(d->saver_pid, &st, block ? 0 : WNOHANG);
+	if (r == 0)
+		return;		/* still running */
+	err = r < 0 ? errno : 0;
+	d->saver_pid = 0;
+	if (d->saver_fd >= 0) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->saver_fd, NULL);
+		close(d->saver_fd);
+		d->saver_fd = -1;
+	}
+	d->save_last_ns = mono_ns() - d->saver_start;
+	/* The interval counts from the snapshot; 0 means a save was asked
+	 * for meanwhile (daemon_save_soon). */
+	if (d->last_save)
+		d->last_save = d->saver_start;
+	if (err)
+		save_failed(d, strerror(err));
+	else if (WIFSIGNALED(st))
+		save_failed(d, strsignal(WTERMSIG(st)));
+	else if (WEXITSTATUS(st))
+		save_failed(d, strerror(WEXITSTATUS(st)));
+}
+
+/*
+ * The state file is written by a child process: with 1M bans, rendering
+ * it takes ~0.15 s and its fsyncs more, and meanwhile the loop must answer
+ * Dovecot. fork() hands the child a consistent copy of the daemon's own
+ * state; the bans it reads from the maps, which are current anyway. One
+ * writer at a time: what changes meanwhile leaves d->dirty set for the
+ * next. The child only renders, writes and exits (_exit: no atexit work,
+ * nothing of the parent's flushed twice).
+ */
+static void save_state_bg(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->saver_src };
+	pid_t pid;
+
+	if (d->saver_pid > 0)
+		return;
+	d->saver_start = mono_ns();
+	pid = fork();
+	if (pid < 0) {
+		pr_warn("Couldn't fork the state writer (%s): saving in the loop", strerror(errno));
+		save_state(d);
+		return;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "imapguard-save");
+		_exit(-state_save(d->o.state_path, write_state, d));
+	}
+	d->saver_pid = pid;
+	d->dirty = false;
+	d->saver_fd = pidfd_open(pid, 0);
+	d->saver_src = (struct ep_src){ SRC_SAVER, d };
+	if (d->saver_fd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->saver_fd, &ev))
+		saver_reap(d, true);	/* cannot watch it: wait, as before */
 }
 
 /* ---- control socket ---------------------------------------------------- */
@@ -883,8 +966,14 @@ static void daemon_metrics(FILE *f, void *ctx)
 		"# HELP imapguard_reload_success Whether the last policy (re)load worked.\n"
 		"# TYPE imapguard_reload_success gauge\nimapguard_reload_success %d\n"
 		"# HELP imapguard_events_seen_total Ring-buffer events read by the daemon.\n"
-		"# TYPE imapguard_events_seen_total counter\nimapguard_events_seen_total %llu\n",
-		d->last_reload_ok, (unsigned long long)d->events_seen);
+		"# TYPE imapguard_events_seen_total counter\nimapguard_events_seen_total %llu\n"
+		"# HELP imapguard_state_save_seconds How long the last state file save took.\n"
+		"# TYPE imapguard_state_save_seconds gauge\nimapguard_state_save_seconds %.6f\n"
+		"# HELP imapguard_state_save_failures_total State file saves that failed.\n"
+		"# TYPE imapguard_state_save_failures_total counter\n"
+		"imapguard_state_save_failures_total %llu\n",
+		d->last_reload_ok, (unsigned long long)d->events_seen, d->save_last_ns / 1e9,
+		(unsigned long long)d->save_failures);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
 	if (d->cs)
@@ -1538,7 +1627,7 @@ static void on_timer(struct daemon *d)
 	/* Bans live in pinned maps; the file is for reboots. Writing it at
 	 * most every few seconds keeps a ban storm from rewriting it per ban. */
 	if (d->dirty && mono_ns() - d->last_save >= SAVE_INTERVAL_NS)
-		save_state(d);
+		save_state_bg(d);
 }
 
 static int loop(struct daemon *d)
@@ -1567,6 +1656,7 @@ static int loop(struct daemon *d)
 			case SRC_KNOCK: mfad_knock_ready(s->ptr); break;
 			case SRC_CROWDSEC: crowdsec_ready(s->ptr, evs[i].events); break;
 			case SRC_FLEET: fleet_ready(d->fleet, s->ptr, evs[i].events); break;
+			case SRC_SAVER: saver_reap(d, false); break;
 			}
 			/* The fleet was reopened: later events of this batch may
 			 * point at the old one. Level-triggered, they come again. */
@@ -1655,7 +1745,7 @@ static void daemon_fini(struct daemon *d)
 
 int daemon_run(const struct daemon_opts *o)
 {
-	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1 };
+	struct daemon d = { .o = *o, .lock_fd = -1, .pin_fd = -1, .listenfd = -1, .saver_fd = -1 };
 	const struct aw_hooks hooks = {
 		.ctx = &d, .ban = daemon_detector_ban, .get_ban = daemon_get_ban, .has_ban = daemon_has_ban,
 		.is_allowed = daemon_is_allowed, .emit = daemon_emit,
@@ -1707,6 +1797,10 @@ int daemon_run(const struct daemon_opts *o)
 		d.pol.file, d.o.ctl_path);
 	err = loop(&d);
 	sd_notify(0, "STOPPING=1");
+	/* The last word is this process's: a writer still running would
+	 * race it for the temp file. */
+	if (d.saver_pid > 0)
+		saver_reap(&d, true);
 	save_state(&d);
 out:
 	/* Also after a failed start: --detach-on-exit means nothing stays. */
