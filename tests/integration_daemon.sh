@@ -1031,9 +1031,13 @@ test_daemon_state()
 	else
 		bad banned "no ban for $CLI4 after 3 failures"
 	fi
+	# A ban from the CLI keeps its origin through the file too.
+	check_cmd cli_ban 0 "*" igc ban add 2001:db8:77::1 --ttl 10m --reason "by hand"
 	daemon_stop TERM
 	check stop_exit 0 $?
-	check_match state_has_ban "*ban $CLI4 *authlog*" "$(grep "^ban " "$STATE")"
+	check_match state_has_ban "*ban $CLI4 * origin=daemon authlog*" "$(grep "^ban " "$STATE")"
+	check_match state_has_cli_ban "*ban 2001:db8:77::1 * origin=cli by hand*" \
+		"$(grep "^ban " "$STATE")"
 
 	# Plain restart: the pinned ban is there anyway.
 	daemon_start "$pol" || { bad restart "daemon did not come up"; return; }
@@ -1050,6 +1054,9 @@ test_daemon_state()
 	check_match fresh_loaded "*loaded fast path*" "$(last_dlog)"
 	check_match fresh_restored "*restored state from $STATE*" "$(last_dlog)"
 	check restored_reason "authlog brute f=3 u=1" "$(ban_field "$CLI4" reason)"
+	check restored_origin daemon "$(ban_field "$CLI4" origin)"
+	check restored_cli_origin cli "$(ban_field 2001:db8:77::1 origin)"
+	check restored_cli_reason "by hand" "$(ban_field 2001:db8:77::1 reason)"
 	left=$(ban_field "$CLI4" expires_in_s)
 	check_range restored_expiry 500 600 "${left%.*}"
 	check_probe restored_ban_drops timeout "$SRV4" 993 "$CLI4" "$DROPT"

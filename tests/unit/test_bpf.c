@@ -1241,6 +1241,18 @@ static void test_grants(void)
 
 /* The census program's figures against a walk of the same maps from
  * userspace: entries, and bans in force and packets per origin. */
+/* origin_parse() undoes origin_name() (the state file's origin= word), and
+ * nothing else: not "local", not a prefix, not a longer word. */
+static void test_origin_names(void)
+{
+	for (unsigned int o = IG_ORIGIN_POLICY; o <= IG_ORIGIN_FLEET; o <<= 1)
+		ASSERT_EQ(origin_parse(origin_name(o), strlen(origin_name(o))), o, origin_name(o));
+	ASSERT_EQ(origin_parse("local", 5), 0, "local");
+	ASSERT_EQ(origin_parse("cli", 2), 0, "a prefix");
+	ASSERT_EQ(origin_parse("clix", 4), 0, "a longer word");
+	ASSERT_EQ(origin_parse("", 0), 0, "empty");
+}
+
 static void test_census(void)
 {
 	struct ig_prefix a = pfx("198.18.9.1"), b = pfx("2001:db8:9::/64"), c = pfx("198.18.9.2"),
@@ -1367,6 +1379,7 @@ int main(void)
 		bpf_map_update_elem(maps.cfg, &zero, &cfg, BPF_ANY);
 	}
 	RUN_CASE("census: entries and bans by origin", test_census());
+	RUN_CASE("origin names: parse undoes name", test_origin_names());
 	RUN_CASE("grants: slots, bind check, sweep", test_grants());
 	RUN_CASE("port layout: adopted pins", test_port_layout());
 	imapguard_bpf__destroy(skel);

@@ -729,7 +729,8 @@ struct ban_out {
 };
 
 /* One live ban, its expiry as wall-clock time: CLOCK_MONOTONIC restarts
- * with the host. */
+ * with the host. "ban ADDR EXPIRES CREATED origin=NAME REASON"; files
+ * written before origins were kept have no origin= word. */
 static int put_ban(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v)
 {
 	struct ban_out *o = ctx;
@@ -737,10 +738,31 @@ static int put_ban(void *ctx, const struct ig_prefix *p, const struct ig_ban_val
 
 	if (v->expires_ns && v->expires_ns <= o->now)
 		return 0;
-	return state_put(o->f, "ban %s %lld %llu %s", addr_format(p, a),
+	return state_put(o->f, "ban %s %lld %llu origin=%s %s", addr_format(p, a),
 			 v->expires_ns ?
 			 (long long)(o->wall + (v->expires_ns - o->now) / 1000000000ULL + 1) : 0LL,
-			 (unsigned long long)v->created, v->reason);
+			 (unsigned long long)v->created, origin_name(v->origin), v->reason);
+}
+
+/* A restored ban's origin: as written, else (older files, "local") known
+ * by its reason: CrowdSec's, so that a later deletion in LAPI lifts them,
+ * or the daemon's. *reason is moved past the origin= word. */
+static uint8_t restored_origin(const char **reason)
+{
+	const char *r = *reason, *name;
+	uint8_t origin = 0;
+	size_t len;
+
+	if (!strncmp(r, "origin=", 7)) {
+		name = r + 7;
+		len = strcspn(name, " ");
+		origin = origin_parse(name, len);
+		*reason = name + len + (name[len] == ' ');
+	}
+	if (origin)
+		return origin;
+	return strncmp(*reason, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
+	       IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC;
 }
 
 static int write_state(void *ctx, FILE *f)
@@ -776,6 +798,8 @@ static int read_state_line(void *ctx, char *line)
 	long long expires;
 	unsigned long long created;
 	struct ig_prefix p;
+	const char *reason;
+	uint8_t origin;
 	int off = 0;
 	time_t now = time(NULL);
 
@@ -795,11 +819,9 @@ static int read_state_line(void *ctx, char *line)
 			pr_warn("State file: not restoring the ban of %s: it is in the allow list", addr);
 			return 0;
 		}
-		/* The state file keeps no origin; CrowdSec's bans are known by
-		 * their reason, so that a later deletion in LAPI lifts them. */
-		return ban_origin(d, &p, expires ? restore_ttl(d, expires - now) : 0, line + off,
-				  strncmp(line + off, CS_REASON_PREFIX, strlen(CS_REASON_PREFIX)) ?
-				  IG_ORIGIN_DAEMON : IG_ORIGIN_CROWDSEC);
+		reason = line + off;
+		origin = restored_origin(&reason);
+		return ban_origin(d, &p, expires ? restore_ttl(d, expires - now) : 0, reason, origin);
 	}
 	if (d->mfa && (!strncmp(line, "grant ", 6) || !strncmp(line, "mfa ", 4)))
 		return mfad_load_line(d->mfa, line, d->adopted);

@@ -1345,6 +1345,14 @@ const char *origin_name(uint8_t origin)
 	}
 }
 
+uint8_t origin_parse(const char *name, size_t len)
+{
+	for (unsigned int o = IG_ORIGIN_POLICY; o <= IG_ORIGIN_FLEET; o <<= 1)
+		if (strlen(origin_name(o)) == len && !strncmp(origin_name(o), name, len))
+			return o;
+	return 0;
+}
+
 const char *reason_name(int idx)
 {
 	return idx >= 0 && idx < IG_C_MAX && reason_names[idx] ? reason_names[idx] : "?";

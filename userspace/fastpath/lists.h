@@ -126,9 +126,11 @@ void count_extra(struct ig_maps *m, uint32_t idx);
 int counters_read(struct ig_maps *m, struct ig_counter sum[IG_C_MAX]);
 /* Stable name of a counter index (stats output, JSON keys). */
 const char *reason_name(int idx);
-/* Stable name of a ban's origin: policy, cli, daemon, crowdsec; "local" for
- * 0 (bans written before origins were recorded). */
+/* Stable name of a ban's origin: policy, cli, daemon, crowdsec, fleet;
+ * "local" for 0 (bans written before origins were recorded). */
 const char *origin_name(uint8_t origin);
+/* The origin that origin_name() calls name (len bytes); 0 for any other. */
+uint8_t origin_parse(const char *name, size_t len);
 /* Origins that metrics and `ban list` break bans down by, 0 last. */
 #define IG_BAN_ORIGINS { IG_ORIGIN_CLI, IG_ORIGIN_DAEMON, IG_ORIGIN_CROWDSEC, IG_ORIGIN_FLEET, 0 }
 /* action starttls: name of an enum ig_st_cause ("" for none), and whether
