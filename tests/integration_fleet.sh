@@ -100,7 +100,13 @@ redis_stop()
 
 rcli()
 {
-	REDISCLI_AUTH=$(cat "$RTMP/redis.pass") redis-cli -s "$RTMP/redis.sock" "$@" </dev/null
+	rcli_in "$@" </dev/null
+}
+
+# rcli_in ARGS...: redis-cli reading its standard input (-x, --pipe).
+rcli_in()
+{
+	REDISCLI_AUTH=$(cat "$RTMP/redis.pass") redis-cli -s "$RTMP/redis.sock" "$@"
 }
 
 # ---- nodes -----------------------------------------------------------------
@@ -514,6 +520,70 @@ test_restart()
 	check_cmd status_fleet_line 0 "*fleet: node node-a*connected*" ig status -c "$CTL"
 }
 
+# big_fields KEY N: the RESP of one XADD to stream KEY with N fields, for
+# redis-cli --pipe (too many arguments for a command line).
+big_fields()
+{
+	"$PY" - "$1" "$2" <<-'EOF'
+	import sys
+	key, n = sys.argv[1], int(sys.argv[2])
+	args = ["XADD", key, "*"] + ["f%d" % i if j == 0 else "x" for i in range(n) for j in (0, 1)]
+	out = ["*%d\r\n" % len(args)] + ["$%d\r\n%s\r\n" % (len(a), a) for a in args]
+	sys.stdout.write("".join(out))
+	EOF
+}
+
+# Replies over the limits (4 MiB, 65536 objects) drop the connection, and
+# the daemons go on: the stream steps over each entry that alone is too
+# large, and a resync that met one is not repeated on the next connect.
+# Neither 64 MiB string is ever held whole: each daemon's peak RSS stays
+# far below it.
+test_oversize()
+{
+	T=oversize
+	local st="igt$BASE_ID:bans" big="igt$BASE_ID:ban:198.18.0.13" n hwm
+	local -A size0
+
+	for n in "${NODES[@]}"; do
+		wait_for 10 connected "$n" || bad "connected_$n" "node $n not connected"
+		size0[$n]=$(fstat "$n" 'f["refused"]["size"]')
+	done
+	# One 64 MiB string, then an entry of 70000 fields, then a valid ban.
+	head -c $((64 << 20)) /dev/zero | tr '\0' a |
+		rcli_in -x XADD "$st" '*' v 1 op add cidr 198.18.0.11 exp 0 ttl 0 level 0 node evil \
+		reason >/dev/null
+	big_fields "$st" 70000 | rcli_in --pipe >/dev/null
+	rcli XADD "$st" '*' v 1 op add cidr 198.18.0.12 exp 0 ttl 0 level 0 reason good node other >/dev/null
+	for n in "${NODES[@]}"; do
+		if wait_for 30 banned "$n" 198.18.0.12; then ok "valid_after_$n"; else
+			bad "valid_after_$n" "198.18.0.12 not banned on $n"; fi
+		check "dropped_twice_$n" True "$(fstat "$n" 'f["oversized"] >= 2')"
+		check "stepped_over_$n" $((size0[$n] + 2)) "$(fstat "$n" 'f["refused"]["size"]')"
+		if banned "$n" 198.18.0.11; then bad "big_not_banned_$n" "198.18.0.11 banned on $n"; else
+			ok "big_not_banned_$n"; fi
+	done
+	# A 64 MiB value under a ban key, met by the resync of every reconnect.
+	head -c $((64 << 20)) /dev/zero | tr '\0' a | rcli_in -x SET "$big" >/dev/null
+	rcli CLIENT KILL TYPE normal >/dev/null
+	sleep 1
+	for n in "${NODES[@]}"; do
+		if wait_for 20 connected "$n"; then ok "reconnected_$n"; else
+			bad "reconnected_$n" "node $n not connected after an oversized resync"; fi
+		check "resync_dropped_$n" True "$(fstat "$n" 'f["oversized"] >= 3')"
+	done
+	rcli XADD "$st" '*' v 1 op add cidr 198.18.0.14 exp 0 ttl 0 level 0 reason good node other >/dev/null
+	for n in "${NODES[@]}"; do
+		if wait_for 10 banned "$n" 198.18.0.14; then ok "stream_goes_on_$n"; else
+			bad "stream_goes_on_$n" "198.18.0.14 not banned on $n"; fi
+		node "$n"
+		check_match "warned_$n" "*reply over the limits*" "$(cat "$DLOG")"
+		hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/${NODE_PID[$n]}/status")
+		echo "# oversize: daemon $n peak RSS ${hwm} kB"
+		check "peak_rss_under_32MiB_$n" True "$([ "${hwm:-999999}" -lt 32768 ] && echo True || echo False)"
+	done
+	rcli DEL "$big" >/dev/null
+}
+
 main()
 {
 	local n t0=$EPOCHREALTIME
@@ -543,6 +613,7 @@ main()
 	test_outage
 	test_poison
 	test_restart
+	test_oversize
 	echo "# fleet suite: $(( (10#${EPOCHREALTIME//[.,]/} - 10#${t0//[.,]/}) / 1000000 )) s"
 	if [ "$FAILED" != 0 ]; then
 		for n in "${NODES[@]}"; do

@@ -92,6 +92,10 @@ static int print_fleet(void *ctx, const char *line)
 	       (long long)json_integer_value(json_object_get(f, "published")),
 	       (long long)json_integer_value(json_object_get(f, "received_add")),
 	       (long long)json_integer_value(json_object_get(f, "received_del")));
+	printf("connections      %lld started; %lld error replies, %lld over the size limits\n",
+	       (long long)json_integer_value(json_object_get(f, "reconnects")),
+	       (long long)json_integer_value(json_object_get(f, "errors")),
+	       (long long)json_integer_value(json_object_get(f, "oversized")));
 	print_counts("dropped", json_object_get(f, "dropped"));
 	print_counts("refused", json_object_get(f, "refused"));
 	printf("\n%-24s %12s %8s %10s %10s\n", "node", "last seen", "queue", "lag ms", "published");

@@ -9,6 +9,12 @@
  * and returns the fleet-wide figures; another writes a ban's key and stream
  * entry at once. Scripts are loaded on every connect, ahead of everything
  * else on that connection, so EVALSHA never meets an empty script cache.
+ *
+ * Redis is a peer like any other: hiredis 0.14 sets no limit on a reply, so
+ * ours does (reply_fits, and the read buffer in fleet_ready). A connection
+ * that meets an oversized reply is dropped; the stream then reads one entry
+ * at a time and steps over the one that alone is too large, and a resync
+ * that met one is not repeated on the next connect.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,6 +45,11 @@
 #define NODES_MAX	64
 #define SEEN_MAX	(4u << 20)	/* bans remembered during a resync */
 #define PASSWORD_MAX	512
+/* One reply from Redis at most (legitimate ones are far smaller: 256
+ * stream entries, ~500 keys of a SCAN or MGET): objects, and bytes of
+ * strings and arrays summed, or waiting in the read buffer. */
+#define REPLY_MAX_OBJECTS 65536
+#define REPLY_MAX_BYTES	(4u << 20)
 
 enum { SCRIPT_COUNT, SCRIPT_PUBLISH, SCRIPT_BEAT, SCRIPT_MAX };
 
@@ -131,6 +142,10 @@ struct conn {
 	bool in_epoll, connected, up;
 	uint64_t started_ms, last_reply_ms, next_try_ms, backoff_ms;
 	uint32_t inflight;
+	/* The reply being read (reply_fits), and whether one was too large */
+	uint32_t reply_objects;
+	size_t reply_bytes;
+	bool oversized;
 };
 
 struct node_seen {
@@ -156,6 +171,10 @@ struct fleet {
 	/* Stream position: resume from here after a reconnect. */
 	char last_id[48];
 	bool have_id, id_pending, xread_out, closing;
+	/* After an oversized XREAD reply: entries read one at a time, and the
+	 * one that alone was too large stepped over (on_next_id) */
+	uint32_t xread_single;
+	bool skip_pending, resync_skip;
 	uint64_t lag_ms;
 	/* Resync in progress (SCAN over PREFIX:ban:*). */
 	uint32_t resync_gen;
@@ -168,7 +187,7 @@ struct fleet {
 	uint64_t redis_now_ms;
 	/* Counters (metrics, status). */
 	uint64_t dropped[OP_KINDS], refused[FLEET_R_MAX], published, received_add, received_del,
-		 counted, figures, reconnects, errors, resyncs, refilled, own_skipped;
+		 counted, figures, reconnects, errors, resyncs, refilled, own_skipped, oversized;
 };
 
 static uint64_t wall_ms(void)
@@ -225,6 +244,72 @@ static void ad_cleanup(void *p)
 	c->inflight = 0;
 }
 
+/* hiredis's reply builders, and ours that count each reply against the
+ * limits first: a NULL makes the reader fail, and hiredis disconnect. */
+static const redisReplyObjectFunctions *hiredis_fns;
+static redisReplyObjectFunctions capped_fns;
+
+/* Noted now: by the time the connection is gone, its pending callbacks
+ * (run with no reply) have ended the resync. */
+static void mark_oversized(struct conn *c)
+{
+	c->oversized = true;
+	if (c == &c->f->cmd && c->f->resyncing)
+		c->f->resync_skip = true;
+}
+
+static bool reply_fits(const redisReadTask *t, size_t bytes)
+{
+	struct conn *c = t->privdata;
+
+	if (!t->parent)		/* a new reply begins */
+		c->reply_objects = 0, c->reply_bytes = 0;
+	c->reply_objects++;
+	c->reply_bytes += bytes;
+	if (c->reply_objects <= REPLY_MAX_OBJECTS && c->reply_bytes <= REPLY_MAX_BYTES)
+		return true;
+	mark_oversized(c);
+	return false;
+}
+
+static void *cap_string(const redisReadTask *t, char *str, size_t len)
+{
+	return reply_fits(t, len) ? hiredis_fns->createString(t, str, len) : NULL;
+}
+
+static void *cap_array(const redisReadTask *t, int n)
+{
+	/* The pointer array hiredis allocates up front (n is Redis's word) */
+	return reply_fits(t, n > 0 ? (size_t)n * sizeof(void *) : 0) ?
+	       hiredis_fns->createArray(t, n) : NULL;
+}
+
+static void *cap_integer(const redisReadTask *t, long long v)
+{
+	return reply_fits(t, 0) ? hiredis_fns->createInteger(t, v) : NULL;
+}
+
+static void *cap_nil(const redisReadTask *t)
+{
+	return reply_fits(t, 0) ? hiredis_fns->createNil(t) : NULL;
+}
+
+static void cap_replies(struct conn *c)
+{
+	redisReader *r = c->ac->c.reader;
+
+	if (!hiredis_fns) {
+		hiredis_fns = r->fn;
+		capped_fns = *r->fn;
+		capped_fns.createString = cap_string;
+		capped_fns.createArray = cap_array;
+		capped_fns.createInteger = cap_integer;
+		capped_fns.createNil = cap_nil;
+	}
+	r->fn = &capped_fns;
+	r->privdata = c;
+}
+
 void fleet_ready(struct fleet *f, void *src, uint32_t events)
 {
 	struct conn *c = src;
@@ -233,6 +318,11 @@ void fleet_ready(struct fleet *f, void *src, uint32_t events)
 	/* A read may end in the context being freed (EOF): look again. */
 	if (c->ac && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		redisAsyncHandleRead(c->ac);
+	/* A bulk string is kept whole before any builder sees it. */
+	if (c->ac && c->ac->c.reader->len - c->ac->c.reader->pos > REPLY_MAX_BYTES) {
+		mark_oversized(c);
+		redisAsyncFree(c->ac);	/* on_disconnect says why */
+	}
 	if (c->ac && (events & (EPOLLOUT | EPOLLERR)))
 		redisAsyncHandleWrite(c->ac);
 }
@@ -263,11 +353,30 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	c->last_reply_ms = mono_ms();
 }
 
+/* The connection was dropped for an oversized reply: what to do instead
+ * of reading it again after the reconnect. */
+static void after_oversized(struct fleet *f, struct conn *c)
+{
+	c->oversized = false;
+	f->oversized++;
+	pr_warn("fleet: Redis %s sent the %s connection a reply over the limits (%u objects, "
+		"%u bytes): dropped it", f->pol.redis, c->name, REPLY_MAX_OBJECTS, REPLY_MAX_BYTES);
+	/* The stream connection reads nothing but entries: read them one at
+	 * a time, and step over the next one if alone it is too large. */
+	if (c == &f->stream) {
+		if (f->xread_single)
+			f->skip_pending = true;
+		f->xread_single = XREAD_COUNT;
+	}
+}
+
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct conn *c = ac->ev.data;
 
-	if (status != REDIS_OK)
+	if (c->oversized)
+		after_oversized(c->f, c);
+	else if (status != REDIS_OK)
 		pr_warn("fleet: lost Redis %s (%s): %s", c->f->pol.redis, c->name, ac->errstr);
 	if (c == &c->f->stream)
 		c->f->xread_out = false;
@@ -389,8 +498,12 @@ static void on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 		if (!cmd_argv(c, on_last_id, NULL, 6, argv, NULL))
 			f->id_pending = true;
 	}
-	if (f->pol.share_bans)
+	if (f->pol.share_bans && f->resync_skip) {
+		pr_warn("fleet: not resyncing this time: the last resync met an oversized reply");
+		f->resync_skip = false;
+	} else if (f->pol.share_bans) {
 		start_resync(f);
+	}
 	flush_queue(f);
 }
 
@@ -428,6 +541,7 @@ static void conn_start(struct fleet *f, struct conn *c)
 		return;
 	}
 	f->reconnects++;
+	cap_replies(c);
 	c->ac->ev.data = c;
 	c->ac->ev.addRead = ad_add_read;
 	c->ac->ev.delRead = ad_del_read;
@@ -899,6 +1013,37 @@ static void stream_entry(struct fleet *f, const redisReply *e, const struct flee
 	apply(f, &b, fleet_entry_parse(fl, kv->elements / 2, chk, &b));
 }
 
+/* The ID of the entry after ARGV[1], without the entry itself: the one
+ * that alone made an oversized reply (EVAL: rare, and no script cache). */
+static const char script_next_id[] =
+	"local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 2)\n"
+	"for _, e in ipairs(r) do if e[1] ~= ARGV[1] then return e[1] end end\n"
+	"return false\n";
+
+static void on_next_id(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct conn *c = ac->ev.data;
+	struct fleet *f = c->f;
+	redisReply *r = reply;
+	uint64_t ms;
+
+	(void)priv;
+	f->xread_out = false;
+	if (!r)
+		return;
+	got_reply(c);
+	f->skip_pending = false;
+	if (r->type == REDIS_REPLY_STRING && id_ok(r->str, r->len, &ms)) {
+		memcpy(f->last_id, r->str, r->len);
+		f->last_id[r->len] = '\0';
+		f->refused[FLEET_R_SIZE]++;
+		pr_warn("fleet: stepped over stream entry %s: too large", f->last_id);
+	} else if (!reply_error(f, r, "EVAL") && r->type != REDIS_REPLY_NIL) {
+		f->refused[FLEET_R_MALFORMED]++;
+	}
+	xread_next(f);
+}
+
 static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct conn *c = ac->ev.data;
@@ -921,8 +1066,12 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 	    (s = r->element[0]->element[1])->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < s->elements; i++)
 			stream_entry(f, s->element[i], &chk);
+		if (f->xread_single)
+			f->xread_single--;
 	} else if (r->type != REDIS_REPLY_NIL) {
 		f->refused[FLEET_R_MALFORMED]++;
+	} else {
+		f->xread_single = 0;	/* nothing more: whatever was too large is gone */
 	}
 	xread_next(f);
 }
@@ -936,8 +1085,15 @@ static void xread_next(struct fleet *f)
 	if (!f->stream.up || f->xread_out || !f->have_id)
 		return;
 	snprintf(key, sizeof(key), "%s:bans", f->pol.prefix);
+	if (f->skip_pending) {
+		const char *ev[] = { "EVAL", script_next_id, "1", key, f->last_id };
+
+		if (!cmd_argv(&f->stream, on_next_id, NULL, 5, ev, NULL))
+			f->xread_out = true;
+		return;
+	}
 	snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
-	snprintf(count, sizeof(count), "%d", XREAD_COUNT);
+	snprintf(count, sizeof(count), "%d", f->xread_single ? 1 : XREAD_COUNT);
 	if (!cmd_argv(&f->stream, on_xread, NULL, 8, argv, NULL))
 		f->xread_out = true;
 }
@@ -1362,7 +1518,7 @@ json_t *fleet_status_json(struct fleet *f)
 	for (int i = 1; ref && i < FLEET_R_MAX; i++)
 		json_object_set_new(ref, fleet_refusal_name(i), json_integer(f->refused[i]));
 	o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:o, s:o, s:o}",
+		      " s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 		      "node", f->node, "redis", f->pol.redis, "prefix", f->pol.prefix,
 		      "connected", f->cmd.up, "stream_connected", f->stream.up,
 		      "resyncing", f->resyncing, "last_id", f->have_id ? f->last_id : "",
@@ -1373,7 +1529,8 @@ json_t *fleet_status_json(struct fleet *f)
 		      "received_del", (json_int_t)f->received_del,
 		      "failures_sent", (json_int_t)f->counted,
 		      "figures_received", (json_int_t)f->figures, "reconnects", (json_int_t)f->reconnects,
-		      "errors", (json_int_t)f->errors, "dropped", drop, "refused", ref,
+		      "errors", (json_int_t)f->errors, "oversized", (json_int_t)f->oversized,
+		      "dropped", drop, "refused", ref,
 		      "nodes", nodes);
 	return o;
 }
@@ -1414,4 +1571,7 @@ void fleet_metrics(struct fleet *f, FILE *out)
 	fprintf(out, "# HELP imapguard_fleet_errors_total Error replies from Redis.\n"
 		"# TYPE imapguard_fleet_errors_total counter\nimapguard_fleet_errors_total %llu\n",
 		(unsigned long long)f->errors);
+	fprintf(out, "# HELP imapguard_fleet_oversized_total Connections dropped for a reply over "
+		"the limits.\n# TYPE imapguard_fleet_oversized_total counter\n"
+		"imapguard_fleet_oversized_total %llu\n", (unsigned long long)f->oversized);
 }
