@@ -558,25 +558,32 @@ static void fleet_figures_hook(void *ctx, const uint8_t addr[16], const char *us
 		authwatch_fleet(d->aw, addr, user, fig);
 }
 
-/* Redis came back without our keys: refill it with the bans decided here. */
+struct refill {
+	struct fleet *f;
+	uint64_t now;
+};
+
+static int refill_one(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v)
+{
+	struct refill *r = ctx;
+	struct fleet_ban fb;
+
+	if (v->origin == IG_ORIGIN_FLEET || v->origin == IG_ORIGIN_CROWDSEC ||
+	    (v->expires_ns && v->expires_ns <= r->now))
+		return 0;
+	ban_to_fleet(p, v, r->now, 0, 0, &fb);
+	fleet_refill(r->f, &fb);
+	return 0;
+}
+
+/* Redis came back without our keys: refill it with the bans decided here.
+ * Streamed (ban_each): a copy of a million bans would take ~100 MB. */
 static void fleet_own_bans(void *ctx, struct fleet *f)
 {
 	struct daemon *d = ctx;
-	uint64_t now = mono_ns();
-	struct ban_info *b;
-	struct fleet_ban fb;
-	size_t n;
+	struct refill r = { f, mono_ns() };
 
-	if (ban_list(&d->m, &b, &n))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i].val.origin == IG_ORIGIN_FLEET || b[i].val.origin == IG_ORIGIN_CROWDSEC ||
-		    (b[i].val.expires_ns && b[i].val.expires_ns <= now))
-			continue;
-		ban_to_fleet(&b[i].pfx, &b[i].val, now, 0, 0, &fb);
-		fleet_refill(f, &fb);
-	}
-	free(b);
+	ban_each(&d->m, refill_one, &r);
 }
 
 /* A full resync: fleet bans whose keys are gone were lifted (or expired)
@@ -584,16 +591,15 @@ static void fleet_own_bans(void *ctx, struct fleet *f)
 static void fleet_resynced(void *ctx, const struct ig_prefix *seen, size_t nseen)
 {
 	struct daemon *d = ctx;
-	struct ban_info *b;
+	struct ig_prefix *p;
 	size_t n;
 
-	if (ban_list(&d->m, &b, &n))
+	if (ban_list_origin(&d->m, IG_ORIGIN_FLEET, &p, &n))
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (b[i].val.origin == IG_ORIGIN_FLEET &&
-		    !bsearch(&b[i].pfx, seen, nseen, sizeof(*seen), memcmp_prefix))
-			fleet_unban_hook(d, &b[i].pfx);
-	free(b);
+		if (!bsearch(&p[i], seen, nseen, sizeof(*seen), memcmp_prefix))
+			fleet_unban_hook(d, &p[i]);
+	free(p);
 }
 
 static int open_fleet(struct daemon *d)
@@ -893,11 +899,12 @@ static void saver_reap(struct daemon *d, bool block)
 static void save_state_bg(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->saver_src };
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (d->saver_pid > 0)
 		return;
 	d->saver_start = mono_ns();
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		pr_warn("Couldn't fork the state writer (%s): saving in the loop", strerror(errno));
@@ -905,6 +912,11 @@ static void save_state_bg(struct daemon *d)
 		return;
 	}
 	if (pid == 0) {
+		/* It holds copies of the daemon's listening sockets: it must
+		 * not outlive a killed daemon, or the restarted one could not
+		 * bind them. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(ECHILD);
 		prctl(PR_SET_NAME, "imapguard-save");
 		_exit(-state_save(d->o.state_path, write_state, d));
 	}

@@ -151,11 +151,9 @@ int http_add_conn(struct http_server *s, int fd, const struct sockaddr *sa, sock
 }
 
 /* A bad request line MHD closes on without a word, and without telling us:
- * the only trace is a TCP connection we shut down first with nothing sent. */
-/* tcpi_state values where our FIN went first (the kernel's tcp_states.h,
- * which no UAPI header carries). */
-enum { ST_FIN_WAIT1 = 4, ST_FIN_WAIT2 = 5, ST_TIME_WAIT = 6, ST_CLOSING = 11 };
-
+ * the only trace is a TCP connection that brought bytes and got none back.
+ * Its state says nothing: with a FIN first it is in FIN_WAIT, but MHD may
+ * close with bytes unread, and then the kernel resets it (CLOSE). */
 static bool closed_silently(int fd)
 {
 	struct tcp_info ti;
@@ -165,9 +163,7 @@ static bool closed_silently(int fd)
 	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
 	    len < offsetof(struct tcp_info, tcpi_bytes_sent) + sizeof(ti.tcpi_bytes_sent))
 		return false;
-	return (ti.tcpi_state == ST_FIN_WAIT1 || ti.tcpi_state == ST_FIN_WAIT2 ||
-		ti.tcpi_state == ST_CLOSING || ti.tcpi_state == ST_TIME_WAIT) &&
-	       !ti.tcpi_bytes_sent;
+	return ti.tcpi_bytes_received && !ti.tcpi_bytes_sent;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx,

@@ -1311,25 +1311,46 @@ int ban_del_origin(struct ig_maps *m, const struct ig_prefix *p, uint8_t origin)
 	return ban_del(m, p);
 }
 
+struct origin_list {
+	uint8_t origin;
+	uint64_t now;
+	struct ig_prefix *p;
+	size_t n, cap;
+};
+
+static int collect_origin(void *ctx, const struct ig_prefix *p, const struct ig_ban_val *v)
+{
+	struct origin_list *o = ctx;
+	struct ig_prefix *np;
+
+	if (v->origin != o->origin || (v->expires_ns && v->expires_ns <= o->now))
+		return 0;
+	if (o->n == o->cap) {
+		np = realloc(o->p, (o->cap ? 2 * o->cap : 64) * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		o->p = np;
+		o->cap = o->cap ? 2 * o->cap : 64;
+	}
+	o->p[o->n++] = *p;
+	return 0;
+}
+
+/* Streamed (ban_each): only the origin's own bans are kept, not a copy of
+ * every ban in the map. */
 int ban_list_origin(struct ig_maps *m, uint8_t origin, struct ig_prefix **out, size_t *n)
 {
-	uint64_t now = mono_ns();
-	struct ban_info *b;
-	size_t nb, k = 0;
-	int err = ban_list(m, &b, &nb);
+	struct origin_list o = { .origin = origin, .now = mono_ns() };
+	int err = ban_each(m, collect_origin, &o);
 
-	if (err)
+	if (!err && !o.p && !(o.p = malloc(sizeof(*o.p))))
+		err = -ENOMEM;
+	if (err) {
+		free(o.p);
 		return err;
-	*out = malloc((nb ? nb : 1) * sizeof(**out));
-	if (!*out) {
-		free(b);
-		return -ENOMEM;
 	}
-	for (size_t i = 0; i < nb; i++)
-		if (b[i].val.origin == origin && (!b[i].val.expires_ns || b[i].val.expires_ns > now))
-			(*out)[k++] = b[i].pfx;
-	free(b);
-	*n = k;
+	*out = o.p;
+	*n = o.n;
 	return 0;
 }
 
