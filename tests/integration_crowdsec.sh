@@ -47,6 +47,7 @@ ALL_TESTS=(
 	test_cs_reload
 	test_cs_key_rotation
 	test_cs_hostile_lapi
+	test_cs_tls
 )
 
 source "$HERE/assert.sh"
@@ -672,6 +673,57 @@ test_cs_hostile_lapi()
 	if wait_for "$WITHIN" cis 'c["connected"]'; then ok back; else bad back "$(cget c)"; fi
 	stop_pid "$fake"
 	cs decisions delete --ip "$CLI6" >/dev/null 2>&1
+}
+
+# An https LAPI whose certificate a CA of its own signed: trusted through
+# ca_file, refused without it (the system's CAs do not know that one). Last:
+# the LAPI serves TLS only from here on.
+test_cs_tls()
+{
+	local tls=$CSD/tls
+
+	mkdir -p "$tls" || return 1
+	printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n' >"$tls/ext"
+	if ! { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj "/CN=igtest LAPI CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" &&
+	       openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj "/CN=127.0.0.1" -keyout "$tls/lapi.key" -out "$tls/lapi.csr" &&
+	       openssl x509 -req -in "$tls/lapi.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+		-CAcreateserial -days 1 -extfile "$tls/ext" -out "$tls/lapi.pem"; } \
+		</dev/null >"$tls/openssl.log" 2>&1; then
+		bad certs "openssl: $(tail -2 "$tls/openssl.log")"
+		return 1
+	fi
+	lapi_stop
+	# cscli talks to it without checking: its trust is not what is tested.
+	sed -i "s|^    listen_uri: .*|&\n    tls:\n      cert_file: $tls/lapi.pem\n      key_file: $tls/lapi.key|
+		s|insecure_skip_verify: false|insecure_skip_verify: true|" "$CSD/config.yaml"
+	sed -i "s|http://|https://|" "$CSD/local_api_credentials.yaml"
+	lapi_start || { bad lapi_tls "LAPI did not listen: $(tail -3 "$CSD/lapi.out")"; return 1; }
+	sed -i "s|^lapi = .*|lapi = https://127.0.0.1:$CS_PORT\nca_file = $tls/ca.pem|" "$POL"
+	check_cmd reload_https 0 "*" igc reload
+	if wait_for "$WITHIN" cis 'c["connected"] and c["pulls_ok"] >= 1'; then
+		ok https_pulls
+	else
+		bad https_pulls "$(cget c)"
+	fi
+	check_match status_https "*connected to https://127.0.0.1:$CS_PORT*" "$(igc status)"
+	cs decisions add --ip "$CLI4B" --duration 1h >/dev/null 2>&1
+	if wait_for "$WITHIN" is_banned "$CLI4B"; then ok https_ban; else bad https_ban "no ban for $CLI4B"; fi
+	check_probe https_ban_dropped timeout "$SRV4" 143 "$CLI4B" "$DROPT"
+	# Without ca_file, the system's CAs: not this one.
+	sed -i "/^ca_file = /d" "$POL"
+	check_cmd reload_system_cas 0 "*" igc reload
+	if wait_for 20 cis 'c["pulls_failed"] >= 1'; then ok untrusted_refused; else
+		bad untrusted_refused "$(cget c)"; fi
+	check_match untrusted_error "*certificate*" "$(cget 'c["last_error"]')"
+	check untrusted_not_connected False "$(cget 'c["connected"]')"
+	check still_banned True "$(is_banned "$CLI4B" && echo True || echo False)"
+	# A ca_file the daemon cannot read is refused at once.
+	sed -i "s|^lapi = .*|&\nca_file = $tls/missing.pem|" "$POL"
+	check_cmd missing_ca_refused 0 "*" igc reload
+	check_match missing_ca_said "*couldn't read ca_file '$tls/missing.pem'*" "$(tail -5 "$DLOG")"
+	cs decisions delete --ip "$CLI4B" >/dev/null 2>&1
 }
 
 # ---- runner ----------------------------------------------------------------

@@ -262,6 +262,10 @@ static const struct err_case err_cases[] = {
 	{ "crowdsec scenario 64", "[crowdsec]\nlapi = http://x\nscenarios_containing = " A16 A16 A16 A16 "\n", 3,
 	  "too long (max 63 characters)" },
 	{ "crowdsec push_alerts", "[crowdsec]\nlapi = http://x\npush_alerts = maybe\n", 3, "expected yes|no" },
+	{ "crowdsec ca_file http", "[crowdsec]\nlapi = http://x\nca_file = /etc/ssl/lapi.pem\n", 1,
+	  "ca_file is for an https lapi (lapi = http://x)" },
+	{ "crowdsec ca_file relative", "[crowdsec]\nlapi = https://x\nca_file = lapi.pem\n", 3,
+	  "not an absolute path" },
 	{ "crowdsec twice", "[crowdsec]\nlapi = http://x\n[crowdsec]\n", 3, "duplicate section [crowdsec] (first at line 1)" },
 	/* [fleet] */
 	{ "fleet no redis", "[fleet]\nprefix = x\n", 1, "missing 'redis = ADDR:PORT'" },

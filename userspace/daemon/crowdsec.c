@@ -682,6 +682,8 @@ static int req_start(struct crowdsec *cs, struct req *r, const char *url, char *
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, CS_USER_AGENT);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	if (cs->conf.ca_file[0])	/* in place of the system's: a LAPI's own CA */
+		curl_easy_setopt(e, CURLOPT_CAINFO, cs->conf.ca_file);
 	if (post) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
@@ -1164,6 +1166,12 @@ int crowdsec_open(struct crowdsec **out, const struct pol_crowdsec *conf,
 	cs->alerts.max = CS_REPLY_MAX;
 	if ((err = read_key(cs, cs->api_key)))
 		goto fail;
+	/* Said now, not as a TLS error at every pull. */
+	if (cs->conf.ca_file[0] && access(cs->conf.ca_file, R_OK)) {
+		err = -errno;
+		pr_warn("crowdsec: couldn't read ca_file '%s': %s", cs->conf.ca_file, strerror(-err));
+		goto fail;
+	}
 	err = -ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	cs->hash = hasher_new(NULL);

@@ -1029,6 +1029,8 @@ static int crowdsec_key(struct ctx *c, const char *k, const char *v)
 		return get_abspath(c, v, cs->api_key_file, sizeof(cs->api_key_file));
 	if (!strcmp(k, "machine_credentials"))
 		return get_abspath(c, v, cs->machine_credentials, sizeof(cs->machine_credentials));
+	if (!strcmp(k, "ca_file"))
+		return get_abspath(c, v, cs->ca_file, sizeof(cs->ca_file));
 	if (!strcmp(k, "push_alerts"))
 		return get_bool(c, v, &cs->push_alerts);
 	if (!strcmp(k, "origins"))
@@ -1061,8 +1063,12 @@ static int crowdsec_key(struct ctx *c, const char *k, const char *v)
 
 static int crowdsec_close(struct ctx *c)
 {
-	if (!c->pol->crowdsec.lapi[0])
+	const struct pol_crowdsec *cs = &c->pol->crowdsec;
+
+	if (!cs->lapi[0])
 		return fail(c, c->sect_line, "missing 'lapi = http://HOST:PORT'");
+	if (cs->ca_file[0] && strncmp(cs->lapi, "https://", 8))
+		return fail(c, c->sect_line, "ca_file is for an https lapi (lapi = %s)", cs->lapi);
 	return 0;
 }
 

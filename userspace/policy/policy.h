@@ -130,6 +130,7 @@ struct pol_crowdsec {
 	int nscenarios;
 	bool push_alerts;		/* default no */
 	char machine_credentials[PATH_MAX];	/* default /etc/crowdsec/local_api_credentials.yaml */
+	char ca_file[PATH_MAX];		/* CA certificates for an https lapi; "" = the system's */
 };
 
 /* [fleet]: failures counted and bans shared through Redis (daemon/fleet.h). */
