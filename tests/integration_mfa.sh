@@ -416,6 +416,17 @@ test_restart()
 		sleep 0.3
 		check_ge replay_guard_persisted $((m0 + 1)) "$(mfa_metric knock code_reused)"
 	fi
+	# An accepted code's time step goes to the file at once, written by a
+	# child while the loop answers: killed right after the portal's answer,
+	# the daemon still refuses that code once it is back.
+	fresh bob
+	check_match portal_granted_bob "Access granted to bob from 198.19.11.1 until *" \
+		"$(portal_post 198.19.11.1 bob "$code")"
+	daemon_stop KILL
+	daemon_start || { bad kill2_up "daemon did not come up"; return; }
+	portal_post 198.19.11.2 bob "$code" >/dev/null
+	check replay_refused_after_kill9 1 "$(mfa_metric portal code_reused)"
+	check_empty replay_no_grant "$(grants_of 198.19.11.2)"
 }
 
 # shellcheck disable=SC2317 # called by the EXIT trap

@@ -5,6 +5,7 @@
  * lives in pinned maps and links, so the daemon can die or restart without a
  * moment where a port or a ban is not enforced.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -287,15 +288,19 @@ static void daemon_map_lock(void *ctx, bool on)
 	map_lock(ctx, on);
 }
 
-/* On the next tick (within a second), not SAVE_INTERVAL_NS: an accepted
- * code's time step must reach the file soon, but an fsync per grant in the
- * loop would delay the knocks queued behind it (bench: knock to grant). */
+static void save_state_bg(struct daemon *d);
+
+/* At once, not after SAVE_INTERVAL_NS: an accepted code's time step must be
+ * on disk before a crash could forget it (and let the code in again). A
+ * child writes it, so the knocks queued behind wait for no fsync; while
+ * another save runs, this one follows it (saver_reap). */
 static void daemon_save_soon(void *ctx)
 {
 	struct daemon *d = ctx;
 
 	d->dirty = true;
 	d->last_save = 0;
+	save_state_bg(d);
 }
 
 static int ban_origin(struct daemon *d, const struct ig_prefix *p, uint64_t duration_ns,
@@ -885,6 +890,30 @@ static void saver_reap(struct daemon *d, bool block)
 		save_failed(d, strsignal(WTERMSIG(st)));
 	else if (WEXITSTATUS(st))
 		save_failed(d, strerror(WEXITSTATUS(st)));
+	/* Asked for while this one ran (daemon_save_soon); not at exit, where
+	 * the daemon writes the last one itself. */
+	if (!block && d->dirty && !d->last_save)
+		save_state_bg(d);
+}
+
+/* For the state writer, which needs files and maps but no socket: with
+ * copies of the daemon's listening sockets it would keep a daemon restarted
+ * after a crash from binding them while it finishes (it does finish: an
+ * accepted code's time step may be in that file). */
+static void close_sockets(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	struct stat st;
+	int fd;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir)))
+		if ((fd = atoi(e->d_name)) > 2 && fd != dirfd(dir) && !fstat(fd, &st) &&
+		    S_ISSOCK(st.st_mode))
+			close(fd);
+	closedir(dir);
 }
 
 /*
@@ -899,12 +928,11 @@ static void saver_reap(struct daemon *d, bool block)
 static void save_state_bg(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->saver_src };
-	pid_t pid, parent;
+	pid_t pid;
 
 	if (d->saver_pid > 0)
 		return;
 	d->saver_start = mono_ns();
-	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		pr_warn("Couldn't fork the state writer (%s): saving in the loop", strerror(errno));
@@ -912,11 +940,7 @@ static void save_state_bg(struct daemon *d)
 		return;
 	}
 	if (pid == 0) {
-		/* It holds copies of the daemon's listening sockets: it must
-		 * not outlive a killed daemon, or the restarted one could not
-		 * bind them. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-			_exit(ECHILD);
+		close_sockets();
 		prctl(PR_SET_NAME, "imapguard-save");
 		_exit(-state_save(d->o.state_path, write_state, d));
 	}
