@@ -18,6 +18,7 @@
 #include "authlog/detector.h"
 #include "authlog/follow.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "policy/policy.h"
 #include "base/state.h"
 
@@ -443,33 +444,26 @@ void authwatch_metrics(struct authwatch *aw, FILE *f)
 	static const char *const parsers[] = { "none", "dovecot", "dovecot_auth", "pam", "cyrus",
 					       "courier", "uwimap", "perdition" };
 
-	fprintf(f, "# HELP imapguard_authlog_lines_total Auth-log lines read.\n"
-		"# TYPE imapguard_authlog_lines_total counter\nimapguard_authlog_lines_total %llu\n",
-		(unsigned long long)aw->lines);
-	fprintf(f, "# HELP imapguard_authlog_failures_total Failed logins counted, per parser.\n"
-		"# TYPE imapguard_authlog_failures_total counter\n");
+	prom_u64(f, "imapguard_authlog_lines_total", "counter", "Auth-log lines read.", aw->lines);
+	prom_head(f, "imapguard_authlog_failures_total", "counter",
+		  "Failed logins counted, per parser.");
 	for (int i = 1; i <= AL_P_PERDITION; i++)
-		fprintf(f, "imapguard_authlog_failures_total{format=\"%s\"} %llu\n", parsers[i],
-			(unsigned long long)aw->fails_by_parser[i]);
-	fprintf(f, "# HELP imapguard_authlog_skipped_total Lines not counted, per reason.\n"
-		"# TYPE imapguard_authlog_skipped_total counter\n");
+		prom_labelled(f, "imapguard_authlog_failures_total", "format", parsers[i],
+			      aw->fails_by_parser[i]);
+	prom_head(f, "imapguard_authlog_skipped_total", "counter", "Lines not counted, per reason.");
 	for (int i = 1; i < AL_SKIP_MAX; i++)
-		fprintf(f, "imapguard_authlog_skipped_total{reason=\"%s\"} %llu\n", skip_names[i],
-			(unsigned long long)aw->skipped_by[i]);
-	fprintf(f, "# HELP imapguard_authlog_users_cleaned_total User names with invalid UTF-8 "
-		"replaced.\n# TYPE imapguard_authlog_users_cleaned_total counter\n"
-		"imapguard_authlog_users_cleaned_total %llu\n", (unsigned long long)aw->users_cleaned);
-	fprintf(f, "# HELP imapguard_authlog_successes_total Successful logins seen.\n"
-		"# TYPE imapguard_authlog_successes_total counter\n"
-		"imapguard_authlog_successes_total %llu\n", (unsigned long long)aw->successes);
-	fprintf(f, "# HELP imapguard_bans_issued_total Bans issued by the detector, per rule.\n"
-		"# TYPE imapguard_bans_issued_total counter\n");
+		prom_labelled(f, "imapguard_authlog_skipped_total", "reason", skip_names[i],
+			      aw->skipped_by[i]);
+	prom_u64(f, "imapguard_authlog_users_cleaned_total", "counter",
+		 "User names with invalid UTF-8 replaced.", aw->users_cleaned);
+	prom_u64(f, "imapguard_authlog_successes_total", "counter", "Successful logins seen.",
+		 aw->successes);
+	prom_head(f, "imapguard_bans_issued_total", "counter", "Bans issued by the detector, per rule.");
 	for (int i = 0; i < 4; i++)
-		fprintf(f, "imapguard_bans_issued_total{rule=\"%s\"} %llu\n", rule_names[i],
-			(unsigned long long)aw->bans_by_rule[i]);
-	fprintf(f, "# HELP imapguard_account_events_total Accounts failing from many sources.\n"
-		"# TYPE imapguard_account_events_total counter\n"
-		"imapguard_account_events_total %llu\n", (unsigned long long)aw->account_events);
+		prom_labelled(f, "imapguard_bans_issued_total", "rule", rule_names[i],
+			      aw->bans_by_rule[i]);
+	prom_u64(f, "imapguard_account_events_total", "counter",
+		 "Accounts failing from many sources.", aw->account_events);
 }
 
 json_t *authwatch_why_json(struct authwatch *aw, const uint8_t addr[16])

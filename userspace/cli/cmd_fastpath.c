@@ -17,6 +17,7 @@
 #include "fastpath/metrics.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "policy/policy.h"
 #include "policy/sign.h"
 
@@ -320,8 +321,7 @@ static int stats_prometheus(struct ig_maps *m)
 	/* Daemon-only metrics (auth log, reloads) come from the daemon. */
 	if (!err && ctl_request(ctl_path, "metrics", 2000, keep_daemon_lines, &daemon) == 0 && daemon)
 		return 0;
-	printf("# HELP imapguard_daemon_up The daemon is running.\n"
-	       "# TYPE imapguard_daemon_up gauge\nimapguard_daemon_up 0\n");
+	prom_u64(stdout, "imapguard_daemon_up", "gauge", "The daemon is running.", 0);
 	return err;
 }
 

@@ -18,6 +18,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "daemon/authpolicy.h"
 #include "daemon/http.h"
 
@@ -371,31 +372,30 @@ struct http_server *authpolicy_http(struct authpolicy *ap)
 
 void authpolicy_metrics(struct authpolicy *ap, FILE *f)
 {
-	fprintf(f, "# HELP imapguard_authpolicy_verdicts_total Answers to Dovecot's allow "
-		"requests, by status and rule.\n# TYPE imapguard_authpolicy_verdicts_total counter\n");
+	prom_head(f, "imapguard_authpolicy_verdicts_total", "counter",
+		  "Answers to Dovecot's allow requests, by status and rule.");
 	for (int s = 0; s < AP_STATUS_MAX; s++)
 		for (int r = 0; r < VD_RULE_MAX; r++)
 			if (ap->verdicts[s][r] || (r == VD_OK && s == AP_ALLOW))
 				fprintf(f, "imapguard_authpolicy_verdicts_total{status=\"%s\","
 					"rule=\"%s\"} %llu\n", status_names[s], verdict_rule_name(r),
 					(unsigned long long)ap->verdicts[s][r]);
-	fprintf(f, "# HELP imapguard_authpolicy_would_total What enforce mode would have "
-		"answered (differs from the verdicts in log_only mode).\n"
-		"# TYPE imapguard_authpolicy_would_total counter\n");
+	prom_head(f, "imapguard_authpolicy_would_total", "counter",
+		  "What enforce mode would have answered (differs from the verdicts in log_only mode).");
 	for (int s = 0; s < AP_STATUS_MAX; s++)
-		fprintf(f, "imapguard_authpolicy_would_total{status=\"%s\"} %llu\n", status_names[s],
-			(unsigned long long)ap->would[s]);
-	fprintf(f, "# HELP imapguard_authpolicy_reports_total Dovecot's reports, by what was "
-		"counted.\n# TYPE imapguard_authpolicy_reports_total counter\n");
+		prom_labelled(f, "imapguard_authpolicy_would_total", "status", status_names[s],
+			      ap->would[s]);
+	prom_head(f, "imapguard_authpolicy_reports_total", "counter",
+		  "Dovecot's reports, by what was counted.");
 	for (int r = VD_NO_ADDR; r < VD_RULE_MAX; r++)
 		if (r == VD_NO_ADDR || r >= VD_FAIL)
-			fprintf(f, "imapguard_authpolicy_reports_total{result=\"%s\"} %llu\n",
-				verdict_rule_name(r), (unsigned long long)ap->reports[r]);
-	fprintf(f, "# HELP imapguard_authpolicy_refused_total Policy requests refused, by "
-		"reason.\n# TYPE imapguard_authpolicy_refused_total counter\n");
+			prom_labelled(f, "imapguard_authpolicy_reports_total", "result",
+				      verdict_rule_name(r), ap->reports[r]);
+	prom_head(f, "imapguard_authpolicy_refused_total", "counter",
+		  "Policy requests refused, by reason.");
 	for (int i = 0; i < AP_REF_MAX; i++)
-		fprintf(f, "imapguard_authpolicy_refused_total{reason=\"%s\"} %llu\n",
-			refusal_names[i], (unsigned long long)ap->refused[i]);
+		prom_labelled(f, "imapguard_authpolicy_refused_total", "reason", refusal_names[i],
+			      ap->refused[i]);
 }
 
 bool authpolicy_take_changed(struct authpolicy *ap)

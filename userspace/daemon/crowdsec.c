@@ -20,6 +20,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/value.h"
 #include "daemon/crowdsec.h"
 #include "fastpath/lists.h"
@@ -1249,28 +1250,24 @@ json_t *crowdsec_status_json(struct crowdsec *cs)
 
 void crowdsec_metrics(struct crowdsec *cs, FILE *f)
 {
-	fprintf(f, "# HELP imapguard_crowdsec_up The last pull from CrowdSec LAPI worked.\n"
-		"# TYPE imapguard_crowdsec_up gauge\nimapguard_crowdsec_up %d\n"
-		"# HELP imapguard_crowdsec_decisions CrowdSec decisions in force.\n"
-		"# TYPE imapguard_crowdsec_decisions gauge\nimapguard_crowdsec_decisions %zu\n"
-		"# HELP imapguard_crowdsec_pulls_total Decision pulls from LAPI, by result.\n"
-		"# TYPE imapguard_crowdsec_pulls_total counter\n"
-		"imapguard_crowdsec_pulls_total{result=\"ok\"} %llu\n"
-		"imapguard_crowdsec_pulls_total{result=\"error\"} %llu\n"
-		"# HELP imapguard_crowdsec_refused_total Decisions not applied, by reason.\n"
-		"# TYPE imapguard_crowdsec_refused_total counter\n",
-		cs->connected, cs->ndecs, (unsigned long long)cs->pulls_ok,
-		(unsigned long long)cs->pulls_failed);
+	const char *pulls = "imapguard_crowdsec_pulls_total", *alerts = "imapguard_crowdsec_alerts_total";
+
+	prom_u64(f, "imapguard_crowdsec_up", "gauge", "The last pull from CrowdSec LAPI worked.",
+		 cs->connected);
+	prom_u64(f, "imapguard_crowdsec_decisions", "gauge", "CrowdSec decisions in force.",
+		 cs->ndecs);
+	prom_head(f, pulls, "counter", "Decision pulls from LAPI, by result.");
+	prom_labelled(f, pulls, "result", "ok", cs->pulls_ok);
+	prom_labelled(f, pulls, "result", "error", cs->pulls_failed);
+	prom_head(f, "imapguard_crowdsec_refused_total", "counter",
+		  "Decisions not applied, by reason.");
 	for (int i = 0; i < CS_REF_MAX; i++)
-		fprintf(f, "imapguard_crowdsec_refused_total{reason=\"%s\"} %llu\n", refusal_names[i],
-			(unsigned long long)cs->refused[i]);
-	fprintf(f, "# HELP imapguard_crowdsec_alerts_total Alerts for imapguard's own bans, by result.\n"
-		"# TYPE imapguard_crowdsec_alerts_total counter\n"
-		"imapguard_crowdsec_alerts_total{result=\"pushed\"} %llu\n"
-		"imapguard_crowdsec_alerts_total{result=\"failed\"} %llu\n"
-		"imapguard_crowdsec_alerts_total{result=\"dropped\"} %llu\n",
-		(unsigned long long)cs->alerts_pushed, (unsigned long long)cs->alerts_failed,
-		(unsigned long long)cs->alerts_dropped);
+		prom_labelled(f, "imapguard_crowdsec_refused_total", "reason", refusal_names[i],
+			      cs->refused[i]);
+	prom_head(f, alerts, "counter", "Alerts for imapguard's own bans, by result.");
+	prom_labelled(f, alerts, "result", "pushed", cs->alerts_pushed);
+	prom_labelled(f, alerts, "result", "failed", cs->alerts_failed);
+	prom_labelled(f, alerts, "result", "dropped", cs->alerts_dropped);
 }
 
 void crowdsec_close(struct crowdsec *cs)

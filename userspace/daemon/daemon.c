@@ -42,6 +42,7 @@
 #include "daemon/mfad.h"
 #include "fastpath/lists.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "fastpath/metrics.h"
 #include "policy/policy.h"
 #include "policy/sign.h"
@@ -1019,32 +1020,28 @@ static void daemon_metrics(FILE *f, void *ctx)
 {
 	struct daemon *d = ctx;
 
-	fprintf(f, "# HELP imapguard_daemon_up The daemon is running.\n"
-		"# TYPE imapguard_daemon_up gauge\nimapguard_daemon_up 1\n"
-		"# HELP imapguard_reload_success Whether the last policy (re)load worked.\n"
-		"# TYPE imapguard_reload_success gauge\nimapguard_reload_success %d\n"
-		"# HELP imapguard_events_seen_total Ring-buffer events read by the daemon.\n"
-		"# TYPE imapguard_events_seen_total counter\nimapguard_events_seen_total %llu\n"
-		"# HELP imapguard_state_save_seconds How long the last state file save took.\n"
-		"# TYPE imapguard_state_save_seconds gauge\nimapguard_state_save_seconds %.6f\n"
-		"# HELP imapguard_state_save_failures_total State file saves that failed.\n"
-		"# TYPE imapguard_state_save_failures_total counter\n"
-		"imapguard_state_save_failures_total %llu\n",
-		d->last_reload_ok, (unsigned long long)d->events_seen, d->save_last_ns / 1e9,
-		(unsigned long long)d->save_failures);
+	prom_u64(f, "imapguard_daemon_up", "gauge", "The daemon is running.", 1);
+	prom_u64(f, "imapguard_reload_success", "gauge", "Whether the last policy (re)load worked.",
+		 d->last_reload_ok);
+	prom_u64(f, "imapguard_events_seen_total", "counter", "Ring-buffer events read by the daemon.",
+		 d->events_seen);
+	prom_head(f, "imapguard_state_save_seconds", "gauge", "How long the last state file save took.");
+	fprintf(f, "imapguard_state_save_seconds %.6f\n", d->save_last_ns / 1e9);
+	prom_u64(f, "imapguard_state_save_failures_total", "counter", "State file saves that failed.",
+		 d->save_failures);
 	if (d->aw)
 		authwatch_metrics(d->aw, f);
 	if (d->cs)
 		crowdsec_metrics(d->cs, f);
 	if (d->fleet)
 		fleet_metrics(d->fleet, f);
-	fprintf(f, "# HELP imapguard_control_clients Open control-socket connections.\n"
-		"# TYPE imapguard_control_clients gauge\nimapguard_control_clients %d\n"
-		"# HELP imapguard_control_refused_total Control clients refused or closed, by reason.\n"
-		"# TYPE imapguard_control_refused_total counter\n", d->nclients);
+	prom_u64(f, "imapguard_control_clients", "gauge", "Open control-socket connections.",
+		 d->nclients);
+	prom_head(f, "imapguard_control_refused_total", "counter",
+		  "Control clients refused or closed, by reason.");
 	for (int i = 0; i < CTL_REF_MAX; i++)
-		fprintf(f, "imapguard_control_refused_total{reason=\"%s\"} %llu\n",
-			ctl_refusal_names[i], (unsigned long long)d->ctl_refused[i]);
+		prom_labelled(f, "imapguard_control_refused_total", "reason", ctl_refusal_names[i],
+			      d->ctl_refused[i]);
 	if (d->ap)
 		authpolicy_metrics(d->ap, f);
 	if (d->mfa)

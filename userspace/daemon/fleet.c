@@ -30,6 +30,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "daemon/fleet.h"
 
 #define MAX_INFLIGHT	4096		/* commands awaiting a reply on the command connection */
@@ -1537,41 +1538,32 @@ json_t *fleet_status_json(struct fleet *f)
 
 void fleet_metrics(struct fleet *f, FILE *out)
 {
-	fprintf(out, "# HELP imapguard_fleet_connected Connected to the fleet's Redis (1/0).\n"
-		"# TYPE imapguard_fleet_connected gauge\nimapguard_fleet_connected %d\n", f->cmd.up);
-	fprintf(out, "# HELP imapguard_fleet_stream_lag_ms Age of the last ban stream entry when read.\n"
-		"# TYPE imapguard_fleet_stream_lag_ms gauge\nimapguard_fleet_stream_lag_ms %llu\n",
-		(unsigned long long)f->lag_ms);
-	fprintf(out, "# HELP imapguard_fleet_queue_length Updates waiting for Redis.\n"
-		"# TYPE imapguard_fleet_queue_length gauge\nimapguard_fleet_queue_length %u\n", f->qlen);
-	fprintf(out, "# HELP imapguard_fleet_dropped_total Updates lost: queue full or connection gone.\n"
-		"# TYPE imapguard_fleet_dropped_total counter\n");
+	prom_u64(out, "imapguard_fleet_connected", "gauge", "Connected to the fleet's Redis (1/0).",
+		 f->cmd.up);
+	prom_u64(out, "imapguard_fleet_stream_lag_ms", "gauge",
+		 "Age of the last ban stream entry when read.", f->lag_ms);
+	prom_u64(out, "imapguard_fleet_queue_length", "gauge", "Updates waiting for Redis.", f->qlen);
+	prom_head(out, "imapguard_fleet_dropped_total", "counter",
+		  "Updates lost: queue full or connection gone.");
 	for (int i = 0; i < OP_KINDS; i++)
-		fprintf(out, "imapguard_fleet_dropped_total{kind=\"%s\"} %llu\n", op_names[i],
-			(unsigned long long)f->dropped[i]);
-	fprintf(out, "# HELP imapguard_fleet_refused_total Entries from Redis refused, per reason.\n"
-		"# TYPE imapguard_fleet_refused_total counter\n");
+		prom_labelled(out, "imapguard_fleet_dropped_total", "kind", op_names[i], f->dropped[i]);
+	prom_head(out, "imapguard_fleet_refused_total", "counter",
+		  "Entries from Redis refused, per reason.");
 	for (int i = 1; i < FLEET_R_MAX; i++)
-		fprintf(out, "imapguard_fleet_refused_total{reason=\"%s\"} %llu\n",
-			fleet_refusal_name(i), (unsigned long long)f->refused[i]);
-	fprintf(out, "# HELP imapguard_fleet_bans_published_total Bans and lifts written to Redis.\n"
-		"# TYPE imapguard_fleet_bans_published_total counter\n"
-		"imapguard_fleet_bans_published_total %llu\n", (unsigned long long)f->published);
-	fprintf(out, "# HELP imapguard_fleet_bans_received_total Bans and lifts from other nodes applied.\n"
-		"# TYPE imapguard_fleet_bans_received_total counter\n"
-		"imapguard_fleet_bans_received_total{op=\"add\"} %llu\n"
-		"imapguard_fleet_bans_received_total{op=\"del\"} %llu\n",
-		(unsigned long long)f->received_add, (unsigned long long)f->received_del);
-	fprintf(out, "# HELP imapguard_fleet_failures_sent_total Failures sent to the shared counters.\n"
-		"# TYPE imapguard_fleet_failures_sent_total counter\n"
-		"imapguard_fleet_failures_sent_total %llu\n", (unsigned long long)f->counted);
-	fprintf(out, "# HELP imapguard_fleet_reconnects_total Connections to Redis started.\n"
-		"# TYPE imapguard_fleet_reconnects_total counter\n"
-		"imapguard_fleet_reconnects_total %llu\n", (unsigned long long)f->reconnects);
-	fprintf(out, "# HELP imapguard_fleet_errors_total Error replies from Redis.\n"
-		"# TYPE imapguard_fleet_errors_total counter\nimapguard_fleet_errors_total %llu\n",
-		(unsigned long long)f->errors);
-	fprintf(out, "# HELP imapguard_fleet_oversized_total Connections dropped for a reply over "
-		"the limits.\n# TYPE imapguard_fleet_oversized_total counter\n"
-		"imapguard_fleet_oversized_total %llu\n", (unsigned long long)f->oversized);
+		prom_labelled(out, "imapguard_fleet_refused_total", "reason", fleet_refusal_name(i),
+			      f->refused[i]);
+	prom_u64(out, "imapguard_fleet_bans_published_total", "counter",
+		 "Bans and lifts written to Redis.", f->published);
+	prom_head(out, "imapguard_fleet_bans_received_total", "counter",
+		  "Bans and lifts from other nodes applied.");
+	prom_labelled(out, "imapguard_fleet_bans_received_total", "op", "add", f->received_add);
+	prom_labelled(out, "imapguard_fleet_bans_received_total", "op", "del", f->received_del);
+	prom_u64(out, "imapguard_fleet_failures_sent_total", "counter",
+		 "Failures sent to the shared counters.", f->counted);
+	prom_u64(out, "imapguard_fleet_reconnects_total", "counter", "Connections to Redis started.",
+		 f->reconnects);
+	prom_u64(out, "imapguard_fleet_errors_total", "counter", "Error replies from Redis.",
+		 f->errors);
+	prom_u64(out, "imapguard_fleet_oversized_total", "counter",
+		 "Connections dropped for a reply over the limits.", f->oversized);
 }

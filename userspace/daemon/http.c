@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 #include "base/epsrc.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "daemon/http.h"
 #include "fastpath/lists.h"
 #include "policy/policy.h"
@@ -734,26 +735,24 @@ void http_get_stats(const struct http_server *s, struct http_stats *st)
 
 void http_metrics(FILE *f, struct http_server *const *v, size_t n)
 {
-	fprintf(f, "# HELP imapguard_http_connections Open HTTP connections.\n"
-		"# TYPE imapguard_http_connections gauge\n");
+	prom_head(f, "imapguard_http_connections", "gauge", "Open HTTP connections.");
 	for (size_t i = 0; i < n; i++)
 		if (v[i])
-			fprintf(f, "imapguard_http_connections{server=\"%s\"} %u\n",
-				v[i]->conf.name, v[i]->st.conns);
-	fprintf(f, "# HELP imapguard_http_connections_total HTTP connections accepted.\n"
-		"# TYPE imapguard_http_connections_total counter\n");
+			prom_labelled(f, "imapguard_http_connections", "server", v[i]->conf.name,
+				      v[i]->st.conns);
+	prom_head(f, "imapguard_http_connections_total", "counter", "HTTP connections accepted.");
 	for (size_t i = 0; i < n; i++)
 		if (v[i])
-			fprintf(f, "imapguard_http_connections_total{server=\"%s\"} %llu\n",
-				v[i]->conf.name, (unsigned long long)v[i]->st.accepted);
-	fprintf(f, "# HELP imapguard_http_requests_total HTTP requests answered by a handler.\n"
-		"# TYPE imapguard_http_requests_total counter\n");
+			prom_labelled(f, "imapguard_http_connections_total", "server", v[i]->conf.name,
+				      v[i]->st.accepted);
+	prom_head(f, "imapguard_http_requests_total", "counter",
+		  "HTTP requests answered by a handler.");
 	for (size_t i = 0; i < n; i++)
 		if (v[i])
-			fprintf(f, "imapguard_http_requests_total{server=\"%s\"} %llu\n",
-				v[i]->conf.name, (unsigned long long)v[i]->st.requests);
-	fprintf(f, "# HELP imapguard_http_refused_total HTTP connections and requests refused, "
-		"by reason.\n# TYPE imapguard_http_refused_total counter\n");
+			prom_labelled(f, "imapguard_http_requests_total", "server", v[i]->conf.name,
+				      v[i]->st.requests);
+	prom_head(f, "imapguard_http_refused_total", "counter",
+		  "HTTP connections and requests refused, by reason.");
 	for (size_t i = 0; i < n; i++)
 		for (int r = 0; v[i] && r < HTTP_REF_MAX; r++)
 			fprintf(f, "imapguard_http_refused_total{server=\"%s\",reason=\"%s\"} %llu\n",

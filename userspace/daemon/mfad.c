@@ -30,6 +30,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/state.h"
 #include "daemon/http.h"
 #include "daemon/mfad.h"
@@ -856,17 +857,16 @@ int mfad_load_line(struct mfad *s, const char *line, bool adopted)
 
 void mfad_metrics(struct mfad *s, FILE *f)
 {
-	fprintf(f, "# HELP imapguard_mfa_attempts_total Knock datagrams and portal requests, "
-		"by outcome.\n# TYPE imapguard_mfa_attempts_total counter\n");
+	prom_head(f, "imapguard_mfa_attempts_total", "counter",
+		  "Knock datagrams and portal requests, by outcome.");
 	for (int v = 0; v < VIA_MAX; v++)
 		for (int r = 0; r < R_MAX; r++)
 			fprintf(f, "imapguard_mfa_attempts_total{via=\"%s\",result=\"%s\"} %llu\n",
 				via_names[v], result_names[r], (unsigned long long)s->results[v][r]);
-	fprintf(f, "# HELP imapguard_mfa_users Users in the secrets file.\n"
-		"# TYPE imapguard_mfa_users gauge\nimapguard_mfa_users %zu\n"
-		"# HELP imapguard_mfa_grants Grant entries in the map (expired ones until swept).\n"
-		"# TYPE imapguard_mfa_grants gauge\nimapguard_mfa_grants %ld\n",
-		s->db.n, map_count(s->m->grants));
+	prom_u64(f, "imapguard_mfa_users", "gauge", "Users in the secrets file.", s->db.n);
+	prom_head(f, "imapguard_mfa_grants", "gauge",
+		  "Grant entries in the map (expired ones until swept).");
+	fprintf(f, "imapguard_mfa_grants %ld\n", map_count(s->m->grants));
 }
 
 struct http_server *mfad_http(struct mfad *s)

@@ -4,13 +4,9 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "base/prom.h"
 #include "fastpath/lists.h"
 #include "fastpath/metrics.h"
-
-static void help(FILE *f, const char *name, const char *type, const char *text)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
 
 static int write_counters(FILE *f, struct ig_maps *m)
 {
@@ -19,30 +15,24 @@ static int write_counters(FILE *f, struct ig_maps *m)
 
 	if (err)
 		return err;
-	help(f, "imapguard_packets_total", "counter", "Packets per verdict reason.");
+	prom_head(f, "imapguard_packets_total", "counter", "Packets per verdict reason.");
 	for (int i = 0; i < IG_R_MAX; i++)
-		fprintf(f, "imapguard_packets_total{reason=\"%s\"} %llu\n", reason_name(i),
-			(unsigned long long)sum[i].packets);
-	help(f, "imapguard_bytes_total", "counter", "Bytes per verdict reason.");
+		prom_labelled(f, "imapguard_packets_total", "reason", reason_name(i), sum[i].packets);
+	prom_head(f, "imapguard_bytes_total", "counter", "Bytes per verdict reason.");
 	for (int i = 0; i < IG_R_MAX; i++)
-		fprintf(f, "imapguard_bytes_total{reason=\"%s\"} %llu\n", reason_name(i),
-			(unsigned long long)sum[i].bytes);
-	help(f, "imapguard_events_lost_total", "counter", "Events lost: ring buffer full.");
-	fprintf(f, "imapguard_events_lost_total %llu\n",
-		(unsigned long long)sum[IG_C_EVENTS_LOST].packets);
-	help(f, "imapguard_events_sampled_total", "counter",
-	     "Events suppressed by per-source sampling (one per source and reason per second).");
-	fprintf(f, "imapguard_events_sampled_total %llu\n",
-		(unsigned long long)sum[IG_C_EVENTS_SAMPLED].packets);
-	help(f, "imapguard_redirect_errors_total", "counter", "Redirects whose interface was missing.");
-	fprintf(f, "imapguard_redirect_errors_total %llu\n",
-		(unsigned long long)sum[IG_C_REDIRECT_ERR].packets);
-	help(f, "imapguard_map_full_total", "counter", "Inserts refused because a map was full.");
-	fprintf(f, "imapguard_map_full_total %llu\n", (unsigned long long)sum[IG_C_MAP_FULL].packets);
-	help(f, "imapguard_new_bucket_skip_total", "counter",
-	     "New sources not tracked: the per-CPU new-state budget was spent (spoofed flood).");
-	fprintf(f, "imapguard_new_bucket_skip_total %llu\n",
-		(unsigned long long)sum[IG_C_NEW_BUCKET_SKIP].packets);
+		prom_labelled(f, "imapguard_bytes_total", "reason", reason_name(i), sum[i].bytes);
+	prom_u64(f, "imapguard_events_lost_total", "counter", "Events lost: ring buffer full.",
+		 sum[IG_C_EVENTS_LOST].packets);
+	prom_u64(f, "imapguard_events_sampled_total", "counter",
+		 "Events suppressed by per-source sampling (one per source and reason per second).",
+		 sum[IG_C_EVENTS_SAMPLED].packets);
+	prom_u64(f, "imapguard_redirect_errors_total", "counter",
+		 "Redirects whose interface was missing.", sum[IG_C_REDIRECT_ERR].packets);
+	prom_u64(f, "imapguard_map_full_total", "counter", "Inserts refused because a map was full.",
+		 sum[IG_C_MAP_FULL].packets);
+	prom_u64(f, "imapguard_new_bucket_skip_total", "counter",
+		 "New sources not tracked: the per-CPU new-state budget was spent (spoofed flood).",
+		 sum[IG_C_NEW_BUCKET_SKIP].packets);
 	return 0;
 }
 
@@ -98,24 +88,24 @@ static void write_bans(FILE *f, struct ig_maps *m, const struct ig_census *c)
 	if (c)
 		add_census(&sum, c);
 	live = (c ? banpfx_each(m, add_ban, &sum) : ban_each(m, add_ban, &sum)) ? -1 : sum.live;
-	help(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
+	prom_head(f, "imapguard_bans_active", "gauge", "Bans in force (not expired).");
 	fprintf(f, "imapguard_bans_active %ld\n", live);
-	help(f, "imapguard_bans_by_origin", "gauge",
-	     "Bans in force by who banned (cli, daemon, crowdsec; local: unrecorded).");
+	prom_head(f, "imapguard_bans_by_origin", "gauge",
+		  "Bans in force by who banned (cli, daemon, crowdsec, fleet; local: unrecorded).");
 	for (o = 0; o < NO; o++)
 		fprintf(f, "imapguard_bans_by_origin{origin=\"%s\"} %ld\n", origin_name(origins[o]),
 			by[o]);
-	help(f, "imapguard_ban_dropped_packets_by_origin", "gauge",
-	     "Packets dropped by the bans now in the map, by who banned.");
+	prom_head(f, "imapguard_ban_dropped_packets_by_origin", "gauge",
+		  "Packets dropped by the bans now in the map, by who banned.");
 	for (o = 0; o < NO; o++)
-		fprintf(f, "imapguard_ban_dropped_packets_by_origin{origin=\"%s\"} %llu\n",
-			origin_name(origins[o]), (unsigned long long)pkts[o]);
+		prom_labelled(f, "imapguard_ban_dropped_packets_by_origin", "origin",
+			      origin_name(origins[o]), pkts[o]);
 }
 
 void metrics_write_up(FILE *f, bool up)
 {
-	help(f, "imapguard_up", "gauge", "The fast path is loaded (its pinned maps were read).");
-	fprintf(f, "imapguard_up %d\n", up);
+	prom_u64(f, "imapguard_up", "gauge", "The fast path is loaded (its pinned maps were read).",
+		 up);
 }
 
 int metrics_write(FILE *f, const char *dir, struct ig_maps *m)
@@ -131,12 +121,12 @@ int metrics_write(FILE *f, const char *dir, struct ig_maps *m)
 	if (!fastpath_census(dir, &census))
 		c = &census;	/* else read from userspace, as slowly as it is */
 	write_bans(f, m, c);
-	help(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
+	prom_head(f, "imapguard_map_entries", "gauge", "Entries in each BPF map.");
 	for (int i = 0; i < 6; i++)
 		fprintf(f, "imapguard_map_entries{map=\"%s\"} %ld\n", names[i],
 			census_entries(c, m, fds[i]));
-	help(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
+	prom_head(f, "imapguard_map_capacity", "gauge", "Capacity of each BPF map.");
 	for (int i = 0; i < 6; i++)
-		fprintf(f, "imapguard_map_capacity{map=\"%s\"} %u\n", names[i], map_capacity(fds[i]));
+		prom_labelled(f, "imapguard_map_capacity", "map", names[i], map_capacity(fds[i]));
 	return 0;
 }
