@@ -12,6 +12,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/state.h"
 #include "base/text.h"
 #include "base/value.h"
@@ -326,6 +327,24 @@ static void test_siphash_vector(void)
 	hasher_free(r2);
 }
 
+/* The exposition lines, exactly as check_prometheus.py and scrapers read them. */
+static void test_prom(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ASSERT_TRUE(f != NULL, "memstream");
+	prom_u64(f, "ig_x_total", "counter", "Things seen.", 18446744073709551615ULL);
+	prom_head(f, "ig_y", "gauge", "By kind.");
+	prom_labelled(f, "ig_y", "kind", "a", 0);
+	fclose(f);
+	ASSERT_STREQ(buf, "# HELP ig_x_total Things seen.\n# TYPE ig_x_total counter\n"
+		     "ig_x_total 18446744073709551615\n# HELP ig_y By kind.\n# TYPE ig_y gauge\n"
+		     "ig_y{kind=\"a\"} 0\n", "lines");
+	free(buf);
+}
+
 int main(void)
 {
 	RUN_CASE("base siphash", test_siphash_vector());
@@ -338,5 +357,6 @@ int main(void)
 	RUN_CASE("base log lines are clean text", test_log_clean());
 	RUN_CASE("base state end line", test_state_end_line());
 	RUN_CASE("base durations", test_durations());
+	RUN_CASE("base prometheus lines", test_prom());
 	return test_cases_failed != 0;
 }
