@@ -208,7 +208,16 @@ def build(rows, order):
         ids = [k[1] for k in order if k[0] == sec]
         if not ids:
             continue
-        out.append({"header": SECTIONS[sec]})
+        header = SECTIONS[sec]
+        if sec == "rate" and any("AF_PACKET" in rows[("rate", i)]["note"] for i in ids):
+            header += (". Generator: AF_PACKET, as this kernel refuses BPF_PROG_RUN's live "
+                       "frames: every packet also pays an skb and a share of a system call "
+                       "on the sending side, and XDP on the veth copies each skb into a page of "
+                       "its own (too little headroom), which tc and nftables do not pay: every "
+                       "figure is lower, the ratios are compressed towards 1x, and native XDP "
+                       "falls behind tc. Compare these rows only within this run "
+                       "(tests/bench/livegen.c)")
+        out.append({"header": header})
         for i in ids:
             r = rows[(sec, i)]
             row = dict(r, figure=fmt(r["median"], r["unit"]), baseline="", ratio=None,
