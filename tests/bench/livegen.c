@@ -112,8 +112,10 @@ static int pk_frames(struct pk_gen *g, const struct fspec *f, int spoof)
 	char src[INET_ADDRSTRLEN];
 
 	g->nframes = spoof < 0 ? 1 : mask < PK_FRAMES_MAX ? mask + 1 : PK_FRAMES_MAX;
+	if (spoof >= 0 && inet_pton(AF_INET, f->src, &base) != 1)
+		return -EINVAL;
 	g->frames = calloc(g->nframes, FRAME_MAX);
-	if (!g->frames || (spoof >= 0 && inet_pton(AF_INET, f->src, &base) != 1))
+	if (!g->frames)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < g->nframes; i++) {
 		if (spoof >= 0) {
