@@ -211,9 +211,9 @@ rate_policy()
 # registered, stays on every later packet's path.
 rate_lab_up()
 {
-	lab_netns "$NSG" && lab_netns "$NSR" || return 1
 	local gmac
 
+	lab_netns "$NSG" && lab_netns "$NSR" || return 1
 	ip link add "$IFG" netns "$NSG" type veth peer name "$IFR" netns "$NSR" || return 1
 	ip -n "$NSR" addr add 198.18.0.1/24 dev "$IFR"
 	ip -n "$NSG" addr add 198.18.0.2/24 dev "$IFG"
@@ -426,9 +426,10 @@ rate_mode()	# MODE LABEL
 	printf 'M\trate\t%s\t%s\tpkt/s\t%s\treceived per CPU second (generator + receiver + ksoftirqd on CPU %s); wall-clock %s pkt/s; the firewall counted %s drops of the %s frames that arrived (warm-up included)%s\n' \
 		"$mode" "$label" "$(IFS=,; echo "${vals[*]}")" "$CPU" "$(IFS=,; echo "${walls[*]}")" \
 		"$drops" "$(($(rx_packets) - rx0))" "$via" >>"$RAW"
-	# at most a quarter of what this mode took (wall clock) in the runs above
-	r=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{v[NR] = $1} END {if (NR) printf "%.0f", v[int((NR + 1) / 2)] / 4}')
-	[[ $mode = *_spoof ]] && legit_client "$mode" "$label" "$(( ${r:-0} > 0 && ${r:-0} < LEGIT_PPS ? r : LEGIT_PPS ))" "${gen[@]}"
+	# LEGIT_PPS, or a quarter of what this mode took (wall clock, median) if less
+	r=$(printf '%s\n' "${walls[@]}" | sort -n | awk -v cap="$LEGIT_PPS" '{v[NR] = $1}
+		END {r = NR ? v[int((NR + 1) / 2)] / 4 : 0; printf "%.0f", (r > 0 && r < cap) ? r : cap}')
+	[[ $mode = *_spoof ]] && legit_client "$mode" "$label" "$r" "${gen[@]}"
 	rate_lab_down
 }
 

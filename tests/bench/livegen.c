@@ -176,6 +176,17 @@ static uint64_t pk_send(struct pk_gen *g, uint32_t n)
 	return done;
 }
 
+/* One BPF_PROG_RUN sending n live frames out of ifindex. 0 or -errno. */
+static int live_send(int fd, uint8_t *frame, size_t len, unsigned int ifindex, uint32_t n)
+{
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = n,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+
+	return bpf_prog_test_run_opts(fd, &o);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -257,19 +268,32 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* Which way the frames go, found out before the clock starts: one
+	 * live frame, or the AF_PACKET socket where the kernel refuses it. */
+	err = live_send(fd, frame, len, ifindex, 1);
+	if (err == -EPERM) {
+		fprintf(stderr, "livegen: this kernel refuses live frames (EPERM): sending "
+			"through AF_PACKET\n");
+		live = false;
+		err = pk_open(&pk, ifindex, &f, spoof);
+		if (err)
+			fprintf(stderr, "livegen: AF_PACKET on '%s': %s\n", ifname, strerror(-err));
+	} else if (err) {
+		fprintf(stderr, "livegen: BPF_PROG_RUN (live frames) on '%s': %s\n", ifname,
+			strerror(-err));
+	}
+	if (pps)	/* 10 ms worth per call: each call sets up a page pool */
+		batch = pps / 100 > 64 ? pps / 100 : 64;
+	/* 64k frames take AF_PACKET ~50 ms: keep the end and the pacing as
+	 * fine as live frames have them, in whole sendmmsg() bursts. */
+	if (!live)
+		batch = batch > 4096 ? 4096 : (batch + PK_BURST - 1) / PK_BURST * PK_BURST;
 	t0 = bench_now_ns();
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	k0 = ksoft ? task_runtime(ksoft) : 0;
 	end = t0 + (uint64_t)(seconds * 1e9);
-	if (pps)	/* 10 ms worth per call: each call sets up a page pool */
-		batch = pps / 100 > 64 ? pps / 100 : 64;
 	/* Bounded: one call sends `batch` frames (a few ms), at most 1M calls. */
-	for (int i = 0; i < 1000000 && bench_now_ns() < end; i++) {
-		struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
-			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = batch,
-			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
-
+	for (int i = 0; !err && i < 1000000 && bench_now_ns() < end; i++) {
 		/* paced: wait until the frames sent so far are due */
 		while (pps && bench_now_ns() < end && (bench_now_ns() - t0) * 1e-9 * pps < sent) {
 			struct timespec ts = { 0, 200000 };
@@ -281,23 +305,7 @@ int main(int argc, char **argv)
 			sent += pk_send(&pk, batch);
 			continue;
 		}
-		err = bpf_prog_test_run_opts(fd, &o);
-		if (err == -EPERM && !sent) {
-			fprintf(stderr, "livegen: this kernel refuses live frames (EPERM): sending "
-				"through AF_PACKET\n");
-			err = pk_open(&pk, ifindex, &f, spoof);
-			if (err) {
-				fprintf(stderr, "livegen: AF_PACKET on '%s': %s\n", ifname,
-					strerror(-err));
-				break;
-			}
-			live = false;
-			/* 64k frames take AF_PACKET ~50 ms: keep the end and the
-			 * pacing as fine as live frames have them. */
-			batch = batch > 4096 ? 4096 : batch - batch % PK_BURST + PK_BURST;
-			i--;	/* this call sent nothing */
-			continue;
-		}
+		err = live_send(fd, frame, len, ifindex, batch);
 		if (err) {
 			fprintf(stderr, "livegen: BPF_PROG_RUN (live frames) on '%s': %s\n", ifname,
 				strerror(-err));
